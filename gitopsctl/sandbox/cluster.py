@@ -50,7 +50,7 @@ class Sandbox:
     @classmethod
     def start(cls, state_dir: Path | str, *, port: int = 0, timing: Timing | None = None) -> Sandbox:
         sandbox = cls(state_dir, port=port, timing=timing)
-        sandbox._ensure_namespaces()
+        sandbox._ensure_defaults()
         sandbox.controllers.start()
         sandbox._thread.start()
         sandbox._write_kubeconfig()
@@ -92,11 +92,17 @@ class Sandbox:
             out.write(token)
         return token
 
-    def _ensure_namespaces(self) -> None:
+    def _ensure_defaults(self) -> None:
         namespaces = self.registry.lookup("", "v1", "namespaces")
         for name in DEFAULT_NAMESPACES:
             if self.store.get(namespaces.storage_key, "", name) is None:
                 self.api.create(namespaces, None, {"metadata": {"name": name}}, manager="kube-apiserver")
+        services = self.registry.lookup("", "v1", "services")
+        if self.store.get(services.storage_key, "default", "kubernetes") is None:
+            self.api.create(services, "default", {
+                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": self.port}]},
+            }, manager="kube-apiserver")
 
     def _write_kubeconfig(self) -> None:
         config = {

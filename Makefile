@@ -1,0 +1,36 @@
+# make demo  - run the demo (sets itself up)
+# make test  - lint, import contracts and every test (sets itself up, installs Prometheus)
+
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install prometheus lint test demo bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+prometheus:
+	@bash scripts/ensure-prometheus
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: install prometheus lint
+	$(BIN)/pytest
+
+demo: install
+	$(BIN)/gitopsctl demo
+
+bench: install
+	$(BIN)/python bench/sandbox_api.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
