@@ -21,6 +21,7 @@ prometheus:
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 test: install prometheus lint

@@ -55,7 +55,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gitopsctl", description="GitOps delivery for Kubernetes.")
-    parser.add_argument("--config", metavar="PATH", help="configuration file (default: $GITOPSCTL_CONFIG, then ./gitopsctl.toml)")
+    parser.add_argument(
+        "--config", metavar="PATH", help="configuration file (default: $GITOPSCTL_CONFIG, then ./gitopsctl.toml)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     cfg = commands.add_parser("config", help="work with the configuration file")
@@ -67,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="the local Kubernetes API emulator")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", required=True)
     up = sandbox_commands.add_parser("up", help="run a sandbox cluster in the foreground")
-    up.add_argument("--state-dir", required=True, metavar="DIR", help="where objects, certificates and the kubeconfig live")
+    up.add_argument(
+        "--state-dir", required=True, metavar="DIR", help="where objects, certificates and the kubeconfig live"
+    )
     up.add_argument("--port", type=int, default=0, metavar="N", help="port on 127.0.0.1 (default: a free one)")
     up.set_defaults(func=_sandbox_up)
 

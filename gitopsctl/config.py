@@ -221,8 +221,14 @@ class _Reader:
             return default
         return value
 
-    def string(self, key: str, *, required: bool = False, default: str | None = None,
-               check: Callable[[str], str | None] | None = None) -> str | None:
+    def string(
+        self,
+        key: str,
+        *,
+        required: bool = False,
+        default: str | None = None,
+        check: Callable[[str], str | None] | None = None,
+    ) -> str | None:
         value = self._typed(key, (str,), "a string", required, default)
         if isinstance(value, str) and key in self.data:
             if required and not value.strip():
@@ -235,10 +241,10 @@ class _Reader:
 
     def integer(self, key: str, *, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self._typed(key, (int,), "a whole number", False, default)
-        if key in self.data and isinstance(value, int):
-            if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-                self.error(key, _range_message(minimum, maximum, value))
-                return default
+        out_of_range = (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
+        if key in self.data and isinstance(value, int) and out_of_range:
+            self.error(key, _range_message(minimum, maximum, value))
+            return default
         return value
 
     def boolean(self, key: str, *, default: bool) -> bool:
@@ -254,8 +260,9 @@ class _Reader:
             self.error(key, str(e))
             return default
 
-    def strings(self, key: str, *, default: tuple[str, ...] = (),
-                check: Callable[[str], str | None] | None = None) -> tuple[str, ...]:
+    def strings(
+        self, key: str, *, default: tuple[str, ...] = (), check: Callable[[str], str | None] | None = None
+    ) -> tuple[str, ...]:
         value = self._typed(key, (list,), "a list of strings", False, None)
         if value is None:
             return default
@@ -287,8 +294,14 @@ class _Reader:
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 def _range_message(minimum: int | None, maximum: int | None, value: int) -> str:
@@ -301,13 +314,19 @@ def _range_message(minimum: int | None, maximum: int | None, value: int) -> str:
 
 def _dns_label(value: str) -> str | None:
     if len(value) > 63 or not DNS1123_LABEL.match(value):
-        return (f'"{value}" is not a valid name: use lower-case letters, digits and "-", '
-                "starting and ending with a letter or digit, at most 63 characters")
+        return (
+            f'"{value}" is not a valid name: use lower-case letters, digits and "-", '
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
     return None
 
 
 def _channel(value: str) -> str | None:
-    return None if _CHANNEL.match(value) else f'"{value}" is not a Slack channel: use "#name" or a channel ID such as C0123456'
+    return (
+        None
+        if _CHANNEL.match(value)
+        else f'"{value}" is not a Slack channel: use "#name" or a channel ID such as C0123456'
+    )
 
 
 def _condition(value: str) -> str | None:
@@ -324,8 +343,11 @@ def _secret(reader: _Reader, key: str) -> SecretRef | None:
         return None
     match = _ENV_REF.match(value)
     if not match:
-        reader.error(key, 'must be an environment variable reference such as "${SLACK_BOT_TOKEN}"; '
-                          "secrets never live in the configuration file")
+        reader.error(
+            key,
+            'must be an environment variable reference such as "${SLACK_BOT_TOKEN}"; '
+            "secrets never live in the configuration file",
+        )
         return None
     return SecretRef(match.group(1), reader.where(key))
 
@@ -363,9 +385,15 @@ def _resolve_path(value: str, base_dir: Path) -> Path:
 
 def _freeze(reader: _Reader, index: int) -> FreezeWindow | None:
     name = reader.string("name", default=f"freeze-{index}")
-    days = reader.strings("days", default=DAYS, check=lambda d: None if d in DAYS else f'"{d}" is not a day; use one of {", ".join(DAYS)}')
-    start = reader.string("start", required=True, check=lambda t: None if _TIME.match(t) else f'"{t}" is not a time; write it as HH:MM')
-    end = reader.string("end", required=True, check=lambda t: None if _TIME.match(t) else f'"{t}" is not a time; write it as HH:MM')
+    days = reader.strings(
+        "days", default=DAYS, check=lambda d: None if d in DAYS else f'"{d}" is not a day; use one of {", ".join(DAYS)}'
+    )
+    start = reader.string(
+        "start", required=True, check=lambda t: None if _TIME.match(t) else f'"{t}" is not a time; write it as HH:MM'
+    )
+    end = reader.string(
+        "end", required=True, check=lambda t: None if _TIME.match(t) else f'"{t}" is not a time; write it as HH:MM'
+    )
     tz = reader.string("timezone", default="UTC", check=_timezone)
     reason = reader.string("reason", default="")
     reader.finish()
@@ -387,8 +415,11 @@ def _environment(name: str, reader: _Reader, base_dir: Path, groups: dict[str, t
     namespace = reader.string("namespace", default="default", check=_dns_label)
     kubeconfig = reader.string("kubeconfig")
     auto_deploy = reader.boolean("auto_deploy", default=False)
-    strategy = reader.string("strategy", default="direct",
-                             check=lambda s: None if s in STRATEGIES else f'must be one of {", ".join(STRATEGIES)} (got "{s}")')
+    strategy = reader.string(
+        "strategy",
+        default="direct",
+        check=lambda s: None if s in STRATEGIES else f'must be one of {", ".join(STRATEGIES)} (got "{s}")',
+    )
     upstream = reader.boolean("require_upstream_healthy", default=False)
     self_heal = reader.boolean("self_heal", default=False)
     channel = reader.string("slack_channel", check=_channel)
@@ -396,9 +427,14 @@ def _environment(name: str, reader: _Reader, base_dir: Path, groups: dict[str, t
     if (sub := reader.table("approval")) is not None:
         required = sub.integer("required", default=1, minimum=0, maximum=10)
         users = sub.strings("users")
-        group_names = sub.strings("groups", check=lambda g: None if g in groups else f'"{g}" is not defined under [groups]')
+        group_names = sub.strings(
+            "groups", check=lambda g: None if g in groups else f'"{g}" is not defined under [groups]'
+        )
         if required and not users and not group_names:
-            sub.error("required", "approvals are required but no users or groups may approve; add approval.users or approval.groups")
+            sub.error(
+                "required",
+                "approvals are required but no users or groups may approve; add approval.users or approval.groups",
+            )
         sub.finish()
         approval = Approval(required, users, group_names)
     windows = []
@@ -413,17 +449,28 @@ def _environment(name: str, reader: _Reader, base_dir: Path, groups: dict[str, t
                     windows.append(window)
     reader.finish()
     return Environment(
-        name=name, context=context or "", namespace=namespace or "default",
+        name=name,
+        context=context or "",
+        namespace=namespace or "default",
         kubeconfig=_resolve_path(kubeconfig, base_dir) if kubeconfig else None,
-        auto_deploy=auto_deploy, strategy=strategy or "direct", require_upstream_healthy=upstream,
-        self_heal=self_heal, slack_channel=channel, approval=approval, freeze=tuple(windows),
+        auto_deploy=auto_deploy,
+        strategy=strategy or "direct",
+        require_upstream_healthy=upstream,
+        self_heal=self_heal,
+        slack_channel=channel,
+        approval=approval,
+        freeze=tuple(windows),
     )
 
 
 def _step(reader: _Reader, templates: dict[str, Any]) -> Step | None:
     kinds = [k for k in ("set_weight", "pause", "analysis") if reader.has(k)]
     if len(kinds) != 1:
-        reader.error(None, "each step needs exactly one of set_weight, pause or analysis" + (f" (got {', '.join(kinds)})" if kinds else ""))
+        reader.error(
+            None,
+            "each step needs exactly one of set_weight, pause or analysis"
+            + (f" (got {', '.join(kinds)})" if kinds else ""),
+        )
     step = None
     if reader.has("set_weight"):
         weight = reader.integer("set_weight", default=-1, minimum=0, maximum=100)
@@ -437,7 +484,12 @@ def _step(reader: _Reader, templates: dict[str, Any]) -> Step | None:
             if seconds is not None:
                 step = Step(pause=seconds)
     if reader.has("analysis"):
-        name = reader.string("analysis", check=lambda t: None if t in templates else f'"{t}" is not an analysis template defined under [analysis.templates]')
+        name = reader.string(
+            "analysis",
+            check=lambda t: (
+                None if t in templates else f'"{t}" is not an analysis template defined under [analysis.templates]'
+            ),
+        )
         step = Step(analysis=name) if name else None
     reader.finish()
     return step if len(kinds) == 1 else None
@@ -453,9 +505,17 @@ def _canary(reader: _Reader, templates: dict[str, Any]) -> Canary | None:
             step = _step(_Reader(item, f"{reader.where('steps')}[{i}]", reader.errors), templates)
             if step is not None:
                 steps.append(step)
-    router = reader.string("traffic_router", default="replicas",
-                           check=lambda r: None if r in TRAFFIC_ROUTERS else f'must be one of {", ".join(TRAFFIC_ROUTERS)} (got "{r}")')
-    background = reader.strings("background_analysis", check=lambda t: None if t in templates else f'"{t}" is not an analysis template defined under [analysis.templates]')
+    router = reader.string(
+        "traffic_router",
+        default="replicas",
+        check=lambda r: None if r in TRAFFIC_ROUTERS else f'must be one of {", ".join(TRAFFIC_ROUTERS)} (got "{r}")',
+    )
+    background = reader.strings(
+        "background_analysis",
+        check=lambda t: (
+            None if t in templates else f'"{t}" is not an analysis template defined under [analysis.templates]'
+        ),
+    )
     reader.finish()
     return Canary(tuple(steps), router or "replicas", background)
 
@@ -463,9 +523,15 @@ def _canary(reader: _Reader, templates: dict[str, Any]) -> Canary | None:
 def _app(name: str, reader: _Reader, environments: dict[str, Any], templates: dict[str, Any]) -> App:
     path = reader.string("path", required=True, check=_path_template)
     container = reader.string("container", default=name)
-    envs = reader.strings("environments", default=tuple(environments),
-                          check=lambda e: None if e in environments else f'"{e}" is not an environment defined under [environments]')
-    ignore = reader.strings("ignore_differences", check=lambda p: None if _JSON_POINTER.match(p) else f'"{p}" is not a JSON pointer such as /spec/replicas')
+    envs = reader.strings(
+        "environments",
+        default=tuple(environments),
+        check=lambda e: None if e in environments else f'"{e}" is not an environment defined under [environments]',
+    )
+    ignore = reader.strings(
+        "ignore_differences",
+        check=lambda p: None if _JSON_POINTER.match(p) else f'"{p}" is not a JSON pointer such as /spec/replicas',
+    )
     channel = reader.string("slack_channel", check=_channel)
     canary = None
     if (sub := reader.table("canary")) is not None:
@@ -473,7 +539,10 @@ def _app(name: str, reader: _Reader, environments: dict[str, Any], templates: di
     else:
         needing = [e for e in envs if getattr(environments.get(e), "strategy", "direct") == "canary"]
         if needing:
-            reader.error("canary", f"required because environment {needing[0]} uses the canary strategy; add [apps.{name}.canary] with steps")
+            reader.error(
+                "canary",
+                f"required because environment {needing[0]} uses the canary strategy; add [apps.{name}.canary] with steps",
+            )
     reader.finish()
     return App(name, path or "", container or name, envs, ignore, canary, channel)
 
@@ -489,8 +558,11 @@ def _path_template(value: str) -> str | None:
 
 
 def _template(name: str, reader: _Reader) -> AnalysisTemplate:
-    provider = reader.string("provider", default="prometheus",
-                             check=lambda p: None if p in PROVIDERS else f'must be one of {", ".join(PROVIDERS)} (got "{p}")')
+    provider = reader.string(
+        "provider",
+        default="prometheus",
+        check=lambda p: None if p in PROVIDERS else f'must be one of {", ".join(PROVIDERS)} (got "{p}")',
+    )
     query = reader.string("query", required=True)
     interval = reader.duration("interval", default=30.0)
     count = reader.integer("count", default=5, minimum=1, maximum=1000)
@@ -504,8 +576,18 @@ def _template(name: str, reader: _Reader) -> AnalysisTemplate:
     if provider == "web" and not url:
         reader.error("url", "required when provider is web")
     reader.finish()
-    return AnalysisTemplate(name, provider or "prometheus", query or "", interval or 30.0, count, success, failure,
-                            failure_limit, inconclusive_limit, url)
+    return AnalysisTemplate(
+        name,
+        provider or "prometheus",
+        query or "",
+        interval or 30.0,
+        count,
+        success,
+        failure,
+        failure_limit,
+        inconclusive_limit,
+        url,
+    )
 
 
 def _named_tables(reader: _Reader | None, what: str) -> dict[str, _Reader]:
@@ -552,7 +634,11 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
 
     chain = tuple(environments)
     if (promotion := top.table("promotion")) is not None:
-        chain = promotion.strings("chain", default=chain, check=lambda e: None if e in environments else f'"{e}" is not an environment defined under [environments]')
+        chain = promotion.strings(
+            "chain",
+            default=chain,
+            check=lambda e: None if e in environments else f'"{e}" is not an environment defined under [environments]',
+        )
         if len(set(chain)) != len(chain):
             promotion.error("chain", "lists an environment twice")
         promotion.finish()
@@ -560,7 +646,8 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
     slack = SlackConfig()
     if (sr := top.table("slack")) is not None:
         slack = SlackConfig(
-            bot_token=_secret(sr, "bot_token"), signing_secret=_secret(sr, "signing_secret"),
+            bot_token=_secret(sr, "bot_token"),
+            signing_secret=_secret(sr, "signing_secret"),
             app_token=_secret(sr, "app_token"),
             api_base_url=sr.string("api_base_url", default=DEFAULT_SLACK_API, check=_url) or DEFAULT_SLACK_API,
             default_channel=sr.string("default_channel", check=_channel),
@@ -574,7 +661,8 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
         if dr.has("interval") and dr.has("cron"):
             dr.error("cron", "set either interval or cron, not both")
         drift = DriftConfig(
-            interval=None if cron else interval, cron=cron,
+            interval=None if cron else interval,
+            cron=cron,
             jitter=dr.duration("jitter", default=20.0) or 0.0,
             reminder_after_scans=dr.integer("reminder_after_scans", default=10, minimum=1, maximum=1000),
             summary_cron=dr.string("summary_cron", check=_cron),
@@ -616,8 +704,10 @@ def load(explicit: str | None = None) -> Config:
     path = resolve_path(explicit)
     if not path.is_file():
         raise ConfigError(
-            [f"no configuration at {path}: pass --config PATH, set GITOPSCTL_CONFIG, or create ./{DEFAULT_PATH} "
-             "(config.example.toml is a complete example)"]
+            [
+                f"no configuration at {path}: pass --config PATH, set GITOPSCTL_CONFIG, or create ./{DEFAULT_PATH} "
+                "(config.example.toml is a complete example)"
+            ]
         )
     try:
         with open(path, "rb") as handle:

@@ -22,6 +22,5 @@ class ConfigError(GitOpsError):
         where = f" in {source}" if source else ""
         count = len(problems)
         super().__init__(
-            f"{count} configuration error{'s' if count != 1 else ''}{where}:\n"
-            + "\n".join(f"  {p}" for p in problems)
+            f"{count} configuration error{'s' if count != 1 else ''}{where}:\n" + "\n".join(f"  {p}" for p in problems)
         )

@@ -37,7 +37,9 @@ def core(api_client: k8s.ApiClient) -> k8s.CoreV1Api:
     return k8s.CoreV1Api(api_client)
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05, message: str = "") -> object:
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05, message: str = ""
+) -> object:
     """Poll until ``predicate()`` is truthy; fail the test with ``message`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -49,7 +51,9 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
         time.sleep(interval)
 
 
-def deployment(name: str, image: str = "registry.local/app:v1", replicas: int = 2, namespace: str = "default", **spec_extra) -> dict:
+def deployment(
+    name: str, image: str = "registry.local/app:v1", replicas: int = 2, namespace: str = "default", **spec_extra
+) -> dict:
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",

@@ -64,9 +64,21 @@ def _label_causes(labels: dict[str, Any], field: str) -> list[tuple[str, str, st
     for key, value in (labels or {}).items():
         prefix, _, name = key.rpartition("/")
         if not _QUALIFIED_NAME_RE.match(name or "") or len(name) > 63 or (prefix and not _SUBDOMAIN_RE.match(prefix)):
-            causes.append(("FieldValueInvalid", f'Invalid value: "{key}": name part must consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character', field))
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                    field,
+                )
+            )
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE_RE.match(value):
-            causes.append(("FieldValueInvalid", f'Invalid value: "{value}": a valid label must be an empty string or consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character', f"{field}"))
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                    f"{field}",
+                )
+            )
     return causes
 
 
@@ -109,7 +121,13 @@ def _service(new: dict[str, Any], old: dict[str, Any] | None) -> list:
         if spec.get("clusterIP") in (None, ""):
             spec["clusterIP"] = old_ip
         elif spec["clusterIP"] != old_ip:
-            causes.append(("FieldValueInvalid", "Invalid value: \"%s\": field is immutable" % spec["clusterIP"], "spec.clusterIP"))
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    'Invalid value: "{}": field is immutable'.format(spec["clusterIP"]),
+                    "spec.clusterIP",
+                )
+            )
     elif spec["type"] != "ExternalName" and not spec.get("clusterIP"):
         spec["clusterIP"] = _allocate_cluster_ip()
     if spec.get("clusterIP"):
@@ -138,11 +156,19 @@ def _workload(new: dict[str, Any], old: dict[str, Any] | None) -> list:
     if kind != "DaemonSet":
         spec.setdefault("replicas", 1)
         if not isinstance(spec["replicas"], int) or spec["replicas"] < 0:
-            causes.append(("FieldValueInvalid", f"Invalid value: {spec['replicas']}: must be greater than or equal to 0", "spec.replicas"))
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"Invalid value: {spec['replicas']}: must be greater than or equal to 0",
+                    "spec.replicas",
+                )
+            )
     if kind == "Deployment":
         spec.setdefault("progressDeadlineSeconds", 600)
         spec.setdefault("revisionHistoryLimit", 10)
-        spec.setdefault("strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+        spec.setdefault(
+            "strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+        )
     selector = spec.get("selector")
     template = spec.get("template") or {}
     template_labels = (template.get("metadata") or {}).get("labels") or {}
@@ -152,7 +178,13 @@ def _workload(new: dict[str, Any], old: dict[str, Any] | None) -> list:
         from .selectors import label_selector_from_match
 
         if not label_selector_from_match(selector)(template_labels):
-            causes.append(("FieldValueInvalid", "Invalid value: map[string]string%s: `selector` does not match template `labels`" % template_labels, "spec.template.metadata.labels"))
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"Invalid value: map[string]string{template_labels}: `selector` does not match template `labels`",
+                    "spec.template.metadata.labels",
+                )
+            )
         old_selector = ((old or {}).get("spec") or {}).get("selector")
         if old is not None and old_selector is not None and old_selector != selector:
             causes.append(("FieldValueInvalid", f"Invalid value: {selector}: field is immutable", "spec.selector"))
@@ -175,7 +207,13 @@ def _job(new: dict[str, Any], old: dict[str, Any] | None) -> list:
     causes = _pod_spec_causes(template.get("spec"), "spec.template.spec")
     restart = (template.get("spec") or {}).get("restartPolicy")
     if restart not in ("Never", "OnFailure"):
-        causes.append(("FieldValueNotSupported", f'Unsupported value: "{restart or "Always"}": supported values: "OnFailure", "Never"', "spec.template.spec.restartPolicy"))
+        causes.append(
+            (
+                "FieldValueNotSupported",
+                f'Unsupported value: "{restart or "Always"}": supported values: "OnFailure", "Never"',
+                "spec.template.spec.restartPolicy",
+            )
+        )
     if old is None and "selector" not in spec:
         uid = new["metadata"]["uid"]
         spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
@@ -196,7 +234,13 @@ def _secret(new: dict[str, Any], old: dict[str, Any] | None) -> list:
         try:
             base64.b64decode(value, validate=True)
         except (binascii.Error, TypeError, ValueError):
-            causes.append(("FieldValueInvalid", "Invalid value: \"<secret contents redacted>\": illegal base64 data", f"data[{key}]"))
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    'Invalid value: "<secret contents redacted>": illegal base64 data',
+                    f"data[{key}]",
+                )
+            )
     if data:
         new["data"] = data
     return causes
@@ -208,7 +252,13 @@ def _crd(new: dict[str, Any], old: dict[str, Any] | None) -> list:
     causes = []
     expected = f"{names.get('plural', '')}.{spec.get('group', '')}"
     if new["metadata"]["name"] != expected:
-        causes.append(("FieldValueInvalid", f'Invalid value: "{new["metadata"]["name"]}": must be spec.names.plural+"."+spec.group', "metadata.name"))
+        causes.append(
+            (
+                "FieldValueInvalid",
+                f'Invalid value: "{new["metadata"]["name"]}": must be spec.names.plural+"."+spec.group',
+                "metadata.name",
+            )
+        )
     if not names.get("kind"):
         causes.append(("FieldValueRequired", "Required value", "spec.names.kind"))
     if not spec.get("versions"):
@@ -220,7 +270,12 @@ def _crd(new: dict[str, Any], old: dict[str, Any] | None) -> list:
         "storedVersions": [v.get("name") for v in spec.get("versions") or [] if v.get("storage")],
         "conditions": [
             {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"},
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+            },
         ],
     }
     return causes

@@ -45,8 +45,16 @@ STRATEGIC = "application/strategic-merge-patch+json"
 
 _BASE_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 _EXTRA_FIELDS = {
-    "Event": frozenset({"involvedObject.kind", "involvedObject.name", "involvedObject.namespace",
-                        "involvedObject.uid", "reason", "type"}),
+    "Event": frozenset(
+        {
+            "involvedObject.kind",
+            "involvedObject.name",
+            "involvedObject.namespace",
+            "involvedObject.uid",
+            "reason",
+            "type",
+        }
+    ),
     "Pod": frozenset({"spec.nodeName", "status.phase"}),
     "Secret": frozenset({"type"}),
 }
@@ -139,8 +147,22 @@ class Api:
                     secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5)
                 )
             else:
-                raise ApiError(422, "Invalid", f'{rt.kind} "" is invalid: metadata.name: Required value: name or generateName is required',
-                               details={"kind": rt.kind, "group": rt.group, "causes": [{"reason": "FieldValueRequired", "message": "Required value: name or generateName is required", "field": "metadata.name"}]})
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f'{rt.kind} "" is invalid: metadata.name: Required value: name or generateName is required',
+                    details={
+                        "kind": rt.kind,
+                        "group": rt.group,
+                        "causes": [
+                            {
+                                "reason": "FieldValueRequired",
+                                "message": "Required value: name or generateName is required",
+                                "field": "metadata.name",
+                            }
+                        ],
+                    },
+                )
         with self.store.lock:
             self._require_namespace(rt, namespace)
             if self.store.get(rt.storage_key, namespace, meta["name"]) is not None:
@@ -161,7 +183,9 @@ class Api:
             if applied_entries is not None:
                 meta["managedFields"] = applied_entries
             else:
-                fieldmanager.record_update(rt, None, new, manager=manager, subresource="", now=meta["creationTimestamp"])
+                fieldmanager.record_update(
+                    rt, None, new, manager=manager, subresource="", now=meta["creationTimestamp"]
+                )
             if not meta["managedFields"]:
                 meta.pop("managedFields")
             if dry_run:
@@ -194,7 +218,9 @@ class Api:
                 if subresource:
                     raise not_found(rt.plural, rt.group, name)
                 # PUT creates, as kube-apiserver allows for most kinds
-                return self.create(rt, namespace, {**body, "metadata": {**meta, "name": name}}, manager=manager, dry_run=dry_run)
+                return self.create(
+                    rt, namespace, {**body, "metadata": {**meta, "name": name}}, manager=manager, dry_run=dry_run
+                )
             rv = meta.get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt.plural, rt.group, name)
@@ -219,7 +245,9 @@ class Api:
         if content_type == APPLY:
             if not manager:
                 raise bad_request("fieldManager is required for apply requests")
-            return self._apply(rt, namespace, name, patch, manager=manager, force=force, dry_run=dry_run, subresource=subresource)
+            return self._apply(
+                rt, namespace, name, patch, manager=manager, force=force, dry_run=dry_run, subresource=subresource
+            )
         namespace = namespace if rt.namespaced else ""
         with self.store.lock:
             old = self.store.get(rt.storage_key, namespace or "", name)
@@ -246,12 +274,16 @@ class Api:
             pmeta = patched.get("metadata") or {}
             if pmeta.get("name") != name:
                 raise bad_request("the patch may not change the object's name")
-            wanted_rv = ((patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None)
+            wanted_rv = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt.plural, rt.group, name)
-            return self._commit(rt, old, patched, manager=manager or "unknown", dry_run=dry_run, subresource=subresource), False
+            return self._commit(
+                rt, old, patched, manager=manager or "unknown", dry_run=dry_run, subresource=subresource
+            ), False
 
-    def _apply(self, rt, namespace, name, applied, *, manager, force, dry_run, subresource) -> tuple[dict[str, Any], bool]:
+    def _apply(
+        self, rt, namespace, name, applied, *, manager, force, dry_run, subresource
+    ) -> tuple[dict[str, Any], bool]:
         if not isinstance(applied, dict):
             raise bad_request("an apply patch must be an object")
         if not applied.get("apiVersion") or not applied.get("kind"):
@@ -274,12 +306,16 @@ class Api:
                 skeleton = {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": {"name": name}}
                 result = fieldmanager.apply(rt, skeleton, applied, manager=manager, force=force, now=stamp)
                 entries = result["metadata"].pop("managedFields")
-                return self.create(rt, namespace, result, manager=manager, dry_run=dry_run, applied_entries=entries), True
+                return self.create(
+                    rt, namespace, result, manager=manager, dry_run=dry_run, applied_entries=entries
+                ), True
             wanted_rv = meta.get("resourceVersion")
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt.plural, rt.group, name)
             result = fieldmanager.apply(rt, old, applied, manager=manager, force=force, now=stamp)
-            return self._commit(rt, old, result, manager=manager, dry_run=dry_run, subresource=subresource, applied=True), False
+            return self._commit(
+                rt, old, result, manager=manager, dry_run=dry_run, subresource=subresource, applied=True
+            ), False
 
     def _commit(
         self,
@@ -309,7 +345,15 @@ class Api:
                     new["status"] = old["status"]
         new["apiVersion"], new["kind"] = rt.api_version, rt.kind
         meta = new.setdefault("metadata", {})
-        for key in ("uid", "creationTimestamp", "name", "namespace", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+        for key in (
+            "uid",
+            "creationTimestamp",
+            "name",
+            "namespace",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
             if key in old_meta:
                 meta[key] = old_meta[key]
             else:
@@ -359,7 +403,10 @@ class Api:
             preconditions = options.get("preconditions") or {}
             if preconditions.get("uid") and preconditions["uid"] != old["metadata"]["uid"]:
                 raise conflict(rt.plural, rt.group, name)
-            if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != old["metadata"]["resourceVersion"]:
+            if (
+                preconditions.get("resourceVersion")
+                and preconditions["resourceVersion"] != old["metadata"]["resourceVersion"]
+            ):
                 raise conflict(rt.plural, rt.group, name)
             policy = options.get("propagationPolicy") or ("Orphan" if options.get("orphanDependents") else "Background")
             held = bool(old["metadata"].get("finalizers")) or rt.kind == "Namespace"
@@ -391,7 +438,9 @@ class Api:
             "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": old["metadata"]["uid"]},
         }
 
-    def delete_collection(self, rt, namespace, label_selector, field_selector, options, *, dry_run=False) -> dict[str, Any]:
+    def delete_collection(
+        self, rt, namespace, label_selector, field_selector, options, *, dry_run=False
+    ) -> dict[str, Any]:
         listed = self.list(rt, namespace, label_selector, field_selector)
         for obj in listed["items"]:
             try:
@@ -436,7 +485,10 @@ class Api:
             except ValueError as e:
                 raise bad_request(f'invalid resource version "{resource_version}"') from e
             if position < self.store.history_start():
-                yield {"type": "ERROR", "object": gone(f"too old resource version: {position} ({self.store.history_start()})").status()}
+                yield {
+                    "type": "ERROR",
+                    "object": gone(f"too old resource version: {position} ({self.store.history_start()})").status(),
+                }
                 return
         while not stopped() and time.monotonic() < deadline:
             with self.store.changed:
@@ -469,10 +521,14 @@ class Api:
         kind, api_version = body.get("kind"), body.get("apiVersion")
         if kind and kind != rt.kind:
             raise bad_request(f"the kind of the object ({kind}) does not match the kind of the endpoint ({rt.kind})")
-        if api_version and api_version != rt.api_version and not any(
-            v.api_version == api_version for v in self.registry.versions_of(rt.group, rt.plural)
+        if (
+            api_version
+            and api_version != rt.api_version
+            and not any(v.api_version == api_version for v in self.registry.versions_of(rt.group, rt.plural))
         ):
-            raise bad_request(f"the API version of the object ({api_version}) does not match the endpoint ({rt.api_version})")
+            raise bad_request(
+                f"the API version of the object ({api_version}) does not match the endpoint ({rt.api_version})"
+            )
 
     def _namespace_for(self, rt: ResourceType, namespace: str | None, meta: dict[str, Any]) -> str:
         if not rt.namespaced:
@@ -495,7 +551,7 @@ class Api:
             raise ApiError(
                 403,
                 "Forbidden",
-                f'{rt.plural} is forbidden: unable to create new content in namespace {namespace} because it is being terminated',
+                f"{rt.plural} is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
             )
 
     def _decode_patch(self, raw: bytes, content_type: str) -> Any:

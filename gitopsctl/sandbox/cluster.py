@@ -77,7 +77,9 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -------------------------------------------------------------- internals
@@ -99,19 +101,32 @@ class Sandbox:
                 self.api.create(namespaces, None, {"metadata": {"name": name}}, manager="kube-apiserver")
         services = self.registry.lookup("", "v1", "services")
         if self.store.get(services.storage_key, "default", "kubernetes") is None:
-            self.api.create(services, "default", {
-                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-                "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": self.port}]},
-            }, manager="kube-apiserver")
+            self.api.create(
+                services,
+                "default",
+                {
+                    "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                    "spec": {
+                        "clusterIP": "10.96.0.1",
+                        "ports": [{"name": "https", "port": 443, "targetPort": self.port}],
+                    },
+                },
+                manager="kube-apiserver",
+            )
 
     def _write_kubeconfig(self) -> None:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": CONTEXT, "cluster": {
-                "server": self.server,
-                "certificate-authority-data": base64.b64encode(self.ca_path.read_bytes()).decode(),
-            }}],
+            "clusters": [
+                {
+                    "name": CONTEXT,
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority-data": base64.b64encode(self.ca_path.read_bytes()).decode(),
+                    },
+                }
+            ],
             "users": [{"name": CONTEXT, "user": {"token": self.token}}],
             "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": "default"}}],
             "current-context": CONTEXT,

@@ -109,11 +109,21 @@ class Controllers:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-controllers", daemon=True)
-        self.rt = {kind: api.registry.by_kind(av, kind) for av, kind in (
-            ("v1", "Pod"), ("v1", "Namespace"), ("v1", "Event"), ("v1", "PersistentVolumeClaim"), ("v1", "Node"),
-            ("apps/v1", "Deployment"), ("apps/v1", "ReplicaSet"), ("apps/v1", "StatefulSet"),
-            ("apps/v1", "DaemonSet"), ("batch/v1", "Job"),
-        )}
+        self.rt = {
+            kind: api.registry.by_kind(av, kind)
+            for av, kind in (
+                ("v1", "Pod"),
+                ("v1", "Namespace"),
+                ("v1", "Event"),
+                ("v1", "PersistentVolumeClaim"),
+                ("v1", "Node"),
+                ("apps/v1", "Deployment"),
+                ("apps/v1", "ReplicaSet"),
+                ("apps/v1", "StatefulSet"),
+                ("apps/v1", "DaemonSet"),
+                ("batch/v1", "Job"),
+            )
+        }
         self._by_plural = {rt.storage_key: kind for kind, rt in self.rt.items()}
         api.store.subscribe(self._on_event)
 
@@ -198,12 +208,18 @@ class Controllers:
 
     # --------------------------------------------------------------- writes
 
-    def _write_status(self, kind: str, obj: dict[str, Any], status: dict[str, Any], manager: str = CONTROLLER_MANAGER) -> None:
+    def _write_status(
+        self, kind: str, obj: dict[str, Any], status: dict[str, Any], manager: str = CONTROLLER_MANAGER
+    ) -> None:
         if obj.get("status") == status:
             return
         self.api.update(
-            self.rt[kind], obj["metadata"].get("namespace"), obj["metadata"]["name"],
-            {**obj, "status": status}, manager=manager, subresource="status",
+            self.rt[kind],
+            obj["metadata"].get("namespace"),
+            obj["metadata"]["name"],
+            {**obj, "status": status},
+            manager=manager,
+            subresource="status",
         )
 
     def _owned(self, kind: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
@@ -226,40 +242,82 @@ class Controllers:
             return
         if self.api.store.get(("", "namespaces"), "", namespace) is None:
             return
-        self.api.create(rt, namespace, {
-            "metadata": {"name": name, "namespace": namespace},
-            "involvedObject": {"kind": obj["kind"], "apiVersion": obj["apiVersion"], "name": meta["name"],
-                               "namespace": meta.get("namespace", ""), "uid": meta["uid"],
-                               "resourceVersion": meta.get("resourceVersion", "")},
-            "reason": reason, "message": message, "type": type_, "count": 1,
-            "firstTimestamp": stamp, "lastTimestamp": stamp,
-            "source": {"component": "deployment-controller" if obj["kind"] == "Deployment" else CONTROLLER_MANAGER},
-            "reportingComponent": CONTROLLER_MANAGER,
-        }, manager=CONTROLLER_MANAGER)
+        self.api.create(
+            rt,
+            namespace,
+            {
+                "metadata": {"name": name, "namespace": namespace},
+                "involvedObject": {
+                    "kind": obj["kind"],
+                    "apiVersion": obj["apiVersion"],
+                    "name": meta["name"],
+                    "namespace": meta.get("namespace", ""),
+                    "uid": meta["uid"],
+                    "resourceVersion": meta.get("resourceVersion", ""),
+                },
+                "reason": reason,
+                "message": message,
+                "type": type_,
+                "count": 1,
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "source": {"component": "deployment-controller" if obj["kind"] == "Deployment" else CONTROLLER_MANAGER},
+                "reportingComponent": CONTROLLER_MANAGER,
+            },
+            manager=CONTROLLER_MANAGER,
+        )
 
     def _ensure_node(self) -> None:
         rt = self.rt["Node"]
         if self.api.store.get(rt.storage_key, "", NODE_NAME) is not None:
             return
-        node = self.api.create(rt, None, {
-            "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux"}},
-        }, manager=KUBELET)
-        self._write_status("Node", node, {
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
-            "nodeInfo": {
-                "kubeletVersion": "v1.32.0-sandbox", "kubeProxyVersion": "v1.32.0-sandbox", "operatingSystem": "linux",
-                "architecture": "amd64", "osImage": "gitopsctl sandbox", "kernelVersion": "sandbox",
-                "containerRuntimeVersion": "sandbox://1.0", "bootID": node["metadata"]["uid"],
-                "machineID": node["metadata"]["uid"].replace("-", ""), "systemUUID": node["metadata"]["uid"],
+        node = self.api.create(
+            rt,
+            None,
+            {
+                "metadata": {
+                    "name": NODE_NAME,
+                    "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux"},
+                },
             },
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-            "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
-            "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
-        }, manager=KUBELET)
+            manager=KUBELET,
+        )
+        self._write_status(
+            "Node",
+            node,
+            {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "KubeletReady",
+                        "message": "kubelet is posting ready status",
+                    }
+                ],
+                "nodeInfo": {
+                    "kubeletVersion": "v1.32.0-sandbox",
+                    "kubeProxyVersion": "v1.32.0-sandbox",
+                    "operatingSystem": "linux",
+                    "architecture": "amd64",
+                    "osImage": "gitopsctl sandbox",
+                    "kernelVersion": "sandbox",
+                    "containerRuntimeVersion": "sandbox://1.0",
+                    "bootID": node["metadata"]["uid"],
+                    "machineID": node["metadata"]["uid"].replace("-", ""),
+                    "systemUUID": node["metadata"]["uid"],
+                },
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
+            },
+            manager=KUBELET,
+        )
 
     # ------------------------------------------------------------ the pods
 
-    def _create_pod(self, owner: dict[str, Any], template: dict[str, Any], name: str, extra_labels: dict[str, str]) -> None:
+    def _create_pod(
+        self, owner: dict[str, Any], template: dict[str, Any], name: str, extra_labels: dict[str, str]
+    ) -> None:
         meta = copy.deepcopy(template.get("metadata") or {})
         meta["labels"] = {**(meta.get("labels") or {}), **extra_labels}
         meta.update({"name": name, "namespace": owner["metadata"]["namespace"], "ownerReferences": [_owner_ref(owner)]})
@@ -267,7 +325,12 @@ class Controllers:
         spec["nodeName"] = NODE_NAME
         spec.setdefault("restartPolicy", "Always")
         try:
-            self.api.create(self.rt["Pod"], owner["metadata"]["namespace"], {"metadata": meta, "spec": spec}, manager=CONTROLLER_MANAGER)
+            self.api.create(
+                self.rt["Pod"],
+                owner["metadata"]["namespace"],
+                {"metadata": meta, "spec": spec},
+                manager=CONTROLLER_MANAGER,
+            )
         except ApiError as e:
             if e.code != 409:
                 raise
@@ -290,7 +353,9 @@ class Controllers:
         created = parse_rfc3339(pod["metadata"].get("creationTimestamp"))
         age = time.time() - created
         if phase == "Pending" and age < self.timing.ready_delay:
-            self.enqueue("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"], self.timing.ready_delay - age + 0.01)
+            self.enqueue(
+                "Pod", pod["metadata"]["namespace"], pod["metadata"]["name"], self.timing.ready_delay - age + 0.01
+            )
             return
         spec = pod.get("spec") or {}
         crash = _crashloops(spec)
@@ -308,9 +373,20 @@ class Controllers:
             # a Job's pod: it runs to completion, or fails
             new_status["phase"] = "Failed" if crash else "Succeeded"
             new_status["containerStatuses"] = [
-                _container_status(c, ready=False, restartCount=0, started=False,
-                 state={"terminated": {"exitCode": 1 if crash else 0, "reason": "Error" if crash else "Completed",
-                                          "startedAt": stamp, "finishedAt": now_rfc3339()}})
+                _container_status(
+                    c,
+                    ready=False,
+                    restartCount=0,
+                    started=False,
+                    state={
+                        "terminated": {
+                            "exitCode": 1 if crash else 0,
+                            "reason": "Error" if crash else "Completed",
+                            "startedAt": stamp,
+                            "finishedAt": now_rfc3339(),
+                        }
+                    },
+                )
                 for c in containers
             ]
             new_status["conditions"] = [{"type": "Ready", "status": "False", "reason": "PodCompleted"}]
@@ -322,18 +398,30 @@ class Controllers:
             restarts = int(max(0.0, age - self.timing.ready_delay) // self.timing.restart_interval)
             new_status["containerStatuses"] = [
                 _container_status(
-                    c, ready=False, started=False, restartCount=max(restarts, previous.get(c["name"], 0)),
-                    state={"waiting": {"reason": "CrashLoopBackOff",
-                                       "message": f"back-off restarting failed container {c['name']} in pod {pod['metadata']['name']}"}},
-                    lastState={"terminated": {"exitCode": 1, "reason": "Error"}})
+                    c,
+                    ready=False,
+                    started=False,
+                    restartCount=max(restarts, previous.get(c["name"], 0)),
+                    state={
+                        "waiting": {
+                            "reason": "CrashLoopBackOff",
+                            "message": f"back-off restarting failed container {c['name']} in pod {pod['metadata']['name']}",
+                        }
+                    },
+                    lastState={"terminated": {"exitCode": 1, "reason": "Error"}},
+                )
                 for c in containers
             ]
             new_status["conditions"] = [
                 {"type": "PodScheduled", "status": "True"},
                 {"type": "Initialized", "status": "True"},
                 {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady"},
-                {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
-                 "message": "containers with unready status: [" + " ".join(c["name"] for c in containers) + "]"},
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "ContainersNotReady",
+                    "message": "containers with unready status: [" + " ".join(c["name"] for c in containers) + "]",
+                },
             ]
             if not status.get("containerStatuses"):
                 self.record_event(pod, "BackOff", "Back-off restarting failed container", "Warning")
@@ -368,10 +456,17 @@ class Controllers:
             self.record_event(rs, "SuccessfulDelete", f"Deleted {len(pods) - want} pod(s)")
             return
         ready = sum(1 for p in pods if _pod_ready(p))
-        self._write_status("ReplicaSet", rs, {
-            "replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
-            "availableReplicas": ready, "observedGeneration": rs["metadata"].get("generation", 1),
-        })
+        self._write_status(
+            "ReplicaSet",
+            rs,
+            {
+                "replicas": len(pods),
+                "fullyLabeledReplicas": len(pods),
+                "readyReplicas": ready,
+                "availableReplicas": ready,
+                "observedGeneration": rs["metadata"].get("generation", 1),
+            },
+        )
 
     # -------------------------------------------------------- Deployments
 
@@ -382,11 +477,16 @@ class Controllers:
         template = spec["template"]
         pod_hash = _template_hash(template)
         replica_sets = self._owned("ReplicaSet", dep)
-        new_rs = next((rs for rs in replica_sets if rs["metadata"].get("labels", {}).get("pod-template-hash") == pod_hash), None)
+        new_rs = next(
+            (rs for rs in replica_sets if rs["metadata"].get("labels", {}).get("pod-template-hash") == pod_hash), None
+        )
         old_sets = [rs for rs in replica_sets if rs is not new_rs]
         want = spec.get("replicas", 1)
         revision = 1 + max(
-            (int(rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", "0")) for rs in replica_sets),
+            (
+                int(rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", "0"))
+                for rs in replica_sets
+            ),
             default=0,
         )
         if new_rs is None:
@@ -395,15 +495,30 @@ class Controllers:
             rs_template.setdefault("metadata", {})["labels"] = labels
             selector = copy.deepcopy(spec["selector"])
             selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
-            self.api.create(self.rt["ReplicaSet"], dep["metadata"]["namespace"], {
-                "metadata": {"name": f"{dep['metadata']['name']}-{pod_hash}", "namespace": dep["metadata"]["namespace"],
-                             "labels": labels, "ownerReferences": [_owner_ref(dep)],
-                             "annotations": {"deployment.kubernetes.io/revision": str(revision),
-                                             "deployment.kubernetes.io/desired-replicas": str(want)}},
-                "spec": {"replicas": want, "selector": selector, "template": rs_template},
-            }, manager=CONTROLLER_MANAGER)
-            self.record_event(dep, "ScalingReplicaSet", f"Scaled up replica set {dep['metadata']['name']}-{pod_hash} to {want}")
-            self._set_progress(dep, "NewReplicaSetCreated", f'Created new replica set "{dep["metadata"]["name"]}-{pod_hash}"')
+            self.api.create(
+                self.rt["ReplicaSet"],
+                dep["metadata"]["namespace"],
+                {
+                    "metadata": {
+                        "name": f"{dep['metadata']['name']}-{pod_hash}",
+                        "namespace": dep["metadata"]["namespace"],
+                        "labels": labels,
+                        "ownerReferences": [_owner_ref(dep)],
+                        "annotations": {
+                            "deployment.kubernetes.io/revision": str(revision),
+                            "deployment.kubernetes.io/desired-replicas": str(want),
+                        },
+                    },
+                    "spec": {"replicas": want, "selector": selector, "template": rs_template},
+                },
+                manager=CONTROLLER_MANAGER,
+            )
+            self.record_event(
+                dep, "ScalingReplicaSet", f"Scaled up replica set {dep['metadata']['name']}-{pod_hash} to {want}"
+            )
+            self._set_progress(
+                dep, "NewReplicaSetCreated", f'Created new replica set "{dep["metadata"]["name"]}-{pod_hash}"'
+            )
             return
         if new_rs["spec"].get("replicas") != want:
             self._scale(new_rs, want)
@@ -416,20 +531,36 @@ class Controllers:
             for rs in old_sets:
                 if rs["spec"].get("replicas", 0) != 0:
                     self._scale(rs, 0)
-                    self.record_event(dep, "ScalingReplicaSet", f"Scaled down replica set {rs['metadata']['name']} to 0")
+                    self.record_event(
+                        dep, "ScalingReplicaSet", f"Scaled down replica set {rs['metadata']['name']} to 0"
+                    )
         self._update_deployment_status(dep, new_rs, old_sets, rolled_out)
 
     def _scale(self, rs: dict[str, Any], replicas: int) -> None:
         updated = copy.deepcopy(rs)
         updated["spec"]["replicas"] = replicas
-        self.api.update(self.rt["ReplicaSet"], rs["metadata"]["namespace"], rs["metadata"]["name"], updated, manager=CONTROLLER_MANAGER)
+        self.api.update(
+            self.rt["ReplicaSet"],
+            rs["metadata"]["namespace"],
+            rs["metadata"]["name"],
+            updated,
+            manager=CONTROLLER_MANAGER,
+        )
 
     def _set_progress(self, dep: dict[str, Any], reason: str, message: str) -> None:
         status = copy.deepcopy(dep.get("status") or {})
         stamp = now_rfc3339()
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != "Progressing"]
-        conditions.append({"type": "Progressing", "status": "True", "reason": reason, "message": message,
-                           "lastUpdateTime": stamp, "lastTransitionTime": stamp})
+        conditions.append(
+            {
+                "type": "Progressing",
+                "status": "True",
+                "reason": reason,
+                "message": message,
+                "lastUpdateTime": stamp,
+                "lastTransitionTime": stamp,
+            }
+        )
         status["conditions"] = conditions
         status["observedGeneration"] = dep["metadata"].get("generation", 1)
         self._write_status("Deployment", dep, status)
@@ -451,38 +582,68 @@ class Controllers:
             status_text = "True" if ok else "False"
             same = previous.get("status") == status_text and previous.get("reason") == reason
             return {
-                "type": type_, "status": status_text, "reason": reason, "message": message,
+                "type": type_,
+                "status": status_text,
+                "reason": reason,
+                "message": message,
                 "lastUpdateTime": stamp if (progress or not same) else previous.get("lastUpdateTime", stamp),
-                "lastTransitionTime": previous.get("lastTransitionTime", stamp) if previous.get("status") == status_text else stamp,
+                "lastTransitionTime": previous.get("lastTransitionTime", stamp)
+                if previous.get("status") == status_text
+                else stamp,
             }
 
         minimum = want - _max_unavailable(dep, want)
         available_cond = condition(
-            "Available", available >= minimum,
+            "Available",
+            available >= minimum,
             "MinimumReplicasAvailable" if available >= minimum else "MinimumReplicasUnavailable",
-            "Deployment has minimum availability." if available >= minimum else "Deployment does not have minimum availability.",
+            "Deployment has minimum availability."
+            if available >= minimum
+            else "Deployment does not have minimum availability.",
         )
         rs_name = new_rs["metadata"]["name"]
         previous_progress = conditions.get("Progressing") or {}
         if rolled_out and replicas == want:
-            progressing = condition("Progressing", True, "NewReplicaSetAvailable", f'ReplicaSet "{rs_name}" has successfully progressed.')
+            progressing = condition(
+                "Progressing", True, "NewReplicaSetAvailable", f'ReplicaSet "{rs_name}" has successfully progressed.'
+            )
         else:
-            made_progress = (available, updated, ready) != (old.get("availableReplicas", 0), old.get("updatedReplicas", 0), old.get("readyReplicas", 0))
+            made_progress = (available, updated, ready) != (
+                old.get("availableReplicas", 0),
+                old.get("updatedReplicas", 0),
+                old.get("readyReplicas", 0),
+            )
             last_progress = parse_rfc3339(previous_progress.get("lastUpdateTime")) or time.time()
             deadline = spec.get("progressDeadlineSeconds", 600)
             if previous_progress.get("reason") == "ProgressDeadlineExceeded" and not made_progress:
                 progressing = previous_progress
             elif not made_progress and time.time() - last_progress > deadline:
-                progressing = condition("Progressing", False, "ProgressDeadlineExceeded", f'ReplicaSet "{rs_name}" has timed out progressing.')
-                self.record_event(dep, "ProgressDeadlineExceeded", f'Deployment "{name}" has timed out progressing.', "Warning")
+                progressing = condition(
+                    "Progressing",
+                    False,
+                    "ProgressDeadlineExceeded",
+                    f'ReplicaSet "{rs_name}" has timed out progressing.',
+                )
+                self.record_event(
+                    dep, "ProgressDeadlineExceeded", f'Deployment "{name}" has timed out progressing.', "Warning"
+                )
             else:
-                progressing = condition("Progressing", True, "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.', progress=made_progress)
+                progressing = condition(
+                    "Progressing",
+                    True,
+                    "ReplicaSetUpdated",
+                    f'ReplicaSet "{rs_name}" is progressing.',
+                    progress=made_progress,
+                )
                 due = parse_rfc3339(progressing["lastUpdateTime"]) + deadline - time.time() + 0.05
                 self.enqueue("Deployment", dep["metadata"]["namespace"], name, max(0.05, due))
         status = {
             "observedGeneration": dep["metadata"].get("generation", 1),
-            "replicas": replicas, "updatedReplicas": updated, "readyReplicas": ready,
-            "availableReplicas": available, "conditions": [available_cond, progressing],
+            "replicas": replicas,
+            "updatedReplicas": updated,
+            "readyReplicas": ready,
+            "availableReplicas": available,
+            "conditions": [available_cond, progressing],
         }
         if want - available > 0:
             status["unavailableReplicas"] = want - available
@@ -504,18 +665,31 @@ class Controllers:
                 self._delete("Pod", pod)
                 return
             if pod is None:
-                self._create_pod(sts, sts["spec"]["template"], pod_name,
-                                 {"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name})
+                self._create_pod(
+                    sts,
+                    sts["spec"]["template"],
+                    pod_name,
+                    {"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name},
+                )
         for extra in pods.values():
             self._delete("Pod", extra)
         owned = self._owned("Pod", sts)
         ready = sum(1 for p in owned if _pod_ready(p))
-        self._write_status("StatefulSet", sts, {
-            "observedGeneration": sts["metadata"].get("generation", 1), "replicas": len(owned),
-            "readyReplicas": ready, "currentReplicas": len(owned), "updatedReplicas": len(owned),
-            "availableReplicas": ready, "currentRevision": revision, "updateRevision": revision,
-            "collisionCount": 0,
-        })
+        self._write_status(
+            "StatefulSet",
+            sts,
+            {
+                "observedGeneration": sts["metadata"].get("generation", 1),
+                "replicas": len(owned),
+                "readyReplicas": ready,
+                "currentReplicas": len(owned),
+                "updatedReplicas": len(owned),
+                "availableReplicas": ready,
+                "currentRevision": revision,
+                "updateRevision": revision,
+                "collisionCount": 0,
+            },
+        )
 
     def _reconcile_daemonset(self, ds: dict[str, Any]) -> None:
         if ds["metadata"].get("deletionTimestamp"):
@@ -527,16 +701,28 @@ class Controllers:
             if stale not in current:
                 self._delete("Pod", stale)
         if not current:
-            self._create_pod(ds, ds["spec"]["template"], f"{ds['metadata']['name']}-{revision[:5]}",
-                             {"controller-revision-hash": revision})
+            self._create_pod(
+                ds,
+                ds["spec"]["template"],
+                f"{ds['metadata']['name']}-{revision[:5]}",
+                {"controller-revision-hash": revision},
+            )
             return
         ready = sum(1 for p in current if _pod_ready(p))
-        self._write_status("DaemonSet", ds, {
-            "observedGeneration": ds["metadata"].get("generation", 1), "desiredNumberScheduled": 1,
-            "currentNumberScheduled": 1, "updatedNumberScheduled": 1, "numberReady": ready,
-            "numberAvailable": ready, "numberMisscheduled": 0,
-            **({"numberUnavailable": 1} if not ready else {}),
-        })
+        self._write_status(
+            "DaemonSet",
+            ds,
+            {
+                "observedGeneration": ds["metadata"].get("generation", 1),
+                "desiredNumberScheduled": 1,
+                "currentNumberScheduled": 1,
+                "updatedNumberScheduled": 1,
+                "numberReady": ready,
+                "numberAvailable": ready,
+                "numberMisscheduled": 0,
+                **({"numberUnavailable": 1} if not ready else {}),
+            },
+        )
 
     # ------------------------------------------------------------------ Jobs
 
@@ -544,7 +730,10 @@ class Controllers:
         if job["metadata"].get("deletionTimestamp"):
             return
         status = job.get("status") or {}
-        if any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in status.get("conditions") or []):
+        if any(
+            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        ):
             return
         spec = job["spec"]
         pods = self._owned("Pod", job)
@@ -555,18 +744,47 @@ class Controllers:
         new_status: dict[str, Any] = {"startTime": status.get("startTime") or now_rfc3339()}
         stamp = now_rfc3339()
         if succeeded >= completions:
-            new_status.update({"succeeded": succeeded, "completionTime": stamp, "conditions": [
-                {"type": "Complete", "status": "True", "lastProbeTime": stamp, "lastTransitionTime": stamp}]})
+            new_status.update(
+                {
+                    "succeeded": succeeded,
+                    "completionTime": stamp,
+                    "conditions": [
+                        {"type": "Complete", "status": "True", "lastProbeTime": stamp, "lastTransitionTime": stamp}
+                    ],
+                }
+            )
         elif failed > backoff:
-            new_status.update({"failed": failed, "conditions": [
-                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                 "message": "Job has reached the specified backoff limit", "lastProbeTime": stamp, "lastTransitionTime": stamp}]})
+            new_status.update(
+                {
+                    "failed": failed,
+                    "conditions": [
+                        {
+                            "type": "Failed",
+                            "status": "True",
+                            "reason": "BackoffLimitExceeded",
+                            "message": "Job has reached the specified backoff limit",
+                            "lastProbeTime": stamp,
+                            "lastTransitionTime": stamp,
+                        }
+                    ],
+                }
+            )
         else:
             missing = min(spec.get("parallelism", 1), completions - succeeded) - len(active)
             for _ in range(max(0, missing)):
                 suffix = "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
                 self._create_pod(job, spec["template"], f"{job['metadata']['name']}-{suffix}", {})
-            new_status.update({k: v for k, v in (("active", len(active) + max(0, missing)), ("succeeded", succeeded), ("failed", failed)) if v})
+            new_status.update(
+                {
+                    k: v
+                    for k, v in (
+                        ("active", len(active) + max(0, missing)),
+                        ("succeeded", succeeded),
+                        ("failed", failed),
+                    )
+                    if v
+                }
+            )
         self._write_status("Job", job, new_status)
 
     # ----------------------------------------------------- PVCs, Namespaces
@@ -575,10 +793,15 @@ class Controllers:
         if (pvc.get("status") or {}).get("phase") == "Bound":
             return
         requests = ((pvc.get("spec") or {}).get("resources") or {}).get("requests") or {}
-        self._write_status("PersistentVolumeClaim", pvc, {
-            "phase": "Bound", "accessModes": pvc.get("spec", {}).get("accessModes", ["ReadWriteOnce"]),
-            "capacity": {"storage": requests.get("storage", "1Gi")},
-        })
+        self._write_status(
+            "PersistentVolumeClaim",
+            pvc,
+            {
+                "phase": "Bound",
+                "accessModes": pvc.get("spec", {}).get("accessModes", ["ReadWriteOnce"]),
+                "capacity": {"storage": requests.get("storage", "1Gi")},
+            },
+        )
 
     def _reconcile_namespace(self, ns: dict[str, Any]) -> None:
         """Namespace deletion: delete everything in it, then the namespace itself."""

@@ -30,7 +30,10 @@ def _wait_available(deployments, name: str, namespace: str, timeout: float) -> d
     while True:
         dep = deployments.get(name=name, namespace=namespace).to_dict()
         status = dep.get("status") or {}
-        if status.get("availableReplicas", 0) >= dep["spec"]["replicas"] and status.get("observedGeneration") == dep["metadata"]["generation"]:
+        if (
+            status.get("availableReplicas", 0) >= dep["spec"]["replicas"]
+            and status.get("observedGeneration") == dep["metadata"]["generation"]
+        ):
             return dep
         if time.monotonic() > deadline:
             raise TimeoutError(f"deployment {namespace}/{name} was not available after {timeout:.0f}s")
@@ -49,13 +52,24 @@ def run(out: TextIO = sys.stdout, state_dir: Path | None = None) -> int:
                 namespace = manifest["metadata"].get("namespace")
                 resource.server_side_apply(body=manifest, namespace=namespace, field_manager="gitopsctl")
                 where = f"{namespace}/" if namespace else ""
-                print(f"applied {manifest['kind']} {where}{manifest['metadata']['name']} (server-side apply)", file=out, flush=True)
+                print(
+                    f"applied {manifest['kind']} {where}{manifest['metadata']['name']} (server-side apply)",
+                    file=out,
+                    flush=True,
+                )
             deployments = client.resources.get(api_version="apps/v1", kind="Deployment")
             dep = _wait_available(deployments, "trade-service", "trading", timeout=30)
-            print(f"trade-service is available: {dep['status']['availableReplicas']}/{dep['spec']['replicas']} replicas\n", file=out, flush=True)
+            print(
+                f"trade-service is available: {dep['status']['availableReplicas']}/{dep['spec']['replicas']} replicas\n",
+                file=out,
+                flush=True,
+            )
             kubectl = shutil.which("kubectl")
             if kubectl is None:
-                print("kubectl is not installed, so the cluster cannot be shown with it; install kubectl and run the demo again.", file=out)
+                print(
+                    "kubectl is not installed, so the cluster cannot be shown with it; install kubectl and run the demo again.",
+                    file=out,
+                )
                 return 1
             command = [kubectl, "--kubeconfig", str(sandbox.kubeconfig), "get", "deploy,svc,pods", "-A"]
             print("$ kubectl get deploy,svc,pods -A", file=out, flush=True)

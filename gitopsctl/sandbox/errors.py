@@ -92,10 +92,7 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]
             "name": name,
             "group": group,
             "kind": kind,
-            "causes": [
-                {"reason": reason, "message": message, "field": field}
-                for reason, message, field in causes
-            ],
+            "causes": [{"reason": reason, "message": message, "field": field} for reason, message, field in causes],
         },
     )
 
@@ -109,7 +106,11 @@ def method_not_allowed(message: str = "the server does not allow this method on 
 
 
 def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got "{content_type}")')
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got "{content_type}")',
+    )
 
 
 def unauthorized() -> ApiError:

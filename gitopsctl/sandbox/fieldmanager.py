@@ -24,8 +24,18 @@ from .structure import ATOMIC, SET, key_of, list_keys
 
 Path = tuple[str, ...]
 _IDENTITY_METADATA = frozenset(
-    {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
-     "managedFields", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"}
+    {
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "managedFields",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    }
 )
 _MISSING = object()
 
@@ -202,7 +212,9 @@ def format_path(path: Path) -> str:
     return "".join(out)
 
 
-def _entry(manager: str, operation: str, api_version: str, now: str, paths: set[Path], subresource: str) -> dict[str, Any]:
+def _entry(
+    manager: str, operation: str, api_version: str, now: str, paths: set[Path], subresource: str
+) -> dict[str, Any]:
     entry = {
         "manager": manager,
         "operation": operation,
@@ -294,13 +306,19 @@ def _conflict_error(conflicts, rt: ResourceType, live: dict[str, Any]) -> ApiErr
         else:
             parts.append(f'conflicts with "{manager}" using {rt.api_version}:\n- ' + "\n- ".join(fields))
         causes += [
-            {"reason": "FieldManagerConflict", "message": f'conflict with "{manager}" using {rt.api_version}', "field": f}
+            {
+                "reason": "FieldManagerConflict",
+                "message": f'conflict with "{manager}" using {rt.api_version}',
+                "field": f,
+            }
             for f in fields
         ]
     count = len(conflicts)
     message = f"Apply failed with {count} conflict{'s' if count != 1 else ''}: " + "\n".join(parts)
     name = live.get("metadata", {}).get("name", "")
-    return ApiError(409, "Conflict", message, details={"name": name, "group": rt.group, "kind": rt.plural, "causes": causes})
+    return ApiError(
+        409, "Conflict", message, details={"name": name, "group": rt.group, "kind": rt.plural, "causes": causes}
+    )
 
 
 def record_update(
@@ -325,7 +343,11 @@ def record_update(
     mine: set[Path] = set()
     for entry in entries:
         paths = from_fields_v1(entry.get("fieldsV1") or {})
-        if (entry.get("manager"), entry.get("operation"), entry.get("subresource", "")) == (manager, "Update", subresource):
+        if (entry.get("manager"), entry.get("operation"), entry.get("subresource", "")) == (
+            manager,
+            "Update",
+            subresource,
+        ):
             mine = paths
             continue
         remaining = paths - changed - removed

@@ -48,7 +48,9 @@ def document(types: list[ResourceType]) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for rt in types:
         paths[_path_for(rt, False)] = {
-            "get": _operation(rt, "list", _params("labelSelector", "fieldSelector", "watch", "resourceVersion", "timeoutSeconds")),
+            "get": _operation(
+                rt, "list", _params("labelSelector", "fieldSelector", "watch", "resourceVersion", "timeoutSeconds")
+            ),
             "post": _operation(rt, "post", _params(*_WRITE_PARAMS)),
             "delete": _operation(rt, "deletecollection", _params("labelSelector", "fieldSelector", "dryRun")),
         }

@@ -97,15 +97,35 @@ BUILTINS: tuple[ResourceType, ...] = (
     _rt("", "v1", "events", "Event", short_names=("ev",)),
     _rt("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",), status=True),
     _rt("", "v1", "nodes", "Node", namespaced=False, short_names=("no",), status=True),
-    _rt("apps", "v1", "deployments", "Deployment", short_names=("deploy",), status=True, scale=True, categories=("all",)),
-    _rt("apps", "v1", "statefulsets", "StatefulSet", short_names=("sts",), status=True, scale=True, categories=("all",)),
+    _rt(
+        "apps", "v1", "deployments", "Deployment", short_names=("deploy",), status=True, scale=True, categories=("all",)
+    ),
+    _rt(
+        "apps", "v1", "statefulsets", "StatefulSet", short_names=("sts",), status=True, scale=True, categories=("all",)
+    ),
     _rt("apps", "v1", "daemonsets", "DaemonSet", short_names=("ds",), status=True, categories=("all",)),
     _rt("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",), status=True, scale=True, categories=("all",)),
     _rt("batch", "v1", "jobs", "Job", status=True, categories=("all",)),
     _rt("networking.k8s.io", "v1", "ingresses", "Ingress", short_names=("ing",), status=True),
     _rt("coordination.k8s.io", "v1", "leases", "Lease"),
-    _rt("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False, short_names=("crd", "crds"), status=True),
-    _rt("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", short_names=("hpa",), status=True, categories=("all",)),
+    _rt(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        namespaced=False,
+        short_names=("crd", "crds"),
+        status=True,
+    ),
+    _rt(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        short_names=("hpa",),
+        status=True,
+        categories=("all",),
+    ),
     _rt("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",), status=True),
 )
 

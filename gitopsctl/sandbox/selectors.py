@@ -87,9 +87,7 @@ def _field_value(obj: dict[str, Any], path: str) -> str:
 _FIELD_RE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*?)\s*$")
 
 
-def parse_field_selector(
-    selector: str | None, allowed: frozenset[str]
-) -> Callable[[dict[str, Any]], bool]:
+def parse_field_selector(selector: str | None, allowed: frozenset[str]) -> Callable[[dict[str, Any]], bool]:
     """Return a predicate; only fields in ``allowed`` may be selected, as on a real cluster."""
     if not selector:
         return lambda obj: True
@@ -100,14 +98,11 @@ def parse_field_selector(
             raise bad_request(f'invalid selector: "{selector}"; can\'t understand "{term}"')
         field, op, value = m.group(1), m.group(2), m.group(3)
         if field not in allowed:
-            raise bad_request(f'field label not supported: {field}')
+            raise bad_request(f"field label not supported: {field}")
         requirements.append((field, op == "!=", value))
 
     def matches(obj: dict[str, Any]) -> bool:
-        for field, negate, value in requirements:
-            if (_field_value(obj, field) == value) == negate:
-                return False
-        return True
+        return all((_field_value(obj, field) == value) != negate for field, negate, value in requirements)
 
     return matches
 

@@ -79,6 +79,9 @@ def _user_agent_manager(user_agent: str) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes; with Nagle on, each response
+    # would wait ~40 ms for the client's delayed ACK
+    disable_nagle_algorithm = True
     server: ApiServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
@@ -162,16 +165,27 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, VERSION)
         if path == "/api":
             host, port = self.server.server_address[:2]
-            return self._send(200, {"kind": "APIVersions", "versions": ["v1"],
-                                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": f"{host}:{port}"}]})
+            return self._send(
+                200,
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": f"{host}:{port}"}],
+                },
+            )
         if path == "/apis":
-            return self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                self._group(name, versions) for name, versions in api.registry.groups().items() if name
-            ]})
+            return self._send(
+                200,
+                {
+                    "kind": "APIGroupList",
+                    "apiVersion": "v1",
+                    "groups": [self._group(name, versions) for name, versions in api.registry.groups().items() if name],
+                },
+            )
         if path == "/openapi/v3":
             return self._send(200, openapi.index(api.registry))
         if path.startswith("/openapi/v3/"):
-            doc = openapi.for_group_version(api.registry, path[len("/openapi/v3/"):])
+            doc = openapi.for_group_version(api.registry, path[len("/openapi/v3/") :])
             if doc is None:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             return self._send(200, doc)
@@ -241,7 +255,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(201, created)
             if method == "DELETE":
                 options = self._json_body(raw) or {}
-                return self._send(200, api.delete_collection(rt, namespace, query.get("labelSelector"), query.get("fieldSelector"), self._delete_options(options, query), dry_run=dry_run))
+                return self._send(
+                    200,
+                    api.delete_collection(
+                        rt,
+                        namespace,
+                        query.get("labelSelector"),
+                        query.get("fieldSelector"),
+                        self._delete_options(options, query),
+                        dry_run=dry_run,
+                    ),
+                )
             raise method_not_allowed()
         if method == "GET":
             obj = api.get(rt, namespace, name)
@@ -254,10 +278,26 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._json_body(raw)
             if sub == "scale":
                 body = {"spec": {"replicas": ((body or {}).get("spec") or {}).get("replicas")}}
-                return self._send(200, _scale_of(rt, api.update(rt, namespace, name, {**api.get(rt, namespace, name), **body}, manager=manager, dry_run=dry_run, subresource="scale")))
+                return self._send(
+                    200,
+                    _scale_of(
+                        rt,
+                        api.update(
+                            rt,
+                            namespace,
+                            name,
+                            {**api.get(rt, namespace, name), **body},
+                            manager=manager,
+                            dry_run=dry_run,
+                            subresource="scale",
+                        ),
+                    ),
+                )
             if sub == "finalize":
                 sub = ""
-            return self._send(200, api.update(rt, namespace, name, body, manager=manager, dry_run=dry_run, subresource=sub))
+            return self._send(
+                200, api.update(rt, namespace, name, body, manager=manager, dry_run=dry_run, subresource=sub)
+            )
         if method == "PATCH":
             content_type = self.headers.get("Content-Type", "")
             if sub == "scale":
@@ -265,16 +305,35 @@ class _Handler(BaseHTTPRequestHandler):
 
                 current = _scale_of(rt, api.get(rt, namespace, name))
                 patched = merge_patch(current, self._json_body(raw))
-                obj = api.update(rt, namespace, name, {**api.get(rt, namespace, name), "spec": {"replicas": patched["spec"]["replicas"]}}, manager=manager, dry_run=dry_run, subresource="scale")
+                obj = api.update(
+                    rt,
+                    namespace,
+                    name,
+                    {**api.get(rt, namespace, name), "spec": {"replicas": patched["spec"]["replicas"]}},
+                    manager=manager,
+                    dry_run=dry_run,
+                    subresource="scale",
+                )
                 return self._send(200, _scale_of(rt, obj))
             if content_type.startswith("application/apply-patch") and not query.get("fieldManager"):
                 raise bad_request("PATCH /apply requests require a fieldManager query parameter")
-            result, created = api.patch(rt, namespace, name, raw, content_type, manager=manager,
-                                        force=_truthy(query.get("force")), dry_run=dry_run, subresource=sub)
+            result, created = api.patch(
+                rt,
+                namespace,
+                name,
+                raw,
+                content_type,
+                manager=manager,
+                force=_truthy(query.get("force")),
+                dry_run=dry_run,
+                subresource=sub,
+            )
             return self._send(201 if created else 200, result)
         if method == "DELETE":
             options = self._delete_options(self._json_body(raw) or {}, query)
-            return self._send(200, api.delete(rt, namespace, name, options, dry_run=dry_run or options.get("dryRun") == ["All"]))
+            return self._send(
+                200, api.delete(rt, namespace, name, options, dry_run=dry_run or options.get("dryRun") == ["All"])
+            )
         raise method_not_allowed()
 
     def _delete_options(self, options: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
@@ -289,8 +348,15 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as e:
             raise bad_request("timeoutSeconds must be a whole number") from e
         deadline = time.monotonic() + timeout
-        events = api.watch(rt, namespace, query.get("resourceVersion"), query.get("labelSelector"),
-                           query.get("fieldSelector"), deadline, lambda: self.server.stopping)
+        events = api.watch(
+            rt,
+            namespace,
+            query.get("resourceVersion"),
+            query.get("labelSelector"),
+            query.get("fieldSelector"),
+            deadline,
+            lambda: self.server.stopping,
+        )
         first = next(events, None)  # raises bad selectors as a plain error response
         as_table = self._wants_table()
         self.send_response(200)
@@ -326,7 +392,9 @@ def _scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
+        "metadata": {
+            k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta
+        },
         "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
         "status": {
             "replicas": (obj.get("status") or {}).get("replicas", 0),

@@ -51,41 +51,79 @@ def _pod_row(pod: dict[str, Any]) -> list[Any]:
 
 
 def _service_row(svc: dict[str, Any]) -> list[Any]:
-    ports = ",".join(
-        f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in _get(svc, "spec", "ports", default=[])
-    ) or "<none>"
+    ports = (
+        ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in _get(svc, "spec", "ports", default=[]))
+        or "<none>"
+    )
     selector = ",".join(f"{k}={v}" for k, v in _get(svc, "spec", "selector", default={}).items()) or "<none>"
-    return [svc["metadata"]["name"], _get(svc, "spec", "type", default="ClusterIP"),
-            _get(svc, "spec", "clusterIP", default="<none>"), "<none>", ports, _age(svc), selector]
+    return [
+        svc["metadata"]["name"],
+        _get(svc, "spec", "type", default="ClusterIP"),
+        _get(svc, "spec", "clusterIP", default="<none>"),
+        "<none>",
+        ports,
+        _age(svc),
+        selector,
+    ]
 
 
 def _deployment_row(dep: dict[str, Any]) -> list[Any]:
     want = _get(dep, "spec", "replicas", default=1)
-    return [dep["metadata"]["name"], f"{_get(dep, 'status', 'readyReplicas', default=0)}/{want}",
-            _get(dep, "status", "updatedReplicas", default=0), _get(dep, "status", "availableReplicas", default=0),
-            _age(dep)]
+    return [
+        dep["metadata"]["name"],
+        f"{_get(dep, 'status', 'readyReplicas', default=0)}/{want}",
+        _get(dep, "status", "updatedReplicas", default=0),
+        _get(dep, "status", "availableReplicas", default=0),
+        _age(dep),
+    ]
 
 
 def _replicaset_row(rs: dict[str, Any]) -> list[Any]:
-    return [rs["metadata"]["name"], _get(rs, "spec", "replicas", default=1), _get(rs, "status", "replicas", default=0),
-            _get(rs, "status", "readyReplicas", default=0), _age(rs)]
+    return [
+        rs["metadata"]["name"],
+        _get(rs, "spec", "replicas", default=1),
+        _get(rs, "status", "replicas", default=0),
+        _get(rs, "status", "readyReplicas", default=0),
+        _age(rs),
+    ]
 
 
 def _statefulset_row(sts: dict[str, Any]) -> list[Any]:
-    return [sts["metadata"]["name"], f"{_get(sts, 'status', 'readyReplicas', default=0)}/{_get(sts, 'spec', 'replicas', default=1)}", _age(sts)]
+    return [
+        sts["metadata"]["name"],
+        f"{_get(sts, 'status', 'readyReplicas', default=0)}/{_get(sts, 'spec', 'replicas', default=1)}",
+        _age(sts),
+    ]
 
 
 def _daemonset_row(ds: dict[str, Any]) -> list[Any]:
     s = ds.get("status") or {}
-    return [ds["metadata"]["name"], s.get("desiredNumberScheduled", 0), s.get("currentNumberScheduled", 0),
-            s.get("numberReady", 0), s.get("updatedNumberScheduled", 0), s.get("numberAvailable", 0), _age(ds)]
+    return [
+        ds["metadata"]["name"],
+        s.get("desiredNumberScheduled", 0),
+        s.get("currentNumberScheduled", 0),
+        s.get("numberReady", 0),
+        s.get("updatedNumberScheduled", 0),
+        s.get("numberAvailable", 0),
+        _age(ds),
+    ]
 
 
 def _job_row(job: dict[str, Any]) -> list[Any]:
     conditions = {c["type"]: c["status"] for c in _get(job, "status", "conditions", default=[])}
-    state = "Complete" if conditions.get("Complete") == "True" else "Failed" if conditions.get("Failed") == "True" else "Running"
-    return [job["metadata"]["name"], state,
-            f"{_get(job, 'status', 'succeeded', default=0)}/{_get(job, 'spec', 'completions', default=1)}", _age(job)]
+    state = (
+        "Complete"
+        if conditions.get("Complete") == "True"
+        else "Failed"
+        if conditions.get("Failed") == "True"
+        else "Running"
+    )
+    return [
+        job["metadata"]["name"],
+        state,
+        f"{_get(job, 'status', 'succeeded', default=0)}/{_get(job, 'spec', 'completions', default=1)}",
+        _age(job),
+    ]
 
 
 def _namespace_row(ns: dict[str, Any]) -> list[Any]:
@@ -101,20 +139,39 @@ def _secret_row(secret: dict[str, Any]) -> list[Any]:
 
 
 def _node_row(node: dict[str, Any]) -> list[Any]:
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in _get(node, "status", "conditions", default=[]))
-    return [node["metadata"]["name"], "Ready" if ready else "NotReady", "<none>", _age(node),
-            _get(node, "status", "nodeInfo", "kubeletVersion", default="")]
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in _get(node, "status", "conditions", default=[])
+    )
+    return [
+        node["metadata"]["name"],
+        "Ready" if ready else "NotReady",
+        "<none>",
+        _age(node),
+        _get(node, "status", "nodeInfo", "kubeletVersion", default=""),
+    ]
 
 
 def _event_row(ev: dict[str, Any]) -> list[Any]:
     involved = ev.get("involvedObject") or {}
-    return [_age(ev), ev.get("type", ""), ev.get("reason", ""),
-            f"{(involved.get('kind') or '').lower()}/{involved.get('name', '')}", ev.get("message", "")]
+    return [
+        _age(ev),
+        ev.get("type", ""),
+        ev.get("reason", ""),
+        f"{(involved.get('kind') or '').lower()}/{involved.get('name', '')}",
+        ev.get("message", ""),
+    ]
 
 
 def _ingress_row(ing: dict[str, Any]) -> list[Any]:
     hosts = ",".join(r.get("host", "*") for r in _get(ing, "spec", "rules", default=[])) or "*"
-    return [ing["metadata"]["name"], _get(ing, "spec", "ingressClassName", default="<none>"), hosts, "", "80", _age(ing)]
+    return [
+        ing["metadata"]["name"],
+        _get(ing, "spec", "ingressClassName", default="<none>"),
+        hosts,
+        "",
+        "80",
+        _age(ing),
+    ]
 
 
 def _lease_row(lease: dict[str, Any]) -> list[Any]:
@@ -122,23 +179,60 @@ def _lease_row(lease: dict[str, Any]) -> list[Any]:
 
 
 def _col(name: str, type_: str = "string", priority: int = 0) -> dict[str, Any]:
-    return {"name": name, "type": type_, "format": "name" if name == "Name" else "", "description": "", "priority": priority}
+    return {
+        "name": name,
+        "type": type_,
+        "format": "name" if name == "Name" else "",
+        "description": "",
+        "priority": priority,
+    }
 
 
 _PRINTERS: dict[str, tuple[list[dict[str, Any]], Callable[[dict[str, Any]], list[Any]]]] = {
     "Pod": ([_col("Name"), _col("Ready"), _col("Status"), _col("Restarts", "integer"), _col("Age")], _pod_row),
-    "Service": ([_col("Name"), _col("Type"), _col("Cluster-IP"), _col("External-IP"), _col("Port(s)"), _col("Age"), _col("Selector", priority=1)], _service_row),
-    "Deployment": ([_col("Name"), _col("Ready"), _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Age")], _deployment_row),
-    "ReplicaSet": ([_col("Name"), _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), _col("Age")], _replicaset_row),
+    "Service": (
+        [
+            _col("Name"),
+            _col("Type"),
+            _col("Cluster-IP"),
+            _col("External-IP"),
+            _col("Port(s)"),
+            _col("Age"),
+            _col("Selector", priority=1),
+        ],
+        _service_row,
+    ),
+    "Deployment": (
+        [_col("Name"), _col("Ready"), _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Age")],
+        _deployment_row,
+    ),
+    "ReplicaSet": (
+        [_col("Name"), _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), _col("Age")],
+        _replicaset_row,
+    ),
     "StatefulSet": ([_col("Name"), _col("Ready"), _col("Age")], _statefulset_row),
-    "DaemonSet": ([_col("Name"), _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Age")], _daemonset_row),
+    "DaemonSet": (
+        [
+            _col("Name"),
+            _col("Desired", "integer"),
+            _col("Current", "integer"),
+            _col("Ready", "integer"),
+            _col("Up-to-date", "integer"),
+            _col("Available", "integer"),
+            _col("Age"),
+        ],
+        _daemonset_row,
+    ),
     "Job": ([_col("Name"), _col("Status"), _col("Completions"), _col("Age")], _job_row),
     "Namespace": ([_col("Name"), _col("Status"), _col("Age")], _namespace_row),
     "ConfigMap": ([_col("Name"), _col("Data", "integer"), _col("Age")], _configmap_row),
     "Secret": ([_col("Name"), _col("Type"), _col("Data", "integer"), _col("Age")], _secret_row),
     "Node": ([_col("Name"), _col("Status"), _col("Roles"), _col("Age"), _col("Version")], _node_row),
     "Event": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")], _event_row),
-    "Ingress": ([_col("Name"), _col("Class"), _col("Hosts"), _col("Address"), _col("Ports"), _col("Age")], _ingress_row),
+    "Ingress": (
+        [_col("Name"), _col("Class"), _col("Hosts"), _col("Address"), _col("Ports"), _col("Age")],
+        _ingress_row,
+    ),
     "Lease": ([_col("Name"), _col("Holder"), _col("Age")], _lease_row),
 }
 
@@ -153,7 +247,11 @@ def _crd_printer(rt: ResourceType) -> tuple[list[dict[str, Any]], Callable[[dict
             cells.append(_get(obj, *path, default=""))
         return cells + [_age(obj)]
 
-    columns = [_col("Name")] + [_col(c.get("name", ""), c.get("type", "string"), c.get("priority", 0)) for c in extra] + [_col("Age")]
+    columns = (
+        [_col("Name")]
+        + [_col(c.get("name", ""), c.get("type", "string"), c.get("priority", 0)) for c in extra]
+        + [_col("Age")]
+    )
     return columns, row
 
 

@@ -32,7 +32,9 @@ def test_creating_in_a_missing_namespace_is_404(dyn):
     with pytest.raises(NotFoundError) as err:
         cms.create(body=configmap("x", namespace="nowhere"), namespace="nowhere")
     assert status_of(err) == (404, "NotFound")
-    assert 'namespaces \\"nowhere\\" not found' in str(err.value.body) or 'namespaces "nowhere" not found' in str(err.value.body)
+    assert 'namespaces \\"nowhere\\" not found' in str(err.value.body) or 'namespaces "nowhere" not found' in str(
+        err.value.body
+    )
 
 
 def test_creating_twice_is_409_already_exists(dyn):
@@ -72,17 +74,27 @@ def test_merge_patch_sets_and_removes_keys(dyn):
 def test_json_patch_applies_operations_in_order_and_fails_atomically(dyn):
     cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
     cms.create(body=configmap("cfg", {"a": "1"}), namespace="default")
-    patched = cms.patch(name="cfg", namespace="default", content_type=JSON_PATCH, body=[
-        {"op": "add", "path": "/data/b", "value": "2"},
-        {"op": "replace", "path": "/data/a", "value": "10"},
-        {"op": "test", "path": "/data/b", "value": "2"},
-    ])
+    patched = cms.patch(
+        name="cfg",
+        namespace="default",
+        content_type=JSON_PATCH,
+        body=[
+            {"op": "add", "path": "/data/b", "value": "2"},
+            {"op": "replace", "path": "/data/a", "value": "10"},
+            {"op": "test", "path": "/data/b", "value": "2"},
+        ],
+    )
     assert patched.data.to_dict() == {"a": "10", "b": "2"}
     with pytest.raises(DynamicApiException) as err:
-        cms.patch(name="cfg", namespace="default", content_type=JSON_PATCH, body=[
-            {"op": "add", "path": "/data/c", "value": "3"},
-            {"op": "test", "path": "/data/a", "value": "wrong"},
-        ])
+        cms.patch(
+            name="cfg",
+            namespace="default",
+            content_type=JSON_PATCH,
+            body=[
+                {"op": "add", "path": "/data/c", "value": "3"},
+                {"op": "test", "path": "/data/a", "value": "wrong"},
+            ],
+        )
     assert status_of(err)[0] == 422
     assert cms.get(name="cfg", namespace="default").data.to_dict() == {"a": "10", "b": "2"}
 
@@ -95,9 +107,22 @@ def test_strategic_merge_patch_merges_keyed_lists_by_their_merge_keys(dyn):
         {"name": "sidecar", "image": "proxy:1"},
     ]
     deps.create(body=body, namespace="default")
-    patch = {"spec": {"template": {"spec": {"containers": [
-        {"name": "web", "image": "web:2", "env": [{"name": "B", "value": "2"}], "ports": [{"containerPort": 9090}]},
-    ]}}}}
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": "web:2",
+                            "env": [{"name": "B", "value": "2"}],
+                            "ports": [{"containerPort": 9090}],
+                        },
+                    ]
+                }
+            }
+        }
+    }
     patched = deps.patch(name="web", namespace="default", body=patch, content_type=SMP).to_dict()
     containers = {c["name"]: c for c in patched["spec"]["template"]["spec"]["containers"]}
     assert set(containers) == {"web", "sidecar"}
@@ -114,7 +139,9 @@ def test_generation_moves_with_spec_changes_only(dyn):
     deps = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     created = deps.create(body=deployment("web"), namespace="default")
     assert created.metadata.generation == 1
-    labelled = deps.patch(name="web", namespace="default", body={"metadata": {"labels": {"team": "x"}}}, content_type=MERGE)
+    labelled = deps.patch(
+        name="web", namespace="default", body={"metadata": {"labels": {"team": "x"}}}, content_type=MERGE
+    )
     assert labelled.metadata.generation == 1
     scaled = deps.patch(name="web", namespace="default", body={"spec": {"replicas": 4}}, content_type=MERGE)
     assert scaled.metadata.generation == 2
@@ -133,16 +160,26 @@ def test_status_subresource_separates_spec_and_status(api_client, dyn):
     deps = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     deps.create(body=deployment("web", replicas=1), namespace="default")
     apps = k8s.AppsV1Api(api_client)
-    wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 1, message="availability")
+    wait_for(
+        lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 1, message="availability"
+    )
 
-    tampered = deps.patch(name="web", namespace="default", content_type=MERGE,
-                          body={"spec": {"replicas": 3}, "status": {"availableReplicas": 99}}).to_dict()
+    tampered = deps.patch(
+        name="web",
+        namespace="default",
+        content_type=MERGE,
+        body={"spec": {"replicas": 3}, "status": {"availableReplicas": 99}},
+    ).to_dict()
     assert tampered["spec"]["replicas"] == 3
     assert tampered["status"]["availableReplicas"] != 99
 
     status_api = deps.subresources["status"]
-    changed = status_api.patch(name="web", namespace="default", content_type=MERGE,
-                               body={"spec": {"replicas": 7}, "status": {"observedGeneration": 42}}).to_dict()
+    changed = status_api.patch(
+        name="web",
+        namespace="default",
+        content_type=MERGE,
+        body={"spec": {"replicas": 7}, "status": {"observedGeneration": 42}},
+    ).to_dict()
     assert changed["status"]["observedGeneration"] == 42
     assert changed["spec"]["replicas"] == 3
 
@@ -162,8 +199,12 @@ def test_finalizers_hold_deletion_until_removed(dyn):
 
 def test_deleting_a_namespace_deletes_what_is_in_it(dyn, core):
     core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name="doomed")))
-    dyn.resources.get(api_version="v1", kind="ConfigMap").create(body=configmap("c", namespace="doomed"), namespace="doomed")
-    dyn.resources.get(api_version="apps/v1", kind="Deployment").create(body=deployment("d", namespace="doomed"), namespace="doomed")
+    dyn.resources.get(api_version="v1", kind="ConfigMap").create(
+        body=configmap("c", namespace="doomed"), namespace="doomed"
+    )
+    dyn.resources.get(api_version="apps/v1", kind="Deployment").create(
+        body=deployment("d", namespace="doomed"), namespace="doomed"
+    )
     core.delete_namespace("doomed")
 
     def gone() -> bool:
@@ -189,18 +230,48 @@ def test_deleting_a_deployment_cascades_to_its_replicasets_and_pods(dyn, core):
 
 def test_creating_a_crd_serves_its_kind(dyn):
     crds = dyn.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
-    crds.create(body={
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "virtualservices.networking.istio.io"},
-        "spec": {"group": "networking.istio.io", "scope": "Namespaced",
-                 "names": {"plural": "virtualservices", "singular": "virtualservice", "kind": "VirtualService", "shortNames": ["vs"]},
-                 "versions": [{"name": "v1", "served": True, "storage": True,
-                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
-    })
+    crds.create(
+        body={
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "virtualservices.networking.istio.io"},
+            "spec": {
+                "group": "networking.istio.io",
+                "scope": "Namespaced",
+                "names": {
+                    "plural": "virtualservices",
+                    "singular": "virtualservice",
+                    "kind": "VirtualService",
+                    "shortNames": ["vs"],
+                },
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    }
+                ],
+            },
+        }
+    )
     vs = dyn.resources.get(api_version="networking.istio.io/v1", kind="VirtualService")
-    body = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "trade"},
-            "spec": {"hosts": ["trade"], "http": [{"route": [{"destination": {"host": "trade", "subset": "stable"}, "weight": 90},
-                                                             {"destination": {"host": "trade", "subset": "canary"}, "weight": 10}]}]}}
+    body = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "trade"},
+        "spec": {
+            "hosts": ["trade"],
+            "http": [
+                {
+                    "route": [
+                        {"destination": {"host": "trade", "subset": "stable"}, "weight": 90},
+                        {"destination": {"host": "trade", "subset": "canary"}, "weight": 10},
+                    ]
+                }
+            ],
+        },
+    }
     vs.server_side_apply(body=body, namespace="default", field_manager="gitopsctl")
     weights = [r["weight"] for r in vs.get(name="trade", namespace="default").to_dict()["spec"]["http"][0]["route"]]
     assert weights == [90, 10]
@@ -216,7 +287,9 @@ def test_objects_persist_across_a_restart_and_old_watches_get_410(tmp_path):
     state = tmp_path / "cluster"
     with Sandbox.start(state, timing=FAST) as first:
         core = k8s.CoreV1Api(kube_config.new_client_from_config(str(first.kubeconfig)))
-        core.create_namespaced_config_map("default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="kept"), data={"k": "v"}))
+        core.create_namespaced_config_map(
+            "default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="kept"), data={"k": "v"})
+        )
         old_rv = core.list_namespaced_config_map("default").metadata.resource_version
         core.create_namespaced_config_map("default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="later")))
     with Sandbox.start(state, timing=FAST) as second:
@@ -224,7 +297,9 @@ def test_objects_persist_across_a_restart_and_old_watches_get_410(tmp_path):
         assert core.read_namespaced_config_map("kept", "default").data == {"k": "v"}
         assert int(core.list_namespaced_config_map("default").metadata.resource_version) > int(old_rv)
         with pytest.raises(ApiException) as err:
-            for _ in watch.Watch().stream(core.list_namespaced_config_map, "default", resource_version=old_rv, timeout_seconds=2):
+            for _ in watch.Watch().stream(
+                core.list_namespaced_config_map, "default", resource_version=old_rv, timeout_seconds=2
+            ):
                 pass
         assert err.value.status == 410
 
@@ -235,8 +310,13 @@ def test_a_watch_with_a_label_selector_sees_objects_enter_and_leave_it(core):
 
     def consume() -> None:
         w = watch.Watch()
-        for event in w.stream(core.list_namespaced_config_map, "default", label_selector="app=trade",
-                              resource_version=rv, timeout_seconds=5):
+        for event in w.stream(
+            core.list_namespaced_config_map,
+            "default",
+            label_selector="app=trade",
+            resource_version=rv,
+            timeout_seconds=5,
+        ):
             seen.append((event["type"], event["object"].metadata.name))
             if len(seen) == 2:
                 w.stop()
@@ -244,14 +324,18 @@ def test_a_watch_with_a_label_selector_sees_objects_enter_and_leave_it(core):
     thread = threading.Thread(target=consume)
     thread.start()
     core.create_namespaced_config_map("default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="other")))
-    core.create_namespaced_config_map("default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="t", labels={"app": "trade"})))
+    core.create_namespaced_config_map(
+        "default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="t", labels={"app": "trade"}))
+    )
     core.patch_namespaced_config_map("t", "default", {"metadata": {"labels": {"app": "pricing"}}})
     thread.join(timeout=10)
     assert seen == [("ADDED", "t"), ("DELETED", "t")]
 
 
 def test_scale_subresource_changes_replicas(api_client, dyn):
-    dyn.resources.get(api_version="apps/v1", kind="Deployment").create(body=deployment("web", replicas=1), namespace="default")
+    dyn.resources.get(api_version="apps/v1", kind="Deployment").create(
+        body=deployment("web", replicas=1), namespace="default"
+    )
     apps = k8s.AppsV1Api(api_client)
     scale = apps.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 4}})
     assert scale.spec.replicas == 4

@@ -18,9 +18,13 @@ def _condition(dep: k8s.V1Deployment, type_: str) -> k8s.V1DeploymentCondition |
 
 
 def test_a_deployment_becomes_available_with_owned_ready_pods(dyn, apps, core):
-    dyn.resources.get(api_version="apps/v1", kind="Deployment").create(body=deployment("web", replicas=3), namespace="default")
-    dep = wait_for(lambda: (d := apps.read_namespaced_deployment("web", "default")).status.available_replicas == 3 and d,
-                   message="3 available replicas")
+    dyn.resources.get(api_version="apps/v1", kind="Deployment").create(
+        body=deployment("web", replicas=3), namespace="default"
+    )
+    dep = wait_for(
+        lambda: (d := apps.read_namespaced_deployment("web", "default")).status.available_replicas == 3 and d,
+        message="3 available replicas",
+    )
     assert dep.status.observed_generation == dep.metadata.generation
     assert (dep.status.updated_replicas, dep.status.ready_replicas) == (3, 3)
     assert _condition(dep, "Available").status == "True"
@@ -35,27 +39,40 @@ def test_a_deployment_becomes_available_with_owned_ready_pods(dyn, apps, core):
 
 
 def test_scaling_changes_the_pod_count(dyn, apps, core):
-    dyn.resources.get(api_version="apps/v1", kind="Deployment").create(body=deployment("web", replicas=2), namespace="default")
-    wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2, message="2 available")
+    dyn.resources.get(api_version="apps/v1", kind="Deployment").create(
+        body=deployment("web", replicas=2), namespace="default"
+    )
+    wait_for(
+        lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2, message="2 available"
+    )
     apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 5}})
     wait_for(lambda: len(core.list_namespaced_pod("default", label_selector="app=web").items) == 5, message="5 pods")
     apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 1}})
     wait_for(lambda: len(core.list_namespaced_pod("default", label_selector="app=web").items) == 1, message="1 pod")
-    wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 1, message="status to follow")
+    wait_for(
+        lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 1,
+        message="status to follow",
+    )
 
 
 def test_a_new_image_rolls_out_a_new_replicaset_and_retires_the_old(dyn, apps, core):
     deps = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     deps.server_side_apply(body=deployment("web", image="web:v1", replicas=2), namespace="default", field_manager="t")
-    wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2, message="v1 available")
+    wait_for(
+        lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2, message="v1 available"
+    )
     deps.server_side_apply(body=deployment("web", image="web:v2", replicas=2), namespace="default", field_manager="t")
 
     def rolled_out() -> bool:
         dep = apps.read_namespaced_deployment("web", "default")
         pods = core.list_namespaced_pod("default", label_selector="app=web").items
-        return (dep.status.observed_generation == 2 and dep.status.updated_replicas == 2
-                and dep.status.available_replicas == 2 and dep.status.replicas == 2
-                and {p.spec.containers[0].image for p in pods} == {"web:v2"})
+        return (
+            dep.status.observed_generation == 2
+            and dep.status.updated_replicas == 2
+            and dep.status.available_replicas == 2
+            and dep.status.replicas == 2
+            and {p.spec.containers[0].image for p in pods} == {"web:v2"}
+        )
 
     wait_for(rolled_out, message="v2 to replace v1")
     sets = apps.list_namespaced_replica_set("default", label_selector="app=web").items
@@ -91,22 +108,37 @@ def test_a_crashlooping_image_never_becomes_ready_and_exceeds_its_progress_deadl
 def test_a_crashlooping_rollout_keeps_the_old_version_serving(dyn, apps, core):
     deps = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     deps.server_side_apply(body=deployment("web", image="web:v1", replicas=2), namespace="default", field_manager="t")
-    wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2, message="v1 available")
-    deps.server_side_apply(body=deployment("web", image="web:v2-crashloop", replicas=2), namespace="default", field_manager="t")
+    wait_for(
+        lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2, message="v1 available"
+    )
+    deps.server_side_apply(
+        body=deployment("web", image="web:v2-crashloop", replicas=2), namespace="default", field_manager="t"
+    )
     wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.updated_replicas == 2, message="v2 pods")
-    ready_images = {p.spec.containers[0].image for p in core.list_namespaced_pod("default", label_selector="app=web").items
-                    if p.status.container_statuses and p.status.container_statuses[0].ready}
+    ready_images = {
+        p.spec.containers[0].image
+        for p in core.list_namespaced_pod("default", label_selector="app=web").items
+        if p.status.container_statuses and p.status.container_statuses[0].ready
+    }
     assert ready_images == {"web:v1"}
     assert apps.read_namespaced_deployment("web", "default").status.available_replicas == 2
 
 
 def test_a_job_with_a_crashlooping_image_fails_after_its_backoff_limit(dyn, api_client):
-    body = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "bad"},
-            "spec": {"backoffLimit": 1, "template": {"spec": {"restartPolicy": "Never",
-                                                               "containers": [{"name": "x", "image": "img:1-crashloop"}]}}}}
+    body = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "bad"},
+        "spec": {
+            "backoffLimit": 1,
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "x", "image": "img:1-crashloop"}]}},
+        },
+    }
     dyn.resources.get(api_version="batch/v1", kind="Job").create(body=body, namespace="default")
     batch = k8s.BatchV1Api(api_client)
-    job = wait_for(lambda: (j := batch.read_namespaced_job("bad", "default")).status.conditions and j, message="the job to finish")
+    job = wait_for(
+        lambda: (j := batch.read_namespaced_job("bad", "default")).status.conditions and j, message="the job to finish"
+    )
     assert job.status.conditions[0].type == "Failed"
     assert job.status.conditions[0].reason == "BackoffLimitExceeded"
     assert job.status.failed == 2

@@ -66,8 +66,14 @@ MANIFEST = textwrap.dedent(
 @pytest.fixture
 def kubectl(sandbox):
     def run(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([KUBECTL, "--kubeconfig", str(sandbox.kubeconfig), *args], input=stdin,
-                                capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [KUBECTL, "--kubeconfig", str(sandbox.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         if check and result.returncode != 0:
             pytest.fail(f"kubectl {' '.join(args)} failed: {result.stderr}")
         return result
@@ -95,8 +101,10 @@ def test_apply_server_side_then_rollout_status_get_and_delete(kubectl, tmp_path)
     assert "deployment.apps/api" in table and "2/2" in table and "service/api" in table and "Running" in table
 
     kubectl("-n", "shop", "delete", "deployment", "api")
-    wait_for(lambda: "No resources found" in kubectl("-n", "shop", "get", "pods", check=False).stderr,
-             message="the pods to be garbage-collected")
+    wait_for(
+        lambda: "No resources found" in kubectl("-n", "shop", "get", "pods", check=False).stderr,
+        message="the pods to be garbage-collected",
+    )
 
 
 def test_apply_server_side_reports_a_conflict_with_another_manager(kubectl, tmp_path):
@@ -131,6 +139,8 @@ def test_a_wrong_token_is_refused(sandbox, tmp_path):
     config["users"][0]["user"]["token"] = "nope"
     bad = tmp_path / "kubeconfig"
     bad.write_text(yaml.safe_dump(config))
-    result = subprocess.run([KUBECTL, "--kubeconfig", str(bad), "get", "ns"], capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(bad), "get", "ns"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode != 0
     assert "provide credentials" in result.stderr or "Unauthorized" in result.stderr

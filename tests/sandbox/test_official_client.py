@@ -54,7 +54,9 @@ def test_replace_with_a_stale_resource_version_is_a_409_conflict(dyn):
 
 def test_server_side_apply_removes_a_field_the_manager_no_longer_applies(dyn):
     cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
-    cms.server_side_apply(body=configmap("cfg", {"keep": "1", "drop": "2"}), namespace="default", field_manager="gitopsctl")
+    cms.server_side_apply(
+        body=configmap("cfg", {"keep": "1", "drop": "2"}), namespace="default", field_manager="gitopsctl"
+    )
     second = cms.server_side_apply(body=configmap("cfg", {"keep": "1"}), namespace="default", field_manager="gitopsctl")
     assert second.data.to_dict() == {"keep": "1"}
     assert cms.get(name="cfg", namespace="default").data.to_dict() == {"keep": "1"}
@@ -63,8 +65,13 @@ def test_server_side_apply_removes_a_field_the_manager_no_longer_applies(dyn):
 def test_server_side_apply_keeps_fields_another_manager_owns(dyn):
     cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
     cms.server_side_apply(body=configmap("cfg", {"mine": "1"}), namespace="default", field_manager="gitopsctl")
-    cms.patch(body={"data": {"theirs": "x"}}, name="cfg", namespace="default",
-              content_type="application/merge-patch+json", field_manager="kubectl-edit")
+    cms.patch(
+        body={"data": {"theirs": "x"}},
+        name="cfg",
+        namespace="default",
+        content_type="application/merge-patch+json",
+        field_manager="kubectl-edit",
+    )
     cms.server_side_apply(body=configmap("cfg", {"mine": "2"}), namespace="default", field_manager="gitopsctl")
     live = cms.get(name="cfg", namespace="default")
     assert live.data.to_dict() == {"mine": "2", "theirs": "x"}
@@ -81,7 +88,9 @@ def test_two_field_managers_conflict_without_force(dyn):
     assert 'conflict with \\"gitopsctl\\"' in body and ".spec.replicas" in body
     assert deps.get(name="web", namespace="default").spec.replicas == 2
 
-    forced = deps.server_side_apply(body=deployment("web", replicas=5), namespace="default", field_manager="hpa-tool", force_conflicts=True)
+    forced = deps.server_side_apply(
+        body=deployment("web", replicas=5), namespace="default", field_manager="hpa-tool", force_conflicts=True
+    )
     assert forced.spec.replicas == 5
     owners = {e.manager: e.fieldsV1.to_dict() for e in forced.metadata.managedFields}
     assert "f:replicas" in owners["hpa-tool"]["f:spec"]
@@ -104,8 +113,9 @@ def test_dry_run_returns_the_result_and_stores_nothing(dyn):
 
     cms.create(body=configmap("real", {"k": "1"}), namespace="default")
     before = cms.get(name="real", namespace="default").metadata.resourceVersion
-    applied = cms.server_side_apply(body=configmap("real", {"k": "2"}), namespace="default", field_manager="x",
-                                    force_conflicts=True, dry_run="All")
+    applied = cms.server_side_apply(
+        body=configmap("real", {"k": "2"}), namespace="default", field_manager="x", force_conflicts=True, dry_run="All"
+    )
     assert applied.data.k == "2"
     cms.delete(name="real", namespace="default", dry_run="All")
     after = cms.get(name="real", namespace="default")
@@ -143,8 +153,14 @@ def test_a_lease_is_acquired_and_renewed_by_kubernetes_leaderelection(api_client
         started.set()
         stop.wait(10)
 
-    config = electionconfig.Config(lock, lease_duration=4, renew_deadline=3, retry_period=1,
-                                   onstarted_leading=on_started, onstopped_leading=lambda: None)
+    config = electionconfig.Config(
+        lock,
+        lease_duration=4,
+        renew_deadline=3,
+        retry_period=1,
+        onstarted_leading=on_started,
+        onstopped_leading=lambda: None,
+    )
     election = leaderelection.LeaderElection(config)
     thread = threading.Thread(target=election.run, daemon=True)
     thread.start()
@@ -153,8 +169,11 @@ def test_a_lease_is_acquired_and_renewed_by_kubernetes_leaderelection(api_client
         leases = k8s.CoordinationV1Api(api_client)
         first = leases.read_namespaced_lease("gitopsctl-leader", "default")
         assert first.spec.holder_identity == "replica-a"
-        wait_for(lambda: leases.read_namespaced_lease("gitopsctl-leader", "default").spec.renew_time > first.spec.renew_time,
-                 timeout=5, message="the lease to be renewed")
+        wait_for(
+            lambda: leases.read_namespaced_lease("gitopsctl-leader", "default").spec.renew_time > first.spec.renew_time,
+            timeout=5,
+            message="the lease to be renewed",
+        )
 
         rival = LeaseLock("gitopsctl-leader", "default", "replica-b")
         rival.api_instance = leases
@@ -170,33 +189,88 @@ def test_every_builtin_kind_reads_back_through_the_typed_client(api_client, core
     job_template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "x", "image": "img:1"}]}}
     for body in (
         deployment("typed", replicas=1),
-        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
-         "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "x"}}, "template": pod_template}},
-        {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
-         "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": pod_template}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "db"},
+            "spec": {
+                "replicas": 2,
+                "serviceName": "db",
+                "selector": {"matchLabels": {"app": "x"}},
+                "template": pod_template,
+            },
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "agent"},
+            "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": pod_template},
+        },
         {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"}, "spec": {"template": job_template}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]}},
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]},
+        },
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"password": "hunter2"}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "bot"}},
-        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
-         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
-        {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
-         "spec": {"rules": [{"host": "web.local", "http": {"paths": [{"path": "/", "pathType": "Prefix",
-                  "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}},
-        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
-         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "typed"}, "maxReplicas": 5}},
-        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
-         "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "x"}}}},
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "web"},
+            "spec": {
+                "rules": [
+                    {
+                        "host": "web.local",
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                                }
+                            ]
+                        },
+                    }
+                ]
+            },
+        },
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "typed"},
+                "maxReplicas": 5,
+            },
+        },
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "web"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "x"}}},
+        },
     ):
         dyn.resources.get(api_version=body["apiVersion"], kind=body["kind"]).create(body=body, namespace="default")
 
     apps, batch = k8s.AppsV1Api(api_client), k8s.BatchV1Api(api_client)
-    wait_for(lambda: (apps.read_namespaced_deployment("typed", "default").status.available_replicas == 1
-                      and apps.read_namespaced_stateful_set("db", "default").status.ready_replicas == 2
-                      and apps.read_namespaced_daemon_set("agent", "default").status.number_ready == 1
-                      and batch.read_namespaced_job("migrate", "default").status.succeeded == 1
-                      and core.read_namespaced_persistent_volume_claim("data", "default").status.phase == "Bound"),
-             message="every workload to become ready")
+    wait_for(
+        lambda: (
+            apps.read_namespaced_deployment("typed", "default").status.available_replicas == 1
+            and apps.read_namespaced_stateful_set("db", "default").status.ready_replicas == 2
+            and apps.read_namespaced_daemon_set("agent", "default").status.number_ready == 1
+            and batch.read_namespaced_job("migrate", "default").status.succeeded == 1
+            and core.read_namespaced_persistent_volume_claim("data", "default").status.phase == "Bound"
+        ),
+        message="every workload to become ready",
+    )
     assert apps.list_namespaced_replica_set("default").items[0].status.ready_replicas == 1
     pods = core.list_namespaced_pod("default").items
     assert {p.status.phase for p in pods} == {"Running", "Succeeded"}
@@ -208,7 +282,10 @@ def test_every_builtin_kind_reads_back_through_the_typed_client(api_client, core
     assert core.read_namespaced_service_account("bot", "default").metadata.uid
     assert core.list_namespaced_event("default").items
     assert k8s.NetworkingV1Api(api_client).read_namespaced_ingress("web", "default").spec.rules[0].host == "web.local"
-    assert k8s.AutoscalingV2Api(api_client).read_namespaced_horizontal_pod_autoscaler("web", "default").spec.max_replicas == 5
+    assert (
+        k8s.AutoscalingV2Api(api_client).read_namespaced_horizontal_pod_autoscaler("web", "default").spec.max_replicas
+        == 5
+    )
     assert k8s.PolicyV1Api(api_client).read_namespaced_pod_disruption_budget("web", "default").spec.min_available == 1
 
 

@@ -1,0 +1,132 @@
+"""Sandbox API speed: list 3,000 objects by label selector; 1,000 server-side applies.
+
+Targets (issue 2): the list under 200 ms, the applies under 10 s, on a 2-core machine.
+Run: .venv/bin/python bench/sandbox_api.py   (or: make bench)
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kubernetes import client as k8s  # noqa: E402
+from kubernetes import config as kube_config  # noqa: E402
+from kubernetes import dynamic  # noqa: E402
+
+MATCHING = 3000
+OTHERS = 3000
+APPLIES = 1000
+RUNS = 7
+
+
+def configmap(name: str, labels: dict[str, str], data: dict[str, str]) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "bench", "labels": labels},
+        "data": data,
+    }
+
+
+def timed(fn, runs: int = RUNS) -> tuple[float, float]:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), min(samples)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        # the sandbox runs as its own process, as `gitopsctl sandbox up` does for a person
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gitopsctl", "sandbox", "up", "--state-dir", tmp], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            ready = server.stdout.readline()
+            assert ready.startswith("sandbox ready:"), ready
+            run(Path(tmp), server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def run(tmp: Path, server_pid: int) -> None:
+    api_client = kube_config.new_client_from_config(str(tmp / "kubeconfig"))
+    core = k8s.CoreV1Api(api_client)
+    dyn = dynamic.DynamicClient(api_client, cache_file=str(tmp / "discovery.json"))
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name="bench")))
+
+    # seeding is not measured
+    seed = dyn.resources.get(api_version="v1", kind="ConfigMap")
+
+    def create(i: int) -> None:
+        labels = {"app": "bench" if i < MATCHING else "other", "shard": str(i % 10)}
+        seed.create(body=configmap(f"cm-{i:05d}", labels, {"key": "x" * 64, "index": str(i)}), namespace="bench")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(create, range(MATCHING + OTHERS)))
+
+    def raw_list() -> int:
+        response = core.list_namespaced_config_map("bench", label_selector="app=bench", _preload_content=False)
+        return len(json.loads(response.data)["items"])
+
+    def dynamic_list() -> int:
+        return len(
+            dyn.resources.get(api_version="v1", kind="ConfigMap")
+            .get(namespace="bench", label_selector="app=bench")
+            .items
+        )
+
+    def typed_list() -> int:
+        return len(core.list_namespaced_config_map("bench", label_selector="app=bench").items)
+
+    assert raw_list() == MATCHING and dynamic_list() == MATCHING and typed_list() == MATCHING
+    raw_med, raw_min = timed(raw_list)
+    dyn_med, dyn_min = timed(dynamic_list, 3)
+    typed_med, typed_min = timed(typed_list, 3)
+
+    configmaps = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    start = time.perf_counter()
+    for i in range(APPLIES):
+        # half create new objects, half change objects the first half created
+        name = f"applied-{i % (APPLIES // 2):04d}"
+        configmaps.server_side_apply(
+            body=configmap(name, {"app": "applied"}, {"round": str(i // (APPLIES // 2))}),
+            namespace="bench",
+            field_manager="gitopsctl",
+        )
+    apply_seconds = time.perf_counter() - start
+    assert configmaps.get(name="applied-0000", namespace="bench").data["round"] == "1"
+
+    peak_mb = peak_rss_mb(server_pid)
+    print(f"objects in the namespace             {MATCHING + OTHERS}  (label selector matches {MATCHING})")
+    print(
+        f"list by label selector, raw JSON     median {raw_med * 1000:7.1f} ms   best {raw_min * 1000:7.1f} ms   target < 200 ms"
+    )
+    print(f"list by label selector, DynamicClient median {dyn_med * 1000:6.1f} ms   best {dyn_min * 1000:7.1f} ms")
+    print(f"list by label selector, typed models median {typed_med * 1000:5.1f} ms   best {typed_min * 1000:7.1f} ms")
+    print(
+        f"{APPLIES} server-side applies (DynamicClient)  {apply_seconds:6.2f} s   ({apply_seconds / APPLIES * 1000:.1f} ms each)   target < 10 s"
+    )
+    print(f"sandbox server peak memory (RSS)      {peak_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""`gitopsctl sandbox up` and `gitopsctl demo` as a person runs them."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from kubernetes import client as k8s
+from kubernetes import config as kube_config
+
+from gitopsctl.sandbox import demo
+
+
+def test_sandbox_up_serves_until_sigterm_and_keeps_its_objects(tmp_path: Path):
+    state = tmp_path / "state"
+
+    def start() -> tuple[subprocess.Popen, str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gitopsctl", "sandbox", "up", "--state-dir", str(state)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line = proc.stdout.readline()
+        return proc, line
+
+    proc, line = start()
+    try:
+        match = re.fullmatch(r"sandbox ready: kubeconfig=(\S+) server=(https://127\.0\.0\.1:\d+)\n", line)
+        assert match, line
+        assert match.group(1) == str(state / "kubeconfig")
+        core = k8s.CoreV1Api(kube_config.new_client_from_config(match.group(1)))
+        core.create_namespaced_config_map("default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="survivor")))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert "sandbox stopped" in out
+
+    proc, line = start()
+    try:
+        assert line.startswith("sandbox ready:")
+        core = k8s.CoreV1Api(kube_config.new_client_from_config(str(state / "kubeconfig")))
+        assert core.read_namespaced_config_map("survivor", "default").metadata.name == "survivor"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+    assert proc.returncode == 0
+
+
+def test_sandbox_up_on_a_busy_port_says_what_to_do(tmp_path: Path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "gitopsctl", "sandbox", "up", "--state-dir", str(tmp_path), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert "cannot start the sandbox" in result.stderr and "choose another --port" in result.stderr
+
+
+def test_the_demo_applies_the_sample_app_and_shows_it_with_kubectl(tmp_path: Path):
+    import io
+
+    out = io.StringIO()
+    assert demo.run(out=out, state_dir=tmp_path) == 0
+    text = out.getvalue()
+    assert "applied Deployment trading/trade-service (server-side apply)" in text
+    assert "trade-service is available: 3/3 replicas" in text
+    assert re.search(r"trading\s+deployment\.apps/trade-service\s+3/3", text)
+    assert re.search(r"trading\s+service/trade-service\s+ClusterIP", text)
+    assert len(re.findall(r"pod/trade-service-\S+\s+1/1\s+Running", text)) == 3
+    assert "sandbox stopped" in text

@@ -1,0 +1,193 @@
+"""Configuration: the example validates, and every error names its key path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from gitopsctl import config
+from gitopsctl.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+
+MINIMAL = textwrap.dedent(
+    """
+    [git]
+    url = "https://git.example.com/gitops.git"
+
+    [environments.dev]
+    context = "dev"
+
+    [environments.prod]
+    context = "prod"
+    strategy = "canary"
+
+    [analysis.templates.success-rate]
+    query = "up"
+    success_condition = "result >= 0.99"
+
+    [apps.trade-service]
+    path = "apps/trade-service/{env}"
+
+    [apps.trade-service.canary]
+    steps = [{ set_weight = 10 }, { analysis = "success-rate" }, { set_weight = 140 }]
+    """
+)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        config.parse(tomllib.loads(text))
+    return err.value.problems
+
+
+def test_the_example_is_valid_and_complete():
+    cfg = config.load(str(EXAMPLE))
+    assert cfg.promotion_chain == ("dev", "staging", "prod")
+    assert cfg.environments["dev"].auto_deploy is True
+    assert cfg.environments["staging"].approval.required == 1
+    prod = cfg.environments["prod"]
+    assert prod.strategy == "canary" and prod.approval.groups == ("sre",)
+    assert prod.freeze[0].days == ("fri",) and prod.freeze[0].timezone == "Europe/London"
+    assert "trade-service" in cfg.apps and len(cfg.apps) == 3
+    steps = cfg.apps["trade-service"].canary.steps
+    assert steps[0].set_weight == 10 and steps[1].pause == 120 and steps[6].pause_indefinitely
+    assert set(cfg.analysis) == {"success-rate", "p99-latency"}
+    assert cfg.slack.bot_token.env_var == "SLACK_BOT_TOKEN"
+    assert cfg.drift.interval == 180 and cfg.drift.summary_cron
+    assert cfg.apps["trade-service"].path_for("prod") == "apps/trade-service/prod"
+
+
+def test_an_out_of_range_weight_names_its_key_path():
+    assert problems(MINIMAL) == ["apps.trade-service.canary.steps[2].set_weight: must be between 0 and 100 (got 140)"]
+
+
+def test_every_error_is_listed_at_once():
+    broken = MINIMAL.replace('context = "dev"', 'context = "dev"\nauto_deploi = true').replace(
+        'strategy = "canary"', 'strategy = "blue-green"'
+    )
+    found = problems(broken)
+    assert 'environments.dev.auto_deploi: unknown key (did you mean "auto_deploy"?)' in found
+    assert 'environments.prod.strategy: must be one of direct, canary (got "blue-green")' in found
+    assert "apps.trade-service.canary.steps[2].set_weight: must be between 0 and 100 (got 140)" in found
+
+
+def test_names_must_be_dns_labels():
+    found = problems(
+        MINIMAL.replace("[apps.trade-service]", "[apps.Trade_Service]").replace(
+            "[apps.trade-service.canary]", "[apps.Trade_Service.canary]"
+        )
+    )
+    assert any(p.startswith('apps.Trade_Service: app name "Trade_Service" is not a valid name') for p in found)
+
+
+def test_secrets_must_be_environment_references(monkeypatch):
+    found = problems(
+        MINIMAL.replace("set_weight = 140", "set_weight = 100") + '\n[slack]\nbot_token = "xoxb-123-secret"\n'
+    )
+    assert found == [
+        'slack.bot_token: must be an environment variable reference such as "${SLACK_BOT_TOKEN}"; '
+        "secrets never live in the configuration file"
+    ]
+    cfg = config.parse(
+        tomllib.loads(
+            MINIMAL.replace("set_weight = 140", "set_weight = 100") + '\n[slack]\nbot_token = "${MY_TOKEN}"\n'
+        )
+    )
+    monkeypatch.setenv("MY_TOKEN", "xoxb-live")
+    assert cfg.slack.bot_token.resolve() == "xoxb-live"
+    assert "xoxb-live" not in repr(cfg)
+    monkeypatch.delenv("MY_TOKEN")
+    with pytest.raises(ConfigError, match="environment variable MY_TOKEN is not set"):
+        cfg.slack.bot_token.resolve()
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            ("steps = [", 'steps = [{ analysis = "nope" }, '),
+            'apps.trade-service.canary.steps[0].analysis: "nope" is not an analysis template defined under [analysis.templates]',
+        ),
+        (
+            ("steps = [", 'steps = [{ pause = "soon" }, '),
+            'apps.trade-service.canary.steps[0].pause: "soon" is not a duration; write it like 30s, 2m, 1h30m or 1d',
+        ),
+        (
+            ("steps = [", 'steps = [{ set_weight = 5, pause = "1m" }, '),
+            "apps.trade-service.canary.steps[0]: each step needs exactly one of set_weight, pause or analysis (got set_weight, pause)",
+        ),
+        (
+            ('path = "apps/trade-service/{env}"', 'path = "../outside/{env}"'),
+            'apps.trade-service.path: "../outside/{env}" must be a relative path inside the repository',
+        ),
+        (
+            ('success_condition = "result >= 0.99"', 'success_condition = "rate > 1"'),
+            'analysis.templates.success-rate.success_condition: "rate > 1" is not a condition: write it like "result >= 0.99"',
+        ),
+        (
+            ('context = "prod"', 'context = "prod"\nslack_channel = "general"'),
+            'environments.prod.slack_channel: "general" is not a Slack channel: use "#name" or a channel ID such as C0123456',
+        ),
+    ],
+)
+def test_specific_errors(edit, expected):
+    text = MINIMAL.replace("set_weight = 140", "set_weight = 100").replace(*edit)
+    assert expected in problems(text)
+
+
+def test_a_canary_environment_requires_the_app_to_define_steps():
+    text = MINIMAL.split("[apps.trade-service.canary]")[0]
+    assert problems(text) == [
+        "apps.trade-service.canary: required because environment prod uses the canary strategy; add [apps.trade-service.canary] with steps"
+    ]
+
+
+def test_config_path_resolution(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITOPSCTL_CONFIG", raising=False)
+    assert config.resolve_path(None) == Path("gitopsctl.toml")
+    monkeypatch.setenv("GITOPSCTL_CONFIG", "/etc/gitopsctl.toml")
+    assert config.resolve_path(None) == Path("/etc/gitopsctl.toml")
+    assert config.resolve_path("explicit.toml") == Path("explicit.toml")
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gitopsctl", *args], capture_output=True, text=True, timeout=60, cwd=cwd, check=False
+    )
+
+
+def test_config_check_exits_0_for_the_example():
+    result = run_cli("config", "check", "--config", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    assert "valid (3 environments, 3 apps" in result.stdout
+
+
+def test_config_check_exits_2_listing_every_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(MINIMAL.replace('context = "dev"', 'context = "dev"\ncolour = "blue"'))
+    result = run_cli("--config", str(bad), "config", "check")
+    assert result.returncode == 2
+    assert "2 configuration errors" in result.stderr
+    assert "environments.dev.colour: unknown key" in result.stderr
+    assert "steps[2].set_weight: must be between 0 and 100 (got 140)" in result.stderr
+
+
+def test_config_check_explains_a_missing_file(tmp_path):
+    result = run_cli("config", "check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no configuration at gitopsctl.toml: pass --config PATH, set GITOPSCTL_CONFIG" in result.stderr
+
+
+def test_invalid_toml_is_reported(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[git\nurl=")
+    result = run_cli("config", "check", "--config", str(bad))
+    assert result.returncode == 2 and "not valid TOML" in result.stderr
