@@ -1,18 +1,23 @@
 """The ``gitopsctl`` command line: parses arguments, calls the engine, prints results.
 
-Exit codes: 0 success, 2 invalid input or configuration (one clear sentence on stderr).
+Exit codes: 0 success (in sync, clean); 1 differences, drift or a failed sync;
+2 invalid input, configuration or an error (one sentence on stderr, nothing changed).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from . import config as config_module
-from .errors import ConfigError, GitOpsError
+from . import output
+from .durations import parse_duration
+from .errors import ConfigError, GitOpsError, UsageError
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -53,17 +58,215 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.run()
 
 
+def _engine(args: argparse.Namespace):
+    from .engine import Engine
+
+    return Engine(config_module.load(args.config))
+
+
+def _emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def _status(args: argparse.Namespace) -> int:
+    rows = _engine(args).status(args.app, args.env)
+    if args.output == "json":
+        _emit_json([row.as_dict() for row in rows])
+        return 0
+    print(
+        output.table(
+            ["app", "env", "version", "revision", "sync", "health", "message"],
+            [[r.app, r.env, r.version, output.short(r.revision), r.sync, r.health, r.message] for r in rows],
+        )
+    )
+    return 0
+
+
+def _print_resource(resource, stream=sys.stdout) -> None:
+    from . import diff as diffing
+
+    label = f"{resource.ref.kind} {resource.ref.namespace + '/' if resource.ref.namespace else ''}{resource.ref.name}"
+    who = f" (changed by {resource.changed_by})" if resource.changed_by else ""
+    if resource.state == "missing":
+        print(f"+ {label}: in Git, missing from the cluster", file=stream)
+    elif resource.state == "extra":
+        print(f"- {label}: in the cluster, no longer in Git{who}", file=stream)
+    else:
+        print(f"~ {label}{who}", file=stream)
+    text = diffing.unified(resource.desired, resource.live, label.replace(" ", "/"))
+    for line in text.splitlines():
+        colour = "32" if line.startswith("+") else "31" if line.startswith("-") else None
+        styled = (
+            f"\x1b[{colour}m{line}\x1b[0m"
+            if colour and output.use_colour(stream) and not line.startswith(("+++", "---"))
+            else line
+        )
+        print(f"    {styled}", file=stream)
+
+
+def _diff(args: argparse.Namespace) -> int:
+    result = _engine(args).diff(args.app, args.env, args.revision)
+    if args.output == "json":
+        _emit_json(result.as_dict())
+    elif result.in_sync:
+        print(f"{args.app} in {args.env} is in sync with {output.short(result.revision)}")
+    else:
+        print(
+            f"{args.app} in {args.env} differs from Git at {output.short(result.revision)}: {len(result.resources)} objects"
+        )
+        for resource in result.resources:
+            _print_resource(resource)
+    return 0 if result.in_sync else 1
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from .engine import default_actor
+
+    try:
+        timeout = parse_duration(args.timeout)
+    except ValueError as e:
+        raise UsageError(f"--timeout: {e}") from e
+    progress = (lambda message: print(message, file=sys.stderr, flush=True)) if args.output == "text" else None
+    result = _engine(args).sync(
+        args.app,
+        args.env,
+        revision=args.revision,
+        dry_run=args.dry_run,
+        prune=not args.no_prune,
+        allow_empty=args.allow_empty,
+        wait=args.wait,
+        timeout=timeout,
+        actor=default_actor(),
+        progress=progress,
+    )
+    if args.output == "json":
+        _emit_json(result.as_dict())
+    else:
+        verb = "would apply" if result.dry_run else "applied"
+        pruned = "would prune" if result.dry_run else "pruned"
+        print(
+            f"{output.paint(result.result)}: {args.app} in {args.env} at {output.short(result.revision)} "
+            f"(version {result.version or '-'}): {verb} {len(result.applied)}, unchanged {result.unchanged}, "
+            f"{pruned} {len(result.pruned)}; health {output.paint(result.health)}"
+            + (f" ({result.message})" if result.message else "")
+        )
+    return 0 if result.result == "Succeeded" else 1
+
+
+def _drift(args: argparse.Namespace) -> int:
+    report = _engine(args).drift(args.env, tuple(args.apps))
+    if args.output == "json":
+        _emit_json(report.as_dict())
+        return 1 if report.drifted else 0
+    for item in report.drifted:
+        print(f"{item.app} in {item.env}: {len(item.resources)} drifted objects")
+        for resource in item.resources:
+            ref = resource.ref
+            where = f"{ref.namespace}/" if ref.namespace else ""
+            who = f" (changed by {resource.changed_by})" if resource.changed_by else ""
+            print(f"  {ref.kind} {where}{ref.name}: {output.paint(resource.state)}{who}")
+            for change in resource.fields:
+                print(f"    {change.path}: {_show(change.desired)} (git) != {_show(change.live)} (live)")
+    clean = ", ".join(f"{app}/{env}" for app, env in report.clean)
+    print(f"clean: {clean}" if clean else "clean: none")
+    return 1 if report.drifted else 0
+
+
+def _show(value: Any) -> str:
+    from .diff import MISSING
+
+    if value is MISSING or value is None:
+        return "<absent>"
+    text = json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _history(args: argparse.Namespace) -> int:
+    entries = _engine(args).history(args.app, args.env)
+    if args.output == "json":
+        from dataclasses import asdict
+
+        _emit_json([asdict(e) for e in entries])
+        return 0
+    print(
+        output.table(
+            ["time", "revision", "version", "actor", "result", "applied", "unchanged", "pruned", "health"],
+            [
+                [
+                    e.time,
+                    output.short(e.revision),
+                    e.version,
+                    e.actor,
+                    e.result,
+                    e.applied,
+                    e.unchanged,
+                    e.pruned,
+                    e.health,
+                ]
+                for e in entries
+            ],
+        )
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gitopsctl", description="GitOps delivery for Kubernetes.")
     parser.add_argument(
         "--config", metavar="PATH", help="configuration file (default: $GITOPSCTL_CONFIG, then ./gitopsctl.toml)"
     )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    status = commands.add_parser("status", parents=[common], help="version, sync state and health of every app")
+    status.add_argument("app", nargs="?", help="only this app")
+    status.add_argument("--env", help="only this environment")
+    status.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    status.set_defaults(func=_status)
+
+    diff = commands.add_parser(
+        "diff", parents=[common], help="Git against live; exit 0 in sync, 1 differences, 2 error"
+    )
+    diff.add_argument("app")
+    diff.add_argument("env")
+    diff.add_argument("--revision", metavar="REV", help="a branch, tag or commit (default: the configured branch)")
+    diff.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    diff.set_defaults(func=_diff)
+
+    sync = commands.add_parser("sync", parents=[common], help="make an app in an environment match Git")
+    sync.add_argument("app")
+    sync.add_argument("env")
+    sync.add_argument("--revision", metavar="REV", help="a branch, tag or commit (default: the configured branch)")
+    sync.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
+    sync.add_argument("--no-prune", action="store_true", help="keep objects that are no longer in Git")
+    sync.add_argument(
+        "--allow-empty", action="store_true", help="allow pruning everything when the app's Git path is gone"
+    )
+    sync.add_argument("--wait", action="store_true", help="wait until the app is Healthy")
+    sync.add_argument("--timeout", default="5m", help="how long --wait waits (default 5m)")
+    sync.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    sync.set_defaults(func=_sync)
+
+    drift = commands.add_parser(
+        "drift", parents=[common], help="live state that differs from Git; exit 0 clean, 1 drift, 2 error"
+    )
+    drift.add_argument("apps", nargs="*", metavar="APP")
+    drift.add_argument("--env", help="only this environment")
+    drift.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    drift.set_defaults(func=_drift)
+
+    history = commands.add_parser("history", parents=[common], help="the last syncs of an app in an environment")
+    history.add_argument("app")
+    history.add_argument("env")
+    history.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    history.set_defaults(func=_history)
 
     cfg = commands.add_parser("config", help="work with the configuration file")
     cfg_commands = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
-    check = cfg_commands.add_parser("check", help="validate the configuration; exit 0 valid, 2 invalid")
-    check.add_argument("--config", dest="config", metavar="PATH", default=argparse.SUPPRESS)
+    check = cfg_commands.add_parser(
+        "check", parents=[common], help="validate the configuration; exit 0 valid, 2 invalid"
+    )
     check.set_defaults(func=_config_check)
 
     sandbox = commands.add_parser("sandbox", help="the local Kubernetes API emulator")

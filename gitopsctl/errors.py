@@ -1,7 +1,13 @@
 """gitopsctl's own errors; front ends show ``str(error)``, one sentence saying what to do.
 
     GitOpsError
-     └── ConfigError          the configuration file is missing or invalid (lists every problem)
+     ├── ConfigError          the configuration file is missing or invalid (lists every problem)
+     ├── UsageError           a request names an unknown app or environment, or a bad value
+     ├── SourceError          the GitOps repository cannot be read, or what it holds is refused
+     │    ├── UnsafeInputError     a repo URL, ref or path that could reach a shell, an option or outside the repo
+     │    └── ManifestError        manifests that cannot be rendered or are refused (size, aliases, duplicates)
+     └── ClusterError         the cluster cannot be reached or refused a request
+          └── SyncRefusedError     a sync that would do harm (pruning everything) and was not allowed
 
 Library errors are wrapped with ``raise ... from e`` so the cause stays visible in logs.
 """
@@ -24,3 +30,27 @@ class ConfigError(GitOpsError):
         super().__init__(
             f"{count} configuration error{'s' if count != 1 else ''}{where}:\n" + "\n".join(f"  {p}" for p in problems)
         )
+
+
+class UsageError(GitOpsError):
+    """The request itself is wrong: an unknown app or environment, a malformed value."""
+
+
+class SourceError(GitOpsError):
+    """The GitOps repository cannot be read at the requested revision."""
+
+
+class UnsafeInputError(SourceError):
+    """Input that could reach a shell, a Git option or a path outside the repository; refused."""
+
+
+class ManifestError(SourceError):
+    """An app's manifests cannot be rendered, or are refused before anything is applied."""
+
+
+class ClusterError(GitOpsError):
+    """The cluster could not be reached, or it refused a request."""
+
+
+class SyncRefusedError(ClusterError):
+    """A sync that would do harm unless explicitly allowed (for example pruning everything an app has)."""

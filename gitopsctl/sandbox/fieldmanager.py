@@ -18,6 +18,7 @@ import copy
 import json
 from typing import Any
 
+from ..kube.fields import from_fields_v1, key_element, to_fields_v1
 from .errors import ApiError
 from .registry import ResourceType
 from .structure import ATOMIC, SET, key_of, list_keys
@@ -38,11 +39,6 @@ _IDENTITY_METADATA = frozenset(
     }
 )
 _MISSING = object()
-
-
-def _key_element(item: dict[str, Any], keys: tuple[str, ...]) -> str:
-    values = key_of(item, keys) or ()
-    return "k:" + json.dumps(dict(sorted(zip(keys, values, strict=True))), separators=(",", ":"))
 
 
 def fields_of(rt: ResourceType | None, obj: dict[str, Any]) -> set[Path]:
@@ -72,7 +68,7 @@ def _collect(rt, value: Any, names: tuple[str, ...], prefix: Path, out: set[Path
                 out.add(prefix + ("v:" + json.dumps(item, separators=(",", ":")),))
         else:
             for item in value:
-                item_prefix = prefix + (_key_element(item, keys),)
+                item_prefix = prefix + (key_element(item, keys),)
                 out.add(item_prefix + (".",))
                 for sub_key, sub in item.items():
                     _collect(rt, sub, names + (sub_key,), item_prefix + ("f:" + sub_key,), out)
@@ -173,27 +169,6 @@ def merge_applied(rt: ResourceType | None, live: Any, applied: Any, names: tuple
                     result[index] = merge_applied(rt, result[index], item, names)
             return result
     return copy.deepcopy(applied)
-
-
-def to_fields_v1(paths: set[Path]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for path in sorted(paths):
-        node = tree
-        for element in path:
-            node = node.setdefault(element, {})
-    return tree
-
-
-def from_fields_v1(tree: dict[str, Any], prefix: Path = ()) -> set[Path]:
-    paths: set[Path] = set()
-    for element, sub in (tree or {}).items():
-        if element == ".":
-            paths.add(prefix + (".",))
-        elif sub:
-            paths |= from_fields_v1(sub, prefix + (element,))
-        else:
-            paths.add(prefix + (element,))
-    return paths
 
 
 def format_path(path: Path) -> str:

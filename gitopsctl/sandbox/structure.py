@@ -1,92 +1,20 @@
-"""How lists in an object are keyed, as strategic merge patch and server-side apply see them.
-
-Kubernetes merges some lists item by item (``containers`` by ``name``, container
-``ports`` by ``containerPort``) and treats others as atomic values. Built-in
-kinds carry that in their Go struct tags; CRDs in ``x-kubernetes-list-type`` and
-``x-kubernetes-list-map-keys`` in their schema. :func:`list_keys` answers both.
-"""
+"""Patches as kube-apiserver applies them: JSON merge, JSON patch, strategic merge."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..kube.lists import ATOMIC, SET, key_of
+from ..kube.lists import list_keys as kube_list_keys
 from .registry import ResourceType
 
-ATOMIC = "atomic"
-SET = "set"
-
-# Field name -> merge keys for built-in kinds (server-side apply keys; strategic
-# merge uses the first key only, as patchMergeKey does).
-_BUILTIN_KEYS: dict[str, tuple[str, ...]] = {
-    "containers": ("name",),
-    "initContainers": ("name",),
-    "ephemeralContainers": ("name",),
-    "env": ("name",),
-    "volumes": ("name",),
-    "volumeMounts": ("mountPath",),
-    "volumeDevices": ("devicePath",),
-    "imagePullSecrets": ("name",),
-    "hostAliases": ("ip",),
-    "conditions": ("type",),
-    "ownerReferences": ("uid",),
-    "topologySpreadConstraints": ("topologyKey", "whenUnsatisfiable"),
-    "resourceClaims": ("name",),
-}
-_BUILTIN_SETS = frozenset({"finalizers"})
-_CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
+__all__ = ["ATOMIC", "SET", "key_of", "list_keys", "merge_patch", "json_patch", "strategic_merge_patch", "PatchError"]
 
 
 def list_keys(rt: ResourceType | None, path: tuple[str, ...]) -> tuple[str, ...] | str:
-    """Merge keys for the list at ``path`` (field names, list indices omitted), or ATOMIC / SET."""
-    if not path:
-        return ATOMIC
-    name = path[-1]
-    if path[0] == "metadata" or rt is None or rt.builtin:
-        if name == "ports":
-            if any(p in _CONTAINER_LISTS for p in path[:-1]):
-                return ("containerPort", "protocol")
-            return ("port", "protocol")
-        if name in _BUILTIN_SETS:
-            return SET
-        return _BUILTIN_KEYS.get(name, ATOMIC)
-    return _schema_list_keys(rt.schema, path)
-
-
-def _schema_list_keys(schema: dict[str, Any] | None, path: tuple[str, ...]) -> tuple[str, ...] | str:
-    node = schema
-    for part in path:
-        if not isinstance(node, dict):
-            return ATOMIC
-        while node.get("type") == "array":
-            node = node.get("items") or {}
-        props = node.get("properties") or {}
-        if part in props:
-            node = props[part]
-        elif isinstance(node.get("additionalProperties"), dict):
-            node = node["additionalProperties"]
-        else:
-            return ATOMIC
-    if not isinstance(node, dict):
-        return ATOMIC
-    list_type = node.get("x-kubernetes-list-type")
-    if list_type == "map":
-        return tuple(node.get("x-kubernetes-list-map-keys") or ()) or ATOMIC
-    if list_type == "set":
-        return SET
-    return ATOMIC
-
-
-def key_of(item: Any, keys: tuple[str, ...]) -> tuple[Any, ...] | None:
-    """An item's identity in a keyed list; ``protocol`` defaults to TCP as the API defaults it."""
-    if not isinstance(item, dict):
-        return None
-    values = []
-    for key in keys:
-        value = item.get(key)
-        if value is None and key == "protocol":
-            value = "TCP"
-        values.append(value)
-    return tuple(values)
+    """Merge keys for the list at ``path`` in an object of type ``rt``, or ATOMIC / SET."""
+    schema = None if rt is None or rt.builtin else (rt.schema or {})
+    return kube_list_keys(path, schema)
 
 
 # --------------------------------------------------------------------- patches

@@ -1,0 +1,249 @@
+"""One environment's cluster through the official ``kubernetes`` client.
+
+Retries follow Kubernetes conventions: 429 waits for ``Retry-After``; 500, 502,
+503 and 504 and dropped connections back off exponentially (tenacity); every
+other 4xx is the caller's to handle and is never retried. 409 on an optimistic
+update is handled where the read-modify-write happens (see records.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import config as kube_config
+from kubernetes import dynamic
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import Retrying as TenacityRetrying
+
+from ..errors import ClusterError
+
+FIELD_MANAGER = "gitopsctl"
+T = TypeVar("T")
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_backoff = wait_exponential(multiplier=0.2, max=5)
+
+
+def _plain(_client: Any, data: Any) -> Any:
+    """DynamicClient serializer that keeps the JSON as dicts (its wrappers cost more than the request)."""
+    return data
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, ApiException):
+        return error.status in _RETRY_STATUSES
+    return isinstance(error, urllib3.exceptions.HTTPError | ConnectionError)
+
+
+def _wait(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, ApiException) and error.status == 429:
+        headers = error.headers or {}
+        try:
+            return min(30.0, float(headers.get("Retry-After", 1)))
+        except (TypeError, ValueError):
+            return 1.0
+    return _backoff(state)
+
+
+def status_of(error: ApiException) -> dict[str, Any]:
+    try:
+        body = json.loads(error.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    return body if isinstance(body, dict) else {}
+
+
+def message_of(error: ApiException) -> str:
+    return status_of(error).get("message") or error.reason or f"HTTP {error.status}"
+
+
+class Cluster:
+    """A kube context: discovery, get/list/apply/delete with retries, and a request count."""
+
+    def __init__(self, context: str, kubeconfig: Path | None = None, *, attempts: int = 5) -> None:
+        self.context = context
+        self.kubeconfig = kubeconfig
+        self.attempts = attempts
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._client: dynamic.DynamicClient | None = None
+        self._resources: dict[tuple[str, str], Any] = {}
+
+    # ---------------------------------------------------------------- plumbing
+
+    @property
+    def dynamic(self) -> dynamic.DynamicClient:
+        if self._client is None:
+            try:
+                api_client = kube_config.new_client_from_config(
+                    config_file=str(self.kubeconfig) if self.kubeconfig else None, context=self.context
+                )
+            except (ConfigException, OSError, TypeError) as e:
+                raise ClusterError(
+                    f"cannot use kube context {self.context!r}: {e}; check the environment's context and kubeconfig"
+                ) from e
+            self._client = self.call(lambda: dynamic.DynamicClient(api_client), what="discover the API")
+        return self._client
+
+    def call(self, fn: Callable[[], T], *, what: str, count: bool = False) -> T:
+        """Run one API call with retries; unreachable clusters and 5xx after retries become ClusterError."""
+        retrying = TenacityRetrying(
+            retry=retry_if_exception(_retryable), wait=_wait, stop=stop_after_attempt(self.attempts), reraise=True
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if count:
+                        with self._lock:
+                            self.requests += 1
+                    return fn()
+        except ApiException as e:
+            if e.status in _RETRY_STATUSES:
+                raise ClusterError(
+                    f"cannot {what} in context {self.context}: {message_of(e)} (after {self.attempts} attempts)"
+                ) from e
+            raise
+        except (urllib3.exceptions.HTTPError, ConnectionError) as e:
+            raise ClusterError(
+                f"cannot reach the cluster of context {self.context} to {what}: {type(e).__name__}"
+            ) from e
+        raise AssertionError("unreachable")
+
+    def resource(self, api_version: str, kind: str) -> Any:
+        key = (api_version, kind)
+        if key not in self._resources:
+            try:
+                self._resources[key] = self.dynamic.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                self.dynamic.resources.invalidate_cache()
+                try:
+                    self._resources[key] = self.dynamic.resources.get(api_version=api_version, kind=kind)
+                except ResourceNotFoundError as e:
+                    raise ClusterError(
+                        f"the cluster of context {self.context} does not serve {kind} in {api_version}; is its CRD installed?"
+                    ) from e
+        return self._resources[key]
+
+    def forget_discovery(self) -> None:
+        """After a CRD is applied its kinds appear; look them up afresh."""
+        self._resources.clear()
+        if self._client is not None:
+            self._client.resources.invalidate_cache()
+
+    def namespaced(self, api_version: str, kind: str) -> bool:
+        return bool(self.resource(api_version, kind).namespaced)
+
+    # ------------------------------------------------------------------- verbs
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
+        resource = self.resource(api_version, kind)
+        try:
+            return self.call(
+                lambda: resource.get(name=name, namespace=namespace or None, serializer=_plain),
+                what=f"read {kind} {name}",
+                count=True,
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise ClusterError(f"cannot read {kind} {name}: {message_of(e)}") from e
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        resource = self.resource(api_version, kind)
+        try:
+            listed = self.call(
+                lambda: resource.get(namespace=namespace or None, label_selector=label_selector, serializer=_plain),
+                what=f"list {kind}",
+                count=True,
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return []
+            raise ClusterError(f"cannot list {kind}: {message_of(e)}") from e
+        items = listed.get("items") or []
+        for item in items:  # list items may omit these; the engine always wants them
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return items
+
+    def apply(self, obj: dict[str, Any], *, dry_run: bool = False, force: bool = True) -> dict[str, Any]:
+        """Server-side apply as ``gitopsctl``; Git is the truth, so conflicts are forced by default."""
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        namespace = obj["metadata"].get("namespace") if resource.namespaced else None
+        return self.call(
+            lambda: resource.server_side_apply(
+                body=obj,
+                name=obj["metadata"]["name"],
+                namespace=namespace,
+                field_manager=FIELD_MANAGER,
+                force_conflicts=force,
+                dry_run="All" if dry_run else None,
+                serializer=_plain,
+            ),
+            what=f"apply {obj['kind']} {obj['metadata']['name']}",
+            count=True,
+        )
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None, *, dry_run: bool = False) -> bool:
+        resource = self.resource(api_version, kind)
+        try:
+            self.call(
+                lambda: resource.delete(
+                    name=name,
+                    namespace=namespace or None,
+                    propagation_policy="Background",
+                    dry_run="All" if dry_run else None,
+                    serializer=_plain,
+                ),
+                what=f"delete {kind} {name}",
+                count=True,
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise ClusterError(f"cannot delete {kind} {name}: {message_of(e)}") from e
+        return True
+
+    def patch(
+        self, api_version: str, kind: str, name: str, namespace: str | None, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A strategic merge patch as ``gitopsctl`` (built-in kinds only)."""
+        resource = self.resource(api_version, kind)
+        return self.call(
+            lambda: resource.patch(
+                body=body,
+                name=name,
+                namespace=namespace,
+                field_manager=FIELD_MANAGER,
+                content_type="application/strategic-merge-patch+json",
+                serializer=_plain,
+            ),
+            what=f"patch {kind} {name}",
+            count=True,
+        )
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        return self.call(
+            lambda: resource.replace(body=obj, namespace=obj["metadata"].get("namespace"), serializer=_plain),
+            what=f"update {obj['kind']} {obj['metadata']['name']}",
+            count=True,
+        )
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        resource = self.resource(obj["apiVersion"], obj["kind"])
+        return self.call(
+            lambda: resource.create(body=obj, namespace=obj["metadata"].get("namespace"), serializer=_plain),
+            what=f"create {obj['kind']} {obj['metadata']['name']}",
+            count=True,
+        )

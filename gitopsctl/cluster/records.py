@@ -1,0 +1,129 @@
+"""Sync records in the cluster: each app/environment's history and inventory.
+
+One ConfigMap per app/environment (``gitopsctl-sync-<app>-<env>`` in the
+environment's namespace) holds the last 20 syncs and the inventory of objects
+the last sync left behind, which is what prune trusts. Every front end reads the
+same record, so no local database is needed. Writes are read-modify-write with
+the resourceVersion; a 409 re-reads and tries again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from ..errors import ClusterError
+from ..source.manifests import ObjectRef
+from .client import Cluster, message_of
+
+HISTORY_LIMIT = 20
+RECORD_LABEL = "gitopsctl.io/record"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    revision: str
+    version: str | None
+    actor: str
+    time: str
+    result: str  # Succeeded | Failed
+    applied: int
+    unchanged: int
+    pruned: int
+    health: str
+    message: str = ""
+
+
+@dataclass
+class SyncRecord:
+    app: str
+    env: str
+    history: list[HistoryEntry] = field(default_factory=list)
+    inventory: list[ObjectRef] = field(default_factory=list)
+
+    @property
+    def last(self) -> HistoryEntry | None:
+        return self.history[0] if self.history else None
+
+
+def record_name(app: str, env: str) -> str:
+    return f"gitopsctl-sync-{app}-{env}"
+
+
+def _parse(app: str, env: str, cm: dict[str, Any] | None) -> SyncRecord:
+    if cm is None:
+        return SyncRecord(app, env)
+    data = cm.get("data") or {}
+    try:
+        history = [HistoryEntry(**entry) for entry in json.loads(data.get("history", "[]"))]
+        inventory = [ObjectRef(*ref) for ref in json.loads(data.get("inventory", "[]"))]
+    except (TypeError, ValueError) as e:
+        raise ClusterError(
+            f"the sync record {record_name(app, env)} is damaged ({e}); delete it to start a fresh history"
+        ) from e
+    return SyncRecord(app, env, history, inventory)
+
+
+def read(cluster: Cluster, app: str, env: str, namespace: str) -> SyncRecord:
+    return _parse(app, env, cluster.get("v1", "ConfigMap", record_name(app, env), namespace))
+
+
+def read_all(cluster: Cluster, namespace: str) -> dict[tuple[str, str], SyncRecord]:
+    """Every sync record in a namespace, with one LIST."""
+    records = {}
+    for cm in cluster.list("v1", "ConfigMap", namespace, label_selector=f"{RECORD_LABEL}=sync"):
+        labels = cm["metadata"].get("labels") or {}
+        app, env = labels.get("gitopsctl.io/app"), labels.get("gitopsctl.io/env")
+        if app and env:
+            records[(app, env)] = _parse(app, env, cm)
+    return records
+
+
+def write(
+    cluster: Cluster, namespace: str, app: str, env: str, entry: HistoryEntry, inventory: list[ObjectRef]
+) -> SyncRecord:
+    """Prepend ``entry`` to the history (keeping 20) and replace the inventory."""
+    _ensure_namespace(cluster, namespace)
+    name = record_name(app, env)
+    for _ in range(5):
+        current = cluster.get("v1", "ConfigMap", name, namespace)
+        record = _parse(app, env, current)
+        record.history = [entry, *record.history][:HISTORY_LIMIT]
+        record.inventory = sorted(set(inventory), key=lambda r: r.identity)
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {RECORD_LABEL: "sync", "gitopsctl.io/app": app, "gitopsctl.io/env": env},
+            },
+            "data": {
+                "history": json.dumps([asdict(h) for h in record.history]),
+                "inventory": json.dumps([[r.api_version, r.kind, r.namespace, r.name] for r in record.inventory]),
+            },
+        }
+        try:
+            if current is None:
+                cluster.create(body)
+            else:
+                body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                cluster.replace(body)
+            return record
+        except ApiException as e:
+            if e.status != 409:
+                raise ClusterError(f"cannot write the sync record {name}: {message_of(e)}") from e
+    raise ClusterError(f"the sync record {name} kept changing under us; try the sync again")
+
+
+def _ensure_namespace(cluster: Cluster, namespace: str) -> None:
+    if cluster.get("v1", "Namespace", namespace, None) is not None:
+        return
+    try:
+        cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    except ApiException as e:
+        if e.status != 409:
+            raise ClusterError(f"cannot create namespace {namespace} for the sync record: {message_of(e)}") from e

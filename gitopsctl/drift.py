@@ -1,0 +1,103 @@
+"""Drift: live state that differs from Git, across the fleet or one environment.
+
+A scan makes one LIST per (kind, namespace) per cluster with the tracking label,
+covering every app at once, never one GET per object (a GET is made only for a
+desired object the LIST did not find, to tell "missing" from "label removed").
+Each drifted object says what changed (path, desired, live), or that it is
+missing, or that the cluster has a tracked object Git does not; managedFields
+say who changed it where they can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import diff as diffing
+from .cluster.client import FIELD_MANAGER, Cluster
+from .config import App, Environment
+from .diff import ResourceDiff
+from .source.manifests import ObjectRef
+from .sync import find_untracked, is_tracked_by, observe
+
+
+@dataclass
+class AppDrift:
+    app: str
+    env: str
+    resources: list[ResourceDiff]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"app": self.app, "env": self.env, "resources": [r.as_dict() for r in self.resources]}
+
+
+@dataclass
+class DriftReport:
+    drifted: list[AppDrift] = field(default_factory=list)
+    clean: list[tuple[str, str]] = field(default_factory=list)
+    requests: int = 0
+
+    @property
+    def objects(self) -> int:
+        return sum(len(d.resources) for d in self.drifted)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "drifted": [d.as_dict() for d in self.drifted],
+            "clean": [{"app": app, "env": env} for app, env in self.clean],
+        }
+
+
+@dataclass(frozen=True)
+class Target:
+    """One app in one environment with what Git wants and what the last sync left behind."""
+
+    app: App
+    env: Environment
+    desired: list[dict[str, Any]]
+    inventory: list[ObjectRef]
+
+
+def compare_target(target: Target, live: dict[tuple[str, str, str, str], dict[str, Any]]) -> list[ResourceDiff]:
+    resources = []
+    wanted = set()
+    for obj in target.desired:
+        ref = ObjectRef.of(obj)
+        wanted.add(ref.identity)
+        current = live.get(ref.identity)
+        if current is None:
+            resources.append(ResourceDiff(ref, "missing", desired=obj))
+            continue
+        changes = diffing.compare(obj, current, target.app.ignore_differences)
+        if changes:
+            resources.append(
+                ResourceDiff(ref, "changed", changes, diffing.changed_by(current, changes, FIELD_MANAGER), obj, current)
+            )
+    for identity, current in live.items():
+        if identity not in wanted and is_tracked_by(current, target.app.name, target.env.name):
+            resources.append(
+                ResourceDiff(
+                    ObjectRef.of(current),
+                    "extra",
+                    live=current,
+                    changed_by=diffing.other_writers(current, FIELD_MANAGER),
+                )
+            )
+    return resources
+
+
+def scan(cluster: Cluster, targets: list[Target]) -> DriftReport:
+    """Drift of every target on one cluster."""
+    before = cluster.requests
+    refs = [ObjectRef.of(o) for t in targets for o in t.desired] + [r for t in targets for r in t.inventory]
+    observation = observe(cluster, refs)
+    find_untracked(cluster, [o for t in targets for o in t.desired], observation)
+    report = DriftReport()
+    for target in targets:
+        resources = compare_target(target, observation.live)
+        if resources:
+            report.drifted.append(AppDrift(target.app.name, target.env.name, resources))
+        else:
+            report.clean.append((target.app.name, target.env.name))
+    report.requests = cluster.requests - before
+    return report

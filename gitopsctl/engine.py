@@ -1,0 +1,318 @@
+"""The engine: the one facade the CLI, the console and the bot call.
+
+Synchronous and thread-safe; front ends call it from worker threads. It holds
+no deployment state of its own: Git holds what should run, the cluster holds
+what runs and the records of what was done.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import diff as diffing
+from . import drift as drifting
+from . import sync as syncing
+from .cluster import health as health_checks
+from .cluster import records
+from .cluster.client import Cluster
+from .cluster.health import HEALTHY, UNKNOWN
+from .config import App, Config, Environment
+from .errors import ClusterError, GitOpsError, UsageError
+from .source.manifests import ObjectRef, find_version
+from .source.render import Renderer
+from .source.repo import GitRepository
+
+SYNCED, OUT_OF_SYNC = "Synced", "OutOfSync"
+
+
+def default_actor() -> str:
+    """Who is acting, for history and commits: $GITOPSCTL_ACTOR, else the OS user."""
+    return os.environ.get("GITOPSCTL_ACTOR") or getpass.getuser()
+
+
+@dataclass
+class StatusRow:
+    app: str
+    env: str
+    version: str | None
+    revision: str | None
+    sync: str
+    health: str
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "env": self.env,
+            "version": self.version,
+            "revision": self.revision,
+            "sync": self.sync,
+            "health": self.health,
+            "message": self.message,
+        }
+
+
+@dataclass
+class DiffResult:
+    app: str
+    env: str
+    revision: str
+    resources: list[diffing.ResourceDiff]
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.resources
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "env": self.env,
+            "revision": self.revision,
+            "in_sync": self.in_sync,
+            "resources": [r.as_dict() for r in self.resources],
+        }
+
+
+@dataclass
+class SyncResult:
+    app: str
+    env: str
+    revision: str
+    result: str  # Succeeded | Failed
+    applied: list[ObjectRef] = field(default_factory=list)
+    unchanged: int = 0
+    pruned: list[ObjectRef] = field(default_factory=list)
+    health: str = UNKNOWN
+    message: str = ""
+    dry_run: bool = False
+    version: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "env": self.env,
+            "revision": self.revision,
+            "result": self.result,
+            "applied": len(self.applied),
+            "unchanged": self.unchanged,
+            "pruned": len(self.pruned),
+            "health": self.health,
+            "message": self.message,
+            "dry_run": self.dry_run,
+            "version": self.version,
+        }
+
+
+class Engine:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.repo = GitRepository(config.git.url, config.git.branch, config.git.cache_dir)
+        self.renderer = Renderer(self.repo, max_bytes=config.git.max_render_bytes)
+        self._clusters: dict[tuple[str, str], Cluster] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ lookups
+
+    def resolve(self, app: str, env: str) -> tuple[App, Environment]:
+        if app not in self.config.apps:
+            raise UsageError(f'unknown app "{app}"; known apps: {", ".join(sorted(self.config.apps))}')
+        if env not in self.config.environments:
+            raise UsageError(f'unknown environment "{env}"; known environments: {", ".join(self.config.environments)}')
+        spec = self.config.apps[app]
+        if env not in spec.environments:
+            raise UsageError(f"{app} is not deployed to {env} (its environments: {', '.join(spec.environments)})")
+        return spec, self.config.environments[env]
+
+    def pairs(self, app: str | None = None, env: str | None = None) -> list[tuple[App, Environment]]:
+        if app is not None and app not in self.config.apps:
+            raise UsageError(f'unknown app "{app}"; known apps: {", ".join(sorted(self.config.apps))}')
+        if env is not None and env not in self.config.environments:
+            raise UsageError(f'unknown environment "{env}"; known environments: {", ".join(self.config.environments)}')
+        return [
+            (spec, self.config.environments[e])
+            for spec in self.config.apps.values()
+            if app is None or spec.name == app
+            for e in self.config.promotion_chain
+            if e in spec.environments and (env is None or e == env)
+        ]
+
+    def cluster(self, env: Environment) -> Cluster:
+        key = (env.context, str(env.kubeconfig or ""))
+        with self._lock:
+            if key not in self._clusters:
+                self._clusters[key] = Cluster(env.context, env.kubeconfig)
+            return self._clusters[key]
+
+    def _desired(self, app: App, env: Environment, sha: str):
+        rendered = self.renderer.render(sha, app.path_for(env.name))
+        return rendered, syncing.prepare(rendered, app, env, self.cluster(env))
+
+    # ------------------------------------------------------------ reads
+
+    def status(self, app: str | None = None, env: str | None = None) -> list[StatusRow]:
+        sha = self.repo.resolve()
+        rows = []
+        for spec, environment in self.pairs(app, env):
+            try:
+                rows.append(self._status_row(spec, environment, sha))
+            except ClusterError as e:
+                rows.append(StatusRow(spec.name, environment.name, None, None, UNKNOWN, UNKNOWN, str(e)))
+        return rows
+
+    def _status_row(self, app: App, env: Environment, sha: str) -> StatusRow:
+        cluster = self.cluster(env)
+        rendered, desired = self._desired(app, env, sha)
+        record = records.read(cluster, app.name, env.name, env.namespace)
+        target = drifting.Target(app, env, desired, record.inventory)
+        observation = syncing.observe(cluster, [ObjectRef.of(o) for o in desired] + record.inventory)
+        syncing.find_untracked(cluster, desired, observation)
+        differences = drifting.compare_target(target, observation.live)
+        health, message = HEALTHY, ""
+        for obj in desired:
+            result = health_checks.assess(observation.get(ObjectRef.of(obj)))
+            if health_checks.worst([health, result.status]) != health:
+                health, message = result.status, f"{ObjectRef.of(obj)}: {result.message}"
+        live_objects = [o for o in (observation.get(ObjectRef.of(d)) for d in desired) if o is not None]
+        version = find_version(live_objects, app.container)
+        last = record.last
+        return StatusRow(
+            app.name,
+            env.name,
+            version,
+            last.revision if last else None,
+            OUT_OF_SYNC if differences else SYNCED,
+            health if desired else HEALTHY,
+            message,
+        )
+
+    def diff(self, app: str, env: str, revision: str | None = None) -> DiffResult:
+        spec, environment = self.resolve(app, env)
+        sha = self.repo.resolve(revision)
+        cluster = self.cluster(environment)
+        _, desired = self._desired(spec, environment, sha)
+        record = records.read(cluster, spec.name, environment.name, environment.namespace)
+        target = drifting.Target(spec, environment, desired, record.inventory)
+        observation = syncing.observe(cluster, [ObjectRef.of(o) for o in desired] + record.inventory)
+        syncing.find_untracked(cluster, desired, observation)
+        return DiffResult(app, env, sha, drifting.compare_target(target, observation.live))
+
+    def history(self, app: str, env: str) -> list[records.HistoryEntry]:
+        spec, environment = self.resolve(app, env)
+        return records.read(self.cluster(environment), spec.name, environment.name, environment.namespace).history
+
+    def drift(self, env: str | None = None, apps: tuple[str, ...] = ()) -> drifting.DriftReport:
+        for name in apps:
+            if name not in self.config.apps:
+                raise UsageError(f'unknown app "{name}"; known apps: {", ".join(sorted(self.config.apps))}')
+        sha = self.repo.resolve()
+        by_cluster: dict[int, tuple[Cluster, list[drifting.Target]]] = {}
+        record_cache: dict[tuple[int, str], dict[tuple[str, str], records.SyncRecord]] = {}
+        for spec, environment in self.pairs(None, env):
+            if apps and spec.name not in apps:
+                continue
+            cluster = self.cluster(environment)
+            key = (id(cluster), environment.namespace)
+            if key not in record_cache:
+                record_cache[key] = records.read_all(cluster, environment.namespace)
+            record = record_cache[key].get((spec.name, environment.name)) or records.SyncRecord(
+                spec.name, environment.name
+            )
+            _, desired = self._desired(spec, environment, sha)
+            by_cluster.setdefault(id(cluster), (cluster, []))[1].append(
+                drifting.Target(spec, environment, desired, record.inventory)
+            )
+        report = drifting.DriftReport()
+        for cluster, targets in by_cluster.values():
+            part = drifting.scan(cluster, targets)
+            report.drifted += part.drifted
+            report.clean += part.clean
+            report.requests += part.requests
+        return report
+
+    # ------------------------------------------------------------ writes
+
+    def sync(
+        self,
+        app: str,
+        env: str,
+        *,
+        revision: str | None = None,
+        dry_run: bool = False,
+        prune: bool = True,
+        allow_empty: bool = False,
+        wait: bool = False,
+        timeout: float = 300.0,
+        actor: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> SyncResult:
+        """Make ``app`` in ``env`` match Git at ``revision`` (the branch head by default)."""
+        progress = progress or (lambda _message: None)
+        spec, environment = self.resolve(app, env)
+        cluster = self.cluster(environment)
+        sha = self.repo.resolve(revision)
+        rendered, desired = self._desired(spec, environment, sha)
+        version = find_version(desired, spec.container)
+        record = records.read(cluster, spec.name, environment.name, environment.namespace)
+        observation = syncing.observe(cluster, [ObjectRef.of(o) for o in desired] + record.inventory)
+        syncing.find_untracked(cluster, desired, observation)
+        plan = syncing.make_plan(desired, observation, observation.live.values(), spec, environment)
+        syncing.refuse_unsafe_prune(rendered, plan, prune=prune, allow_empty=allow_empty, app=app, env=env)
+        absent = syncing.missing_namespaces(cluster, plan)
+        syncing.validate(cluster, plan, absent)
+        result = SyncResult(app, env, sha, "Succeeded", unchanged=len(plan.unchanged), dry_run=dry_run, version=version)
+        if dry_run:
+            result.applied = [ObjectRef.of(o) for o in plan.writes]
+            result.pruned = [ObjectRef.of(o) for o in plan.prune] if prune else []
+            result.health, result.message = UNKNOWN, "dry run: nothing was changed"
+            return result
+        progress(
+            f"syncing {app} to {env} at {sha[:12]}: {len(plan.writes)} to apply, {len(plan.unchanged)} unchanged, "
+            f"{len(plan.prune) if prune else 0} to prune"
+        )
+        try:
+            result.applied, result.pruned = syncing.execute(
+                cluster, plan, prune=prune, progress=progress, create_namespaces=absent
+            )
+            kept = [] if prune else [ObjectRef.of(o) for o in plan.prune]
+            inventory = [ObjectRef.of(o) for o in desired] + kept
+            if wait:
+                result.health, result.message = syncing.wait_healthy(cluster, desired, timeout, progress)
+                if result.health != HEALTHY:
+                    result.result = "Failed"
+                    result.message = (
+                        f"not Healthy after the sync ({result.message})"
+                        if result.message
+                        else "not Healthy after the sync"
+                    )
+            else:
+                result.health, result.message = syncing.assess(cluster, desired)
+        except GitOpsError as e:
+            result.result, result.message = "Failed", str(e)
+            inventory = [ObjectRef.of(o) for o in desired] + record.inventory
+            self._record(cluster, environment, result, actor, inventory)
+            raise
+        self._record(cluster, environment, result, actor, inventory)
+        return result
+
+    def _record(
+        self, cluster: Cluster, env: Environment, result: SyncResult, actor: str | None, inventory: list[ObjectRef]
+    ) -> None:
+        entry = records.HistoryEntry(
+            revision=result.revision,
+            version=result.version,
+            actor=actor or default_actor(),
+            time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            result=result.result,
+            applied=len(result.applied),
+            unchanged=result.unchanged,
+            pruned=len(result.pruned),
+            health=result.health,
+            message=result.message,
+        )
+        records.write(cluster, env.namespace, result.app, env.name, entry, inventory)

@@ -1,0 +1,1 @@
+"""Kubernetes knowledge shared by the engine and the sandbox: list merge keys, field paths, quantities."""

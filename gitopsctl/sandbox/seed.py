@@ -1,0 +1,212 @@
+"""A GitOps repository and configuration for the demo and the tests, made with real Git.
+
+Three apps in dev, staging and prod: ``trade-service`` (plain YAML),
+``pricing-api`` (a kustomize base with one overlay per environment) and
+``ledger-worker`` (plain YAML with a Secret). The repository is a bare repo,
+pushed to from a working clone, exactly as a team's GitOps repo is.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import git
+
+ENVIRONMENTS = {"dev": "trading-dev", "staging": "trading-staging", "prod": "trading-prod"}
+AUTHOR = git.Actor("gitopsctl demo", "demo@gitopsctl.local")
+
+
+def deployment_yaml(name: str, image: str, replicas: int, port: int = 8080, extra_container: str = "") -> str:
+    return (
+        textwrap.dedent(
+            f"""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: {name}
+          labels:
+            app: {name}
+        spec:
+          replicas: {replicas}
+          selector:
+            matchLabels:
+              app: {name}
+          template:
+            metadata:
+              labels:
+                app: {name}
+            spec:
+              containers:
+                - name: {name}
+                  image: {image}
+                  ports:
+                    - containerPort: {port}
+                  resources:
+                    requests:
+                      cpu: 100m
+                      memory: 128Mi
+        """
+        )
+        + extra_container
+    )
+
+
+def service_yaml(name: str, port: int = 8080) -> str:
+    return textwrap.dedent(
+        f"""\
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: {name}
+          labels:
+            app: {name}
+        spec:
+          selector:
+            app: {name}
+          ports:
+            - port: 80
+              targetPort: {port}
+        """
+    )
+
+
+def app_files(versions: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
+    """Repository path -> content for the three sample apps; ``versions[app][env]`` overrides image tags."""
+    versions = versions or {}
+    files: dict[str, str] = {}
+    replicas = {"dev": 1, "staging": 2, "prod": 3}
+    for env in ENVIRONMENTS:
+        tag = versions.get("trade-service", {}).get(env, "v1.4.1")
+        files[f"apps/trade-service/{env}/deployment.yaml"] = deployment_yaml(
+            "trade-service", f"registry.local/trade-service:{tag}", replicas[env]
+        )
+        files[f"apps/trade-service/{env}/service.yaml"] = service_yaml("trade-service")
+        files[f"apps/trade-service/{env}/configmap.yaml"] = textwrap.dedent(
+            f"""\
+            apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: trade-service-config
+            data:
+              LOG_LEVEL: {"debug" if env == "dev" else "info"}
+              MARKETS: "LSE,XETRA"
+            """
+        )
+        tag = versions.get("pricing-api", {}).get(env, "v2.0.0")
+        files[f"apps/pricing-api/{env}/kustomization.yaml"] = textwrap.dedent(
+            f"""\
+            apiVersion: kustomize.config.k8s.io/v1beta1
+            kind: Kustomization
+            resources:
+              - ../base
+            images:
+              - name: registry.local/pricing-api
+                newTag: {tag}
+            replicas:
+              - name: pricing-api
+                count: {replicas[env]}
+            """
+        )
+        tag = versions.get("ledger-worker", {}).get(env, "v0.9.3")
+        files[f"apps/ledger-worker/{env}/worker.yaml"] = deployment_yaml(
+            "ledger-worker", f"registry.local/ledger-worker:{tag}", 1
+        )
+        files[f"apps/ledger-worker/{env}/secret.yaml"] = textwrap.dedent(
+            f"""\
+            apiVersion: v1
+            kind: Secret
+            metadata:
+              name: ledger-db
+            stringData:
+              password: demo-{env}-s3cret
+            """
+        )
+    files["apps/pricing-api/base/kustomization.yaml"] = "resources:\n  - deployment.yaml\n  - service.yaml\n"
+    files["apps/pricing-api/base/deployment.yaml"] = deployment_yaml("pricing-api", "registry.local/pricing-api:v0", 1)
+    files["apps/pricing-api/base/service.yaml"] = service_yaml("pricing-api")
+    files["README.md"] = "# GitOps repository\n\nManifests per app and environment, synced by gitopsctl.\n"
+    return files
+
+
+class GitOpsRepo:
+    """A bare GitOps repository and a working clone that pushes to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.bare_path = root / "gitops.git"
+        self.work_path = root / "gitops-work"
+        if not self.bare_path.exists():
+            git.Repo.init(self.bare_path, bare=True, initial_branch="main")
+            work = git.Repo.init(self.work_path, initial_branch="main")
+            work.create_remote("origin", str(self.bare_path))
+        self.work = git.Repo(self.work_path)
+
+    @property
+    def url(self) -> str:
+        return str(self.bare_path)
+
+    def commit(self, files: dict[str, str | None], message: str) -> str:
+        """Write (or, for None, delete) files, commit and push; returns the commit SHA."""
+        for rel, content in files.items():
+            target = self.work_path / rel
+            if content is None:
+                if target.exists():
+                    self.work.index.remove([rel], working_tree=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+            self.work.index.add([rel])
+        commit = self.work.index.commit(message, author=AUTHOR, committer=AUTHOR)
+        self.work.remote("origin").push("main:main").raise_if_error()
+        return commit.hexsha
+
+
+def seed(root: Path, versions: dict[str, dict[str, str]] | None = None) -> GitOpsRepo:
+    repo = GitOpsRepo(root)
+    repo.commit(app_files(versions), "Seed the GitOps repository with three sample apps")
+    return repo
+
+
+def config_text(repo_url: str, kubeconfig: Path, cache_dir: Path) -> str:
+    """A configuration for the seeded apps, every environment a namespace of one sandbox cluster."""
+    envs = "\n".join(
+        textwrap.dedent(
+            f"""\
+            [environments.{env}]
+            context = "sandbox"
+            kubeconfig = "{kubeconfig}"
+            namespace = "{namespace}"
+            strategy = "direct"
+            """
+        )
+        for env, namespace in ENVIRONMENTS.items()
+    )
+    return (
+        textwrap.dedent(
+            f"""\
+            [git]
+            url = "{repo_url}"
+            branch = "main"
+            cache_dir = "{cache_dir}"
+            author_name = "gitopsctl demo"
+            author_email = "demo@gitopsctl.local"
+
+            """
+        )
+        + envs
+        + textwrap.dedent(
+            """
+            [apps.trade-service]
+            path = "apps/trade-service/{env}"
+            container = "trade-service"
+
+            [apps.pricing-api]
+            path = "apps/pricing-api/{env}"
+            container = "pricing-api"
+
+            [apps.ledger-worker]
+            path = "apps/ledger-worker/{env}"
+            container = "ledger-worker"
+            """
+        )
+    )

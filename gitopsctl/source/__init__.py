@@ -1,0 +1,1 @@
+"""Reading the GitOps repository: fetching revisions and rendering each app's manifests."""

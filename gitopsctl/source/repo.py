@@ -1,0 +1,172 @@
+"""The GitOps repository: a bare clone in the cache directory, read at any revision.
+
+Revisions are read from Git's object database, never from a working tree, so
+readers of different revisions never disturb each other. GitPython's command
+process is not thread-safe, so every call goes through one lock; reads are
+fast and rendering is cached above this layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+
+from ..errors import ManifestError, SourceError
+from .safety import check_ref, check_repo_url
+
+SYMLINK_MODE = 0o120000
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    path: str  # repository-relative
+    data: bytes
+
+
+class GitRepository:
+    def __init__(self, url: str, branch: str, cache_dir: Path, *, fetch_interval: float = 1.0) -> None:
+        self.url = check_repo_url(url)
+        self.branch = check_ref(branch)
+        digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+        self.path = Path(cache_dir).expanduser() / f"repo-{digest}.git"
+        self.fetch_interval = fetch_interval
+        self._lock = threading.RLock()
+        self._repo: git.Repo | None = None
+        self._fetched_at = 0.0
+
+    # ------------------------------------------------------------ clone/fetch
+
+    def _open(self) -> git.Repo:
+        if self._repo is not None:
+            return self._repo
+        try:
+            if self.path.exists():
+                self._repo = git.Repo(self.path)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._repo = git.Repo.clone_from(self.url, self.path, bare=True)
+                self._fetched_at = time.monotonic()
+        except (GitCommandError, InvalidGitRepositoryError, NoSuchPathError) as e:
+            raise SourceError(f"cannot clone {self.url}: {_git_reason(e)}; check git.url and your access to it") from e
+        return self._repo
+
+    def fetch(self, *, force: bool = False) -> None:
+        """Fetch branches and tags; at most once per ``fetch_interval`` unless forced."""
+        with self._lock:
+            repo = self._open()
+            if not force and time.monotonic() - self._fetched_at < self.fetch_interval:
+                return
+            try:
+                repo.git.fetch("--prune", "--tags", "--", self.url, "+refs/heads/*:refs/heads/*")
+            except GitCommandError as e:
+                raise SourceError(f"cannot fetch {self.url}: {_git_reason(e)}") from e
+            self._fetched_at = time.monotonic()
+
+    def resolve(self, revision: str | None = None) -> str:
+        """The commit SHA of a branch, tag or SHA (the configured branch by default)."""
+        ref = check_ref(revision or self.branch)
+        with self._lock:
+            repo = self._open()
+            if not _FULL_SHA.match(ref) or not self._has_commit(repo, ref):
+                self.fetch()
+            for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
+                try:
+                    return repo.rev_parse(f"{candidate}^{{commit}}").hexsha
+                except (BadName, ValueError, GitCommandError):
+                    continue
+        raise SourceError(f"revision {ref!r} does not exist in {self.url}; use a branch, a tag or a commit SHA")
+
+    @staticmethod
+    def _has_commit(repo: git.Repo, sha: str) -> bool:
+        try:
+            repo.rev_parse(f"{sha}^{{commit}}")
+        except (BadName, ValueError, GitCommandError):
+            return False
+        return True
+
+    # ----------------------------------------------------------------- reads
+
+    def tree_id(self, sha: str, path: str) -> str | None:
+        """The tree id of ``path`` at ``sha``; None when the path does not exist there."""
+        with self._lock:
+            tree = self._tree(sha, path)
+            return tree.hexsha if tree is not None else None
+
+    def _tree(self, sha: str, path: str) -> git.Tree | None:
+        commit = self._open().commit(sha)
+        try:
+            obj = commit.tree / path if path else commit.tree
+        except KeyError:
+            return None
+        return obj if obj.type == "tree" else None
+
+    def read_file(self, sha: str, path: str) -> bytes | None:
+        """One regular file's content at ``sha``; None when there is no such file."""
+        with self._lock:
+            try:
+                obj = self._open().commit(sha).tree / path
+            except KeyError:
+                return None
+            if obj.type != "blob" or obj.mode == SYMLINK_MODE:
+                return None
+            return obj.data_stream.read()
+
+    def read_files(
+        self, sha: str, root: str, *, max_bytes: int, suffixes: tuple[str, ...] | None = None
+    ) -> list[RepoFile]:
+        """Files below ``root`` (optionally only with these suffixes), symlinks resolved inside ``root`` only.
+
+        Sizes are checked before any content is read, so a huge tree costs no memory.
+        """
+        with self._lock:
+            tree = self._tree(sha, root)
+            if tree is None:
+                return []
+            commit = self._open().commit(sha)
+            blobs = [b for b in tree.traverse() if b.type == "blob" and (suffixes is None or b.path.endswith(suffixes))]
+            total = sum(b.size for b in blobs if b.mode != SYMLINK_MODE)
+            if total > max_bytes:
+                raise ManifestError(
+                    f"{root} holds {total / 1e6:.1f} MB of files, more than the {max_bytes / 1e6:.0f} MB limit "
+                    "(git.max_render_mb); split the app or raise the limit"
+                )
+            files = []
+            for blob in sorted(blobs, key=lambda b: b.path):
+                if blob.mode == SYMLINK_MODE:
+                    files.append(RepoFile(blob.path, self._follow(commit, blob, root)))
+                else:
+                    files.append(RepoFile(blob.path, blob.data_stream.read()))
+            return files
+
+    def _follow(self, commit: git.Commit, link: git.Blob, root: str) -> bytes:
+        target = link.data_stream.read().decode("utf-8", "replace")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link.path), target))
+        if posixpath.isabs(target) or not (resolved + "/").startswith(root.rstrip("/") + "/"):
+            raise ManifestError(f"{link.path} is a symlink that points outside {root}; refusing to read it")
+        try:
+            obj = commit.tree / resolved
+        except KeyError as e:
+            raise ManifestError(f"{link.path} is a symlink to a file that does not exist") from e
+        if obj.type != "blob" or obj.mode == SYMLINK_MODE:
+            raise ManifestError(f"{link.path} is a symlink to a directory or another symlink; point it at a file")
+        return obj.data_stream.read()
+
+    def log(self, sha: str, path: str, limit: int = 20) -> list[git.Commit]:
+        with self._lock:
+            return list(self._open().iter_commits(sha, paths=path or None, max_count=limit))
+
+
+def _git_reason(error: Exception) -> str:
+    stderr = getattr(error, "stderr", "") or ""
+    lines = [line.strip() for line in str(stderr).strip().strip("'").splitlines() if line.strip()]
+    meaningful = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (meaningful or lines or [type(error).__name__])[-1].removeprefix("stderr: ").strip("'")
