@@ -12,6 +12,7 @@ import base64
 import binascii
 import ipaddress
 import itertools
+import json
 import re
 import threading
 from typing import Any
@@ -181,7 +182,8 @@ def _workload(new: dict[str, Any], old: dict[str, Any] | None) -> list:
             causes.append(
                 (
                     "FieldValueInvalid",
-                    f"Invalid value: map[string]string{template_labels}: `selector` does not match template `labels`",
+                    f"Invalid value: map[string]string{json.dumps(template_labels, separators=(',', ':'))}: "
+                    "`selector` does not match template `labels`",
                     "spec.template.metadata.labels",
                 )
             )

@@ -43,6 +43,9 @@ MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 
+# kinds whose registries answer DELETE with the deleted object instead of a Status
+# (ReturnDeletedObject in kube-apiserver; the generated clients' return types say the same)
+RETURNS_DELETED_OBJECT = frozenset({"Pod", "Service", "ServiceAccount", "PersistentVolumeClaim"})
 _BASE_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 _EXTRA_FIELDS = {
     "Event": frozenset(
@@ -430,6 +433,8 @@ class Api:
             self._after_delete(rt, deleted)
             if policy == "Foreground":
                 self.collect_dependents(old["metadata"]["uid"])
+        if rt.builtin and rt.kind in RETURNS_DELETED_OBJECT:
+            return self._out(rt, deleted)
         return {
             "kind": "Status",
             "apiVersion": "v1",

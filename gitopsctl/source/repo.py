@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import git
-from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from git.exc import BadName, GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
 
 from ..errors import ManifestError, SourceError
 from .safety import check_ref, check_repo_url
@@ -33,7 +33,7 @@ class RepoFile:
 
 
 class GitRepository:
-    def __init__(self, url: str, branch: str, cache_dir: Path, *, fetch_interval: float = 1.0) -> None:
+    def __init__(self, url: str, branch: str, cache_dir: Path, *, fetch_interval: float = 0.0) -> None:
         self.url = check_repo_url(url)
         self.branch = check_ref(branch)
         digest = hashlib.sha256(url.encode()).hexdigest()[:16]
@@ -55,6 +55,8 @@ class GitRepository:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._repo = git.Repo.clone_from(self.url, self.path, bare=True)
                 self._fetched_at = time.monotonic()
+        except GitCommandNotFound as e:
+            raise SourceError("git is not installed; install git to read the GitOps repository") from e
         except (GitCommandError, InvalidGitRepositoryError, NoSuchPathError) as e:
             raise SourceError(f"cannot clone {self.url}: {_git_reason(e)}; check git.url and your access to it") from e
         return self._repo
