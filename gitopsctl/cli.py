@@ -7,6 +7,7 @@ Exit codes: 0 success (in sync, clean); 1 differences, drift or a failed sync;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -48,7 +49,8 @@ def _sandbox_up(args: argparse.Namespace) -> int:
         print(f"sandbox ready: kubeconfig={sandbox.kubeconfig} server={sandbox.server}", flush=True)
         while not stop.wait(0.5):
             pass
-    print("sandbox stopped", flush=True)
+    with contextlib.suppress(BrokenPipeError):  # whoever started us may have stopped listening
+        print("sandbox stopped", flush=True)
     return 0
 
 

@@ -18,7 +18,7 @@ from .cluster.client import FIELD_MANAGER, Cluster
 from .config import App, Environment
 from .diff import ResourceDiff
 from .source.manifests import ObjectRef
-from .sync import find_untracked, is_tracked_by, observe
+from .sync import TRACKING_ANNOTATION, find_untracked, is_tracked_by, observe, tracking_id
 
 
 @dataclass
@@ -58,7 +58,21 @@ class Target:
     inventory: list[ObjectRef]
 
 
-def compare_target(target: Target, live: dict[tuple[str, str, str, str], dict[str, Any]]) -> list[ResourceDiff]:
+def by_tracking_id(live: dict[tuple[str, str, str, str], dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Live objects grouped by the app/environment they are tracked for."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for obj in live.values():
+        tracking = ((obj.get("metadata") or {}).get("annotations") or {}).get(TRACKING_ANNOTATION)
+        if tracking:
+            grouped.setdefault(tracking, []).append(obj)
+    return grouped
+
+
+def compare_target(
+    target: Target,
+    live: dict[tuple[str, str, str, str], dict[str, Any]],
+    tracked: dict[str, list[dict[str, Any]]] | None = None,
+) -> list[ResourceDiff]:
     resources = []
     wanted = set()
     for obj in target.desired:
@@ -73,8 +87,11 @@ def compare_target(target: Target, live: dict[tuple[str, str, str, str], dict[st
             resources.append(
                 ResourceDiff(ref, "changed", changes, diffing.changed_by(current, changes, FIELD_MANAGER), obj, current)
             )
-    for identity, current in live.items():
-        if identity not in wanted and is_tracked_by(current, target.app.name, target.env.name):
+    candidates = (tracked if tracked is not None else by_tracking_id(live)).get(
+        tracking_id(target.app.name, target.env.name), []
+    )
+    for current in candidates:
+        if ObjectRef.of(current).identity not in wanted and is_tracked_by(current, target.app.name, target.env.name):
             resources.append(
                 ResourceDiff(
                     ObjectRef.of(current),
@@ -93,8 +110,9 @@ def scan(cluster: Cluster, targets: list[Target]) -> DriftReport:
     observation = observe(cluster, refs)
     find_untracked(cluster, [o for t in targets for o in t.desired], observation)
     report = DriftReport()
+    tracked = by_tracking_id(observation.live)
     for target in targets:
-        resources = compare_target(target, observation.live)
+        resources = compare_target(target, observation.live, tracked)
         if resources:
             report.drifted.append(AppDrift(target.app.name, target.env.name, resources))
         else:

@@ -211,6 +211,8 @@ class Engine:
             if name not in self.config.apps:
                 raise UsageError(f'unknown app "{name}"; known apps: {", ".join(sorted(self.config.apps))}')
         sha = self.repo.resolve()
+        clusters = {id(self.cluster(e)): self.cluster(e) for _, e in self.pairs(None, env)}
+        before = {key: cluster.requests for key, cluster in clusters.items()}
         by_cluster: dict[int, tuple[Cluster, list[drifting.Target]]] = {}
         record_cache: dict[tuple[int, str], dict[tuple[str, str], records.SyncRecord]] = {}
         for spec, environment in self.pairs(None, env):
@@ -232,7 +234,7 @@ class Engine:
             part = drifting.scan(cluster, targets)
             report.drifted += part.drifted
             report.clean += part.clean
-            report.requests += part.requests
+        report.requests = sum(cluster.requests - before[key] for key, cluster in clusters.items())
         return report
 
     # ------------------------------------------------------------ writes

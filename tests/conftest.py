@@ -13,12 +13,15 @@ from kubernetes import dynamic
 
 from gitopsctl.sandbox import Sandbox, Timing
 
-FAST = Timing(ready_delay=0.2, restart_interval=0.3)
+
+def fast_timing() -> Timing:
+    """Quick simulated workloads; a new object per sandbox, so a test may change its own."""
+    return Timing(ready_delay=0.2, restart_interval=0.3)
 
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox.start(tmp_path / "cluster", timing=FAST) as sb:
+    with Sandbox.start(tmp_path / "cluster", timing=fast_timing()) as sb:
         yield sb
 
 
@@ -49,6 +52,12 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+def available(apps: k8s.AppsV1Api, name: str, namespace: str = "default") -> int:
+    """A Deployment's available replicas; 0 until its controller has written a status."""
+    status = apps.read_namespaced_deployment(name, namespace).status
+    return (status.available_replicas or 0) if status else 0
 
 
 def deployment(

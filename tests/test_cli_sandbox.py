@@ -69,15 +69,16 @@ def test_sandbox_up_on_a_busy_port_says_what_to_do(tmp_path: Path):
     assert "cannot start the sandbox" in result.stderr and "choose another --port" in result.stderr
 
 
-def test_the_demo_applies_the_sample_app_and_shows_it_with_kubectl(tmp_path: Path):
+def test_the_demo_syncs_finds_hand_made_drift_and_heals_it(tmp_path: Path):
     import io
 
     out = io.StringIO()
-    assert demo.run(out=out, state_dir=tmp_path) == 0
+    assert demo.run(out=out, state_dir=tmp_path) == 0, out.getvalue()
     text = out.getvalue()
-    assert "applied Deployment trading/trade-service (server-side apply)" in text
-    assert "trade-service is available: 3/3 replicas" in text
-    assert re.search(r"trading\s+deployment\.apps/trade-service\s+3/3", text)
-    assert re.search(r"trading\s+service/trade-service\s+ClusterIP", text)
-    assert len(re.findall(r"pod/trade-service-\S+\s+1/1\s+Running", text)) == 3
+    assert "Succeeded: pricing-api in prod: applied 2, version v2.0.0, Healthy" in text
+    assert re.search(r"trade-service\s+3/3", text)
+    assert "spec.replicas: 3 (git) != 5 (live)" in text
+    assert 'data.LOG_LEVEL: "info" (git) != "trace" (live)' in text
+    assert "Succeeded: trade-service in prod" in text
+    assert "clean: trade-service/prod, pricing-api/prod, ledger-worker/prod" in text
     assert "sandbox stopped" in text

@@ -13,6 +13,7 @@ import posixpath
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,16 @@ from .safety import check_ref, check_repo_url
 
 SYMLINK_MODE = 0o120000
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+INDEXED_COMMITS = 8
+
+
+@dataclass(frozen=True)
+class Entry:
+    mode: int
+    kind: str  # blob | tree | commit
+    object_id: str
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class GitRepository:
         self._lock = threading.RLock()
         self._repo: git.Repo | None = None
         self._fetched_at = 0.0
+        self._indexes: OrderedDict[str, dict[str, Entry]] = OrderedDict()
 
     # ------------------------------------------------------------ clone/fetch
 
@@ -97,30 +109,42 @@ class GitRepository:
 
     # ----------------------------------------------------------------- reads
 
+    def _index(self, sha: str) -> dict[str, Entry]:
+        """Every path at ``sha`` -> (mode, type, object id), from one ``git ls-tree``; a few commits are kept."""
+        index = self._indexes.get(sha)
+        if index is not None:
+            self._indexes.move_to_end(sha)
+            return index
+        repo = self._open()
+        listing = repo.git.ls_tree("-r", "-t", "-z", "--full-tree", sha)
+        index = {"": Entry(0o040000, "tree", repo.commit(sha).tree.hexsha)}
+        for record in listing.split("\0"):
+            if not record:
+                continue
+            meta, _, path = record.partition("\t")
+            mode, kind, object_id = meta.split(" ")
+            index[path] = Entry(int(mode, 8), kind, object_id)
+        self._indexes[sha] = index
+        while len(self._indexes) > INDEXED_COMMITS:
+            self._indexes.popitem(last=False)
+        return index
+
     def tree_id(self, sha: str, path: str) -> str | None:
         """The tree id of ``path`` at ``sha``; None when the path does not exist there."""
         with self._lock:
-            tree = self._tree(sha, path)
-            return tree.hexsha if tree is not None else None
+            entry = self._index(sha).get(path.strip("/"))
+            return entry.object_id if entry is not None and entry.kind == "tree" else None
 
-    def _tree(self, sha: str, path: str) -> git.Tree | None:
-        commit = self._open().commit(sha)
-        try:
-            obj = commit.tree / path if path else commit.tree
-        except KeyError:
-            return None
-        return obj if obj.type == "tree" else None
+    def _blob(self, object_id: str) -> bytes:
+        return self._open().odb.stream(bytes.fromhex(object_id)).read()
 
     def read_file(self, sha: str, path: str) -> bytes | None:
         """One regular file's content at ``sha``; None when there is no such file."""
         with self._lock:
-            try:
-                obj = self._open().commit(sha).tree / path
-            except KeyError:
+            entry = self._index(sha).get(path)
+            if entry is None or entry.kind != "blob" or entry.mode == SYMLINK_MODE:
                 return None
-            if obj.type != "blob" or obj.mode == SYMLINK_MODE:
-                return None
-            return obj.data_stream.read()
+            return self._blob(entry.object_id)
 
     def read_files(
         self, sha: str, root: str, *, max_bytes: int, suffixes: tuple[str, ...] | None = None
@@ -129,38 +153,43 @@ class GitRepository:
 
         Sizes are checked before any content is read, so a huge tree costs no memory.
         """
+        root = root.strip("/")
         with self._lock:
-            tree = self._tree(sha, root)
-            if tree is None:
+            index = self._index(sha)
+            if root not in index or index[root].kind != "tree":
                 return []
-            commit = self._open().commit(sha)
-            blobs = [b for b in tree.traverse() if b.type == "blob" and (suffixes is None or b.path.endswith(suffixes))]
-            total = sum(b.size for b in blobs if b.mode != SYMLINK_MODE)
+            prefix = root + "/"
+            blobs = sorted(
+                (path, entry)
+                for path, entry in index.items()
+                if entry.kind == "blob" and path.startswith(prefix) and (suffixes is None or path.endswith(suffixes))
+            )
+            repo = self._open()
+            total = sum(repo.odb.info(bytes.fromhex(e.object_id)).size for _, e in blobs if e.mode != SYMLINK_MODE)
             if total > max_bytes:
                 raise ManifestError(
                     f"{root} holds {total / 1e6:.1f} MB of files, more than the {max_bytes / 1e6:.0f} MB limit "
                     "(git.max_render_mb); split the app or raise the limit"
                 )
             files = []
-            for blob in sorted(blobs, key=lambda b: b.path):
-                if blob.mode == SYMLINK_MODE:
-                    files.append(RepoFile(blob.path, self._follow(commit, blob, root)))
+            for path, entry in blobs:
+                if entry.mode == SYMLINK_MODE:
+                    files.append(RepoFile(path, self._follow(index, path, self._blob(entry.object_id), root)))
                 else:
-                    files.append(RepoFile(blob.path, blob.data_stream.read()))
+                    files.append(RepoFile(path, self._blob(entry.object_id)))
             return files
 
-    def _follow(self, commit: git.Commit, link: git.Blob, root: str) -> bytes:
-        target = link.data_stream.read().decode("utf-8", "replace")
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link.path), target))
+    def _follow(self, index: dict[str, Entry], link: str, target_bytes: bytes, root: str) -> bytes:
+        target = target_bytes.decode("utf-8", "replace")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
         if posixpath.isabs(target) or not (resolved + "/").startswith(root.rstrip("/") + "/"):
-            raise ManifestError(f"{link.path} is a symlink that points outside {root}; refusing to read it")
-        try:
-            obj = commit.tree / resolved
-        except KeyError as e:
-            raise ManifestError(f"{link.path} is a symlink to a file that does not exist") from e
-        if obj.type != "blob" or obj.mode == SYMLINK_MODE:
-            raise ManifestError(f"{link.path} is a symlink to a directory or another symlink; point it at a file")
-        return obj.data_stream.read()
+            raise ManifestError(f"{link} is a symlink that points outside {root}; refusing to read it")
+        entry = index.get(resolved)
+        if entry is None:
+            raise ManifestError(f"{link} is a symlink to a file that does not exist")
+        if entry.kind != "blob" or entry.mode == SYMLINK_MODE:
+            raise ManifestError(f"{link} is a symlink to a directory or another symlink; point it at a file")
+        return self._blob(entry.object_id)
 
     def log(self, sha: str, path: str, limit: int = 20) -> list[git.Commit]:
         with self._lock:

@@ -14,7 +14,7 @@ from gitopsctl import config as config_module
 from gitopsctl.engine import Engine
 from gitopsctl.sandbox import Sandbox
 from gitopsctl.sandbox.seed import GitOpsRepo, config_text, seed
-from tests.conftest import FAST
+from tests.conftest import fast_timing
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Fleet:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    with Sandbox.start(tmp_path / "cluster", timing=FAST) as sb:
+    with Sandbox.start(tmp_path / "cluster", timing=fast_timing()) as sb:
         repo = seed(tmp_path)
         path = tmp_path / "gitopsctl.toml"
         path.write_text(config_text(repo.url, sb.kubeconfig, tmp_path / "cache"))

@@ -13,7 +13,7 @@ from kubernetes.dynamic.exceptions import ApiException as DynamicApiException
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from gitopsctl.sandbox import Sandbox
-from tests.conftest import FAST, configmap, deployment, wait_for
+from tests.conftest import available, configmap, deployment, fast_timing, wait_for
 
 SMP = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -160,9 +160,7 @@ def test_status_subresource_separates_spec_and_status(api_client, dyn):
     deps = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     deps.create(body=deployment("web", replicas=1), namespace="default")
     apps = k8s.AppsV1Api(api_client)
-    wait_for(
-        lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 1, message="availability"
-    )
+    wait_for(lambda: available(apps, "web") == 1, message="availability")
 
     tampered = deps.patch(
         name="web",
@@ -285,14 +283,14 @@ def test_creating_a_crd_serves_its_kind(dyn):
 
 def test_objects_persist_across_a_restart_and_old_watches_get_410(tmp_path):
     state = tmp_path / "cluster"
-    with Sandbox.start(state, timing=FAST) as first:
+    with Sandbox.start(state, timing=fast_timing()) as first:
         core = k8s.CoreV1Api(kube_config.new_client_from_config(str(first.kubeconfig)))
         core.create_namespaced_config_map(
             "default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="kept"), data={"k": "v"})
         )
         old_rv = core.list_namespaced_config_map("default").metadata.resource_version
         core.create_namespaced_config_map("default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="later")))
-    with Sandbox.start(state, timing=FAST) as second:
+    with Sandbox.start(state, timing=fast_timing()) as second:
         core = k8s.CoreV1Api(kube_config.new_client_from_config(str(second.kubeconfig)))
         assert core.read_namespaced_config_map("kept", "default").data == {"k": "v"}
         assert int(core.list_namespaced_config_map("default").metadata.resource_version) > int(old_rv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client as k8s
 
-from tests.conftest import deployment, wait_for
+from tests.conftest import available, deployment, wait_for
 
 
 @pytest.fixture
@@ -21,10 +21,8 @@ def test_a_deployment_becomes_available_with_owned_ready_pods(dyn, apps, core):
     dyn.resources.get(api_version="apps/v1", kind="Deployment").create(
         body=deployment("web", replicas=3), namespace="default"
     )
-    dep = wait_for(
-        lambda: (d := apps.read_namespaced_deployment("web", "default")).status.available_replicas == 3 and d,
-        message="3 available replicas",
-    )
+    wait_for(lambda: available(apps, "web") == 3, message="3 available replicas")
+    dep = apps.read_namespaced_deployment("web", "default")
     assert dep.status.observed_generation == dep.metadata.generation
     assert (dep.status.updated_replicas, dep.status.ready_replicas) == (3, 3)
     assert _condition(dep, "Available").status == "True"
@@ -42,15 +40,13 @@ def test_scaling_changes_the_pod_count(dyn, apps, core):
     dyn.resources.get(api_version="apps/v1", kind="Deployment").create(
         body=deployment("web", replicas=2), namespace="default"
     )
-    wait_for(
-        lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2, message="2 available"
-    )
+    wait_for(lambda: available(apps, "web") == 2, message="2 available")
     apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 5}})
     wait_for(lambda: len(core.list_namespaced_pod("default", label_selector="app=web").items) == 5, message="5 pods")
     apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 1}})
     wait_for(lambda: len(core.list_namespaced_pod("default", label_selector="app=web").items) == 1, message="1 pod")
     wait_for(
-        lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 1,
+        lambda: available(apps, "web") == 1,
         message="status to follow",
     )
 
@@ -58,9 +54,7 @@ def test_scaling_changes_the_pod_count(dyn, apps, core):
 def test_a_new_image_rolls_out_a_new_replicaset_and_retires_the_old(dyn, apps, core):
     deps = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     deps.server_side_apply(body=deployment("web", image="web:v1", replicas=2), namespace="default", field_manager="t")
-    wait_for(
-        lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2, message="v1 available"
-    )
+    wait_for(lambda: available(apps, "web") == 2, message="v1 available")
     deps.server_side_apply(body=deployment("web", image="web:v2", replicas=2), namespace="default", field_manager="t")
 
     def rolled_out() -> bool:
@@ -108,20 +102,20 @@ def test_a_crashlooping_image_never_becomes_ready_and_exceeds_its_progress_deadl
 def test_a_crashlooping_rollout_keeps_the_old_version_serving(dyn, apps, core):
     deps = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     deps.server_side_apply(body=deployment("web", image="web:v1", replicas=2), namespace="default", field_manager="t")
-    wait_for(
-        lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2, message="v1 available"
-    )
+    wait_for(lambda: available(apps, "web") == 2, message="v1 available")
     deps.server_side_apply(
         body=deployment("web", image="web:v2-crashloop", replicas=2), namespace="default", field_manager="t"
     )
-    wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.updated_replicas == 2, message="v2 pods")
+    wait_for(
+        lambda: apps.read_namespaced_deployment("web", "default").status.updated_replicas == 2, message="v2 pods"
+    )  # status exists: v1 rolled out
     ready_images = {
         p.spec.containers[0].image
         for p in core.list_namespaced_pod("default", label_selector="app=web").items
         if p.status.container_statuses and p.status.container_statuses[0].ready
     }
     assert ready_images == {"web:v1"}
-    assert apps.read_namespaced_deployment("web", "default").status.available_replicas == 2
+    assert available(apps, "web") == 2
 
 
 def test_a_job_with_a_crashlooping_image_fails_after_its_backoff_limit(dyn, api_client):

@@ -15,7 +15,7 @@ from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
-from tests.conftest import configmap, deployment, wait_for
+from tests.conftest import available, configmap, deployment, wait_for
 
 
 def test_dynamic_client_creates_gets_and_lists_with_label_selectors(dyn):
@@ -152,6 +152,8 @@ def test_a_lease_is_acquired_and_renewed_by_kubernetes_leaderelection(api_client
     def on_started() -> None:
         started.set()
         stop.wait(10)
+        # the library has no stop call; a raising callback makes it stop renewing and return
+        raise RuntimeError("test finished: stop leading")
 
     config = electionconfig.Config(
         lock,
@@ -181,6 +183,8 @@ def test_a_lease_is_acquired_and_renewed_by_kubernetes_leaderelection(api_client
         assert ok and record.holder_identity == "replica-a"
     finally:
         stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive(), "the election did not stop"
 
 
 def test_every_builtin_kind_reads_back_through_the_typed_client(api_client, core, dyn):
@@ -263,7 +267,7 @@ def test_every_builtin_kind_reads_back_through_the_typed_client(api_client, core
     apps, batch = k8s.AppsV1Api(api_client), k8s.BatchV1Api(api_client)
     wait_for(
         lambda: (
-            apps.read_namespaced_deployment("typed", "default").status.available_replicas == 1
+            available(apps, "typed") == 1
             and apps.read_namespaced_stateful_set("db", "default").status.ready_replicas == 2
             and apps.read_namespaced_daemon_set("agent", "default").status.number_ready == 1
             and batch.read_namespaced_job("migrate", "default").status.succeeded == 1

@@ -1,0 +1,138 @@
+"""The CLI contract: commands, exit codes and JSON keys other tools build on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.engine.conftest import fleet  # noqa: F401 - the fixture
+
+
+def gitopsctl(fleet, *args: str) -> subprocess.CompletedProcess:  # noqa: F811
+    return subprocess.run(
+        [sys.executable, "-m", "gitopsctl", "--config", str(fleet.config_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_status_json_rows(fleet):  # noqa: F811
+    gitopsctl(fleet, "sync", "trade-service", "dev", "--wait")
+    result = gitopsctl(fleet, "status", "--env", "dev", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [set(r) for r in rows] == [{"app", "env", "version", "revision", "sync", "health", "message"}] * 3
+    row = next(r for r in rows if r["app"] == "trade-service")
+    assert (row["version"], row["sync"], row["health"]) == ("v1.4.1", "Synced", "Healthy")
+    assert {r["sync"] for r in rows if r["app"] != "trade-service"} == {"OutOfSync"}
+
+
+def test_status_table_is_aligned_text(fleet):  # noqa: F811
+    result = gitopsctl(fleet, "status", "trade-service")
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["APP", "ENV", "VERSION", "REVISION", "SYNC", "HEALTH", "MESSAGE"]
+    assert len(lines) == 4 and "\x1b[" not in result.stdout  # no colour when not on a terminal
+
+
+def test_diff_exit_codes_and_json(fleet):  # noqa: F811
+    out_of_sync = gitopsctl(fleet, "diff", "trade-service", "dev", "-o", "json")
+    assert out_of_sync.returncode == 1
+    body = json.loads(out_of_sync.stdout)
+    assert body["in_sync"] is False and {r["state"] for r in body["resources"]} == {"missing"}
+    gitopsctl(fleet, "sync", "trade-service", "dev")
+    in_sync = gitopsctl(fleet, "diff", "trade-service", "dev")
+    assert in_sync.returncode == 0 and "is in sync with" in in_sync.stdout
+    error = gitopsctl(fleet, "diff", "trade-service", "qa")
+    assert error.returncode == 2
+    assert error.stderr.strip() == 'unknown environment "qa"; known environments: dev, staging, prod'
+
+
+def test_diff_text_is_a_unified_yaml_diff(fleet):  # noqa: F811
+    gitopsctl(fleet, "sync", "trade-service", "dev")
+    fleet.core.patch_namespaced_config_map("trade-service-config", "trading-dev", {"data": {"LOG_LEVEL": "trace"}})
+    result = gitopsctl(fleet, "diff", "trade-service", "dev")
+    assert result.returncode == 1
+    assert "~ ConfigMap trading-dev/trade-service-config" in result.stdout
+    assert "-  LOG_LEVEL: trace" in result.stdout and "+  LOG_LEVEL: debug" in result.stdout
+
+
+def test_sync_json_keys_and_progress_on_stderr(fleet):  # noqa: F811
+    result = gitopsctl(fleet, "sync", "pricing-api", "staging", "--wait", "--timeout", "30s", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert {"app", "env", "revision", "result", "applied", "unchanged", "pruned", "health"} <= set(body)
+    assert (body["result"], body["applied"], body["unchanged"], body["pruned"], body["health"]) == (
+        "Succeeded",
+        2,
+        0,
+        0,
+        "Healthy",
+    )
+    text = gitopsctl(fleet, "sync", "pricing-api", "staging")
+    assert text.returncode == 0 and "syncing pricing-api to staging" in text.stderr
+    assert text.stdout.startswith("Succeeded: pricing-api in staging")
+
+
+def test_sync_errors_are_one_sentence_and_change_nothing(fleet):  # noqa: F811
+    bad_timeout = gitopsctl(fleet, "sync", "trade-service", "dev", "--wait", "--timeout", "soon")
+    assert bad_timeout.returncode == 2
+    assert bad_timeout.stderr.strip() == '--timeout: "soon" is not a duration; write it like 30s, 2m, 1h30m or 1d'
+    bad_rev = gitopsctl(fleet, "sync", "trade-service", "dev", "--revision=--upload-pack=touch /tmp/x")
+    assert bad_rev.returncode == 2
+    assert bad_rev.stderr.strip() == (
+        "refusing revision '--upload-pack=touch /tmp/x': a revision is a commit SHA, a branch or a tag, and never starts with '-'"
+    )
+    assert "trading-dev" not in {ns.metadata.name for ns in fleet.core.list_namespace().items}
+
+
+def test_drift_json_shape_and_exit_codes(fleet):  # noqa: F811
+    for app in ("trade-service", "pricing-api", "ledger-worker"):
+        gitopsctl(fleet, "sync", app, "prod")
+    clean = gitopsctl(fleet, "drift", "--env", "prod", "-o", "json")
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout) == {
+        "drifted": [],
+        "clean": [{"app": a, "env": "prod"} for a in ("trade-service", "pricing-api", "ledger-worker")],
+    }
+    fleet.apps.patch_namespaced_deployment("trade-service", "trading-prod", {"spec": {"replicas": 9}})
+    drifted = gitopsctl(fleet, "drift", "--env", "prod", "trade-service", "-o", "json")
+    assert drifted.returncode == 1
+    body = json.loads(drifted.stdout)
+    (item,) = body["drifted"]
+    assert set(item) == {"app", "env", "resources"}
+    (resource,) = item["resources"]
+    assert set(resource) == {"kind", "namespace", "name", "state", "fields", "changed_by"}
+    assert resource["fields"] == [{"path": "spec.replicas", "desired": 3, "live": 9}]
+    text = gitopsctl(fleet, "drift", "--env", "prod")
+    assert text.returncode == 1 and "spec.replicas: 3 (git) != 9 (live)" in text.stdout
+
+
+def test_history_json(fleet):  # noqa: F811
+    gitopsctl(fleet, "sync", "trade-service", "dev")
+    result = gitopsctl(fleet, "history", "trade-service", "dev", "-o", "json")
+    (entry,) = json.loads(result.stdout)
+    assert set(entry) == {
+        "revision",
+        "version",
+        "actor",
+        "time",
+        "result",
+        "applied",
+        "unchanged",
+        "pruned",
+        "health",
+        "message",
+    }
+    assert entry["result"] == "Succeeded" and entry["applied"] == 3
+
+
+@pytest.mark.parametrize("args", [["status", "nope"], ["history", "nope", "dev"], ["drift", "nope"]])
+def test_unknown_names_exit_2(fleet, args):  # noqa: F811
+    result = gitopsctl(fleet, *args)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith('unknown app "nope"')
