@@ -23,7 +23,6 @@ from .errors import ConfigError
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-_CONDITION = re.compile(r"^\s*result\s*(<=|>=|<|>|==|!=)\s*(-?\d+(?:\.\d+)?)\s*$")
 _JSON_POINTER = re.compile(r"^(/([^~/]|~[01])*)+$")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _CHANNEL = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$")
@@ -139,6 +138,7 @@ class AnalysisTemplate:
     failure_condition: str | None = None
     failure_limit: int = 0
     inconclusive_limit: int = 0
+    consecutive_error_limit: int = 4
     url: str | None = None
 
 
@@ -330,7 +330,13 @@ def _channel(value: str) -> str | None:
 
 
 def _condition(value: str) -> str | None:
-    return None if _CONDITION.match(value) else f'"{value}" is not a condition: write it like "result >= 0.99"'
+    from .analysis.conditions import ConditionError, compile_condition
+
+    try:
+        compile_condition(value)
+    except ConditionError as e:
+        return str(e)
+    return None
 
 
 def _url(value: str) -> str | None:
@@ -570,6 +576,7 @@ def _template(name: str, reader: _Reader) -> AnalysisTemplate:
     failure = reader.string("failure_condition", check=_condition)
     failure_limit = reader.integer("failure_limit", default=0, minimum=0, maximum=100)
     inconclusive_limit = reader.integer("inconclusive_limit", default=0, minimum=0, maximum=100)
+    consecutive_error_limit = reader.integer("consecutive_error_limit", default=4, minimum=0, maximum=100)
     url = reader.string("url", check=_url)
     if not reader.has("success_condition") and not reader.has("failure_condition"):
         reader.error(None, "needs success_condition or failure_condition, or both")
@@ -586,6 +593,7 @@ def _template(name: str, reader: _Reader) -> AnalysisTemplate:
         failure,
         failure_limit,
         inconclusive_limit,
+        consecutive_error_limit,
         url,
     )
 

@@ -129,7 +129,7 @@ def test_secrets_must_be_environment_references(monkeypatch):
         ),
         (
             ('success_condition = "result >= 0.99"', 'success_condition = "rate > 1"'),
-            'analysis.templates.success-rate.success_condition: "rate > 1" is not a condition: write it like "result >= 0.99"',
+            'analysis.templates.success-rate.success_condition: "rate > 1" uses "rate"; conditions may use result, results, stable and the functions abs, isInf, isNaN, last, len, max, mean, min, stddev',
         ),
         (
             ('context = "prod"', 'context = "prod"\nslack_channel = "general"'),

@@ -1,0 +1,51 @@
+"""A web endpoint returning JSON: GET a URL and take a number at a path (``data.success_rate``, ``items[0].p99``)."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from typing import Any
+
+from . import ProviderError
+
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def extract(document: Any, path: str) -> Any:
+    """The value at a dotted path with list indexes; ``$.`` prefixes are accepted."""
+    node = document
+    for name, index in _PART.findall(path.removeprefix("$").lstrip(".")):
+        try:
+            node = node[int(index)] if index else node[name]
+        except (KeyError, IndexError, TypeError) as e:
+            raise ProviderError(f"the response has nothing at {path!r}") from e
+    return node
+
+
+class WebProvider:
+    """``query`` is the JSON path; the URL comes from the template (http or https only)."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("the web provider only fetches http:// or https:// URLs")
+        self.url = url
+        self.timeout = timeout
+
+    def _fetch(self) -> Any:
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:  # noqa: S310 - scheme checked above
+                return json.loads(response.read(1_000_001)[:1_000_000])
+        except (urllib.error.URLError, TimeoutError, ValueError, OSError) as e:
+            raise ProviderError(f"{self.url} could not be read: {e}") from e
+
+    def measure(self, query: str) -> Any:
+        value = extract(self._fetch(), query)
+        if isinstance(value, bool) or not isinstance(value, int | float | list):
+            raise ProviderError(f"the value at {query!r} is {value!r}, not a number")
+        return value
+
+    def samples(self, query: str, seconds: float, step: float) -> list[float]:
+        value = self.measure(query)
+        return [float(v) for v in (value if isinstance(value, list) else [value])]

@@ -1,0 +1,195 @@
+"""Analysis: the safe condition evaluator, measurement judgement, assessment limits, the statistical judge."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gitopsctl.analysis.conditions import ConditionError, compile_condition
+from gitopsctl.analysis.judge import FAIL, MARGINAL, NODATA, PASS, judge, judge_metric
+from gitopsctl.analysis.measurement import (
+    ERROR,
+    FAILED,
+    INCONCLUSIVE,
+    RUNNING,
+    SUCCESSFUL,
+    Limits,
+    Measurement,
+    assess,
+    evaluate,
+)
+from gitopsctl.analysis.providers import ProviderError
+from gitopsctl.analysis.providers.web import WebProvider, extract
+from gitopsctl.analysis.run import compile_template, measure, render_query
+from gitopsctl.config import AnalysisTemplate
+
+
+@pytest.mark.parametrize(
+    ("text", "result", "expected"),
+    [
+        ("result >= 0.99", 0.995, True),
+        ("result >= 0.99", 0.91, False),
+        ("result[0] < 0.5", [0.3, 0.9], True),
+        ("isNaN(result)", float("nan"), True),
+        ("isNaN(result)", [], True),
+        ("result > 0.1 && result < 0.2", 0.15, True),
+        ("result < 0.1 || !isNaN(result)", 0.5, True),
+        ("0.9 <= result <= 1", 0.95, True),
+        ("abs(result - 1) < 0.01", 0.995, True),
+    ],
+)
+def test_conditions(text, result, expected):
+    assert compile_condition(text).evaluate(result) is expected
+
+
+def test_the_seeds_rollback_rules_are_expressions():
+    error_rate = compile_condition("mean(last(results, 3)) > 0.05")
+    assert error_rate.evaluate(0.08, results=[0.0, 0.07, 0.08, 0.08]) is True
+    assert error_rate.evaluate(0.01, results=[0.2, 0.01, 0.01, 0.01]) is False
+    latency = compile_condition("result > mean(stable) + 2 * stddev(stable)")
+    assert latency.evaluate(0.5, stable=[0.10, 0.12, 0.11, 0.13]) is True
+    assert latency.evaluate(0.12, stable=[0.10, 0.12, 0.11, 0.13]) is False
+    kpi = compile_condition("result < 0.8 * mean(stable)")
+    assert kpi.evaluate(70, stable=[100, 100]) is True and kpi.evaluate(90, stable=[100, 100]) is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '__import__("os").system("x")',
+        "result.__class__",
+        "open('/etc/passwd')",
+        "[x for x in results]",
+        "result >",
+        "lambda: 1",
+        "x > 1",
+        "1",
+        "'a' < 'b'",
+        "result ** 1000000",
+    ],
+)
+def test_anything_outside_the_grammar_is_refused(text):
+    with pytest.raises(ConditionError):
+        compile_condition(text)
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_nan_and_inf_are_never_a_success(value):
+    phase, _ = evaluate(value, compile_condition("result >= 0"), None)
+    if math.isnan(value) or math.isinf(value):
+        assert phase == INCONCLUSIVE
+    else:
+        assert phase in (SUCCESSFUL, FAILED)
+
+
+def test_empty_results_are_never_a_success_and_a_failure_condition_can_catch_them():
+    assert evaluate([], compile_condition("result >= 0.99"), None)[0] == INCONCLUSIVE
+    assert evaluate([], compile_condition("result >= 0.99"), compile_condition("isNaN(result)"))[0] == FAILED
+    assert evaluate(None, None, None)[0] == INCONCLUSIVE
+
+
+def test_a_condition_that_cannot_be_evaluated_is_an_error_measurement():
+    phase, message = evaluate([0.1, 0.2], compile_condition("result > 0.5"), None)
+    assert phase == ERROR and "index it" in message
+
+
+def m(phase: str) -> Measurement:
+    return Measurement("success-rate", phase, 1.0, "t")
+
+
+@pytest.mark.parametrize(
+    ("phases", "limits", "expected"),
+    [
+        ([SUCCESSFUL] * 3, Limits(count=3), SUCCESSFUL),
+        ([SUCCESSFUL] * 2, Limits(count=3), RUNNING),
+        ([SUCCESSFUL, FAILED], Limits(count=3, failure_limit=0), FAILED),
+        ([SUCCESSFUL, FAILED, SUCCESSFUL, SUCCESSFUL], Limits(count=3, failure_limit=1), SUCCESSFUL),
+        ([INCONCLUSIVE, INCONCLUSIVE], Limits(count=5, inconclusive_limit=1), INCONCLUSIVE),
+        ([ERROR] * 5, Limits(count=3, consecutive_error_limit=4), ERROR),
+        ([ERROR] * 4, Limits(count=3, consecutive_error_limit=4), RUNNING),
+        ([ERROR, ERROR, SUCCESSFUL, SUCCESSFUL, SUCCESSFUL], Limits(count=3, consecutive_error_limit=1), SUCCESSFUL),
+    ],
+)
+def test_assessment_limits(phases, limits, expected):
+    assert assess([m(p) for p in phases], limits)[0] == expected
+
+
+def test_the_judge_fails_a_canary_whose_latency_increased():
+    stable = [0.100 + 0.002 * (i % 5) for i in range(30)]
+    worse = [0.150 + 0.002 * (i % 5) for i in range(30)]
+    same = [0.101 + 0.002 * (i % 5) for i in range(30)]
+    assert judge_metric("p99", worse, stable).verdict == FAIL
+    assert judge_metric("p99", same, stable).verdict == PASS
+    assert judge_metric("kpi", worse, stable, bad="decrease").verdict == PASS
+
+
+def test_the_judge_needs_enough_samples_and_notices_grown_variance():
+    assert judge_metric("p99", [0.1] * 3, [0.1] * 30).verdict == NODATA
+    stable = [0.100 + 0.001 * (i % 3) for i in range(40)]
+    noisy = [0.100 + (0.03 if i % 2 else -0.03) for i in range(40)]
+    verdict = judge_metric("p99", noisy, stable, bad="increase")
+    assert verdict.verdict == FAIL and "variance" in verdict.reason
+
+
+def test_the_judgement_scores_metrics():
+    passing = judge_metric("a", [1.0] * 20, [1.0] * 20)
+    failing = judge_metric("b", [2.0 + i * 0.01 for i in range(20)], [1.0 + i * 0.01 for i in range(20)])
+    assert judge([passing, passing]).verdict == PASS
+    assert judge([passing, passing, passing, failing], pass_score=95, marginal_score=70).verdict == MARGINAL
+    assert judge([failing, passing]).verdict == FAIL
+    assert judge([passing, judge_metric("c", [1.0], [1.0])]).verdict == NODATA
+
+
+def test_queries_are_templated():
+    assert (
+        render_query(
+            'rate(x{app="{{app}}",track="{{track}}",ns="{{namespace}}"}[1m])',
+            {"app": "trade", "track": "canary", "namespace": "trading"},
+        )
+        == 'rate(x{app="trade",track="canary",ns="trading"}[1m])'
+    )
+
+
+def test_web_json_paths():
+    doc = {"data": {"rates": [{"ok": 0.99}, {"ok": 0.5}]}}
+    assert extract(doc, "$.data.rates[1].ok") == 0.5
+    with pytest.raises(ProviderError, match="nothing at"):
+        extract(doc, "data.missing")
+
+
+@pytest.fixture
+def json_server():
+    body = {"value": json.dumps({"metrics": {"success_rate": 0.97}}).encode()}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body["value"])
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/metrics", body
+    server.shutdown()
+
+
+def test_the_web_provider_measures_and_a_dead_endpoint_is_an_error_measurement(json_server):
+    url, _ = json_server
+    template = AnalysisTemplate(
+        "success-rate", "web", "metrics.success_rate", success_condition="result >= 0.99", url=url
+    )
+    compiled = compile_template(template)
+    measured = measure(compiled, WebProvider(url), {})
+    assert (measured.phase, measured.value) == (FAILED, 0.97)
+    dead = measure(compiled, WebProvider("http://127.0.0.1:9/nothing", timeout=1), {})
+    assert dead.phase == ERROR and "could not be read" in dead.message
