@@ -8,6 +8,7 @@ from typing import Any
 
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from requests import RequestException
+from urllib3.util.retry import Retry
 
 from . import ProviderError
 
@@ -22,13 +23,16 @@ def _number(text: Any) -> float:
 class PrometheusProvider:
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
         self.url = url
-        self._client = PrometheusConnect(url=url, disable_ssl=True)
+        # one quick retry: the analysis has its own error budget (consecutive_error_limit)
+        self._client = PrometheusConnect(
+            url=url, disable_ssl=True, timeout=max(1, int(timeout)), retry=Retry(total=1, backoff_factor=0.1)
+        )
         self._timeout = timeout
 
     def measure(self, query: str) -> Any:
         """A scalar query gives a float; a vector gives one float per series (an empty vector gives [])."""
         try:
-            result = self._client.custom_query(query, params={"timeout": f"{self._timeout}s"})
+            result = self._client.custom_query(query, params={"timeout": f"{max(1, int(self._timeout))}s"})
         except (PrometheusApiClientException, RequestException, ValueError) as e:
             raise ProviderError(f"Prometheus at {self.url} could not answer: {_reason(e)}") from e
         if isinstance(result, list) and result and isinstance(result[0], dict):

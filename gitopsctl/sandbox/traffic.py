@@ -1,0 +1,236 @@
+"""The traffic simulator: request metrics for every app the sandbox runs, as Prometheus scrapes them.
+
+For each app/environment (Deployments labelled ``gitopsctl.io/app`` and
+``gitopsctl.io/env``) it splits a steady request rate between the stable and
+canary tracks by the weights actually set in the sandbox: route weights when a
+VirtualService, HTTPRoute or NGINX canary Ingress for the app says so, else the
+ratio of ready replicas. Each track behaves by its image tag: ``-bad`` answers
+20% with 5xx, ``-slow`` has a p99 of 1.5 s, anything else 0.1% errors and a p99
+of 120 ms. Exported at ``/metrics`` (Prometheus) and ``/stats.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from .store import Store
+
+APP_LABEL, ENV_LABEL, TRACK_LABEL = "gitopsctl.io/app", "gitopsctl.io/env", "gitopsctl.io/track"
+BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+REQUESTS_PER_SECOND = 50.0
+TICK = 0.25
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    error_rate: float
+    p99: float
+
+
+def behaviour(image: str) -> Behaviour:
+    tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+    if tag.endswith("-bad"):
+        return Behaviour(0.20, 0.12)
+    if tag.endswith("-slow"):
+        return Behaviour(0.001, 1.5)
+    return Behaviour(0.001, 0.12)
+
+
+@dataclass
+class Track:
+    app: str
+    env: str
+    namespace: str
+    track: str
+    image: str
+    ready: int
+    weight: float = 0.0
+
+
+def _track_of(dep: dict[str, Any]) -> str:
+    labels = dep["metadata"].get("labels") or {}
+    if labels.get(TRACK_LABEL):
+        return labels[TRACK_LABEL]
+    return "canary" if dep["metadata"]["name"].endswith("-canary") else "stable"
+
+
+def _route_weights(store: Store, app: str, namespace: str) -> dict[str, float] | None:
+    """Canary weight (0-100) from a router's object for the app, if one sets it."""
+    for key, kind in (
+        (("networking.istio.io", "virtualservices"), "istio"),
+        (("gateway.networking.k8s.io", "httproutes"), "gateway"),
+        (("networking.k8s.io", "ingresses"), "nginx"),
+    ):
+        items, _ = store.list(key, namespace)
+        for obj in items:
+            if (obj["metadata"].get("labels") or {}).get(APP_LABEL) != app:
+                continue
+            if kind == "istio":
+                weights: dict[str, float] = {}
+                for http in (obj.get("spec") or {}).get("http") or []:
+                    for route in http.get("route") or []:
+                        dest = route.get("destination") or {}
+                        track = (
+                            "canary"
+                            if dest.get("subset") == "canary" or str(dest.get("host", "")).endswith("-canary")
+                            else "stable"
+                        )
+                        weights[track] = weights.get(track, 0) + float(route.get("weight", 0))
+                if weights:
+                    return weights
+            elif kind == "gateway":
+                weights = {}
+                for rule in (obj.get("spec") or {}).get("rules") or []:
+                    for ref in rule.get("backendRefs") or []:
+                        track = "canary" if str(ref.get("name", "")).endswith("-canary") else "stable"
+                        weights[track] = weights.get(track, 0) + float(ref.get("weight", 1))
+                if weights:
+                    return weights
+            else:
+                annotations = obj["metadata"].get("annotations") or {}
+                if annotations.get("nginx.ingress.kubernetes.io/canary") == "true":
+                    canary = float(annotations.get("nginx.ingress.kubernetes.io/canary-weight", 0))
+                    return {"canary": canary, "stable": 100 - canary}
+    return None
+
+
+def tracks(store: Store) -> list[Track]:
+    """Every app/environment's tracks with the share of traffic each gets now."""
+    items, _ = store.list(("apps", "deployments"))
+    groups: dict[tuple[str, str, str], list[Track]] = {}
+    for dep in items:
+        labels = dep["metadata"].get("labels") or {}
+        if not labels.get(APP_LABEL) or not labels.get(ENV_LABEL):
+            continue
+        containers = ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+        image = next(
+            (c.get("image", "") for c in containers if c.get("name") == labels[APP_LABEL]),
+            containers[0].get("image", "") if containers else "",
+        )
+        ready = (dep.get("status") or {}).get("readyReplicas", 0)
+        key = (labels[APP_LABEL], labels[ENV_LABEL], dep["metadata"]["namespace"])
+        groups.setdefault(key, []).append(Track(*key, _track_of(dep), image, ready))
+    result = []
+    for (app, _env, namespace), members in groups.items():
+        routes = _route_weights(store, app, namespace)
+        if routes is not None:
+            total = sum(routes.values()) or 1
+            for t in members:
+                t.weight = routes.get(t.track, 0) / total if t.ready else 0.0
+        else:
+            ready = sum(t.ready for t in members) or 1
+            for t in members:
+                t.weight = t.ready / ready
+        result.extend(members)
+    return result
+
+
+class TrafficSimulator:
+    """Generates the requests in a thread and serves their metrics on 127.0.0.1."""
+
+    def __init__(self, store: Store, *, port: int = 0, seed: int = 1) -> None:
+        self.store = store
+        self.registry = CollectorRegistry()
+        labels = ["app", "env", "namespace", "track"]
+        self.requests = Counter(
+            "http_requests", "Requests served, by status code", [*labels, "code"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds", "Request latency", labels, buckets=BUCKETS, registry=self.registry
+        )
+        self._carry: dict[tuple[str, ...], float] = {}
+        self._random = random.Random(seed)  # noqa: S311 - simulated traffic, not security
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._stats: list[dict[str, Any]] = []
+        simulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                if self.path.startswith("/metrics"):
+                    body, kind = generate_latest(simulator.registry), CONTENT_TYPE_LATEST
+                elif self.path.startswith("/stats.json"):
+                    with simulator._lock:
+                        body, kind = json.dumps({"tracks": simulator._stats}).encode(), "application/json"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, daemon=True, name="traffic-http"),
+            threading.Thread(target=self._run, daemon=True, name="traffic"),
+        ]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> TrafficSimulator:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK):
+            self.tick(TICK)
+
+    def tick(self, seconds: float) -> None:
+        stats = []
+        for t in tracks(self.store):
+            b = behaviour(t.image)
+            key = (t.app, t.env, t.namespace, t.track)
+            expected = REQUESTS_PER_SECOND * seconds * t.weight + self._carry.get(key, 0.0)
+            count = int(expected)
+            self._carry[key] = expected - count
+            errors = sum(1 for _ in range(count) if self._random.random() < b.error_rate)
+            if count - errors:
+                self.requests.labels(*key, "200").inc(count - errors)
+            if errors:
+                self.requests.labels(*key, "503").inc(errors)
+            for _ in range(count):
+                slow = self._random.random() < 0.01
+                self.latency.labels(*key).observe(
+                    self._random.uniform(b.p99, b.p99 * 1.2) if slow else self._random.uniform(0.02, b.p99 * 0.9)
+                )
+            stats.append(
+                {
+                    "app": t.app,
+                    "env": t.env,
+                    "namespace": t.namespace,
+                    "track": t.track,
+                    "image": t.image,
+                    "weight": round(t.weight, 4),
+                    "error_rate": b.error_rate,
+                    "p99": b.p99,
+                }
+            )
+        with self._lock:
+            self._stats = stats

@@ -1,0 +1,131 @@
+"""The traffic simulator, scraped by the real Prometheus server, measured by the analysis providers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from gitopsctl.analysis.measurement import ERROR, FAILED, SUCCESSFUL
+from gitopsctl.analysis.providers.prometheus import PrometheusProvider
+from gitopsctl.analysis.run import compile_template, measure
+from gitopsctl.config import AnalysisTemplate
+from gitopsctl.sandbox.prometheus import PrometheusServer
+from gitopsctl.sandbox.traffic import TrafficSimulator, tracks
+from tests.conftest import deployment, wait_for
+from tests.engine.conftest import fleet  # noqa: F401 - the fixture
+
+if shutil.which("prometheus") is None and os.environ.get("CI") == "true":
+    raise RuntimeError("the real Prometheus server is required under CI; `make test` installs it")
+needs_prometheus = pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
+
+SUCCESS_RATE = (
+    'sum(rate(http_requests_total{app="{{app}}",env="{{env}}",track="{{track}}",code!~"5.."}[5s])) / '
+    'sum(rate(http_requests_total{app="{{app}}",env="{{env}}",track="{{track}}"}[5s]))'
+)
+
+
+def labelled(name: str, app: str, env: str, image: str, replicas: int, track: str = "stable") -> dict:
+    body = deployment(name, image=image, replicas=replicas)
+    body["metadata"]["labels"].update({"gitopsctl.io/app": app, "gitopsctl.io/env": env, "gitopsctl.io/track": track})
+    return body
+
+
+def weights(sandbox) -> dict[str, float]:
+    return {t.track: round(t.weight, 3) for t in tracks(sandbox.store)}
+
+
+def test_weights_follow_ready_replicas_then_route_objects(sandbox, dyn):
+    deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    deployments.create(body=labelled("web", "web", "dev", "web:v1", 3), namespace="default")
+    deployments.create(body=labelled("web-canary", "web", "dev", "web:v2", 1, "canary"), namespace="default")
+    wait_for(lambda: weights(sandbox) == {"stable": 0.75, "canary": 0.25}, message="replica-ratio weights")
+
+    ingresses = dyn.resources.get(api_version="networking.k8s.io/v1", kind="Ingress")
+    ingresses.create(
+        namespace="default",
+        body={
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {
+                "name": "web-canary",
+                "labels": {"gitopsctl.io/app": "web"},
+                "annotations": {
+                    "nginx.ingress.kubernetes.io/canary": "true",
+                    "nginx.ingress.kubernetes.io/canary-weight": "10",
+                },
+            },
+            "spec": {"rules": [{"host": "web.local"}]},
+        },
+    )
+    assert weights(sandbox) == {"stable": 0.9, "canary": 0.1}
+
+
+def test_behaviour_follows_the_image_tag(sandbox, dyn):
+    simulator = TrafficSimulator(sandbox.store)
+    deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    deployments.create(body=labelled("web", "web", "dev", "web:v1", 1), namespace="default")
+    deployments.create(body=labelled("web-canary", "web", "dev", "web:v2-bad", 1, "canary"), namespace="default")
+    wait_for(lambda: len([t for t in tracks(sandbox.store) if t.ready]) == 2, message="both tracks ready")
+    for _ in range(200):
+        simulator.tick(1.0)
+    counts = {}
+    for metric in simulator.registry.collect():
+        for sample in metric.samples:
+            if sample.name == "http_requests_total":
+                key = (sample.labels["track"], sample.labels["code"])
+                counts[key] = counts.get(key, 0) + sample.value
+    stable_errors = counts.get(("stable", "503"), 0) / (counts[("stable", "200")] + counts.get(("stable", "503"), 0))
+    canary_errors = counts[("canary", "503")] / (counts[("canary", "200")] + counts[("canary", "503")])
+    assert stable_errors < 0.01 and 0.15 < canary_errors < 0.25
+    assert counts[("stable", "200")] + counts.get(("stable", "503"), 0) == pytest.approx(5000, abs=1)
+
+
+@needs_prometheus
+def test_prometheus_scrapes_the_simulator_and_analysis_judges_it(fleet, tmp_path):  # noqa: F811
+    fleet.engine.sync("trade-service", "dev", wait=True, timeout=20)
+    simulator = TrafficSimulator(fleet.sandbox.store).start()
+    prometheus = PrometheusServer(tmp_path / "prometheus", [simulator.target]).start()
+    try:
+        template = compile_template(
+            AnalysisTemplate("success-rate", "prometheus", SUCCESS_RATE, success_condition="result >= 0.95")
+        )
+        provider = PrometheusProvider(prometheus.url)
+        variables = {"app": "trade-service", "env": "dev", "track": "stable", "namespace": "trading-dev"}
+        good = wait_for(
+            lambda: (m := measure(template, provider, variables)).phase == SUCCESSFUL and m,
+            timeout=30,
+            message="a successful measurement",
+        )
+        assert good.value > 0.98
+
+        fleet.apps.patch_namespaced_deployment(
+            "trade-service",
+            "trading-dev",
+            {
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {"name": "trade-service", "image": "registry.local/trade-service:v1.4.2-bad"}
+                            ]
+                        }
+                    }
+                }
+            },
+        )
+        bad = wait_for(
+            lambda: (m := measure(template, provider, variables)).phase == FAILED and m.value < 0.9 and m,
+            timeout=30,
+            message="the -bad version to fail the analysis",
+        )
+        assert 0.7 < bad.value < 0.9
+        assert "result >= 0.95 is false" in bad.message
+
+        prometheus.stop()
+        stopped = measure(template, provider, variables)
+        assert stopped.phase == ERROR and "could not answer" in stopped.message
+    finally:
+        prometheus.stop()
+        simulator.stop()
