@@ -212,6 +212,36 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _locks(args: argparse.Namespace) -> int:
+    held = _engine(args).locks()
+    if args.output == "json":
+        _emit_json(
+            [
+                {
+                    "app": i.app,
+                    "env": i.env,
+                    "actor": i.actor,
+                    "operation": i.operation,
+                    "holder": i.holder,
+                    "since": i.since.isoformat(),
+                    "expires": i.expires.isoformat(),
+                }
+                for i in held
+            ]
+        )
+        return 0
+    if not held:
+        print("no locks are held")
+        return 0
+    print(
+        output.table(
+            ["app", "env", "actor", "operation", "since", "expires"],
+            [[i.app, i.env, i.actor, i.operation, f"{i.since:%H:%M:%S}", f"{i.expires:%H:%M:%S}"] for i in held],
+        )
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gitopsctl", description="GitOps delivery for Kubernetes.")
     parser.add_argument(
@@ -263,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("env")
     history.add_argument("-o", "--output", choices=("table", "json"), default="table")
     history.set_defaults(func=_history)
+
+    locks = commands.add_parser("locks", parents=[common], help="app/environment locks held now, by whom and for what")
+    locks.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    locks.set_defaults(func=_locks)
 
     cfg = commands.add_parser("config", help="work with the configuration file")
     cfg_commands = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)

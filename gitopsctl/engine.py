@@ -237,6 +237,19 @@ class Engine:
         report.requests = sum(cluster.requests - before[key] for key, cluster in clusters.items())
         return report
 
+    def locks(self) -> list:
+        """Every app/environment lock currently held, across the fleet."""
+        from .cluster.locks import Locks
+
+        seen, found = set(), []
+        for environment in self.config.environments.values():
+            cluster = self.cluster(environment)
+            key = (id(cluster), environment.namespace)
+            if key not in seen:
+                seen.add(key)
+                found += Locks(cluster, environment.namespace).held()
+        return found
+
     # ------------------------------------------------------------ writes
 
     def sync(

@@ -6,8 +6,10 @@
      ├── SourceError          the GitOps repository cannot be read, or what it holds is refused
      │    ├── UnsafeInputError     a repo URL, ref or path that could reach a shell, an option or outside the repo
      │    └── ManifestError        manifests that cannot be rendered or are refused (size, aliases, duplicates)
-     └── ClusterError         the cluster cannot be reached or refused a request
-          └── SyncRefusedError     a sync that would do harm (pruning everything) and was not allowed
+     ├── ClusterError         the cluster cannot be reached or refused a request
+     │    └── SyncRefusedError     a sync that would do harm (pruning everything) and was not allowed
+     └── PolicyError          the request is understood but not allowed now
+          └── LockedError          another operation holds the app/environment's lock
 
 Library errors are wrapped with ``raise ... from e`` so the cause stays visible in logs.
 """
@@ -54,3 +56,11 @@ class ClusterError(GitOpsError):
 
 class SyncRefusedError(ClusterError):
     """A sync that would do harm unless explicitly allowed (for example pruning everything an app has)."""
+
+
+class PolicyError(GitOpsError):
+    """Understood but not allowed now: locked, frozen, not approved, not permitted."""
+
+
+class LockedError(PolicyError):
+    """Another operation holds the app/environment's lock; the message names who, for what, since when."""

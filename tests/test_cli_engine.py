@@ -136,3 +136,18 @@ def test_unknown_names_exit_2(fleet, args):  # noqa: F811
     result = gitopsctl(fleet, *args)
     assert result.returncode == 2
     assert result.stderr.strip().startswith('unknown app "nope"')
+
+
+def test_locks_lists_who_holds_what(fleet):  # noqa: F811
+    from gitopsctl.cluster.locks import Locks
+
+    assert gitopsctl(fleet, "locks").stdout.strip() == "no locks are held"
+    cluster = fleet.engine.cluster(fleet.engine.config.environments["prod"])
+    Locks(cluster, "trading-prod").acquire("trade-service", "prod", actor="alice", operation="deploy v1.4.2")
+    (lock,) = json.loads(gitopsctl(fleet, "locks", "-o", "json").stdout)
+    assert (lock["app"], lock["env"], lock["actor"], lock["operation"]) == (
+        "trade-service",
+        "prod",
+        "alice",
+        "deploy v1.4.2",
+    )
