@@ -1,0 +1,145 @@
+"""Changing an app's image tag in its manifests, keeping the files' formatting and comments.
+
+ruamel.yaml finds where the value is (line and column); only that scalar is
+rewritten on its line, so a reviewer's diff is exactly one line. Kustomize
+apps change ``images[].newTag`` in their kustomization; plain apps change the
+container's ``image`` in the workload that runs it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from ..errors import ManifestError
+from .manifests import WORKLOAD_KINDS, image_tag
+
+VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+@dataclass(frozen=True)
+class Edit:
+    path: Path
+    old: str
+    new: str
+
+
+def check_version(version: str) -> str:
+    if not VERSION.match(version or ""):
+        raise ManifestError(
+            f"{version!r} is not a valid version: an image tag is letters, digits, '_', '.' and '-', "
+            "starting with a letter, digit or '_', at most 128 characters"
+        )
+    return version
+
+
+def _replace_scalar(text: str, line: int, column: int, value: str) -> str:
+    """Replace the scalar starting at (line, column) with ``value``, keeping its quoting and any comment."""
+    lines = text.splitlines(keepends=True)
+    current = lines[line]
+    rest = current[column:]
+    quote = rest[:1] if rest[:1] in ("'", '"') else ""
+    if quote:
+        end = rest.index(quote, 1) + 1
+    else:
+        match = re.search(r"\s+#|\s*$", rest)
+        end = match.start() if match else len(rest.rstrip("\r\n"))
+    lines[line] = current[:column] + f"{quote}{value}{quote}" + rest[end:]
+    return "".join(lines)
+
+
+def _yaml() -> YAML:
+    rt = YAML(typ="rt")
+    rt.preserve_quotes = True
+    return rt
+
+
+def _load_all(path: Path) -> list[Any]:
+    try:
+        return list(_yaml().load_all(path.read_text(encoding="utf-8")))
+    except YAMLError as e:
+        raise ManifestError(f"{path.name} is not valid YAML: {e}") from e
+
+
+def _containers(doc: Any) -> list[CommentedMap]:
+    if not isinstance(doc, CommentedMap) or doc.get("kind") not in WORKLOAD_KINDS:
+        return []
+    spec = doc.get("spec") or {}
+    if doc.get("kind") == "Pod":
+        pod = spec
+    elif doc.get("kind") == "CronJob":
+        pod = (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    else:
+        pod = (spec.get("template") or {}).get("spec") or {}
+    return [c for c in pod.get("containers") or [] if isinstance(c, CommentedMap)]
+
+
+def _repository(image: str) -> str:
+    name = image.partition("@")[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':')[0]}" if head else last.split(":")[0]
+
+
+def set_version(app_dir: Path, container: str, version: str, image_repository: str | None) -> Edit:
+    """Set the app's version in ``app_dir``; returns what changed. ``image_repository`` is needed for kustomize apps."""
+    check_version(version)
+    for name in KUSTOMIZATIONS:
+        if (app_dir / name).is_file():
+            if not image_repository:
+                raise ManifestError(f"cannot tell which image of {app_dir.name} to change in its kustomization")
+            return _set_kustomize_tag(app_dir / name, image_repository, version)
+    for path in sorted(
+        p for p in app_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file() and not p.is_symlink()
+    ):
+        for doc in _load_all(path):
+            for c in _containers(doc):
+                if c.get("name") == container and c.get("image"):
+                    old = str(c["image"])
+                    new = f"{_repository(old)}:{version}"
+                    line, column = c.lc.value("image")
+                    path.write_text(
+                        _replace_scalar(path.read_text(encoding="utf-8"), line, column, new), encoding="utf-8"
+                    )
+                    return Edit(path, image_tag(old), version)
+    raise ManifestError(
+        f"no workload in {app_dir.name} has a container named {container!r}; check the app's container in the configuration"
+    )
+
+
+def _set_kustomize_tag(path: Path, repository: str, version: str) -> Edit:
+    text = path.read_text(encoding="utf-8")
+    (doc,) = _load_all(path)[:1] or [None]
+    if not isinstance(doc, CommentedMap):
+        raise ManifestError(f"{path.name} is not a kustomization")
+    images = doc.get("images")
+    for entry in images or []:
+        if isinstance(entry, CommentedMap) and entry.get("name") == repository:
+            old = str(entry.get("newTag", "latest"))
+            if "newTag" in entry:
+                line, column = entry.lc.value("newTag")
+                path.write_text(_replace_scalar(text, line, column, version), encoding="utf-8")
+            else:
+                entry["newTag"] = version
+                _dump(path, doc)
+            return Edit(path, old, version)
+    if images is None:
+        doc["images"] = images = CommentedSeq()
+    images.append(CommentedMap([("name", repository), ("newTag", version)]))
+    _dump(path, doc)
+    return Edit(path, "", version)
+
+
+def _dump(path: Path, doc: Any) -> None:
+    out = io.StringIO()
+    rt = _yaml()
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.dump(doc, out)
+    path.write_text(out.getvalue(), encoding="utf-8")

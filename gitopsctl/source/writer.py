@@ -1,0 +1,83 @@
+"""Writing to the GitOps repository: deploys, promotions and rollbacks are commits.
+
+A working clone lives beside the read-only bare clone. Each change starts from
+the remote's head, is committed with its trailers (``Deployed-by:``,
+``Approved-by:``) and pushed; when the remote moved meanwhile, the change is
+made again on top of the new head and pushed again (a rebase of our one
+commit). Never forced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import git
+from git.exc import GitCommandError
+
+from ..errors import SourceError
+from .safety import check_ref, check_repo_url
+
+PUSH_ATTEMPTS = 5
+
+
+class GitWriter:
+    def __init__(self, url: str, branch: str, cache_dir: Path, *, author_name: str, author_email: str) -> None:
+        self.url = check_repo_url(url)
+        self.branch = check_ref(branch)
+        self.path = Path(cache_dir).expanduser() / f"work-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+        self.author = git.Actor(author_name, author_email)
+        self._lock = threading.Lock()
+        self._repo: git.Repo | None = None
+
+    def _open(self) -> git.Repo:
+        if self._repo is None:
+            try:
+                if self.path.exists():
+                    self._repo = git.Repo(self.path)
+                else:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._repo = git.Repo.clone_from(self.url, self.path, branch=self.branch)
+            except GitCommandError as e:
+                raise SourceError(f"cannot clone {self.url} to write to it: {e.stderr.strip() or e}") from e
+        return self._repo
+
+    def _reset_to_remote(self, repo: git.Repo) -> None:
+        repo.git.fetch("--", "origin", f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}")
+        repo.git.checkout("-B", self.branch, f"refs/remotes/origin/{self.branch}")
+        repo.git.reset("--hard", f"refs/remotes/origin/{self.branch}")
+        repo.git.clean("-fdx")
+
+    def commit(self, change: Callable[[Path], list[Path]], message: str, trailers: dict[str, str]) -> str:
+        """Apply ``change`` (returns the files it wrote) to the branch head, commit, push; the new commit's SHA."""
+        body = message.rstrip() + "\n\n" + "\n".join(f"{k}: {v}" for k, v in trailers.items() if v) + "\n"
+        with self._lock:
+            repo = self._open()
+            for _ in range(PUSH_ATTEMPTS):
+                try:
+                    self._reset_to_remote(repo)
+                except GitCommandError as e:
+                    raise SourceError(f"cannot fetch {self.url}: {e.stderr.strip() or e}") from e
+                files = change(self.path)
+                root = self.path.resolve()
+                relative = []
+                for f in files:
+                    resolved = Path(f).resolve()
+                    if root not in resolved.parents:
+                        raise SourceError(f"refusing to commit {f}: it is outside the repository")
+                    relative.append(str(resolved.relative_to(root)))
+                repo.index.add(relative)
+                if not repo.index.diff("HEAD"):
+                    raise SourceError("nothing to commit: the repository already says this")
+                commit = repo.index.commit(body, author=self.author, committer=self.author)
+                try:
+                    repo.git.push("--", "origin", f"HEAD:refs/heads/{self.branch}")
+                except GitCommandError as e:
+                    text = f"{e.stderr}"
+                    if "rejected" in text or "fetch first" in text or "non-fast-forward" in text:
+                        continue  # the remote moved: make the change again on its new head
+                    raise SourceError(f"cannot push to {self.url}: {text.strip()}") from e
+                return commit.hexsha
+        raise SourceError(f"{self.url} kept moving while pushing ({PUSH_ATTEMPTS} attempts); try again")

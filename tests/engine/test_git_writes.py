@@ -1,0 +1,116 @@
+"""Deploy commits: one-line image edits that keep formatting, trailers, and pushes that survive a moving remote."""
+
+from __future__ import annotations
+
+import difflib
+import textwrap
+from pathlib import Path
+
+import git
+import pytest
+
+from gitopsctl.errors import ManifestError
+from gitopsctl.source.images import set_version
+from gitopsctl.source.writer import GitWriter
+
+DEPLOYMENT = textwrap.dedent(
+    """\
+    # trade-service in prod: owned by the trading team
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: trade-service   # do not rename
+    spec:
+      replicas: 3
+      template:
+        spec:
+          containers:
+          - name: sidecar
+            image: registry.local/proxy:v9
+          - name: trade-service
+            image: "registry.local:5000/trading/trade-service:v1.4.1"  # bumped by gitopsctl
+            ports: [{containerPort: 8080}]
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: trade-service}
+    """
+)
+
+
+def changed_lines(before: str, after: str) -> list[str]:
+    return [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
+
+
+def test_a_plain_deployment_changes_exactly_one_line(tmp_path: Path):
+    (tmp_path / "deployment.yaml").write_text(DEPLOYMENT)
+    edit = set_version(tmp_path, "trade-service", "v1.4.2", None)
+    after = (tmp_path / "deployment.yaml").read_text()
+    assert (edit.old, edit.new) == ("v1.4.1", "v1.4.2")
+    assert changed_lines(DEPLOYMENT, after) == [
+        '-        image: "registry.local:5000/trading/trade-service:v1.4.1"  # bumped by gitopsctl',
+        '+        image: "registry.local:5000/trading/trade-service:v1.4.2"  # bumped by gitopsctl',
+    ]
+
+
+def test_a_kustomization_changes_its_new_tag(tmp_path: Path):
+    text = "resources:\n  - ../base\nimages:\n  # the app image\n  - name: registry.local/pricing-api\n    newTag: v2.0.0\n"
+    (tmp_path / "kustomization.yaml").write_text(text)
+    edit = set_version(tmp_path, "pricing-api", "v2.1.0", "registry.local/pricing-api")
+    assert (edit.old, edit.new) == ("v2.0.0", "v2.1.0")
+    assert changed_lines(text, (tmp_path / "kustomization.yaml").read_text()) == [
+        "-    newTag: v2.0.0",
+        "+    newTag: v2.1.0",
+    ]
+
+
+def test_a_kustomization_without_the_image_gets_an_entry(tmp_path: Path):
+    (tmp_path / "kustomization.yaml").write_text("resources:\n  - ../base\n")
+    set_version(tmp_path, "pricing-api", "v2.1.0", "registry.local/pricing-api")
+    assert (
+        "images:\n  - name: registry.local/pricing-api\n    newTag: v2.1.0"
+        in (tmp_path / "kustomization.yaml").read_text()
+    )
+
+
+@pytest.mark.parametrize("version", ["-x", "../../etc", "v1 2", "a" * 129, ""])
+def test_invalid_versions_are_refused_before_anything_changes(tmp_path: Path, version):
+    (tmp_path / "deployment.yaml").write_text(DEPLOYMENT)
+    with pytest.raises(ManifestError, match="is not a valid version"):
+        set_version(tmp_path, "trade-service", version, None)
+    assert (tmp_path / "deployment.yaml").read_text() == DEPLOYMENT
+
+
+def test_an_unknown_container_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "deployment.yaml").write_text(DEPLOYMENT)
+    with pytest.raises(ManifestError, match="no workload in .* has a container named 'api'"):
+        set_version(tmp_path, "api", "v2", None)
+
+
+def test_a_commit_carries_trailers_and_survives_a_remote_that_moved(fleet, tmp_path: Path):
+    writer = GitWriter(fleet.repo.url, "main", tmp_path / "cache", author_name="gitopsctl", author_email="g@x")
+    other = git.Repo.clone_from(fleet.repo.url, tmp_path / "teammate", branch="main")
+    calls = []
+
+    def change(root: Path) -> list[Path]:
+        calls.append(1)
+        if len(calls) == 1:  # a teammate pushes between our fetch and our push
+            (Path(other.working_dir) / "NOTES.md").write_text("hello\n")
+            other.index.add(["NOTES.md"])
+            other.index.commit("teammate's change")
+            other.remote("origin").push("main:main").raise_if_error()
+        return [set_version(root / "apps/trade-service/prod", "trade-service", "v1.4.2", None).path]
+
+    sha = writer.commit(
+        change, "Deploy trade-service v1.4.2 to prod (was v1.4.1)", {"Deployed-by": "alice", "Approved-by": "bob"}
+    )
+    bare = git.Repo(fleet.repo.url)
+    head = bare.commit("main")
+    assert head.hexsha == sha and len(calls) == 2
+    assert head.message == "Deploy trade-service v1.4.2 to prod (was v1.4.1)\n\nDeployed-by: alice\nApproved-by: bob\n"
+    assert head.parents[0].message.startswith("teammate's change")
+    assert "trade-service:v1.4.2" in (head.tree / "apps/trade-service/prod/deployment.yaml").data_stream.read().decode()
