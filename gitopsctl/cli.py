@@ -212,6 +212,96 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _actor(args: argparse.Namespace) -> str:
+    from .engine import default_actor
+
+    return args.actor or default_actor()
+
+
+def _timeout(args: argparse.Namespace) -> float:
+    try:
+        return parse_duration(args.timeout)
+    except ValueError as e:
+        raise UsageError(f"--timeout: {e}") from e
+
+
+def _print_deploy(result, args: argparse.Namespace) -> int:
+    if args.output == "json":
+        _emit_json(result.as_dict())
+    elif result.status == "PendingApproval":
+        print(f"{result.app} {result.version} to {result.env} is waiting for approval: {result.message}")
+    else:
+        was = f" (was {result.previous})" if result.previous and result.previous != result.version else ""
+        commit = f" in commit {output.short(result.commit)}" if result.commit else " (Git already had it)"
+        health = output.paint(result.sync.health) if result.sync else "-"
+        print(
+            f"{output.paint(result.status if result.status != 'Deployed' else 'Succeeded')}: {result.app} "
+            f"{result.version} in {result.env}{was}{commit}; health {health}"
+            + (f" ({result.message})" if result.message else "")
+        )
+    return 1 if result.status == "Failed" else 0
+
+
+def _confirm(what: str, args: argparse.Namespace) -> None:
+    """Ask on a terminal, unless --yes; scripts (no terminal) are not asked."""
+    if args.yes or not sys.stdin.isatty():
+        return
+    answer = input(f"{what}? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise UsageError("not confirmed; nothing was changed")
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    _confirm(f"Deploy {args.app} {args.version or '(the version Healthy upstream)'} to {args.env}", args)
+    result = engine.deploy(
+        args.app,
+        args.env,
+        args.version,
+        actor=_actor(args),
+        break_glass=args.break_glass,
+        reason=args.reason or "",
+        timeout=_timeout(args),
+    )
+    return _print_deploy(result, args)
+
+
+def _approve(args: argparse.Namespace) -> int:
+    return _print_deploy(_engine(args).approve(args.app, args.env, actor=_actor(args), timeout=_timeout(args)), args)
+
+
+def _reject(args: argparse.Namespace) -> int:
+    request = _engine(args).reject(args.app, args.env, actor=_actor(args))
+    print(f"rejected the {request.describe()}")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    _confirm(f"Roll back {args.app} in {args.env}" + (f" to {args.to}" if args.to else ""), args)
+    return _print_deploy(
+        engine.rollback(args.app, args.env, to=args.to, actor=_actor(args), timeout=_timeout(args)), args
+    )
+
+
+def _freeze(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    try:
+        duration = timedelta(seconds=parse_duration(args.duration))
+    except ValueError as e:
+        raise UsageError(f"--for: {e}") from e
+    freeze = _engine(args).freeze(args.env, duration=duration, reason=args.reason or "", actor=_actor(args))
+    print(f"{args.env} is frozen until {freeze.until:%Y-%m-%d %H:%M} UTC: {freeze.reason}")
+    return 0
+
+
+def _unfreeze(args: argparse.Namespace) -> int:
+    removed = _engine(args).unfreeze(args.env)
+    print(f"{args.env} is unfrozen" if removed else f"{args.env} had no manual freeze (configured windows still apply)")
+    return 0
+
+
 def _locks(args: argparse.Namespace) -> int:
     held = _engine(args).locks()
     if args.output == "json":
@@ -293,6 +383,58 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("env")
     history.add_argument("-o", "--output", choices=("table", "json"), default="table")
     history.set_defaults(func=_history)
+
+    acting = argparse.ArgumentParser(add_help=False)
+    acting.add_argument("--actor", help="who is acting (default: $GITOPSCTL_ACTOR, then your user name)")
+    acting.add_argument("--timeout", default="5m", help="how long to wait for Healthy (default 5m)")
+    acting.add_argument("-o", "--output", choices=("text", "json"), default="text")
+
+    deploy = commands.add_parser(
+        "deploy", parents=[common, acting], help="deploy a version under the environment's policy"
+    )
+    deploy.add_argument("app")
+    deploy.add_argument("env")
+    deploy.add_argument("version", nargs="?", help="an image tag (default: the version running Healthy upstream)")
+    deploy.add_argument("--wait", action="store_true", help="wait until the deploy ends (direct deploys always wait)")
+    deploy.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    deploy.add_argument(
+        "--break-glass", action="store_true", help="ask for an override of a freeze (a second person approves)"
+    )
+    deploy.add_argument("--reason", help="why (required with --break-glass)")
+    deploy.set_defaults(func=_deploy)
+
+    approve = commands.add_parser("approve", parents=[common, acting], help="approve the pending deploy request")
+    approve.add_argument("app")
+    approve.add_argument("env")
+    approve.set_defaults(func=_approve)
+
+    reject = commands.add_parser(
+        "reject", parents=[common, acting], help="reject (or withdraw) the pending deploy request"
+    )
+    reject.add_argument("app")
+    reject.add_argument("env")
+    reject.set_defaults(func=_reject)
+
+    rollback = commands.add_parser(
+        "rollback", parents=[common, acting], help="back to the previous Healthy version, as a commit"
+    )
+    rollback.add_argument("app")
+    rollback.add_argument("env")
+    rollback.add_argument("--to", metavar="VERSION", help="the version to go back to")
+    rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    rollback.set_defaults(func=_rollback)
+
+    freeze = commands.add_parser(
+        "freeze", parents=[common, acting], help="refuse deploys to an environment for a while"
+    )
+    freeze.add_argument("env")
+    freeze.add_argument("--for", dest="duration", required=True, help="how long, e.g. 2h")
+    freeze.add_argument("--reason", required=True, help="why")
+    freeze.set_defaults(func=_freeze)
+
+    unfreeze = commands.add_parser("unfreeze", parents=[common], help="lift a manual freeze")
+    unfreeze.add_argument("env")
+    unfreeze.set_defaults(func=_unfreeze)
 
     locks = commands.add_parser("locks", parents=[common], help="app/environment locks held now, by whom and for what")
     locks.add_argument("-o", "--output", choices=("table", "json"), default="table")

@@ -24,9 +24,11 @@ from .cluster.client import Cluster
 from .cluster.health import HEALTHY, UNKNOWN
 from .config import App, Config, Environment
 from .errors import ClusterError, GitOpsError, UsageError
+from .promotion import Promotions
 from .source.manifests import ObjectRef, find_version
 from .source.render import Renderer
 from .source.repo import GitRepository
+from .source.writer import GitWriter
 
 SYNCED, OUT_OF_SYNC = "Synced", "OutOfSync"
 
@@ -114,6 +116,14 @@ class Engine:
         self.config = config
         self.repo = GitRepository(config.git.url, config.git.branch, config.git.cache_dir)
         self.renderer = Renderer(self.repo, max_bytes=config.git.max_render_bytes)
+        self.writer = GitWriter(
+            config.git.url,
+            config.git.branch,
+            config.git.cache_dir,
+            author_name=config.git.author_name,
+            author_email=config.git.author_email,
+        )
+        self.promotions = Promotions(self)
         self._clusters: dict[tuple[str, str], Cluster] = {}
         self._lock = threading.Lock()
 
@@ -251,6 +261,37 @@ class Engine:
         return found
 
     # ------------------------------------------------------------ writes
+
+    def deploy(
+        self,
+        app: str,
+        env: str,
+        version: str | None = None,
+        *,
+        actor: str | None = None,
+        break_glass: bool = False,
+        reason: str = "",
+        timeout: float = 300.0,
+    ):
+        """Deploy ``version`` (default: what runs Healthy upstream) under policy; a Git commit, then a sync."""
+        return self.promotions.deploy(
+            app, env, version, actor=actor or default_actor(), break_glass=break_glass, reason=reason, timeout=timeout
+        )
+
+    def approve(self, app: str, env: str, *, actor: str | None = None, timeout: float = 300.0):
+        return self.promotions.approve(app, env, actor=actor or default_actor(), timeout=timeout)
+
+    def reject(self, app: str, env: str, *, actor: str | None = None):
+        return self.promotions.reject(app, env, actor=actor or default_actor())
+
+    def rollback(self, app: str, env: str, *, to: str | None = None, actor: str | None = None, timeout: float = 300.0):
+        return self.promotions.rollback(app, env, to=to, actor=actor or default_actor(), timeout=timeout)
+
+    def freeze(self, env: str, *, duration, reason: str, actor: str | None = None):
+        return self.promotions.freeze(env, duration=duration, reason=reason, actor=actor or default_actor())
+
+    def unfreeze(self, env: str) -> bool:
+        return self.promotions.unfreeze(env)
 
     def sync(
         self,

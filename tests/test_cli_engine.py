@@ -151,3 +151,35 @@ def test_locks_lists_who_holds_what(fleet):  # noqa: F811
         "alice",
         "deploy v1.4.2",
     )
+
+
+def test_deploy_approve_rollback_freeze_from_the_cli(fleet):  # noqa: F811
+    deployed = gitopsctl(fleet, "deploy", "trade-service", "dev", "v1.4.2", "--actor", "alice", "-o", "json")
+    assert deployed.returncode == 0, deployed.stderr
+    body = json.loads(deployed.stdout)
+    assert (body["status"], body["version"], body["previous"], body["health"]) == (
+        "Deployed",
+        "v1.4.2",
+        "v1.4.1",
+        "Healthy",
+    )
+    text = gitopsctl(fleet, "rollback", "trade-service", "dev", "--to", "v1.4.1", "--actor", "bob")
+    assert text.returncode == 0 and text.stdout.startswith(
+        "Succeeded: trade-service v1.4.1 in dev (was v1.4.2) in commit"
+    )
+
+    frozen = gitopsctl(fleet, "freeze", "dev", "--for", "2h", "--reason", "release train", "--actor", "carol")
+    assert frozen.returncode == 0 and "dev is frozen until" in frozen.stdout
+    refused = gitopsctl(fleet, "deploy", "trade-service", "dev", "v1.4.3", "--actor", "alice")
+    assert refused.returncode == 2 and refused.stderr.startswith(
+        "dev is frozen (manual: release train (frozen by carol))"
+    )
+    pending = gitopsctl(
+        fleet, "deploy", "trade-service", "dev", "v1.4.3", "--break-glass", "--reason", "hotfix", "--actor", "alice"
+    )
+    assert pending.returncode == 0 and "waiting for approval" in pending.stdout
+    self_approval = gitopsctl(fleet, "approve", "trade-service", "dev", "--actor", "alice")
+    assert self_approval.returncode == 2 and "someone else must approve it" in self_approval.stderr
+    approved = gitopsctl(fleet, "approve", "trade-service", "dev", "--actor", "bob")
+    assert approved.returncode == 0 and "v1.4.3 in dev" in approved.stdout
+    assert gitopsctl(fleet, "unfreeze", "dev").stdout.strip() == "dev is unfrozen"

@@ -1,0 +1,403 @@
+"""Deploys, approvals, rollbacks and freezes: every one a Git commit or a record in the cluster.
+
+Policy is checked before anything is written: the version is a valid tag; where
+required it ran Healthy upstream; a frozen environment needs a break-glass
+override approved by a second person; environments that need approval get a
+pending request that listed approvers accept or reject, never the requester.
+Then, under the app/environment's lock, the image tag is committed (with
+``Deployed-by`` / ``Approved-by`` trailers) and synced.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from kubernetes.client.exceptions import ApiException
+
+from . import policy
+from .cluster.client import Cluster, message_of
+from .cluster.health import HEALTHY
+from .cluster.locks import Locks
+from .config import App, Environment
+from .errors import ClusterError, PolicyError, UsageError
+from .source.images import check_version, set_version
+from .source.manifests import find_version
+
+if TYPE_CHECKING:
+    from .engine import Engine, SyncResult
+
+REQUEST_LABEL = "gitopsctl.io/request"
+FREEZE_LABEL = "gitopsctl.io/freeze"
+DEPLOYED, PENDING, FAILED, UNCHANGED = "Deployed", "PendingApproval", "Failed", "Unchanged"
+
+
+@dataclass
+class Request:
+    """A deploy (or a break-glass override of a freeze) waiting for approval."""
+
+    id: str
+    app: str
+    env: str
+    version: str
+    previous: str | None
+    requester: str
+    requested_at: str
+    required: int
+    break_glass: bool = False
+    reason: str = ""
+    approvals: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        what = "break-glass deploy" if self.break_glass else "deploy"
+        return f"{what} of {self.app} {self.version} to {self.env} requested by {self.requester} at {self.requested_at}"
+
+
+@dataclass
+class DeployResult:
+    app: str
+    env: str
+    status: str  # Deployed | PendingApproval | Failed | Unchanged
+    version: str
+    previous: str | None
+    commit: str | None = None
+    sync: SyncResult | None = None
+    request: Request | None = None
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "env": self.env,
+            "status": self.status,
+            "version": self.version,
+            "previous": self.previous,
+            "commit": self.commit,
+            "message": self.message,
+            "health": self.sync.health if self.sync else None,
+            "request": asdict(self.request) if self.request else None,
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _cm(name: str, namespace: str, labels: dict[str, str], data: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "data": data,
+    }
+
+
+class Promotions:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------ records
+
+    def _request_name(self, app: str, env: str) -> str:
+        return f"gitopsctl-request-{app}-{env}"
+
+    def pending(self, app: App, env: Environment) -> Request | None:
+        cm = self.engine.cluster(env).get("v1", "ConfigMap", self._request_name(app.name, env.name), env.namespace)
+        return Request(**json.loads(cm["data"]["request"])) if cm else None
+
+    def _save_request(self, env: Environment, request: Request, replace: bool) -> None:
+        cluster = self.engine.cluster(env)
+        body = _cm(
+            self._request_name(request.app, request.env),
+            env.namespace,
+            {REQUEST_LABEL: "deploy", "gitopsctl.io/app": request.app, "gitopsctl.io/env": request.env},
+            {"request": json.dumps(asdict(request))},
+        )
+        _ensure_namespace(cluster, env.namespace)
+        try:
+            if replace:
+                current = cluster.get("v1", "ConfigMap", body["metadata"]["name"], env.namespace)
+                body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"] if current else None
+                cluster.replace(body)
+            else:
+                cluster.create(body)
+        except ApiException as e:
+            if e.status == 409:
+                raise PolicyError(
+                    f"another request for {request.app} in {request.env} was made at the same moment; look at it and try again"
+                ) from e
+            raise ClusterError(f"cannot save the request: {message_of(e)}") from e
+
+    def _drop_request(self, app: str, env: Environment) -> None:
+        self.engine.cluster(env).delete("v1", "ConfigMap", self._request_name(app, env.name), env.namespace)
+
+    def manual_freeze(self, env: Environment) -> policy.Freeze | None:
+        cm = self.engine.cluster(env).get("v1", "ConfigMap", f"gitopsctl-freeze-{env.name}", env.namespace)
+        if not cm:
+            return None
+        data = cm.get("data") or {}
+        until = datetime.fromisoformat(data["until"]) if data.get("until") else None
+        return policy.Freeze("manual", f"{data.get('reason', '')} (frozen by {data.get('by', 'someone')})", until)
+
+    # ------------------------------------------------------------ versions
+
+    def _git_version(self, app: App, env: Environment) -> tuple[str | None, str | None]:
+        """(version in Git, image repository) at the branch head."""
+        sha = self.engine.repo.resolve()
+        rendered = self.engine.renderer.render(sha, app.path_for(env.name))
+        version = find_version(list(rendered.objects), app.container)
+        repository = None
+        for obj in rendered.objects:
+            for c in ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+                if c.get("name") == app.container:
+                    repository = str(c.get("image", "")).partition("@")[0].rsplit(":", 1)[0]
+        return version, repository
+
+    def _healthy_version(self, app: App, env: Environment) -> str | None:
+        row = self.engine.status(app.name, env.name)[0]
+        return row.version if row.health == HEALTHY and row.sync == "Synced" else None
+
+    def _upstream(self, env: Environment) -> Environment | None:
+        chain = self.engine.config.promotion_chain
+        index = chain.index(env.name) if env.name in chain else -1
+        return self.engine.config.environments[chain[index - 1]] if index > 0 else None
+
+    # ------------------------------------------------------------ deploy
+
+    def deploy(
+        self,
+        app_name: str,
+        env_name: str,
+        version: str | None,
+        *,
+        actor: str,
+        break_glass: bool = False,
+        reason: str = "",
+        timeout: float = 300.0,
+    ) -> DeployResult:
+        app, env = self.engine.resolve(app_name, env_name)
+        upstream = self._upstream(env)
+        if version is None:
+            if upstream is None:
+                raise UsageError(
+                    f"{env.name} is the first environment; give the version to deploy, e.g. gitopsctl deploy {app.name} {env.name} v1.2.3"
+                )
+            version = self._healthy_version(app, upstream)
+            if version is None:
+                raise PolicyError(
+                    f"{app.name} is not running Healthy in {upstream.name}, so there is no version to promote; give one explicitly"
+                )
+        check_version(version)
+        if env.strategy == "canary":
+            raise PolicyError(
+                f"{env.name} uses the canary strategy, and canary rollouts are not available in this build yet; "
+                'deploy with strategy = "direct" for now'
+            )
+        if env.require_upstream_healthy and upstream is not None:
+            running = self._healthy_version(app, upstream)
+            if running != version:
+                where = (
+                    f"{upstream.name} runs {running} Healthy" if running else f"it is not Healthy in {upstream.name}"
+                )
+                raise PolicyError(
+                    f"{app.name} {version} has not run Healthy in {upstream.name} ({where}); deploy it there first"
+                )
+        previous, _ = self._git_version(app, env)
+        freeze = policy.active_freeze(env, _now(), self.manual_freeze(env))
+        if freeze is not None and not break_glass:
+            until = f" until {freeze.until:%a %H:%M %Z}" if freeze.until else ""
+            raise PolicyError(
+                f"{env.name} is frozen ({freeze.name}{': ' + freeze.reason if freeze.reason else ''}){until}; "
+                "ask for a break-glass override with --break-glass --reason TEXT, which a second person must approve"
+            )
+        if break_glass and not reason:
+            raise UsageError("a break-glass deploy needs --reason saying why it cannot wait")
+        required = max(env.approval.required, 1 if freeze is not None else 0)
+        if required:
+            existing = self.pending(app, env)
+            if existing is not None:
+                if existing.version != version or existing.requester != actor:
+                    raise PolicyError(f"a {existing.describe()} is already pending; approve or reject it first")
+                return DeployResult(
+                    app.name,
+                    env.name,
+                    PENDING,
+                    version,
+                    previous,
+                    request=existing,
+                    message=f"waiting for {existing.required - len(existing.approvals)} approval(s) from {policy.approvers_text(env)}",
+                )
+            request = Request(
+                uuid.uuid4().hex[:12],
+                app.name,
+                env.name,
+                version,
+                previous,
+                actor,
+                _now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                required,
+                freeze is not None,
+                reason,
+            )
+            self._save_request(env, request, replace=False)
+            return DeployResult(
+                app.name,
+                env.name,
+                PENDING,
+                version,
+                previous,
+                request=request,
+                message=f"waiting for {required} approval(s) from {policy.approvers_text(env)}",
+            )
+        return self._execute(app, env, version, actor=actor, approvers=[], timeout=timeout, kind="Deploy")
+
+    def approve(self, app_name: str, env_name: str, *, actor: str, timeout: float = 300.0) -> DeployResult:
+        app, env = self.engine.resolve(app_name, env_name)
+        request = self.pending(app, env)
+        if request is None:
+            raise UsageError(f"there is no pending request for {app.name} in {env.name}")
+        if actor == request.requester:
+            raise PolicyError(
+                f"{actor} asked for this {('break-glass ' if request.break_glass else '')}deploy; someone else must approve it"
+            )
+        if not policy.may_approve(self.engine.config, env, actor):
+            raise PolicyError(f"{actor} may not approve deploys to {env.name}; approvers: {policy.approvers_text(env)}")
+        if actor in request.approvals:
+            raise PolicyError(f"{actor} has already approved this request")
+        request.approvals.append(actor)
+        if len(request.approvals) < request.required:
+            self._save_request(env, request, replace=True)
+            return DeployResult(
+                app.name,
+                env.name,
+                PENDING,
+                request.version,
+                request.previous,
+                request=request,
+                message=f"approved by {', '.join(request.approvals)}; {request.required - len(request.approvals)} more needed",
+            )
+        self._drop_request(app.name, env)
+        kind = "Break-glass deploy" if request.break_glass else "Deploy"
+        return self._execute(
+            app,
+            env,
+            request.version,
+            actor=request.requester,
+            approvers=request.approvals,
+            timeout=timeout,
+            kind=kind,
+            reason=request.reason,
+        )
+
+    def reject(self, app_name: str, env_name: str, *, actor: str) -> Request:
+        app, env = self.engine.resolve(app_name, env_name)
+        request = self.pending(app, env)
+        if request is None:
+            raise UsageError(f"there is no pending request for {app.name} in {env.name}")
+        if actor != request.requester and not policy.may_approve(self.engine.config, env, actor):
+            raise PolicyError(f"{actor} may not reject deploys to {env.name}; approvers: {policy.approvers_text(env)}")
+        self._drop_request(app.name, env)
+        return request
+
+    def rollback(
+        self, app_name: str, env_name: str, *, to: str | None, actor: str, timeout: float = 300.0
+    ) -> DeployResult:
+        """Back to the previous Healthy version (or ``to``), fast and direct, as a commit. Freezes do not block it."""
+        app, env = self.engine.resolve(app_name, env_name)
+        current, _ = self._git_version(app, env)
+        if to is None:
+            history = self.engine.history(app.name, env.name)
+            to = next(
+                (
+                    h.version
+                    for h in history
+                    if h.health == HEALTHY and h.result == "Succeeded" and h.version and h.version != current
+                ),
+                None,
+            )
+            if to is None:
+                raise PolicyError(
+                    f"{app.name} in {env.name} has no earlier Healthy version in its history; give one with --to"
+                )
+        check_version(to)
+        return self._execute(app, env, to, actor=actor, approvers=[], timeout=timeout, kind="Roll back")
+
+    def _execute(
+        self,
+        app: App,
+        env: Environment,
+        version: str,
+        *,
+        actor: str,
+        approvers: list[str],
+        timeout: float,
+        kind: str,
+        reason: str = "",
+    ) -> DeployResult:
+        locks = Locks(self.engine.cluster(env), env.namespace)
+        with locks.hold(app.name, env.name, actor=actor, operation=f"{kind.lower()} {version}"):
+            previous, repository = self._git_version(app, env)
+            commit = None
+            if previous != version:
+                verb = "Roll back" if kind == "Roll back" else kind
+                title = (
+                    f"Roll back {app.name} {env.name} to {version} (was {previous})"
+                    if verb == "Roll back"
+                    else f"{verb} {app.name} {version} to {env.name} (was {previous})"
+                )
+                trailers = {"Deployed-by": actor, "Approved-by": ", ".join(approvers), "Reason": reason}
+                path = app.path_for(env.name)
+                commit = self.engine.writer.commit(
+                    lambda root: [set_version(root / path, app.container, version, repository).path], title, trailers
+                )
+            sync = self.engine.sync(app.name, env.name, revision=commit, wait=True, timeout=timeout, actor=actor)
+        status = (
+            UNCHANGED
+            if commit is None and sync.result == "Succeeded"
+            else DEPLOYED
+            if sync.result == "Succeeded"
+            else FAILED
+        )
+        return DeployResult(app.name, env.name, status, version, previous, commit, sync, message=sync.message)
+
+    # ------------------------------------------------------------ freezes
+
+    def freeze(self, env_name: str, *, duration: timedelta, reason: str, actor: str) -> policy.Freeze:
+        env = self._env(env_name)
+        if not reason:
+            raise UsageError("a freeze needs --reason saying why")
+        until = _now() + duration
+        cluster = self.engine.cluster(env)
+        _ensure_namespace(cluster, env.namespace)
+        body = _cm(
+            f"gitopsctl-freeze-{env.name}",
+            env.namespace,
+            {FREEZE_LABEL: "true", "gitopsctl.io/env": env.name},
+            {"until": until.isoformat(), "reason": reason, "by": actor},
+        )
+        cluster.delete("v1", "ConfigMap", body["metadata"]["name"], env.namespace)
+        cluster.create(body)
+        return policy.Freeze("manual", reason, until)
+
+    def unfreeze(self, env_name: str) -> bool:
+        env = self._env(env_name)
+        return self.engine.cluster(env).delete("v1", "ConfigMap", f"gitopsctl-freeze-{env.name}", env.namespace)
+
+    def _env(self, name: str) -> Environment:
+        if name not in self.engine.config.environments:
+            raise UsageError(
+                f'unknown environment "{name}"; known environments: {", ".join(self.engine.config.environments)}'
+            )
+        return self.engine.config.environments[name]
+
+
+def _ensure_namespace(cluster: Cluster, namespace: str) -> None:
+    if cluster.get("v1", "Namespace", namespace, None) is None:
+        try:
+            cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        except ApiException as e:
+            if e.status != 409:
+                raise ClusterError(f"cannot create namespace {namespace}: {message_of(e)}") from e
