@@ -23,8 +23,9 @@ from .cluster import records
 from .cluster.client import Cluster
 from .cluster.health import HEALTHY, UNKNOWN
 from .config import App, Config, Environment
-from .errors import ClusterError, GitOpsError, UsageError
+from .errors import ClusterError, GitOpsError, PolicyError, UsageError
 from .promotion import Promotions
+from .rollout.controller import Rollouts
 from .source.manifests import ObjectRef, find_version
 from .source.render import Renderer
 from .source.repo import GitRepository
@@ -124,6 +125,7 @@ class Engine:
             author_email=config.git.author_email,
         )
         self.promotions = Promotions(self)
+        self.rollouts = Rollouts(self)
         self._clusters: dict[tuple[str, str], Cluster] = {}
         self._lock = threading.Lock()
 
@@ -272,14 +274,33 @@ class Engine:
         break_glass: bool = False,
         reason: str = "",
         timeout: float = 300.0,
+        wait: bool = False,
     ):
-        """Deploy ``version`` (default: what runs Healthy upstream) under policy; a Git commit, then a sync."""
+        """Deploy ``version`` (default: what runs Healthy upstream) under policy: a Git commit, then a sync or a canary."""
         return self.promotions.deploy(
-            app, env, version, actor=actor or default_actor(), break_glass=break_glass, reason=reason, timeout=timeout
+            app,
+            env,
+            version,
+            actor=actor or default_actor(),
+            break_glass=break_glass,
+            reason=reason,
+            timeout=timeout,
+            wait=wait,
         )
 
-    def approve(self, app: str, env: str, *, actor: str | None = None, timeout: float = 300.0):
-        return self.promotions.approve(app, env, actor=actor or default_actor(), timeout=timeout)
+    def approve(self, app: str, env: str, *, actor: str | None = None, timeout: float = 300.0, wait: bool = False):
+        return self.promotions.approve(app, env, actor=actor or default_actor(), timeout=timeout, wait=wait)
+
+    def reconcile_rollouts(self) -> list:
+        """One reconcile of every active rollout (what the controller loop runs)."""
+        done = []
+        for spec, environment in self.pairs():
+            if environment.strategy == "canary" and self.rollouts.active(spec, environment) is not None:
+                try:
+                    done.append(self.rollouts.reconcile(spec.name, environment.name))
+                except PolicyError:
+                    continue  # another controller acted first; the next pass sees its result
+        return done
 
     def reject(self, app: str, env: str, *, actor: str | None = None):
         return self.promotions.reject(app, env, actor=actor or default_actor())
@@ -306,11 +327,17 @@ class Engine:
         timeout: float = 300.0,
         actor: str | None = None,
         progress: Callable[[str], None] | None = None,
+        _rollout: bool = False,
     ) -> SyncResult:
         """Make ``app`` in ``env`` match Git at ``revision`` (the branch head by default)."""
         progress = progress or (lambda _message: None)
         spec, environment = self.resolve(app, env)
         cluster = self.cluster(environment)
+        if not _rollout and (active := self.rollouts.active(spec, environment)) is not None:
+            raise PolicyError(
+                f"a rollout of {app} {active.canary_version} in {env} is in progress ({active.phase}, "
+                f"{active.weight}% on the canary); promote or abort it first"
+            )
         sha = self.repo.resolve(revision)
         rendered, desired = self._desired(spec, environment, sha)
         version = find_version(desired, spec.container)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 REQUEST_LABEL = "gitopsctl.io/request"
 FREEZE_LABEL = "gitopsctl.io/freeze"
 DEPLOYED, PENDING, FAILED, UNCHANGED = "Deployed", "PendingApproval", "Failed", "Unchanged"
+PROGRESSING, ABORTED = "Progressing", "Aborted"
 
 
 @dataclass
@@ -67,6 +68,7 @@ class DeployResult:
     sync: SyncResult | None = None
     request: Request | None = None
     message: str = ""
+    rollout: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class DeployResult:
             "commit": self.commit,
             "message": self.message,
             "health": self.sync.health if self.sync else None,
+            "rollout_phase": self.rollout.phase if self.rollout else None,
             "request": asdict(self.request) if self.request else None,
         }
 
@@ -177,6 +180,7 @@ class Promotions:
         break_glass: bool = False,
         reason: str = "",
         timeout: float = 300.0,
+        wait: bool = False,
     ) -> DeployResult:
         app, env = self.engine.resolve(app_name, env_name)
         upstream = self._upstream(env)
@@ -191,11 +195,6 @@ class Promotions:
                     f"{app.name} is not running Healthy in {upstream.name}, so there is no version to promote; give one explicitly"
                 )
         check_version(version)
-        if env.strategy == "canary":
-            raise PolicyError(
-                f"{env.name} uses the canary strategy, and canary rollouts are not available in this build yet; "
-                'deploy with strategy = "direct" for now'
-            )
         if env.require_upstream_healthy and upstream is not None:
             running = self._healthy_version(app, upstream)
             if running != version:
@@ -252,9 +251,11 @@ class Promotions:
                 request=request,
                 message=f"waiting for {required} approval(s) from {policy.approvers_text(env)}",
             )
-        return self._execute(app, env, version, actor=actor, approvers=[], timeout=timeout, kind="Deploy")
+        return self._execute(app, env, version, actor=actor, approvers=[], timeout=timeout, kind="Deploy", wait=wait)
 
-    def approve(self, app_name: str, env_name: str, *, actor: str, timeout: float = 300.0) -> DeployResult:
+    def approve(
+        self, app_name: str, env_name: str, *, actor: str, timeout: float = 300.0, wait: bool = False
+    ) -> DeployResult:
         app, env = self.engine.resolve(app_name, env_name)
         request = self.pending(app, env)
         if request is None:
@@ -290,6 +291,7 @@ class Promotions:
             timeout=timeout,
             kind=kind,
             reason=request.reason,
+            wait=wait,
         )
 
     def reject(self, app_name: str, env_name: str, *, actor: str) -> Request:
@@ -336,31 +338,47 @@ class Promotions:
         timeout: float,
         kind: str,
         reason: str = "",
+        wait: bool = False,
     ) -> DeployResult:
         locks = Locks(self.engine.cluster(env), env.namespace)
+        rollout = None
         with locks.hold(app.name, env.name, actor=actor, operation=f"{kind.lower()} {version}"):
+            if (active := self.engine.rollouts.active(app, env)) is not None:
+                verb = "abort it to roll back" if kind == "Roll back" else "promote or abort it first"
+                raise PolicyError(
+                    f"a rollout of {app.name} {active.canary_version} in {env.name} is in progress "
+                    f"({active.phase}, {active.weight}% on the canary); {verb}"
+                )
             previous, repository = self._git_version(app, env)
             commit = None
             if previous != version:
-                verb = "Roll back" if kind == "Roll back" else kind
                 title = (
                     f"Roll back {app.name} {env.name} to {version} (was {previous})"
-                    if verb == "Roll back"
-                    else f"{verb} {app.name} {version} to {env.name} (was {previous})"
+                    if kind == "Roll back"
+                    else f"{kind} {app.name} {version} to {env.name} (was {previous})"
                 )
                 trailers = {"Deployed-by": actor, "Approved-by": ", ".join(approvers), "Reason": reason}
                 path = app.path_for(env.name)
                 commit = self.engine.writer.commit(
                     lambda root: [set_version(root / path, app.container, version, repository).path], title, trailers
                 )
-            sync = self.engine.sync(app.name, env.name, revision=commit, wait=True, timeout=timeout, actor=actor)
-        status = (
-            UNCHANGED
-            if commit is None and sync.result == "Succeeded"
-            else DEPLOYED
-            if sync.result == "Succeeded"
-            else FAILED
-        )
+            if env.strategy == "canary" and kind != "Roll back" and commit is not None and previous is not None:
+                rollout = self.engine.rollouts.start(
+                    app, env, stable_version=previous, canary_version=version, commit=commit, actor=actor
+                )
+            else:
+                sync = self.engine.sync(app.name, env.name, revision=commit, wait=True, timeout=timeout, actor=actor)
+        if rollout is not None:
+            if wait:
+                rollout = self.engine.rollouts.drive(app.name, env.name, timeout=timeout) or rollout
+            status = {"Promoted": DEPLOYED, "Aborted": ABORTED, "Failed": FAILED}.get(rollout.phase, PROGRESSING)
+            return DeployResult(
+                app.name, env.name, status, version, previous, commit, rollout=rollout, message=rollout.message
+            )
+        if sync.result != "Succeeded":
+            status = FAILED
+        else:
+            status = UNCHANGED if commit is None else DEPLOYED
         return DeployResult(app.name, env.name, status, version, previous, commit, sync, message=sync.message)
 
     # ------------------------------------------------------------ freezes

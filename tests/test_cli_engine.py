@@ -8,10 +8,8 @@ import sys
 
 import pytest
 
-from tests.engine.conftest import fleet  # noqa: F401 - the fixture
 
-
-def gitopsctl(fleet, *args: str) -> subprocess.CompletedProcess:  # noqa: F811
+def gitopsctl(fleet, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "gitopsctl", "--config", str(fleet.config_path), *args],
         capture_output=True,
@@ -21,7 +19,7 @@ def gitopsctl(fleet, *args: str) -> subprocess.CompletedProcess:  # noqa: F811
     )
 
 
-def test_status_json_rows(fleet):  # noqa: F811
+def test_status_json_rows(fleet):
     gitopsctl(fleet, "sync", "trade-service", "dev", "--wait")
     result = gitopsctl(fleet, "status", "--env", "dev", "-o", "json")
     assert result.returncode == 0, result.stderr
@@ -32,14 +30,14 @@ def test_status_json_rows(fleet):  # noqa: F811
     assert {r["sync"] for r in rows if r["app"] != "trade-service"} == {"OutOfSync"}
 
 
-def test_status_table_is_aligned_text(fleet):  # noqa: F811
+def test_status_table_is_aligned_text(fleet):
     result = gitopsctl(fleet, "status", "trade-service")
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["APP", "ENV", "VERSION", "REVISION", "SYNC", "HEALTH", "MESSAGE"]
     assert len(lines) == 4 and "\x1b[" not in result.stdout  # no colour when not on a terminal
 
 
-def test_diff_exit_codes_and_json(fleet):  # noqa: F811
+def test_diff_exit_codes_and_json(fleet):
     out_of_sync = gitopsctl(fleet, "diff", "trade-service", "dev", "-o", "json")
     assert out_of_sync.returncode == 1
     body = json.loads(out_of_sync.stdout)
@@ -52,7 +50,7 @@ def test_diff_exit_codes_and_json(fleet):  # noqa: F811
     assert error.stderr.strip() == 'unknown environment "qa"; known environments: dev, staging, prod'
 
 
-def test_diff_text_is_a_unified_yaml_diff(fleet):  # noqa: F811
+def test_diff_text_is_a_unified_yaml_diff(fleet):
     gitopsctl(fleet, "sync", "trade-service", "dev")
     fleet.core.patch_namespaced_config_map("trade-service-config", "trading-dev", {"data": {"LOG_LEVEL": "trace"}})
     result = gitopsctl(fleet, "diff", "trade-service", "dev")
@@ -61,7 +59,7 @@ def test_diff_text_is_a_unified_yaml_diff(fleet):  # noqa: F811
     assert "-  LOG_LEVEL: trace" in result.stdout and "+  LOG_LEVEL: debug" in result.stdout
 
 
-def test_sync_json_keys_and_progress_on_stderr(fleet):  # noqa: F811
+def test_sync_json_keys_and_progress_on_stderr(fleet):
     result = gitopsctl(fleet, "sync", "pricing-api", "staging", "--wait", "--timeout", "30s", "-o", "json")
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
@@ -78,7 +76,7 @@ def test_sync_json_keys_and_progress_on_stderr(fleet):  # noqa: F811
     assert text.stdout.startswith("Succeeded: pricing-api in staging")
 
 
-def test_sync_errors_are_one_sentence_and_change_nothing(fleet):  # noqa: F811
+def test_sync_errors_are_one_sentence_and_change_nothing(fleet):
     bad_timeout = gitopsctl(fleet, "sync", "trade-service", "dev", "--wait", "--timeout", "soon")
     assert bad_timeout.returncode == 2
     assert bad_timeout.stderr.strip() == '--timeout: "soon" is not a duration; write it like 30s, 2m, 1h30m or 1d'
@@ -90,7 +88,7 @@ def test_sync_errors_are_one_sentence_and_change_nothing(fleet):  # noqa: F811
     assert "trading-dev" not in {ns.metadata.name for ns in fleet.core.list_namespace().items}
 
 
-def test_drift_json_shape_and_exit_codes(fleet):  # noqa: F811
+def test_drift_json_shape_and_exit_codes(fleet):
     for app in ("trade-service", "pricing-api", "ledger-worker"):
         gitopsctl(fleet, "sync", app, "prod")
     clean = gitopsctl(fleet, "drift", "--env", "prod", "-o", "json")
@@ -112,7 +110,7 @@ def test_drift_json_shape_and_exit_codes(fleet):  # noqa: F811
     assert text.returncode == 1 and "spec.replicas: 3 (git) != 9 (live)" in text.stdout
 
 
-def test_history_json(fleet):  # noqa: F811
+def test_history_json(fleet):
     gitopsctl(fleet, "sync", "trade-service", "dev")
     result = gitopsctl(fleet, "history", "trade-service", "dev", "-o", "json")
     (entry,) = json.loads(result.stdout)
@@ -132,13 +130,13 @@ def test_history_json(fleet):  # noqa: F811
 
 
 @pytest.mark.parametrize("args", [["status", "nope"], ["history", "nope", "dev"], ["drift", "nope"]])
-def test_unknown_names_exit_2(fleet, args):  # noqa: F811
+def test_unknown_names_exit_2(fleet, args):
     result = gitopsctl(fleet, *args)
     assert result.returncode == 2
     assert result.stderr.strip().startswith('unknown app "nope"')
 
 
-def test_locks_lists_who_holds_what(fleet):  # noqa: F811
+def test_locks_lists_who_holds_what(fleet):
     from gitopsctl.cluster.locks import Locks
 
     assert gitopsctl(fleet, "locks").stdout.strip() == "no locks are held"
@@ -153,7 +151,7 @@ def test_locks_lists_who_holds_what(fleet):  # noqa: F811
     )
 
 
-def test_deploy_approve_rollback_freeze_from_the_cli(fleet):  # noqa: F811
+def test_deploy_approve_rollback_freeze_from_the_cli(fleet):
     deployed = gitopsctl(fleet, "deploy", "trade-service", "dev", "v1.4.2", "--actor", "alice", "-o", "json")
     assert deployed.returncode == 0, deployed.stderr
     body = json.loads(deployed.stdout)

@@ -90,8 +90,9 @@ def assess(measurements: Sequence[Measurement], limits: Limits) -> tuple[str, st
             INCONCLUSIVE,
             f"{inconclusive} inconclusive measurements, more than the limit of {limits.inconclusive_limit}",
         )
-    taken = sum(1 for m in measurements if m.phase != ERROR)
-    if taken >= limits.count:
+    # only successes count toward success: empty, NaN or erroring measurements never make a metric pass
+    successes = sum(1 for m in measurements if m.phase == SUCCESSFUL)
+    if successes >= limits.count:
         return SUCCESSFUL, ""
     return RUNNING, ""
 

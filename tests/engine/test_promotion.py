@@ -143,17 +143,6 @@ def test_rollback_returns_to_the_previous_healthy_version_as_a_commit(fleet):
     assert image(fleet, "trading-dev") == "registry.local/trade-service:v1.4.1"
 
 
-def test_a_canary_environment_says_canary_rollouts_are_not_available_yet(fleet):
-    text = fleet.config_path.read_text().replace(
-        'namespace = "trading-prod"\nstrategy = "direct"', 'namespace = "trading-prod"\nstrategy = "canary"'
-    )
-    text += "\n[apps.trade-service.canary]\nsteps = [{ set_weight = 10 }]\n[apps.pricing-api.canary]\nsteps = [{ set_weight = 10 }]\n[apps.ledger-worker.canary]\nsteps = [{ set_weight = 10 }]\n"
-    fleet.config_path.write_text(text)
-    engine = fleet.reload()
-    with pytest.raises(PolicyError, match="canary rollouts are not available in this build yet"):
-        engine.deploy("trade-service", "prod", "v1.4.2", actor="alice")
-
-
 @pytest.mark.parametrize(
     ("now", "expected_end"),
     [

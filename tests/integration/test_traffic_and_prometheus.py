@@ -14,7 +14,6 @@ from gitopsctl.config import AnalysisTemplate
 from gitopsctl.sandbox.prometheus import PrometheusServer
 from gitopsctl.sandbox.traffic import TrafficSimulator, tracks
 from tests.conftest import deployment, wait_for
-from tests.engine.conftest import fleet  # noqa: F401 - the fixture
 
 if shutil.which("prometheus") is None and os.environ.get("CI") == "true":
     raise RuntimeError("the real Prometheus server is required under CI; `make test` installs it")
@@ -83,7 +82,7 @@ def test_behaviour_follows_the_image_tag(sandbox, dyn):
 
 
 @needs_prometheus
-def test_prometheus_scrapes_the_simulator_and_analysis_judges_it(fleet, tmp_path):  # noqa: F811
+def test_prometheus_scrapes_the_simulator_and_analysis_judges_it(fleet, tmp_path):
     fleet.engine.sync("trade-service", "dev", wait=True, timeout=20)
     simulator = TrafficSimulator(fleet.sandbox.store).start()
     prometheus = PrometheusServer(tmp_path / "prometheus", [simulator.target]).start()

@@ -114,6 +114,9 @@ def m(phase: str) -> Measurement:
         ([ERROR] * 5, Limits(count=3, consecutive_error_limit=4), ERROR),
         ([ERROR] * 4, Limits(count=3, consecutive_error_limit=4), RUNNING),
         ([ERROR, ERROR, SUCCESSFUL, SUCCESSFUL, SUCCESSFUL], Limits(count=3, consecutive_error_limit=1), SUCCESSFUL),
+        # inconclusive measurements never add up to a success, however many the limit allows
+        ([INCONCLUSIVE] * 3, Limits(count=3, inconclusive_limit=10), RUNNING),
+        ([INCONCLUSIVE, SUCCESSFUL, SUCCESSFUL], Limits(count=3, inconclusive_limit=10), RUNNING),
     ],
 )
 def test_assessment_limits(phases, limits, expected):

@@ -1,0 +1,358 @@
+"""The rollout state machine: level-triggered, like a Kubernetes controller.
+
+``reconcile()`` reads the record, takes the next idempotent action for the
+current step and writes the record back; a killed process loses nothing, and
+repeating an action (setting the same weight, re-committing the same revert)
+changes nothing. Decisions are small pure functions over the record.
+
+Steps: ``set_weight`` (move traffic, wait until it really moved), ``pause`` (a
+duration, or until promoted by hand), ``analysis`` (measure on an interval until
+the template's count; any failure aborts). Canary pods that crash-loop or miss
+their progress deadline abort the rollout whatever the step. The end of the
+steps promotes: the stable Deployment gets the new version (what Git says),
+the canary goes. An abort sends all traffic to stable at once, removes the
+canary and reverts the deploy in Git with a commit that says why.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..analysis.measurement import ERROR, FAILED, INCONCLUSIVE, SUCCESSFUL, assess
+from ..analysis.run import compile_template, measure, provider_for
+from ..cluster import health as health_checks
+from ..config import App, Environment, Step
+from ..errors import GitOpsError, PolicyError, SourceError
+from ..source.images import set_version
+from ..source.manifests import WORKLOAD_KINDS
+from . import record as records
+from .record import ABORTED, PAUSED, PROGRESSING, PROMOTED, Rollout
+from .traffic.replicas import ReplicasRouter
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+TRACK_LABEL = "gitopsctl.io/track"
+Notifier = Callable[[Rollout, str], None]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(stamp: str | None) -> datetime | None:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) if stamp else None
+
+
+def canary_name(workload: str) -> str:
+    return f"{workload}-canary"
+
+
+class Rollouts:
+    def __init__(self, engine: Engine, notify: Notifier | None = None) -> None:
+        self.engine = engine
+        self.notify = notify or (lambda rollout, text: None)
+
+    # ------------------------------------------------------------ helpers
+
+    def _workload(self, app: App, env: Environment, revision: str) -> dict[str, Any]:
+        _, desired = self.engine._desired(app, env, self.engine.repo.resolve(revision))
+        for obj in desired:
+            if obj["kind"] == "Deployment" and any(
+                c.get("name") == app.container for c in obj["spec"]["template"]["spec"].get("containers") or []
+            ):
+                return obj
+        kinds = ", ".join(sorted(WORKLOAD_KINDS))
+        raise PolicyError(
+            f"{app.name} in {env.name} has no Deployment running container {app.container!r}; "
+            f"canary rollouts need one (other kinds: {kinds} are not supported yet)"
+        )
+
+    def _router(self, app: App, env: Environment, stable: dict[str, Any]) -> ReplicasRouter:
+        name = stable["metadata"]["name"]
+        return ReplicasRouter(
+            self.engine.cluster(env),
+            stable["metadata"]["namespace"],
+            name,
+            canary_name(name),
+            int(stable["spec"].get("replicas", 1)),
+        )
+
+    def _save(self, env: Environment, rollout: Rollout, event: str | None = None) -> Rollout:
+        if event:
+            rollout.note(event, _stamp(_now()))
+        saved = records.write(self.engine.cluster(env), env.namespace, rollout)
+        if event:
+            self.notify(saved, event)
+        return saved
+
+    def get(self, app_name: str, env_name: str) -> Rollout | None:
+        app, env = self.engine.resolve(app_name, env_name)
+        return records.read(self.engine.cluster(env), app.name, env.name, env.namespace)
+
+    def active(self, app: App, env: Environment) -> Rollout | None:
+        rollout = records.read(self.engine.cluster(env), app.name, env.name, env.namespace)
+        return rollout if rollout is not None and rollout.active else None
+
+    # ------------------------------------------------------------ start
+
+    def start(
+        self, app: App, env: Environment, *, stable_version: str, canary_version: str, commit: str, actor: str
+    ) -> Rollout:
+        """Create the canary from Git's manifests at ``commit`` (the new image) with no traffic, and the record."""
+        workload = self._workload(app, env, commit)
+        canary = copy.deepcopy(workload)
+        meta = canary["metadata"]
+        meta["name"] = canary_name(meta["name"])
+        labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in ("app.kubernetes.io/managed-by",)}
+        labels[TRACK_LABEL] = "canary"
+        meta["labels"] = labels
+        meta.pop("annotations", None)  # not tracked: Git does not declare it, so prune and drift leave it alone
+        canary["spec"]["replicas"] = 0
+        canary["spec"]["selector"].setdefault("matchLabels", {})[TRACK_LABEL] = "canary"
+        canary["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {})[TRACK_LABEL] = "canary"
+        self.engine.cluster(env).apply(canary)
+        previous = records.read(self.engine.cluster(env), app.name, env.name, env.namespace)
+        rollout = Rollout(
+            app.name,
+            env.name,
+            PROGRESSING,
+            stable_version,
+            canary_version,
+            commit,
+            actor,
+            _stamp(_now()),
+            step_started_at=_stamp(_now()),
+        )
+        rollout.resource_version = previous.resource_version if previous else None
+        return self._save(env, rollout, f"rollout of {app.name} {canary_version} to {env.name} started by {actor}")
+
+    # ------------------------------------------------------------ reconcile
+
+    def reconcile(self, app_name: str, env_name: str) -> Rollout | None:
+        app, env = self.engine.resolve(app_name, env_name)
+        rollout = self.active(app, env)
+        if rollout is None:
+            return None
+        stable = self._workload(app, env, rollout.deploy_commit)
+        live_stable = self.engine.cluster(env).get(
+            "apps/v1", "Deployment", stable["metadata"]["name"], stable["metadata"]["namespace"]
+        )
+        router = self._router(app, env, stable)
+        canary = self.engine.cluster(env).get("apps/v1", "Deployment", router.canary, router.namespace)
+        if canary is not None and health_checks.assess(canary).status == health_checks.DEGRADED:
+            return self.abort(app.name, env.name, reason=f"canary is Degraded: {health_checks.assess(canary).message}")
+        if canary is not None and _crashlooping(self.engine.cluster(env), router.namespace, canary):
+            return self.abort(app.name, env.name, reason="canary pods are crash-looping")
+        if live_stable is None:
+            return self.abort(app.name, env.name, reason="the stable Deployment is gone")
+        steps = app.canary.steps if app.canary else ()
+        if rollout.promote_full or rollout.step >= len(steps):
+            return self._promote(app, env, rollout, router)
+        if rollout.paused_by_hand:
+            return rollout
+        step = steps[rollout.step]
+        if step.set_weight is not None:
+            return self._weight_step(env, rollout, router, step.set_weight)
+        if step.pause_indefinitely:
+            if rollout.phase != PAUSED:
+                rollout.phase = PAUSED
+                rollout.message = "paused until promoted by hand"
+                return self._save(env, rollout, f"paused at step {rollout.step + 1} until promoted")
+            return rollout
+        if step.pause is not None:
+            started = _parse(rollout.step_started_at) or _now()
+            if (_now() - started).total_seconds() >= step.pause:
+                return self._advance(env, rollout, f"pause of {step.pause:g}s done")
+            return rollout
+        return self._analysis_step(app, env, rollout, step)
+
+    def _advance(self, env: Environment, rollout: Rollout, why: str) -> Rollout:
+        rollout.step += 1
+        rollout.step_started_at = _stamp(_now())
+        rollout.phase = PROGRESSING
+        rollout.message = ""
+        return self._save(env, rollout, f"step {rollout.step} done ({why})")
+
+    def _weight_step(self, env: Environment, rollout: Rollout, router: ReplicasRouter, weight: int) -> Rollout:
+        if rollout.weight != weight:
+            router.set_weight(weight)
+            rollout.weight = weight
+            return self._save(env, rollout, f"canary weight set to {weight}%")
+        if router.verify_weight(weight):
+            return self._advance(env, rollout, f"{weight}% of traffic on the canary")
+        return rollout
+
+    def _analysis_step(self, app: App, env: Environment, rollout: Rollout, step: Step) -> Rollout:
+        template = self.engine.config.analysis[step.analysis]
+        compiled = compile_template(template)
+        started = _parse(rollout.step_started_at) or _now()
+        taken = [m for m in rollout.measurements if m.metric == template.name and _measured_at(m) >= started]
+        phase, why = assess(taken, compiled.limits)
+        if phase == SUCCESSFUL:
+            return self._advance(env, rollout, f"analysis {template.name} passed")
+        if phase in (FAILED, ERROR):
+            return self.abort(
+                app.name, env.name, reason=f"{template.name}: {_last_reason(taken) or why} at {rollout.weight}% traffic"
+            )
+        if phase == INCONCLUSIVE:
+            rollout.phase, rollout.message = (
+                PAUSED,
+                f"analysis {template.name} is inconclusive ({why}); promote or abort by hand",
+            )
+            rollout.paused_by_hand = True
+            return self._save(env, rollout, rollout.message)
+        last = max((_measured_at(m) for m in taken), default=None)
+        if last is not None and (_now() - last).total_seconds() < template.interval:
+            return rollout
+        provider = provider_for(template, self.engine.config.prometheus_url)
+        variables = {
+            "app": app.name,
+            "env": env.name,
+            "namespace": env.namespace,
+            "track": "canary",
+            "canary": canary_name(app.name),
+            "stable": app.name,
+        }
+        measurement = measure(compiled, provider, variables, taken)
+        measurement = type(measurement)(
+            measurement.metric, measurement.phase, measurement.value, _stamp(_now()), measurement.message
+        )
+        rollout.measured(measurement)
+        shown = f"{measurement.value:.4g}" if isinstance(measurement.value, float) else repr(measurement.value)
+        return self._save(
+            env,
+            rollout,
+            f"{template.name} = {shown}: {measurement.phase}"
+            + (f" ({measurement.message})" if measurement.message else ""),
+        )
+
+    # ------------------------------------------------------------ endings
+
+    def _promote(self, app: App, env: Environment, rollout: Rollout, router: ReplicasRouter) -> Rollout:
+        self.engine.sync(
+            app.name, env.name, revision=rollout.deploy_commit, wait=True, actor=rollout.actor, _rollout=True
+        )
+        self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
+        rollout.phase, rollout.weight, rollout.message = PROMOTED, 100, f"{rollout.canary_version} is stable"
+        return self._save(env, rollout, f"promoted {app.name} {rollout.canary_version} in {env.name}")
+
+    def abort(self, app_name: str, env_name: str, *, reason: str, actor: str = "gitopsctl") -> Rollout:
+        """Traffic to stable at once, canary removed, the deploy reverted in Git by a new commit."""
+        app, env = self.engine.resolve(app_name, env_name)
+        rollout = self.active(app, env)
+        if rollout is None:
+            raise PolicyError(f"{app.name} in {env.name} has no rollout in progress")
+        stable = self._workload(app, env, rollout.deploy_commit)
+        router = self._router(app, env, stable)
+        router.set_weight(0)
+        self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
+        path = app.path_for(env.name)
+        repository = _repository(stable, app.container)
+        title = f"Roll back {app.name} {env.name} to {rollout.stable_version}: {reason}"
+        try:
+            self.engine.writer.commit(
+                lambda root: [set_version(root / path, app.container, rollout.stable_version, repository).path],
+                title,
+                {"Rolled-back-by": actor, "Deployed-by": rollout.actor},
+            )
+        except SourceError as e:
+            if "nothing to commit" not in str(e):
+                raise  # already reverted by an earlier attempt otherwise
+        self.engine.sync(app.name, env.name, actor=actor, _rollout=True)
+        rollout.phase, rollout.weight, rollout.message = ABORTED, 0, reason
+        return self._save(env, rollout, f"aborted: {reason}; all traffic is back on {rollout.stable_version}")
+
+    # ------------------------------------------------------------ manual controls
+
+    def promote(self, app_name: str, env_name: str, *, full: bool = False, actor: str) -> Rollout:
+        app, env = self.engine.resolve(app_name, env_name)
+        rollout = self.active(app, env)
+        if rollout is None:
+            raise PolicyError(f"{app.name} in {env.name} has no rollout in progress")
+        rollout.paused_by_hand = False
+        if full:
+            rollout.promote_full = True
+            return self._save(env, rollout, f"{actor} promoted fully, skipping the remaining steps")
+        steps = app.canary.steps if app.canary else ()
+        current = steps[rollout.step] if rollout.step < len(steps) else None
+        if current is not None and (current.pause is not None or current.pause_indefinitely or rollout.phase == PAUSED):
+            return self._advance(env, rollout, f"promoted past the pause by {actor}")
+        return self._save(env, rollout, f"{actor} resumed the rollout")
+
+    def pause(self, app_name: str, env_name: str, *, actor: str) -> Rollout:
+        app, env = self.engine.resolve(app_name, env_name)
+        rollout = self.active(app, env)
+        if rollout is None:
+            raise PolicyError(f"{app.name} in {env.name} has no rollout in progress")
+        rollout.paused_by_hand, rollout.phase = True, PAUSED
+        return self._save(env, rollout, f"paused by {actor}")
+
+    def resume(self, app_name: str, env_name: str, *, actor: str) -> Rollout:
+        app, env = self.engine.resolve(app_name, env_name)
+        rollout = self.active(app, env)
+        if rollout is None:
+            raise PolicyError(f"{app.name} in {env.name} has no rollout in progress")
+        rollout.paused_by_hand, rollout.phase = False, PROGRESSING
+        return self._save(env, rollout, f"resumed by {actor}")
+
+    def drive(self, app_name: str, env_name: str, *, timeout: float, interval: float = 0.5) -> Rollout | None:
+        """Reconcile until the rollout ends (or ``timeout``): what ``deploy --wait`` does."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        rollout = self.get(app_name, env_name)
+        while rollout is not None and rollout.active and time.monotonic() < deadline:
+            try:
+                rollout = self.reconcile(app_name, env_name) or self.get(app_name, env_name)
+            except PolicyError:
+                rollout = self.get(app_name, env_name)  # another controller acted; read again
+            if rollout is not None and rollout.active:
+                time.sleep(interval)
+        return rollout
+
+
+def _measured_at(measurement: Any) -> datetime:
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.strptime(measurement.at, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return datetime.min.replace(tzinfo=UTC)
+
+
+def _last_reason(measurements: list[Any]) -> str:
+    for m in reversed(measurements):
+        if m.phase in (FAILED, ERROR):
+            if m.phase == FAILED and isinstance(m.value, float):
+                return m.message.replace(" is false for ", " false for ")
+            return m.message
+    return ""
+
+
+def _repository(workload: dict[str, Any], container: str) -> str | None:
+    for c in workload["spec"]["template"]["spec"].get("containers") or []:
+        if c.get("name") == container:
+            return str(c.get("image", "")).partition("@")[0].rsplit(":", 1)[0]
+    return None
+
+
+def _crashlooping(cluster: Any, namespace: str, canary: dict[str, Any]) -> bool:
+    pods = cluster.list("v1", "Pod", namespace, label_selector=f"{TRACK_LABEL}=canary")
+    owner_prefix = canary["metadata"]["name"] + "-"
+    return any(
+        ((cs.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff"
+        for pod in pods
+        if pod["metadata"]["name"].startswith(owner_prefix)
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+    )
+
+
+__all__ = ["Rollouts", "GitOpsError"]
