@@ -159,4 +159,3 @@ def test_a_rollout_can_be_aborted_by_hand(canary):
     assert head(fleet).message.startswith("Roll back pricing-api prod to v2.0.0: latency looks odd")
     assert "Rolled-back-by: dave" in head(fleet).message
     assert image(fleet, "pricing-api") == "registry.local/pricing-api:v2.0.0"
-
