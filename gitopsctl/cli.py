@@ -230,6 +230,18 @@ def _print_deploy(result, args: argparse.Namespace) -> int:
         _emit_json(result.as_dict())
     elif result.status == "PendingApproval":
         print(f"{result.app} {result.version} to {result.env} is waiting for approval: {result.message}")
+    elif result.rollout is not None:
+        r = result.rollout
+        print(
+            f"{output.paint(r.phase)}: canary rollout of {result.app} {r.stable_version} -> {r.canary_version} in {result.env}, "
+            f"{r.weight}% on the canary"
+            + (f" ({r.message})" if r.message else "")
+            + (
+                ""
+                if r.phase in ("Promoted", "Aborted", "Failed")
+                else f"; follow it with: gitopsctl rollout status {result.app} {result.env} --watch"
+            )
+        )
     else:
         was = f" (was {result.previous})" if result.previous and result.previous != result.version else ""
         commit = f" in commit {output.short(result.commit)}" if result.commit else " (Git already had it)"
@@ -239,7 +251,87 @@ def _print_deploy(result, args: argparse.Namespace) -> int:
             f"{result.version} in {result.env}{was}{commit}; health {health}"
             + (f" ({result.message})" if result.message else "")
         )
-    return 1 if result.status == "Failed" else 0
+    return 1 if result.status in ("Failed", "Aborted") else 0
+
+
+def _rollout_dict(rollout, steps: int) -> dict:
+    return {
+        "app": rollout.app,
+        "env": rollout.env,
+        "phase": rollout.phase,
+        "step": rollout.step,
+        "steps": steps,
+        "weight": rollout.weight,
+        "stable_version": rollout.stable_version,
+        "canary_version": rollout.canary_version,
+        "measurements": [
+            {"metric": m.metric, "value": m.value, "phase": m.phase, "at": m.at} for m in rollout.measurements
+        ],
+        "message": rollout.message,
+    }
+
+
+def _print_rollout(rollout, steps: int, args: argparse.Namespace) -> None:
+    if args.output == "json":
+        _emit_json(_rollout_dict(rollout, steps))
+        return
+    print(
+        f"{rollout.app} in {rollout.env}: {output.paint(rollout.phase)} {rollout.stable_version} -> {rollout.canary_version}, "
+        f"step {min(rollout.step + 1, steps)}/{steps}, {rollout.weight}% on the canary"
+        + (f" ({rollout.message})" if rollout.message else "")
+    )
+    for event in rollout.events[-8:]:
+        print(f"  {event}")
+
+
+def _rollout(args: argparse.Namespace) -> int:
+    import time
+
+    engine = _engine(args)
+    app, _ = engine.resolve(args.app, args.env)
+    steps = len(app.canary.steps) if app.canary else 0
+    actor = _actor(args)
+    controls = engine.rollouts
+    if args.action == "status":
+        while True:
+            rollout = controls.get(args.app, args.env)
+            if rollout is None:
+                raise UsageError(f"{args.app} in {args.env} has had no rollout")
+            _print_rollout(rollout, steps, args)
+            if not args.watch or not rollout.active:
+                return 0
+            time.sleep(2)
+    if args.action == "promote":
+        rollout = controls.promote(args.app, args.env, full=args.full, actor=actor)
+    elif args.action == "abort":
+        rollout = controls.abort(args.app, args.env, reason=args.reason or f"aborted by {actor}", actor=actor)
+    elif args.action == "pause":
+        rollout = controls.pause(args.app, args.env, actor=actor)
+    else:
+        rollout = controls.resume(args.app, args.env, actor=actor)
+    _print_rollout(rollout, steps, args)
+    return 0
+
+
+def _controller(args: argparse.Namespace) -> int:
+    """Reconcile every active rollout in a loop, in the foreground, until interrupted."""
+    import time
+
+    engine = _engine(args)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"controller running: reconciling rollouts every {args.interval:g}s", flush=True)
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            for rollout in engine.reconcile_rollouts():
+                if rollout is not None and not rollout.active:
+                    print(f"{rollout.app} in {rollout.env}: {rollout.phase} ({rollout.message})", flush=True)
+        except GitOpsError as e:
+            print(f"reconcile failed: {e}", file=sys.stderr, flush=True)
+        stop.wait(max(0.0, args.interval - (time.monotonic() - started)))
+    return 0
 
 
 def _confirm(what: str, args: argparse.Namespace) -> None:
@@ -260,6 +352,7 @@ def _deploy(args: argparse.Namespace) -> int:
         args.version,
         actor=_actor(args),
         break_glass=args.break_glass,
+        wait=args.wait,
         reason=args.reason or "",
         timeout=_timeout(args),
     )
@@ -431,6 +524,34 @@ def build_parser() -> argparse.ArgumentParser:
     freeze.add_argument("--for", dest="duration", required=True, help="how long, e.g. 2h")
     freeze.add_argument("--reason", required=True, help="why")
     freeze.set_defaults(func=_freeze)
+
+    rollout = commands.add_parser("rollout", parents=[common], help="watch and steer a canary rollout")
+    rollout_actions = rollout.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, text in (
+        ("status", "the rollout's phase, step, weight and measurements"),
+        ("promote", "go past the current pause (--full: skip the remaining steps)"),
+        ("abort", "traffic back to stable, canary removed, the deploy reverted in Git"),
+        ("pause", "stop advancing (analysis and health checks still run)"),
+        ("resume", "advance again"),
+    ):
+        sub = rollout_actions.add_parser(action, parents=[common], help=text)
+        sub.add_argument("app")
+        sub.add_argument("env")
+        sub.add_argument("--actor", help="who is acting (default: $GITOPSCTL_ACTOR, then your user name)")
+        sub.add_argument("-o", "--output", choices=("text", "json"), default="text")
+        if action == "status":
+            sub.add_argument("--watch", action="store_true", help="print again every 2 s until the rollout ends")
+        if action == "promote":
+            sub.add_argument("--full", action="store_true", help="skip the remaining steps")
+        if action == "abort":
+            sub.add_argument("--reason", help="why (recorded in the revert commit)")
+        sub.set_defaults(func=_rollout)
+
+    controller = commands.add_parser(
+        "controller", parents=[common], help="run the rollout reconcile loop in the foreground"
+    )
+    controller.add_argument("--interval", type=float, default=1.0, help="seconds between passes (default 1)")
+    controller.set_defaults(func=_controller)
 
     unfreeze = commands.add_parser("unfreeze", parents=[common], help="lift a manual freeze")
     unfreeze.add_argument("env")

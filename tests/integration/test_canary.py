@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass
 
@@ -13,7 +17,7 @@ import pytest
 from gitopsctl.errors import PolicyError
 from gitopsctl.sandbox.prometheus import PrometheusServer
 from gitopsctl.sandbox.traffic import TrafficSimulator
-from tests.conftest import Fleet
+from tests.conftest import Fleet, wait_for
 
 if shutil.which("prometheus") is None and os.environ.get("CI") == "true":
     raise RuntimeError("the real Prometheus server is required under CI; `make test` installs it")
@@ -41,7 +45,7 @@ CANARY = textwrap.dedent(
     steps = [{{ set_weight = 50 }}, {{ pause = {{}} }}, {{ set_weight = 100 }}]
 
     [apps.ledger-worker.canary]
-    steps = [{{ set_weight = 100 }}]
+    steps = [{{ set_weight = 50 }}, {{ pause = "4s" }}, {{ set_weight = 100 }}]
     """
 )
 
@@ -62,7 +66,7 @@ def canary(fleet, tmp_path):
     )
     fleet.config_path.write_text(text + CANARY.format(url=prometheus.url))
     engine = fleet.reload()
-    for app in ("trade-service", "pricing-api"):
+    for app in ("trade-service", "pricing-api", "ledger-worker"):
         engine.sync(app, "prod", wait=True, timeout=30)
     try:
         yield CanaryFleet(fleet, prometheus, simulator)
@@ -159,3 +163,100 @@ def test_a_rollout_can_be_aborted_by_hand(canary):
     assert head(fleet).message.startswith("Roll back pricing-api prod to v2.0.0: latency looks odd")
     assert "Rolled-back-by: dave" in head(fleet).message
     assert image(fleet, "pricing-api") == "registry.local/pricing-api:v2.0.0"
+
+
+def _controller(fleet) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gitopsctl", "--config", str(fleet.config_path), "controller", "--interval", "0.3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_controller_killed_mid_canary_loses_nothing(canary):
+    fleet = canary.fleet
+    started = fleet.engine.deploy("ledger-worker", "prod", "v1.0.0", actor="alice")
+    assert started.status == "Progressing"
+    first = _controller(fleet)
+    try:
+        wait_for(
+            lambda: (r := fleet.engine.rollouts.get("ledger-worker", "prod")).step == 1 and r.weight == 50,
+            timeout=30,
+            message="the rollout to reach its pause",
+        )
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=10)
+    frozen = fleet.engine.rollouts.get("ledger-worker", "prod")
+    assert (frozen.phase, frozen.step, frozen.weight) == ("Progressing", 1, 50)
+
+    second = _controller(fleet)
+    try:
+        done = wait_for(
+            lambda: (r := fleet.engine.rollouts.get("ledger-worker", "prod")).phase == "Promoted" and r,
+            timeout=60,
+            message="the new controller to finish the rollout",
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=10)
+    events = [e.split(" ", 1)[1] for e in done.events]
+    assert events.count("canary weight set to 50%") == 1 and events.count("canary weight set to 100%") == 1
+    deploy_commits = [
+        c for c in git.Repo(fleet.repo.url).iter_commits("main") if c.message.startswith("Deploy ledger-worker")
+    ]
+    assert len(deploy_commits) == 1
+    assert image(fleet, "ledger-worker") == "registry.local/ledger-worker:v1.0.0"
+
+
+def test_rollout_status_json_and_manual_controls_from_the_cli(canary):
+    fleet = canary.fleet
+    cli = [sys.executable, "-m", "gitopsctl", "--config", str(fleet.config_path)]
+    deployed = subprocess.run(
+        [*cli, "deploy", "pricing-api", "prod", "v2.1.0", "--actor", "alice"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert deployed.returncode == 0 and "Progressing: canary rollout of pricing-api v2.0.0 -> v2.1.0" in deployed.stdout
+    fleet.engine.rollouts.drive("pricing-api", "prod", timeout=20)
+    status = subprocess.run(
+        [*cli, "rollout", "status", "pricing-api", "prod", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    body = json.loads(status.stdout)
+    assert set(body) == {
+        "app",
+        "env",
+        "phase",
+        "step",
+        "steps",
+        "weight",
+        "stable_version",
+        "canary_version",
+        "measurements",
+        "message",
+    }
+    assert (body["phase"], body["step"], body["steps"], body["weight"]) == ("Paused", 1, 3, 50)
+    promoted = subprocess.run(
+        [*cli, "rollout", "promote", "pricing-api", "prod", "--full", "--actor", "carol"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert promoted.returncode == 0, promoted.stderr
+    assert fleet.engine.rollouts.drive("pricing-api", "prod", timeout=30).phase == "Promoted"
+    bad = subprocess.run(
+        [*cli, "deploy", "trade-service", "prod", "v9-bad", "--wait", "--timeout", "2m", "--actor", "alice"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert bad.returncode == 1 and bad.stdout.startswith("Aborted: canary rollout of trade-service")
