@@ -310,12 +310,13 @@ class Rollouts:
         deadline = time.monotonic() + timeout
         rollout = self.get(app_name, env_name)
         while rollout is not None and rollout.active and time.monotonic() < deadline:
+            before = rollout.resource_version
             try:
                 rollout = self.reconcile(app_name, env_name) or self.get(app_name, env_name)
             except PolicyError:
                 rollout = self.get(app_name, env_name)  # another controller acted; read again
-            if rollout is not None and rollout.active:
-                time.sleep(interval)
+            if rollout is not None and rollout.active and rollout.resource_version == before:
+                time.sleep(interval)  # nothing changed: wait; after a change, act again at once
         return rollout
 
 

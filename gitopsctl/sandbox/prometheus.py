@@ -6,6 +6,7 @@ free port; stopped on exit.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -62,14 +63,20 @@ class PrometheusServer:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"prometheus exited: {self._process.stderr.read().decode()[-500:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:  # noqa: S310 - our own server
-                    if response.status == 200:
-                        return self
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.2)
+            if self._targets_up():
+                return self
+            time.sleep(0.2)
         self.stop()
-        raise TimeoutError(f"prometheus was not ready within {timeout:.0f}s")
+        raise TimeoutError(f"prometheus was not scraping its targets within {timeout:.0f}s")
+
+    def _targets_up(self) -> bool:
+        """Ready, and every target scraped at least once (discovery activates targets a few seconds after start)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/targets", timeout=1) as response:  # noqa: S310 - our own server
+                active = json.loads(response.read())["data"]["activeTargets"]
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            return False
+        return len(active) == len(self.targets) and all(t.get("health") == "up" for t in active)
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
