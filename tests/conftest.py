@@ -109,7 +109,7 @@ class Fleet:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    with Sandbox.start(tmp_path / "cluster", timing=fast_timing()) as sb:
+    with Sandbox.start(tmp_path / "fleet-cluster", timing=fast_timing()) as sb:
         repo = seed(tmp_path)
         path = tmp_path / "gitopsctl.toml"
         path.write_text(config_text(repo.url, sb.kubeconfig, tmp_path / "cache"))

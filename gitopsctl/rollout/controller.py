@@ -30,6 +30,10 @@ from ..source.images import set_version
 from ..source.manifests import WORKLOAD_KINDS
 from . import record as records
 from .record import ABORTED, PAUSED, PROGRESSING, PROMOTED, Rollout
+from .traffic import TrafficRouter
+from .traffic.gateway import GatewayRouter
+from .traffic.istio import IstioRouter
+from .traffic.nginx import NginxRouter
 from .traffic.replicas import ReplicasRouter
 
 if TYPE_CHECKING:
@@ -75,15 +79,19 @@ class Rollouts:
             f"canary rollouts need one (other kinds: {kinds} are not supported yet)"
         )
 
-    def _router(self, app: App, env: Environment, stable: dict[str, Any]) -> ReplicasRouter:
-        name = stable["metadata"]["name"]
-        return ReplicasRouter(
-            self.engine.cluster(env),
-            stable["metadata"]["namespace"],
-            name,
-            canary_name(name),
-            int(stable["spec"].get("replicas", 1)),
-        )
+    def _router(self, app: App, env: Environment, stable: dict[str, Any]) -> TrafficRouter:
+        name, namespace = stable["metadata"]["name"], stable["metadata"]["namespace"]
+        replicas = int(stable["spec"].get("replicas", 1))
+        kind = app.canary.traffic_router if app.canary else "replicas"
+        if kind == "replicas":
+            return ReplicasRouter(self.engine.cluster(env), namespace, name, canary_name(name), replicas)
+        _, desired = self.engine._desired(app, env, self.engine.repo.resolve(None))
+        service = next((o for o in desired if o["kind"] == "Service"), None)
+        if service is None:
+            raise PolicyError(f"the {kind} traffic router needs a Service in {app.name}'s manifests for {env.name}")
+        labels = {"gitopsctl.io/app": app.name, "gitopsctl.io/env": env.name}
+        router = {"istio": IstioRouter, "gateway": GatewayRouter, "nginx": NginxRouter}[kind]
+        return router(self.engine.cluster(env), namespace, name, canary_name(name), replicas, service, labels)
 
     def _save(self, env: Environment, rollout: Rollout, event: str | None = None) -> Rollout:
         if event:
@@ -181,7 +189,7 @@ class Rollouts:
         rollout.message = ""
         return self._save(env, rollout, f"step {rollout.step} done ({why})")
 
-    def _weight_step(self, env: Environment, rollout: Rollout, router: ReplicasRouter, weight: int) -> Rollout:
+    def _weight_step(self, env: Environment, rollout: Rollout, router: TrafficRouter, weight: int) -> Rollout:
         if rollout.weight != weight:
             router.set_weight(weight)
             rollout.weight = weight
@@ -236,11 +244,12 @@ class Rollouts:
 
     # ------------------------------------------------------------ endings
 
-    def _promote(self, app: App, env: Environment, rollout: Rollout, router: ReplicasRouter) -> Rollout:
+    def _promote(self, app: App, env: Environment, rollout: Rollout, router: TrafficRouter) -> Rollout:
         self.engine.sync(
             app.name, env.name, revision=rollout.deploy_commit, wait=True, actor=rollout.actor, _rollout=True
         )
         self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
+        router.remove()
         rollout.phase, rollout.weight, rollout.message = PROMOTED, 100, f"{rollout.canary_version} is stable"
         return self._save(env, rollout, f"promoted {app.name} {rollout.canary_version} in {env.name}")
 
@@ -254,6 +263,7 @@ class Rollouts:
         router = self._router(app, env, stable)
         router.set_weight(0)
         self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
+        router.remove()
         path = app.path_for(env.name)
         repository = _repository(stable, app.container)
         title = f"Roll back {app.name} {env.name} to {rollout.stable_version}: {reason}"
