@@ -305,6 +305,10 @@ def _rollout(args: argparse.Namespace) -> int:
         rollout = controls.promote(args.app, args.env, full=args.full, actor=actor)
     elif args.action == "abort":
         rollout = controls.abort(args.app, args.env, reason=args.reason or f"aborted by {actor}", actor=actor)
+    elif args.action == "retry":
+        return _print_deploy(
+            controls.retry(args.app, args.env, actor=actor, wait=args.wait, timeout=_timeout(args)), args
+        )
     elif args.action == "pause":
         rollout = controls.pause(args.app, args.env, actor=actor)
     else:
@@ -533,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("abort", "traffic back to stable, canary removed, the deploy reverted in Git"),
         ("pause", "stop advancing (analysis and health checks still run)"),
         ("resume", "advance again"),
+        ("retry", "deploy an aborted rollout's version again (a new commit and rollout)"),
     ):
         sub = rollout_actions.add_parser(action, parents=[common], help=text)
         sub.add_argument("app")
@@ -545,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--full", action="store_true", help="skip the remaining steps")
         if action == "abort":
             sub.add_argument("--reason", help="why (recorded in the revert commit)")
+        if action == "retry":
+            sub.add_argument("--wait", action="store_true", help="drive the new rollout until it ends")
+            sub.add_argument("--timeout", default="5m", help="how long --wait waits (default 5m)")
         sub.set_defaults(func=_rollout)
 
     controller = commands.add_parser(

@@ -140,6 +140,14 @@ class AnalysisTemplate:
     inconclusive_limit: int = 0
     consecutive_error_limit: int = 4
     url: str | None = None
+    judge: str | None = None  # increase | decrease | either: compare canary with stable statistically
+    window: float = 60.0
+    min_samples: int = 10
+
+    @property
+    def uses_stable(self) -> bool:
+        """Conditions that compare with stable need its samples fetched too."""
+        return any("stable" in (c or "") for c in (self.success_condition, self.failure_condition))
 
 
 @dataclass(frozen=True)
@@ -578,8 +586,16 @@ def _template(name: str, reader: _Reader) -> AnalysisTemplate:
     inconclusive_limit = reader.integer("inconclusive_limit", default=0, minimum=0, maximum=100)
     consecutive_error_limit = reader.integer("consecutive_error_limit", default=4, minimum=0, maximum=100)
     url = reader.string("url", check=_url)
-    if not reader.has("success_condition") and not reader.has("failure_condition"):
-        reader.error(None, "needs success_condition or failure_condition, or both")
+    judge = reader.string(
+        "judge",
+        check=lambda j: (
+            None if j in ("increase", "decrease", "either") else f'must be increase, decrease or either (got "{j}")'
+        ),
+    )
+    window = reader.duration("window", default=60.0)
+    min_samples = reader.integer("min_samples", default=10, minimum=3, maximum=10000)
+    if not reader.has("success_condition") and not reader.has("failure_condition") and not reader.has("judge"):
+        reader.error(None, "needs success_condition or failure_condition (or both), or judge")
     if provider == "web" and not url:
         reader.error("url", "required when provider is web")
     reader.finish()
@@ -595,6 +611,9 @@ def _template(name: str, reader: _Reader) -> AnalysisTemplate:
         inconclusive_limit,
         consecutive_error_limit,
         url,
+        judge,
+        window or 60.0,
+        min_samples,
     )
 
 

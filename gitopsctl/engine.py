@@ -8,6 +8,7 @@ what runs and the records of what was done.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -125,9 +126,28 @@ class Engine:
             author_email=config.git.author_email,
         )
         self.promotions = Promotions(self)
-        self.rollouts = Rollouts(self)
+        self._subscribers: list[Callable[[Any, str], None]] = []
+        self.rollouts = Rollouts(self, notify=self._publish)
         self._clusters: dict[tuple[str, str], Cluster] = {}
         self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ events
+
+    def subscribe(self, callback: Callable[[Any, str], None]) -> Callable[[], None]:
+        """Call ``callback(rollout, text)`` on every change of phase, step, weight and every measurement.
+
+        Front ends (Slack, the console) subscribe; returns a function that unsubscribes.
+        """
+        with self._lock:
+            self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def _publish(self, rollout: Any, text: str) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(rollout, text)
+            except Exception:  # a broken subscriber must never stop a rollout
+                logging.getLogger(__name__).exception("a rollout event subscriber failed")
 
     # ------------------------------------------------------------ lookups
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 from ..config import AnalysisTemplate
 from .conditions import Condition, compile_condition
-from .measurement import ERROR, Limits, Measurement, evaluate
+from .judge import FAIL, PASS, MetricVerdict, judge_metric
+from .measurement import ERROR, FAILED, INCONCLUSIVE, SUCCESSFUL, Limits, Measurement, evaluate
 from .providers import MetricProvider, ProviderError
 from .providers.prometheus import PrometheusProvider
 from .providers.web import WebProvider
@@ -40,6 +41,7 @@ class CompiledTemplate:
 
 
 def compile_template(template: AnalysisTemplate) -> CompiledTemplate:
+    """Conditions compiled once; a judge template may have none."""
     return CompiledTemplate(
         template,
         compile_condition(template.success_condition) if template.success_condition else None,
@@ -60,14 +62,34 @@ def measure(
     provider: MetricProvider,
     variables: Mapping[str, str],
     previous: Sequence[Measurement] = (),
-    stable: Sequence[float] = (),
 ) -> Measurement:
+    """One measurement of the canary (``variables["track"]``); stable's samples are fetched when the template compares."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    name = compiled.template.name
+    template = compiled.template
+    name = template.name
+    stable_vars = {**variables, "track": "stable"}
+    step = max(1.0, template.interval)
     try:
-        value = provider.measure(render_query(compiled.template.query, variables))
+        if template.judge:
+            canary = provider.samples(render_query(template.query, variables), template.window, step)
+            stable = provider.samples(render_query(template.query, stable_vars), template.window, step)
+            return _judged(
+                name, now, judge_metric(name, canary, stable, bad=template.judge, min_samples=template.min_samples)
+            )
+        value = provider.measure(render_query(template.query, variables))
+        stable = (
+            provider.samples(render_query(template.query, stable_vars), template.window, step)
+            if template.uses_stable
+            else []
+        )
     except ProviderError as e:
         return Measurement(name, ERROR, None, now, str(e))
     results = [m.value for m in previous if m.phase != ERROR] + [value]
     phase, message = evaluate(value, compiled.success, compiled.failure, results, stable)
     return Measurement(name, phase, value, now, message)
+
+
+def _judged(name: str, now: str, verdict: MetricVerdict) -> Measurement:
+    """A statistical verdict as a measurement: Pass is Successful, Fail is Failed, NoData is Inconclusive."""
+    phase = {PASS: SUCCESSFUL, FAIL: FAILED}.get(verdict.verdict, INCONCLUSIVE)
+    return Measurement(name, phase, verdict.p_value, now, verdict.reason)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +162,9 @@ class Rollouts:
             return self.abort(app.name, env.name, reason="canary pods are crash-looping")
         if live_stable is None:
             return self.abort(app.name, env.name, reason="the stable Deployment is gone")
+        background = self._background(app, env, rollout)
+        if background is not None:
+            return background
         steps = app.canary.steps if app.canary else ()
         if rollout.promote_full or rollout.step >= len(steps):
             return self._promote(app, env, rollout, router)
@@ -181,6 +185,48 @@ class Rollouts:
                 return self._advance(env, rollout, f"pause of {step.pause:g}s done")
             return rollout
         return self._analysis_step(app, env, rollout, step)
+
+    def _background(self, app: App, env: Environment, rollout: Rollout) -> Rollout | None:
+        """Background analysis runs for the whole rollout; a failure aborts, a due measurement is taken."""
+        for name in app.canary.background_analysis if app.canary else ():
+            template = self.engine.config.analysis[name]
+            compiled = compile_template(template)
+            taken = [m for m in rollout.measurements if m.metric == name]
+            phase, why = assess(taken, replace(compiled.limits, count=10**9))
+            if phase in (FAILED, ERROR):
+                return self.abort(
+                    app.name,
+                    env.name,
+                    reason=f"{name} (background): {_last_reason(taken) or why} at {rollout.weight}% traffic",
+                )
+            last = max((_measured_at(m) for m in taken), default=None)
+            if rollout.weight > 0 and (last is None or (_now() - last).total_seconds() >= template.interval):
+                return self._take(app, env, rollout, compiled, taken)
+        return None
+
+    def _take(self, app: App, env: Environment, rollout: Rollout, compiled, taken) -> Rollout:
+        template = compiled.template
+        provider = provider_for(template, self.engine.config.prometheus_url)
+        variables = {
+            "app": app.name,
+            "env": env.name,
+            "namespace": env.namespace,
+            "track": "canary",
+            "canary": canary_name(app.name),
+            "stable": app.name,
+        }
+        measurement = measure(compiled, provider, variables, taken)
+        measurement = type(measurement)(
+            measurement.metric, measurement.phase, measurement.value, _stamp(_now()), measurement.message
+        )
+        rollout.measured(measurement)
+        shown = f"{measurement.value:.4g}" if isinstance(measurement.value, float) else repr(measurement.value)
+        return self._save(
+            env,
+            rollout,
+            f"{template.name} = {shown}: {measurement.phase}"
+            + (f" ({measurement.message})" if measurement.message else ""),
+        )
 
     def _advance(self, env: Environment, rollout: Rollout, why: str) -> Rollout:
         rollout.step += 1
@@ -220,27 +266,7 @@ class Rollouts:
         last = max((_measured_at(m) for m in taken), default=None)
         if last is not None and (_now() - last).total_seconds() < template.interval:
             return rollout
-        provider = provider_for(template, self.engine.config.prometheus_url)
-        variables = {
-            "app": app.name,
-            "env": env.name,
-            "namespace": env.namespace,
-            "track": "canary",
-            "canary": canary_name(app.name),
-            "stable": app.name,
-        }
-        measurement = measure(compiled, provider, variables, taken)
-        measurement = type(measurement)(
-            measurement.metric, measurement.phase, measurement.value, _stamp(_now()), measurement.message
-        )
-        rollout.measured(measurement)
-        shown = f"{measurement.value:.4g}" if isinstance(measurement.value, float) else repr(measurement.value)
-        return self._save(
-            env,
-            rollout,
-            f"{template.name} = {shown}: {measurement.phase}"
-            + (f" ({measurement.message})" if measurement.message else ""),
-        )
+        return self._take(app, env, rollout, compiled, taken)
 
     # ------------------------------------------------------------ endings
 
@@ -296,6 +322,14 @@ class Rollouts:
         if current is not None and (current.pause is not None or current.pause_indefinitely or rollout.phase == PAUSED):
             return self._advance(env, rollout, f"promoted past the pause by {actor}")
         return self._save(env, rollout, f"{actor} resumed the rollout")
+
+    def retry(self, app_name: str, env_name: str, *, actor: str, wait: bool = False, timeout: float = 300.0):
+        """Deploy an aborted rollout's version again: a new commit and a new rollout, under the same policy."""
+        app, env = self.engine.resolve(app_name, env_name)
+        last = records.read(self.engine.cluster(env), app.name, env.name, env.namespace)
+        if last is None or last.phase != ABORTED:
+            raise PolicyError(f"{app.name} in {env.name} has no aborted rollout to retry")
+        return self.engine.deploy(app.name, env.name, last.canary_version, actor=actor, wait=wait, timeout=timeout)
 
     def pause(self, app_name: str, env_name: str, *, actor: str) -> Rollout:
         app, env = self.engine.resolve(app_name, env_name)

@@ -260,3 +260,72 @@ def test_rollout_status_json_and_manual_controls_from_the_cli(canary):
         check=False,
     )
     assert bad.returncode == 1 and bad.stdout.startswith("Aborted: canary rollout of trade-service")
+
+
+# plain text (not a format string): PromQL braces and {{app}} placeholders as they are written in config
+EXTRA = """
+[analysis.templates.errors-background]
+query = 'sum(rate(http_requests_total{app="{{app}}",env="{{env}}",track="{{track}}",code!~"5.."}[3s])) / sum(rate(http_requests_total{app="{{app}}",env="{{env}}",track="{{track}}"}[3s]))'
+interval = "1s"
+count = 1
+failure_condition = "result < 0.9"
+inconclusive_limit = 100
+
+[analysis.templates.latency-judge]
+query = 'histogram_quantile(0.5, sum by (le) (rate(http_request_duration_seconds_bucket{app="{{app}}",env="{{env}}",track="{{track}}"}[3s])))'
+interval = "2s"
+count = 2
+judge = "increase"
+window = "20s"
+min_samples = 5
+inconclusive_limit = 20
+"""
+
+
+def _with_trade_steps(fleet, steps: str, background: str = "") -> None:
+    text = fleet.config_path.read_text()
+    start = text.index("[apps.trade-service.canary]")
+    end = text.index("[apps.pricing-api.canary]")
+    block = f"[apps.trade-service.canary]\n{background}steps = {steps}\n\n"
+    fleet.config_path.write_text(text[:start] + block + text[end:] + EXTRA)
+    fleet.reload()
+
+
+def test_background_analysis_aborts_during_a_long_pause(canary):
+    fleet = canary.fleet
+    _with_trade_steps(
+        fleet,
+        '[{ set_weight = 34 }, { pause = "60s" }, { set_weight = 100 }]',
+        'background_analysis = ["errors-background"]\n',
+    )
+    events: list[str] = []
+    fleet.engine.subscribe(lambda rollout, text: events.append(text))
+    result = fleet.engine.deploy("trade-service", "prod", "v1.4.2-bad", actor="alice", wait=True, timeout=60)
+    assert result.rollout.phase == "Aborted"
+    assert "errors-background (background)" in result.message
+    assert "canary weight set to 34%" in events and any(e.startswith("errors-background = ") for e in events)
+    assert events[-1].startswith("aborted: errors-background (background)")
+
+
+def test_the_statistical_judge_aborts_a_slower_canary(canary):
+    fleet = canary.fleet
+    _with_trade_steps(fleet, '[{ set_weight = 34 }, { analysis = "latency-judge" }, { set_weight = 100 }]')
+    result = fleet.engine.deploy("trade-service", "prod", "v1.4.2-slow", actor="alice", wait=True, timeout=90)
+    assert result.rollout.phase == "Aborted", result.rollout.events
+    assert "a significant increase" in result.message
+
+
+def test_an_aborted_rollout_can_be_retried(canary):
+    fleet = canary.fleet
+    with pytest.raises(PolicyError, match="no aborted rollout to retry"):
+        fleet.engine.rollouts.retry("trade-service", "prod", actor="alice")
+    first = fleet.engine.deploy("trade-service", "prod", "v1.4.2-crashloop", actor="alice", wait=True, timeout=60)
+    assert first.rollout.phase == "Aborted"
+    again = fleet.engine.rollouts.retry("trade-service", "prod", actor="bob", wait=True, timeout=60)
+    assert again.rollout.phase == "Aborted" and again.commit != first.commit
+    deploys = [
+        c
+        for c in git.Repo(fleet.repo.url).iter_commits("main")
+        if c.message.startswith("Deploy trade-service v1.4.2-crashloop")
+    ]
+    assert len(deploys) == 2
