@@ -98,12 +98,13 @@ class Environment:
 
 @dataclass(frozen=True)
 class Step:
-    """One canary step: exactly one of set_weight, pause (seconds, or None for 'until promoted'), analysis."""
+    """One canary step: exactly one of set_weight, pause (seconds, or until promoted), analysis, judge."""
 
     set_weight: int | None = None
     pause: float | None = None
     pause_indefinitely: bool = False
     analysis: str | None = None
+    judge: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,8 @@ class Config:
     drift: DriftConfig = field(default_factory=DriftConfig)
     prometheus_url: str | None = None
     source: str = ""
+    pass_score: int = 95  # the statistical judge's score (0-100) to pass; at or above marginal_score pauses
+    marginal_score: int = 75
 
     def app(self, name: str) -> App:
         return self.apps[name]
@@ -478,11 +481,11 @@ def _environment(name: str, reader: _Reader, base_dir: Path, groups: dict[str, t
 
 
 def _step(reader: _Reader, templates: dict[str, Any]) -> Step | None:
-    kinds = [k for k in ("set_weight", "pause", "analysis") if reader.has(k)]
+    kinds = [k for k in ("set_weight", "pause", "analysis", "judge") if reader.has(k)]
     if len(kinds) != 1:
         reader.error(
             None,
-            "each step needs exactly one of set_weight, pause or analysis"
+            "each step needs exactly one of set_weight, pause, analysis or judge"
             + (f" (got {', '.join(kinds)})" if kinds else ""),
         )
     step = None
@@ -505,6 +508,16 @@ def _step(reader: _Reader, templates: dict[str, Any]) -> Step | None:
             ),
         )
         step = Step(analysis=name) if name else None
+    if reader.has("judge"):
+        names = reader.strings(
+            "judge",
+            check=lambda t: (
+                None
+                if getattr(templates.get(t), "judge", None)
+                else f'"{t}" is not an analysis template with judge = "increase", "decrease" or "either"'
+            ),
+        )
+        step = Step(judge=names) if names else None
     reader.finish()
     return step if len(kinds) == 1 else None
 
@@ -644,9 +657,14 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
         groups_reader.finish()
 
     templates: dict[str, AnalysisTemplate] = {}
+    pass_score, marginal_score = 95, 75
     if (analysis := top.table("analysis")) is not None:
         for name, sub in _named_tables(analysis.table("templates"), "analysis template").items():
             templates[name] = _template(name, sub)
+        pass_score = analysis.integer("pass_score", default=95, minimum=0, maximum=100)
+        marginal_score = analysis.integer("marginal_score", default=75, minimum=0, maximum=100)
+        if marginal_score > pass_score:
+            analysis.error("marginal_score", f"must not be above pass_score ({pass_score})")
         analysis.finish()
 
     env_readers = _named_tables(top.table("environments", required=True), "environment")
@@ -705,7 +723,20 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
     if errors:
         raise ConfigError(errors, source)
     assert git is not None
-    return Config(git, environments, apps, chain, templates, groups, slack, drift, prometheus_url, source)
+    return Config(
+        git,
+        environments,
+        apps,
+        chain,
+        templates,
+        groups,
+        slack,
+        drift,
+        prometheus_url,
+        source,
+        pass_score,
+        marginal_score,
+    )
 
 
 def _cron(value: str) -> str | None:

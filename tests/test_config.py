@@ -191,3 +191,17 @@ def test_invalid_toml_is_reported(tmp_path):
     bad.write_text("[git\nurl=")
     result = run_cli("config", "check", "--config", str(bad))
     assert result.returncode == 2 and "not valid TOML" in result.stderr
+
+
+def test_a_judge_step_needs_judge_templates_and_scores_are_ordered():
+    text = MINIMAL.replace("set_weight = 140", "set_weight = 100").replace(
+        '{ analysis = "success-rate" }', '{ judge = ["success-rate"] }'
+    )
+    assert problems(text) == [
+        'apps.trade-service.canary.steps[1].judge[0]: "success-rate" is not an analysis template with judge = "increase", "decrease" or "either"'
+    ]
+    text = MINIMAL.replace("set_weight = 140", "set_weight = 100").replace(
+        "[analysis.templates.success-rate]",
+        "[analysis]\npass_score = 70\nmarginal_score = 80\n\n[analysis.templates.success-rate]",
+    )
+    assert problems(text) == ["analysis.marginal_score: must not be above pass_score (70)"]

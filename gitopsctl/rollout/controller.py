@@ -22,8 +22,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..analysis.measurement import ERROR, FAILED, INCONCLUSIVE, SUCCESSFUL, assess
-from ..analysis.run import compile_template, measure, provider_for
+from ..analysis.judge import FAIL, MARGINAL, PASS, judge, judge_metric
+from ..analysis.measurement import ERROR, FAILED, INCONCLUSIVE, SUCCESSFUL, Measurement, assess
+from ..analysis.providers import ProviderError
+from ..analysis.run import compile_template, measure, provider_for, render_query
 from ..cluster import health as health_checks
 from ..config import App, Environment, Step
 from ..errors import GitOpsError, PolicyError, SourceError
@@ -184,6 +186,8 @@ class Rollouts:
             if (_now() - started).total_seconds() >= step.pause:
                 return self._advance(env, rollout, f"pause of {step.pause:g}s done")
             return rollout
+        if step.judge:
+            return self._judge_step(app, env, rollout, step)
         return self._analysis_step(app, env, rollout, step)
 
     def _background(self, app: App, env: Environment, rollout: Rollout) -> Rollout | None:
@@ -267,6 +271,67 @@ class Rollouts:
         if last is not None and (_now() - last).total_seconds() < template.interval:
             return rollout
         return self._take(app, env, rollout, compiled, taken)
+
+    def _judge_step(self, app: App, env: Environment, rollout: Rollout, step: Step) -> Rollout:
+        """Canary against stable over the same window for every metric; the score decides (Kayenta-style)."""
+        config = self.engine.config
+        templates = [config.analysis[name] for name in step.judge]
+        interval = max(t.interval for t in templates)
+        started = _parse(rollout.step_started_at) or _now()
+        taken = [m for m in rollout.measurements if m.metric == "judge" and _measured_at(m) >= started]
+        last = max((_measured_at(m) for m in taken), default=None)
+        if last is not None and (_now() - last).total_seconds() < interval:
+            return rollout
+        variables = {
+            "app": app.name,
+            "env": env.name,
+            "namespace": env.namespace,
+            "canary": canary_name(app.name),
+            "stable": app.name,
+        }
+        verdicts = []
+        for template in templates:
+            provider = provider_for(template, config.prometheus_url)
+            try:
+                canary = provider.samples(
+                    render_query(template.query, {**variables, "track": "canary"}),
+                    template.window,
+                    max(1.0, template.interval),
+                )
+                stable = provider.samples(
+                    render_query(template.query, {**variables, "track": "stable"}),
+                    template.window,
+                    max(1.0, template.interval),
+                )
+            except ProviderError as e:
+                canary, stable = [], []
+                rollout.note(f"{template.name}: {e}", _stamp(_now()))
+            verdicts.append(
+                judge_metric(
+                    template.name, canary, stable, bad=template.judge or "increase", min_samples=template.min_samples
+                )
+            )
+        judgement = judge(verdicts, pass_score=config.pass_score, marginal_score=config.marginal_score)
+        reasons = "; ".join(f"{v.metric}: {v.reason}" for v in verdicts if v.reason)
+        phase = {PASS: SUCCESSFUL, FAIL: FAILED, MARGINAL: INCONCLUSIVE}.get(judgement.verdict, INCONCLUSIVE)
+        rollout.measured(Measurement("judge", phase, judgement.score, _stamp(_now()), reasons))
+        if judgement.verdict == PASS:
+            return self._advance(env, rollout, f"judge scored {judgement.score:.0f} (pass at {config.pass_score})")
+        if judgement.verdict == FAIL:
+            return self.abort(
+                app.name, env.name, reason=f"judge scored {judgement.score:.0f}: {reasons} at {rollout.weight}% traffic"
+            )
+        if judgement.verdict == MARGINAL:
+            rollout.phase, rollout.paused_by_hand = PAUSED, True
+            rollout.message = f"judge scored {judgement.score:.0f}, marginal ({reasons}); promote or abort by hand"
+            return self._save(env, rollout, rollout.message)
+        no_data = sum(1 for m in taken if m.phase == INCONCLUSIVE) + 1
+        limit = max(t.inconclusive_limit for t in templates)
+        if no_data > limit:
+            rollout.phase, rollout.paused_by_hand = PAUSED, True
+            rollout.message = f"the judge had too little data {no_data} times ({reasons}); promote or abort by hand"
+            return self._save(env, rollout, rollout.message)
+        return self._save(env, rollout, f"judge: not enough samples yet ({reasons})")
 
     # ------------------------------------------------------------ endings
 

@@ -329,3 +329,12 @@ def test_an_aborted_rollout_can_be_retried(canary):
         if c.message.startswith("Deploy trade-service v1.4.2-crashloop")
     ]
     assert len(deploys) == 2
+
+
+def test_a_judge_step_scores_metrics_and_aborts_a_slower_canary(canary):
+    fleet = canary.fleet
+    _with_trade_steps(fleet, '[{ set_weight = 34 }, { judge = ["latency-judge"] }, { set_weight = 100 }]')
+    result = fleet.engine.deploy("trade-service", "prod", "v1.4.2-slow", actor="alice", wait=True, timeout=90)
+    assert result.rollout.phase == "Aborted", result.rollout.events
+    assert result.message.startswith("judge scored 0: latency-judge: canary")
+    assert result.rollout.measurements[-1].metric == "judge" and result.rollout.measurements[-1].phase == "Failed"
