@@ -315,6 +315,8 @@ class Rollouts:
         reasons = "; ".join(f"{v.metric}: {v.reason}" for v in verdicts if v.reason)
         phase = {PASS: SUCCESSFUL, FAIL: FAILED, MARGINAL: INCONCLUSIVE}.get(judgement.verdict, INCONCLUSIVE)
         rollout.measured(Measurement("judge", phase, judgement.score, _stamp(_now()), reasons))
+        if judgement.verdict == FAIL:  # keep the judgement in the record before the abort reads it again
+            rollout = self._save(env, rollout, f"judge scored {judgement.score:.0f}: {phase}")
         if judgement.verdict == PASS:
             return self._advance(env, rollout, f"judge scored {judgement.score:.0f} (pass at {config.pass_score})")
         if judgement.verdict == FAIL:
