@@ -33,6 +33,7 @@ demo: install
 bench: install
 	$(BIN)/python bench/sandbox_api.py
 	$(BIN)/python bench/drift_scan.py
+	$(BIN)/python bench/abort_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -57,8 +57,10 @@ def test_the_example_is_valid_and_complete():
     assert prod.freeze[0].days == ("fri",) and prod.freeze[0].timezone == "Europe/London"
     assert "trade-service" in cfg.apps and len(cfg.apps) == 3
     steps = cfg.apps["trade-service"].canary.steps
-    assert steps[0].set_weight == 10 and steps[1].pause == 120 and steps[6].pause_indefinitely
-    assert set(cfg.analysis) == {"success-rate", "p99-latency"}
+    assert steps[0].set_weight == 10 and steps[1].pause == 120 and steps[7].pause_indefinitely
+    assert steps[3].judge == ("latency-vs-stable",)
+    assert set(cfg.analysis) == {"success-rate", "p99-latency", "error-rate-trend", "latency-vs-stable"}
+    assert cfg.analysis["latency-vs-stable"].judge == "increase" and (cfg.pass_score, cfg.marginal_score) == (95, 75)
     assert cfg.slack.bot_token.env_var == "SLACK_BOT_TOKEN"
     assert cfg.drift.interval == 180 and cfg.drift.summary_cron
     assert cfg.apps["trade-service"].path_for("prod") == "apps/trade-service/prod"
