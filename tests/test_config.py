@@ -58,7 +58,7 @@ def test_the_example_is_valid_and_complete():
     assert "trade-service" in cfg.apps and len(cfg.apps) == 3
     steps = cfg.apps["trade-service"].canary.steps
     assert steps[0].set_weight == 10 and steps[1].pause == 120 and steps[7].pause_indefinitely
-    assert steps[3].judge == ("latency-vs-stable",)
+    assert steps[5].judge == ("latency-vs-stable",)
     assert set(cfg.analysis) == {"success-rate", "p99-latency", "error-rate-trend", "latency-vs-stable"}
     assert cfg.analysis["latency-vs-stable"].judge == "increase" and (cfg.pass_score, cfg.marginal_score) == (95, 75)
     assert cfg.slack.bot_token.env_var == "SLACK_BOT_TOKEN"
@@ -123,7 +123,7 @@ def test_secrets_must_be_environment_references(monkeypatch):
         ),
         (
             ("steps = [", 'steps = [{ set_weight = 5, pause = "1m" }, '),
-            "apps.trade-service.canary.steps[0]: each step needs exactly one of set_weight, pause or analysis (got set_weight, pause)",
+            "apps.trade-service.canary.steps[0]: each step needs exactly one of set_weight, pause, analysis or judge (got set_weight, pause)",
         ),
         (
             ('path = "apps/trade-service/{env}"', 'path = "../outside/{env}"'),
