@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kubernetes.client.exceptions import ApiException
 
 from . import policy
-from .cluster.client import Cluster, message_of
+from .cluster.client import message_of
 from .cluster.health import HEALTHY
 from .cluster.locks import Locks
 from .config import App, Environment
@@ -119,7 +119,7 @@ class Promotions:
             {REQUEST_LABEL: "deploy", "gitopsctl.io/app": request.app, "gitopsctl.io/env": request.env},
             {"request": json.dumps(asdict(request))},
         )
-        _ensure_namespace(cluster, env.namespace)
+        cluster.ensure_namespace(env.namespace)
         try:
             if replace:
                 current = cluster.get("v1", "ConfigMap", body["metadata"]["name"], env.namespace)
@@ -389,7 +389,7 @@ class Promotions:
             raise UsageError("a freeze needs --reason saying why")
         until = _now() + duration
         cluster = self.engine.cluster(env)
-        _ensure_namespace(cluster, env.namespace)
+        cluster.ensure_namespace(env.namespace)
         body = _cm(
             f"gitopsctl-freeze-{env.name}",
             env.namespace,
@@ -410,12 +410,3 @@ class Promotions:
                 f'unknown environment "{name}"; known environments: {", ".join(self.engine.config.environments)}'
             )
         return self.engine.config.environments[name]
-
-
-def _ensure_namespace(cluster: Cluster, namespace: str) -> None:
-    if cluster.get("v1", "Namespace", namespace, None) is None:
-        try:
-            cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-        except ApiException as e:
-            if e.status != 409:
-                raise ClusterError(f"cannot create namespace {namespace}: {message_of(e)}") from e

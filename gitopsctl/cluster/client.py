@@ -232,6 +232,16 @@ class Cluster:
             count=True,
         )
 
+    def ensure_namespace(self, namespace: str) -> None:
+        """Create ``namespace`` if it is missing (records, locks and requests live there before any sync)."""
+        if self.get("v1", "Namespace", namespace, None) is not None:
+            return
+        try:
+            self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        except ApiException as e:
+            if e.status != 409:
+                raise ClusterError(f"cannot create namespace {namespace}: {message_of(e)}") from e
+
     def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         resource = self.resource(obj["apiVersion"], obj["kind"])
         return self.call(

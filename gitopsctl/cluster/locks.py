@@ -123,7 +123,7 @@ class Locks:
         current = self.cluster.get("coordination.k8s.io/v1", "Lease", name, self.namespace)
         try:
             if current is None:
-                self._ensure_namespace()
+                self.cluster.ensure_namespace(self.namespace)
                 self.cluster.create(self._body(app, env, actor, operation, _now(), None))
                 return
             info = _info(current)
@@ -196,11 +196,3 @@ class Locks:
             for lease in self.cluster.list("coordination.k8s.io/v1", "Lease", self.namespace, f"{LOCK_LABEL}=true")
         ]
         return sorted((i for i in infos if i is not None and i.expires > now), key=lambda i: (i.app, i.env))
-
-    def _ensure_namespace(self) -> None:
-        if self.cluster.get("v1", "Namespace", self.namespace, None) is None:
-            try:
-                self.cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
-            except ApiException as e:
-                if e.status != 409:
-                    raise ClusterError(f"cannot create namespace {self.namespace} for locks: {message_of(e)}") from e

@@ -86,7 +86,7 @@ def write(
     cluster: Cluster, namespace: str, app: str, env: str, entry: HistoryEntry, inventory: list[ObjectRef]
 ) -> SyncRecord:
     """Prepend ``entry`` to the history (keeping 20) and replace the inventory."""
-    _ensure_namespace(cluster, namespace)
+    cluster.ensure_namespace(namespace)
     name = record_name(app, env)
     for _ in range(5):
         current = cluster.get("v1", "ConfigMap", name, namespace)
@@ -117,13 +117,3 @@ def write(
             if e.status != 409:
                 raise ClusterError(f"cannot write the sync record {name}: {message_of(e)}") from e
     raise ClusterError(f"the sync record {name} kept changing under us; try the sync again")
-
-
-def _ensure_namespace(cluster: Cluster, namespace: str) -> None:
-    if cluster.get("v1", "Namespace", namespace, None) is not None:
-        return
-    try:
-        cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    except ApiException as e:
-        if e.status != 409:
-            raise ClusterError(f"cannot create namespace {namespace} for the sync record: {message_of(e)}") from e
