@@ -18,27 +18,15 @@ from typing import Any
 
 import yaml
 
+from .kube.fields import SERVER_SET_METADATA, key_element, owners
 from .kube.fields import Path as FieldsPath
-from .kube.fields import key_element, owners
 from .kube.lists import ATOMIC, SET, key_of, list_keys
 from .kube.quantity import parse_quantity
 from .source.manifests import ObjectRef
 
 MASK = "***"
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
-SERVER_METADATA = frozenset(
-    {
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "managedFields",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "selfLink",
-        "ownerReferences",
-    }
-)
+SERVER_METADATA = SERVER_SET_METADATA | {"ownerReferences"}
 _QUANTITY_CONTEXT = frozenset({"resources", "limits", "requests", "capacity", "allocatable", "hard"})
 _QUANTITY_FIELDS = frozenset({"storage", "cpu", "memory", "ephemeral-storage"})
 

@@ -64,7 +64,7 @@ def measure(
     previous: Sequence[Measurement] = (),
 ) -> Measurement:
     """One measurement of the canary (``variables["track"]``); stable's samples are fetched when the template compares."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # intervals may be shorter than a second apart
     template = compiled.template
     name = template.name
     stable_vars = {**variables, "track": "stable"}

@@ -14,6 +14,20 @@ from .lists import key_of
 
 Path = tuple[str, ...]
 
+# metadata the API server sets; never part of what a client declares
+SERVER_SET_METADATA = frozenset(
+    {
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "managedFields",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    }
+)
+
 
 def key_element(item: dict[str, Any], keys: tuple[str, ...]) -> str:
     values = key_of(item, keys) or ()

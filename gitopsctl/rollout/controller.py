@@ -28,7 +28,7 @@ from ..analysis.providers import ProviderError
 from ..analysis.run import compile_template, measure, provider_for, render_query
 from ..cluster import health as health_checks
 from ..config import App, Environment, Step
-from ..errors import GitOpsError, PolicyError, SourceError
+from ..errors import PolicyError, SourceError
 from ..source.images import set_version
 from ..source.manifests import WORKLOAD_KINDS
 from . import record as records
@@ -103,6 +103,13 @@ class Rollouts:
         if event:
             self.notify(saved, event)
         return saved
+
+    def _in_progress(self, app_name: str, env_name: str) -> tuple[App, Environment, Rollout]:
+        app, env = self.engine.resolve(app_name, env_name)
+        rollout = self.active(app, env)
+        if rollout is None:
+            raise PolicyError(f"{app.name} in {env.name} has no rollout in progress")
+        return app, env, rollout
 
     def get(self, app_name: str, env_name: str) -> Rollout | None:
         app, env = self.engine.resolve(app_name, env_name)
@@ -220,9 +227,6 @@ class Rollouts:
             "stable": app.name,
         }
         measurement = measure(compiled, provider, variables, taken)
-        measurement = type(measurement)(
-            measurement.metric, measurement.phase, measurement.value, _stamp(_now()), measurement.message
-        )
         rollout.measured(measurement)
         shown = f"{measurement.value:.4g}" if isinstance(measurement.value, float) else repr(measurement.value)
         return self._save(
@@ -348,10 +352,7 @@ class Rollouts:
 
     def abort(self, app_name: str, env_name: str, *, reason: str, actor: str = "gitopsctl") -> Rollout:
         """Traffic to stable at once, canary removed, the deploy reverted in Git by a new commit."""
-        app, env = self.engine.resolve(app_name, env_name)
-        rollout = self.active(app, env)
-        if rollout is None:
-            raise PolicyError(f"{app.name} in {env.name} has no rollout in progress")
+        app, env, rollout = self._in_progress(app_name, env_name)
         stable = self._workload(app, env, rollout.deploy_commit)
         router = self._router(app, env, stable)
         router.set_weight(0)
@@ -376,10 +377,7 @@ class Rollouts:
     # ------------------------------------------------------------ manual controls
 
     def promote(self, app_name: str, env_name: str, *, full: bool = False, actor: str) -> Rollout:
-        app, env = self.engine.resolve(app_name, env_name)
-        rollout = self.active(app, env)
-        if rollout is None:
-            raise PolicyError(f"{app.name} in {env.name} has no rollout in progress")
+        app, env, rollout = self._in_progress(app_name, env_name)
         rollout.paused_by_hand = False
         if full:
             rollout.promote_full = True
@@ -399,18 +397,12 @@ class Rollouts:
         return self.engine.deploy(app.name, env.name, last.canary_version, actor=actor, wait=wait, timeout=timeout)
 
     def pause(self, app_name: str, env_name: str, *, actor: str) -> Rollout:
-        app, env = self.engine.resolve(app_name, env_name)
-        rollout = self.active(app, env)
-        if rollout is None:
-            raise PolicyError(f"{app.name} in {env.name} has no rollout in progress")
+        app, env, rollout = self._in_progress(app_name, env_name)
         rollout.paused_by_hand, rollout.phase = True, PAUSED
         return self._save(env, rollout, f"paused by {actor}")
 
     def resume(self, app_name: str, env_name: str, *, actor: str) -> Rollout:
-        app, env = self.engine.resolve(app_name, env_name)
-        rollout = self.active(app, env)
-        if rollout is None:
-            raise PolicyError(f"{app.name} in {env.name} has no rollout in progress")
+        app, env, rollout = self._in_progress(app_name, env_name)
         rollout.paused_by_hand, rollout.phase = False, PROGRESSING
         return self._save(env, rollout, f"resumed by {actor}")
 
@@ -465,6 +457,3 @@ def _crashlooping(cluster: Any, namespace: str, canary: dict[str, Any]) -> bool:
         if pod["metadata"]["name"].startswith(owner_prefix)
         for cs in (pod.get("status") or {}).get("containerStatuses") or []
     )
-
-
-__all__ = ["Rollouts", "GitOpsError"]

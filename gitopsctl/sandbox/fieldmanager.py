@@ -18,26 +18,13 @@ import copy
 import json
 from typing import Any
 
-from ..kube.fields import from_fields_v1, key_element, to_fields_v1
+from ..kube.fields import SERVER_SET_METADATA, from_fields_v1, key_element, to_fields_v1
 from .errors import ApiError
 from .registry import ResourceType
 from .structure import ATOMIC, SET, key_of, list_keys
 
 Path = tuple[str, ...]
-_IDENTITY_METADATA = frozenset(
-    {
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "managedFields",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "selfLink",
-    }
-)
+_IDENTITY_METADATA = SERVER_SET_METADATA | {"name", "namespace"}
 _MISSING = object()
 
 
