@@ -106,6 +106,17 @@ class Step:
     analysis: str | None = None
     judge: tuple[str, ...] = ()
 
+    def describe(self) -> str:
+        if self.set_weight is not None:
+            return f"{self.set_weight}% traffic"
+        if self.pause_indefinitely:
+            return "pause until promoted"
+        if self.pause is not None:
+            return f"pause {self.pause:g}s"
+        if self.judge:
+            return f"judge {', '.join(self.judge)}"
+        return f"analysis {self.analysis}"
+
 
 @dataclass(frozen=True)
 class Canary:

@@ -295,6 +295,7 @@ class Engine:
         reason: str = "",
         timeout: float = 300.0,
         wait: bool = False,
+        progress: Callable[[str], None] | None = None,
     ):
         """Deploy ``version`` (default: what runs Healthy upstream) under policy: a Git commit, then a sync or a canary."""
         return self.promotions.deploy(
@@ -306,10 +307,37 @@ class Engine:
             reason=reason,
             timeout=timeout,
             wait=wait,
+            progress=progress,
         )
 
-    def approve(self, app: str, env: str, *, actor: str | None = None, timeout: float = 300.0, wait: bool = False):
-        return self.promotions.approve(app, env, actor=actor or default_actor(), timeout=timeout, wait=wait)
+    def plan(
+        self,
+        app: str,
+        env: str,
+        version: str | None = None,
+        *,
+        actor: str | None = None,
+        break_glass: bool = False,
+        reason: str = "",
+    ):
+        """What ``deploy`` would do after every policy check, writing nothing; raises what ``deploy`` would."""
+        return self.promotions.plan(
+            app, env, version, actor=actor or default_actor(), break_glass=break_glass, reason=reason
+        )
+
+    def approve(
+        self,
+        app: str,
+        env: str,
+        *,
+        actor: str | None = None,
+        timeout: float = 300.0,
+        wait: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ):
+        return self.promotions.approve(
+            app, env, actor=actor or default_actor(), timeout=timeout, wait=wait, progress=progress
+        )
 
     def reconcile_rollouts(self) -> list:
         """One reconcile of every active rollout (what the controller loop runs)."""

@@ -6,6 +6,7 @@ lives in ConfigMaps in the environment's namespace (see promotion.py).
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -48,12 +49,29 @@ def active_freeze(env: Environment, now: datetime, manual: Freeze | None) -> Fre
     return None
 
 
+_SLACK_ACTOR = re.compile(r"\(([UW][A-Z0-9]{2,})\)$")
+
+
+def identity(actor: str) -> str:
+    """Who an actor is: the Slack user ID of ``"alice (U024BE7LH)"`` (names can be changed, IDs cannot), else the actor."""
+    match = _SLACK_ACTOR.search(actor)
+    return match.group(1) if match else actor
+
+
+def same_person(a: str, b: str) -> bool:
+    return identity(a) == identity(b)
+
+
 def may_approve(config: Config, env: Environment, actor: str) -> bool:
-    """Listed as an approver of ``env``, directly or through a group; with none listed, anyone but the requester."""
+    """Listed as an approver of ``env`` (by name, or Slack ID for Slack users), directly or through a group.
+
+    With no approvers listed, anyone but the requester may approve.
+    """
     approval = env.approval
     if not approval.users and not approval.groups:
         return True
-    return actor in approval.users or any(actor in config.groups.get(g, ()) for g in approval.groups)
+    listed = set(approval.users).union(*(config.groups.get(g, ()) for g in approval.groups))
+    return identity(actor) in listed
 
 
 def approvers_text(env: Environment) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,22 @@ class Request:
         return f"{what} of {self.app} {self.version} to {self.env} requested by {self.requester} at {self.requested_at}"
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a deploy will do, known before anything is written: what the bot and the console show first."""
+
+    app: str
+    env: str
+    version: str
+    previous: str | None
+    strategy: str  # direct | canary
+    steps: tuple[str, ...]
+    approvals_required: int
+    approvers: str
+    break_glass: bool
+    reason: str = ""
+
+
 @dataclass
 class DeployResult:
     app: str
@@ -69,6 +86,7 @@ class DeployResult:
     request: Request | None = None
     message: str = ""
     rollout: Any = None
+    plan: Plan | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -170,7 +188,7 @@ class Promotions:
 
     # ------------------------------------------------------------ deploy
 
-    def deploy(
+    def plan(
         self,
         app_name: str,
         env_name: str,
@@ -179,9 +197,8 @@ class Promotions:
         actor: str,
         break_glass: bool = False,
         reason: str = "",
-        timeout: float = 300.0,
-        wait: bool = False,
-    ) -> DeployResult:
+    ) -> Plan:
+        """Every policy check of a deploy, and what it would do; nothing is written."""
         app, env = self.engine.resolve(app_name, env_name)
         upstream = self._upstream(env)
         if version is None:
@@ -214,12 +231,47 @@ class Promotions:
             )
         if break_glass and not reason:
             raise UsageError("a break-glass deploy needs --reason saying why it cannot wait")
-        required = max(env.approval.required, 1 if freeze is not None else 0)
+        existing = self.pending(app, env)
+        if existing is not None and (existing.version != version or not policy.same_person(existing.requester, actor)):
+            raise PolicyError(f"a {existing.describe()} is already pending; approve or reject it first")
+        if (active := self.engine.rollouts.active(app, env)) is not None:
+            raise PolicyError(
+                f"a rollout of {app.name} {active.canary_version} in {env.name} is in progress "
+                f"({active.phase}, {active.weight}% on the canary); promote or abort it first"
+            )
+        canary = env.strategy == "canary" and previous is not None and previous != version
+        return Plan(
+            app.name,
+            env.name,
+            version,
+            previous,
+            "canary" if canary else "direct",
+            tuple(step.describe() for step in app.canary.steps) if canary and app.canary else (),
+            max(env.approval.required, 1 if freeze is not None else 0),
+            policy.approvers_text(env),
+            freeze is not None,
+            reason,
+        )
+
+    def deploy(
+        self,
+        app_name: str,
+        env_name: str,
+        version: str | None,
+        *,
+        actor: str,
+        break_glass: bool = False,
+        reason: str = "",
+        timeout: float = 300.0,
+        wait: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> DeployResult:
+        plan = self.plan(app_name, env_name, version, actor=actor, break_glass=break_glass, reason=reason)
+        app, env = self.engine.resolve(plan.app, plan.env)
+        version, previous, required = plan.version, plan.previous, plan.approvals_required
         if required:
             existing = self.pending(app, env)
-            if existing is not None:
-                if existing.version != version or existing.requester != actor:
-                    raise PolicyError(f"a {existing.describe()} is already pending; approve or reject it first")
+            if existing is not None:  # the same person asking again for the same version: the same request
                 return DeployResult(
                     app.name,
                     env.name,
@@ -227,7 +279,8 @@ class Promotions:
                     version,
                     previous,
                     request=existing,
-                    message=f"waiting for {existing.required - len(existing.approvals)} approval(s) from {policy.approvers_text(env)}",
+                    message=f"waiting for {existing.required - len(existing.approvals)} approval(s) from {plan.approvers}",
+                    plan=plan,
                 )
             request = Request(
                 uuid.uuid4().hex[:12],
@@ -238,7 +291,7 @@ class Promotions:
                 actor,
                 _now().strftime("%Y-%m-%dT%H:%M:%SZ"),
                 required,
-                freeze is not None,
+                plan.break_glass,
                 reason,
             )
             self._save_request(env, request, replace=False)
@@ -249,24 +302,36 @@ class Promotions:
                 version,
                 previous,
                 request=request,
-                message=f"waiting for {required} approval(s) from {policy.approvers_text(env)}",
+                message=f"waiting for {required} approval(s) from {plan.approvers}",
+                plan=plan,
             )
-        return self._execute(app, env, version, actor=actor, approvers=[], timeout=timeout, kind="Deploy", wait=wait)
+        result = self._execute(
+            app, env, version, actor=actor, approvers=[], timeout=timeout, kind="Deploy", wait=wait, progress=progress
+        )
+        result.plan = plan
+        return result
 
     def approve(
-        self, app_name: str, env_name: str, *, actor: str, timeout: float = 300.0, wait: bool = False
+        self,
+        app_name: str,
+        env_name: str,
+        *,
+        actor: str,
+        timeout: float = 300.0,
+        wait: bool = False,
+        progress: Callable[[str], None] | None = None,
     ) -> DeployResult:
         app, env = self.engine.resolve(app_name, env_name)
         request = self.pending(app, env)
         if request is None:
             raise UsageError(f"there is no pending request for {app.name} in {env.name}")
-        if actor == request.requester:
+        if policy.same_person(actor, request.requester):
             raise PolicyError(
                 f"{actor} asked for this {('break-glass ' if request.break_glass else '')}deploy; someone else must approve it"
             )
         if not policy.may_approve(self.engine.config, env, actor):
             raise PolicyError(f"{actor} may not approve deploys to {env.name}; approvers: {policy.approvers_text(env)}")
-        if actor in request.approvals:
+        if any(policy.same_person(actor, a) for a in request.approvals):
             raise PolicyError(f"{actor} has already approved this request")
         request.approvals.append(actor)
         if len(request.approvals) < request.required:
@@ -292,6 +357,7 @@ class Promotions:
             kind=kind,
             reason=request.reason,
             wait=wait,
+            progress=progress,
         )
 
     def reject(self, app_name: str, env_name: str, *, actor: str) -> Request:
@@ -299,7 +365,7 @@ class Promotions:
         request = self.pending(app, env)
         if request is None:
             raise UsageError(f"there is no pending request for {app.name} in {env.name}")
-        if actor != request.requester and not policy.may_approve(self.engine.config, env, actor):
+        if not policy.same_person(actor, request.requester) and not policy.may_approve(self.engine.config, env, actor):
             raise PolicyError(f"{actor} may not reject deploys to {env.name}; approvers: {policy.approvers_text(env)}")
         self._drop_request(app.name, env)
         return request
@@ -339,6 +405,7 @@ class Promotions:
         kind: str,
         reason: str = "",
         wait: bool = False,
+        progress: Callable[[str], None] | None = None,
     ) -> DeployResult:
         locks = Locks(self.engine.cluster(env), env.namespace)
         rollout = None
@@ -367,7 +434,9 @@ class Promotions:
                     app, env, stable_version=previous, canary_version=version, commit=commit, actor=actor
                 )
             else:
-                sync = self.engine.sync(app.name, env.name, revision=commit, wait=True, timeout=timeout, actor=actor)
+                sync = self.engine.sync(
+                    app.name, env.name, revision=commit, wait=True, timeout=timeout, actor=actor, progress=progress
+                )
         if rollout is not None:
             if wait:
                 rollout = self.engine.rollouts.drive(app.name, env.name, timeout=timeout) or rollout

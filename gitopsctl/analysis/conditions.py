@@ -102,6 +102,8 @@ _COMPARE = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
 }
+_SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+_NEGATION = {ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Gt: ast.LtE, ast.GtE: ast.Lt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
 _ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 
 
@@ -126,6 +128,26 @@ class Condition:
         if not isinstance(value, bool):
             raise ConditionError(f"{self.text!r} gives {value!r}, not true or false")
         return value
+
+    def explain(self, result: Any, results: Sequence[Any] = (), stable: Sequence[Any] = (), *, holds: bool) -> str:
+        """The outcome with its numbers, e.g. ``0.91 < 0.99`` for ``result >= 0.99`` that does not hold.
+
+        A single comparison shows both sides' values (negated when it does not hold);
+        anything more complex says which condition held or not, and for what value.
+        """
+        body = self.tree.body
+        if isinstance(body, ast.Compare) and len(body.ops) == 1:
+            env = {"result": result, "results": list(results), "stable": list(stable)}
+            try:
+                left = _num(_eval(body.left, env))
+                right = _num(_eval(body.comparators[0], env))
+            except (ConditionError, ArithmeticError, TypeError, IndexError, ValueError, KeyError):
+                pass
+            else:
+                op = type(body.ops[0])
+                symbol = _SYMBOL[op] if holds else _SYMBOL[_NEGATION[op]]
+                return f"{_show(left)} {symbol} {_show(right)}"
+        return f"{self.text} {'is true' if holds else 'is false'} for {_show(result)}"
 
 
 def compile_condition(text: str) -> Condition:
@@ -217,3 +239,12 @@ def _num(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConditionError(f"{value!r} is not a number")
     return float(value)
+
+
+def _show(value: Any) -> str:
+    """Numbers to four significant digits, the way people read thresholds."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)

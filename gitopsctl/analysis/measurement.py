@@ -50,13 +50,13 @@ def evaluate(
     """The phase of one measurement and why; a condition that cannot be evaluated is an Error."""
     try:
         if failure is not None and failure.evaluate(value, results, stable):
-            return FAILED, f"{failure.text} is true for {value!r}"
+            return FAILED, failure.explain(value, results, stable, holds=True)
         if not is_valid(value):
             return INCONCLUSIVE, f"no usable value ({value!r})"
         if success is not None:
             if success.evaluate(value, results, stable):
                 return SUCCESSFUL, ""
-            return FAILED, f"{success.text} is false for {value!r}"
+            return FAILED, success.explain(value, results, stable, holds=False)
         return SUCCESSFUL, ""
     except ConditionError as e:
         if not is_valid(value):

@@ -208,7 +208,7 @@ class Rollouts:
                 return self.abort(
                     app.name,
                     env.name,
-                    reason=f"{name} (background): {_last_reason(taken) or why} at {rollout.weight}% traffic",
+                    reason=f"{name} (background) {_last_reason(taken) or why} at {rollout.weight}% traffic",
                 )
             last = max((_measured_at(m) for m in taken), default=None)
             if rollout.weight > 0 and (last is None or (_now() - last).total_seconds() >= template.interval):
@@ -262,7 +262,7 @@ class Rollouts:
             return self._advance(env, rollout, f"analysis {template.name} passed")
         if phase in (FAILED, ERROR):
             return self.abort(
-                app.name, env.name, reason=f"{template.name}: {_last_reason(taken) or why} at {rollout.weight}% traffic"
+                app.name, env.name, reason=f"{template.name} {_last_reason(taken) or why} at {rollout.weight}% traffic"
             )
         if phase == INCONCLUSIVE:
             rollout.phase, rollout.message = (
@@ -362,7 +362,7 @@ class Rollouts:
         repository = _repository(stable, app.container)
         title = f"Roll back {app.name} {env.name} to {rollout.stable_version}: {reason}"
         try:
-            self.engine.writer.commit(
+            rollout.revert_commit = self.engine.writer.commit(
                 lambda root: [set_version(root / path, app.container, rollout.stable_version, repository).path],
                 title,
                 {"Rolled-back-by": actor, "Deployed-by": rollout.actor},
@@ -433,11 +433,10 @@ def _measured_at(measurement: Any) -> datetime:
 
 
 def _last_reason(measurements: list[Any]) -> str:
+    """The numbers of the last failed measurement (``0.91 < 0.99``), or why the last one could not be taken."""
     for m in reversed(measurements):
         if m.phase in (FAILED, ERROR):
-            if m.phase == FAILED and isinstance(m.value, float):
-                return m.message.replace(" is false for ", " false for ")
-            return m.message
+            return m.message if m.phase == FAILED else f"could not be measured ({m.message})"
     return ""
 
 

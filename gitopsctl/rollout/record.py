@@ -47,6 +47,7 @@ class Rollout:
     paused_by_hand: bool = False
     promote_full: bool = False
     message: str = ""
+    revert_commit: str | None = None
     measurements: list[Measurement] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     resource_version: str | None = None

@@ -52,7 +52,7 @@ class GitWriter:
 
     def commit(self, change: Callable[[Path], list[Path]], message: str, trailers: dict[str, str]) -> str:
         """Apply ``change`` (returns the files it wrote) to the branch head, commit, push; the new commit's SHA."""
-        body = message.rstrip() + "\n\n" + "\n".join(f"{k}: {v}" for k, v in trailers.items() if v) + "\n"
+        body = _one_line(message) + "\n\n" + "\n".join(f"{k}: {_one_line(v)}" for k, v in trailers.items() if v) + "\n"
         with self._lock:
             repo = self._open()
             for _ in range(PUSH_ATTEMPTS):
@@ -81,3 +81,8 @@ class GitWriter:
                     raise SourceError(f"cannot push to {self.url}: {text.strip()}") from e
                 return commit.hexsha
         raise SourceError(f"{self.url} kept moving while pushing ({PUSH_ATTEMPTS} attempts); try again")
+
+
+def _one_line(text: str) -> str:
+    """Titles and trailer values on one line: text from Slack or a terminal cannot forge another trailer."""
+    return " ".join(str(text).split())[:500]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -108,10 +109,11 @@ def test_a_bad_version_is_aborted_by_analysis_and_git_is_reverted(canary):
     fleet = canary.fleet
     result = fleet.engine.deploy("trade-service", "prod", "v1.4.2-bad", actor="alice", wait=True, timeout=120)
     assert (result.status, result.rollout.phase) == ("Aborted", "Aborted")
-    assert "success-rate" in result.message and "at 34% traffic" in result.message
+    assert re.fullmatch(r"success-rate 0\.\d+ < 0\.95 at 34% traffic", result.message), result.message
     revert = head(fleet)
     assert revert.message.startswith("Roll back trade-service prod to v1.4.1: success-rate")
-    assert revert.parents[0].hexsha == result.commit
+    assert revert.parents[0].hexsha == result.commit == result.rollout.deploy_commit
+    assert result.rollout.revert_commit == revert.hexsha
     assert image(fleet, "trade-service") == "registry.local/trade-service:v1.4.1"
     assert image(fleet, "trade-service-canary") is None
     assert fleet.engine.diff("trade-service", "prod").in_sync, "Git and the cluster agree after the abort"

@@ -196,3 +196,16 @@ def test_the_web_provider_measures_and_a_dead_endpoint_is_an_error_measurement(j
     assert (measured.phase, measured.value) == (FAILED, 0.97)
     dead = measure(compiled, WebProvider("http://127.0.0.1:9/nothing", timeout=1), {})
     assert dead.phase == ERROR and "could not be read" in dead.message
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "results", "holds", "shown"),
+    [
+        ("result >= 0.99", 0.91, [], False, "0.91 < 0.99"),
+        ("result < 500", 731.25, [], False, "731.2 >= 500"),
+        ("mean(last(results, 3)) > 0.05", 0.1, [0.04, 0.07, 0.1], True, "0.07 > 0.05"),
+        ("result > 0.5 and result < 2", 3.0, [], False, "result > 0.5 and result < 2 is false for 3"),
+    ],
+)
+def test_a_condition_explains_its_outcome_with_the_numbers(text, value, results, holds, shown):
+    assert compile_condition(text).explain(value, results, holds=holds) == shown
