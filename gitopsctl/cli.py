@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import signal
 import sys
 import threading
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -87,23 +89,14 @@ def _status(args: argparse.Namespace) -> int:
 def _print_resource(resource, stream=sys.stdout) -> None:
     from . import diff as diffing
 
-    label = f"{resource.ref.kind} {resource.ref.namespace + '/' if resource.ref.namespace else ''}{resource.ref.name}"
-    who = f" (changed by {resource.changed_by})" if resource.changed_by else ""
-    if resource.state == "missing":
-        print(f"+ {label}: in Git, missing from the cluster", file=stream)
-    elif resource.state == "extra":
-        print(f"- {label}: in the cluster, no longer in Git{who}", file=stream)
-    else:
-        print(f"~ {label}{who}", file=stream)
-    text = diffing.unified(resource.desired, resource.live, label.replace(" ", "/"))
-    for line in text.splitlines():
-        colour = "32" if line.startswith("+") else "31" if line.startswith("-") else None
-        styled = (
-            f"\x1b[{colour}m{line}\x1b[0m"
-            if colour and output.use_colour(stream) and not line.startswith(("+++", "---"))
-            else line
-        )
-        print(f"    {styled}", file=stream)
+    header, *body = diffing.describe(resource).splitlines()
+    print(header, file=stream)
+    for line in body:
+        change = line[4:]
+        colour = "32" if change.startswith("+") else "31" if change.startswith("-") else None
+        if colour and output.use_colour(stream) and not change.startswith(("+++", "---")):
+            line = f"    \x1b[{colour}m{change}\x1b[0m"
+        print(line, file=stream)
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -319,22 +312,18 @@ def _rollout(args: argparse.Namespace) -> int:
 
 def _controller(args: argparse.Namespace) -> int:
     """Reconcile every active rollout in a loop, in the foreground, until interrupted."""
-    import time
+    from .rollout.loop import ReconcileLoop
 
-    engine = _engine(args)
-    stop = threading.Event()
+    loop = ReconcileLoop(
+        _engine(args),
+        args.interval,
+        on_finished=lambda r: print(f"{r.app} in {r.env}: {r.phase} ({r.message})", flush=True),
+    )
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda *_: loop.stop())
     print(f"controller running: reconciling rollouts every {args.interval:g}s", flush=True)
-    while not stop.is_set():
-        started = time.monotonic()
-        try:
-            for rollout in engine.reconcile_rollouts():
-                if rollout is not None and not rollout.active:
-                    print(f"{rollout.app} in {rollout.env}: {rollout.phase} ({rollout.message})", flush=True)
-        except GitOpsError as e:
-            print(f"reconcile failed: {e}", file=sys.stderr, flush=True)
-        stop.wait(max(0.0, args.interval - (time.monotonic() - started)))
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    loop.run()
     return 0
 
 
@@ -587,6 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="start a sandbox, deploy a sample app and show it")
     demo.set_defaults(func=_demo)
+
+    # front ends add their own commands (serve: the Slack bot; tui: the console) without the engine importing them
+    for plugin in sorted(entry_points(group="gitopsctl.commands"), key=lambda ep: ep.name):
+        plugin.load()(commands, common)
     return parser
 
 

@@ -62,6 +62,10 @@ class GitConfig:
     author_name: str = "gitopsctl"
     author_email: str = "gitopsctl@localhost"
     max_render_bytes: int = 10 * 1024 * 1024
+    commit_url: str | None = None  # e.g. "https://github.com/acme/deploy/commit/{sha}", for links in Slack
+
+    def link(self, sha: str) -> str | None:
+        return self.commit_url.replace("{sha}", sha) if self.commit_url else None
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,25 @@ class AnalysisTemplate:
         return any("stable" in (c or "") for c in (self.success_condition, self.failure_condition))
 
 
+ROLES = ("viewer", "deployer", "approver")  # each includes the ones before it
+
+
+@dataclass(frozen=True)
+class SlackRoles:
+    """Who may do what in one environment from Slack: user IDs (U...), user group IDs (S...) or "*" for everyone."""
+
+    viewers: tuple[str, ...] = ("*",)
+    deployers: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+
+    def members(self, role: str) -> tuple[str, ...]:
+        """Everyone holding ``role`` or a higher one."""
+        ranked = {"viewer": (self.viewers, self.deployers, self.approvers)}
+        ranked["deployer"] = (self.deployers, self.approvers)
+        ranked["approver"] = (self.approvers,)
+        return tuple(m for group in ranked[role] for m in group)
+
+
 @dataclass(frozen=True)
 class SlackConfig:
     bot_token: SecretRef | None = None
@@ -169,6 +192,11 @@ class SlackConfig:
     app_token: SecretRef | None = None
     api_base_url: str = DEFAULT_SLACK_API
     default_channel: str | None = None
+    roles: dict[str, SlackRoles] = field(default_factory=dict)
+
+    def roles_for(self, env: str) -> SlackRoles:
+        """An environment without a [slack.roles.ENV] table: everyone may look, nobody may change anything."""
+        return self.roles.get(env, SlackRoles())
 
 
 @dataclass(frozen=True)
@@ -393,6 +421,10 @@ def _git(reader: _Reader | None, base_dir: Path, errors: list[str]) -> GitConfig
     author_name = reader.string("author_name", default="gitopsctl")
     author_email = reader.string("author_email", default="gitopsctl@localhost")
     max_mb = reader.integer("max_render_mb", default=10, minimum=1, maximum=1024)
+    commit_url = reader.string(
+        "commit_url",
+        check=lambda v: _url(v) or (None if "{sha}" in v else 'must contain "{sha}" where the commit goes'),
+    )
     reader.finish()
     if url is None:
         return None
@@ -403,6 +435,7 @@ def _git(reader: _Reader | None, base_dir: Path, errors: list[str]) -> GitConfig
         author_name=author_name or "gitopsctl",
         author_email=author_email or "gitopsctl@localhost",
         max_render_bytes=max_mb * 1024 * 1024,
+        commit_url=commit_url,
     )
 
 
@@ -707,6 +740,7 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
             app_token=_secret(sr, "app_token"),
             api_base_url=sr.string("api_base_url", default=DEFAULT_SLACK_API, check=_url) or DEFAULT_SLACK_API,
             default_channel=sr.string("default_channel", check=_channel),
+            roles=_slack_roles(sr.table("roles"), environments),
         )
         sr.finish()
 
@@ -748,6 +782,36 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
         pass_score,
         marginal_score,
     )
+
+
+_SLACK_MEMBER = re.compile(r"^(\*|[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$")
+
+
+def _slack_member(value: str) -> str | None:
+    if _SLACK_MEMBER.match(value):
+        return None
+    return f'"{value}" is not a Slack user ID (U...), user group ID (S...) or "*"; find IDs in a profile\'s "Copy member ID"'
+
+
+def _slack_roles(reader: _Reader | None, environments: dict[str, Environment]) -> dict[str, SlackRoles]:
+    roles: dict[str, SlackRoles] = {}
+    if reader is None:
+        return roles
+    for env in reader.data:
+        if env not in environments:
+            reader.error(env, f'"{env}" is not an environment defined under [environments]')
+            reader.raw(env)
+            continue
+        table = reader.table(env)
+        assert table is not None
+        roles[env] = SlackRoles(
+            viewers=table.strings("viewers", default=("*",), check=_slack_member),
+            deployers=table.strings("deployers", check=_slack_member),
+            approvers=table.strings("approvers", check=_slack_member),
+        )
+        table.finish()
+    reader.finish()
+    return roles
 
 
 def _cron(value: str) -> str | None:

@@ -283,3 +283,16 @@ def unified(desired: dict[str, Any] | None, live: dict[str, Any] | None, label: 
     right = yaml.safe_dump(mask_secret(desired), sort_keys=True) if desired else ""
     lines = difflib.unified_diff(left.splitlines(True), right.splitlines(True), f"live/{label}", f"git/{label}")
     return "".join(lines)
+
+
+def describe(resource: ResourceDiff) -> str:
+    """One object's difference as plain text: a header line, then the unified diff indented (Secrets masked)."""
+    ref = resource.ref
+    label = f"{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name}"
+    who = f" (changed by {resource.changed_by})" if resource.changed_by else ""
+    header = {
+        "missing": f"+ {label}: in Git, missing from the cluster",
+        "extra": f"- {label}: in the cluster, no longer in Git{who}",
+    }.get(resource.state, f"~ {label}{who}")
+    body = unified(resource.desired, resource.live, label.replace(" ", "/"))
+    return "\n".join([header, *(f"    {line}" for line in body.splitlines())])

@@ -64,6 +64,10 @@ def test_the_example_is_valid_and_complete():
     assert cfg.slack.bot_token.env_var == "SLACK_BOT_TOKEN"
     assert cfg.drift.interval == 180 and cfg.drift.summary_cron
     assert cfg.apps["trade-service"].path_for("prod") == "apps/trade-service/prod"
+    prod_roles = cfg.slack.roles_for("prod")
+    assert prod_roles.members("deployer") == ("S02ONCALL", "S03SRE") and prod_roles.members("approver") == ("S03SRE",)
+    assert cfg.slack.roles_for("dev").members("deployer") == ("*",)
+    assert cfg.git.link("abc123") == "https://git.example.com/platform/gitops/commit/abc123"
 
 
 def test_an_out_of_range_weight_names_its_key_path():
@@ -136,6 +140,22 @@ def test_secrets_must_be_environment_references(monkeypatch):
         (
             ('context = "prod"', 'context = "prod"\nslack_channel = "general"'),
             'environments.prod.slack_channel: "general" is not a Slack channel: use "#name" or a channel ID such as C0123456',
+        ),
+        (
+            ("[apps.trade-service]", '[slack.roles.prod]\ndeployers = ["alice"]\n\n[apps.trade-service]'),
+            'slack.roles.prod.deployers[0]: "alice" is not a Slack user ID (U...), user group ID (S...) or "*"; '
+            'find IDs in a profile\'s "Copy member ID"',
+        ),
+        (
+            ("[apps.trade-service]", '[slack.roles.qa]\ndeployers = ["*"]\n\n[apps.trade-service]'),
+            'slack.roles.qa: "qa" is not an environment defined under [environments]',
+        ),
+        (
+            (
+                'url = "https://git.example.com/gitops.git"',
+                'url = "https://git.example.com/gitops.git"\ncommit_url = "https://x.example/commit"',
+            ),
+            'git.commit_url: must contain "{sha}" where the commit goes',
         ),
     ],
 )

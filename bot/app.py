@@ -1,0 +1,496 @@
+"""The slack-bolt app: thin listeners that parse, check roles, call the engine and render.
+
+Every listener acknowledges at once (Slack allows 3 s) and hands the engine
+call to a worker thread; results come back as ephemeral responses (errors and
+refusals, one sentence each), channel messages (deploys, rollbacks, long
+output) and thread replies (progress). Retried requests are answered and
+dropped; a deploy already in flight for the same app, environment and version
+is not started twice.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from gitopsctl import output
+from gitopsctl.diff import describe
+from gitopsctl.engine import Engine
+from gitopsctl.errors import GitOpsError
+from gitopsctl.promotion import PENDING
+
+from . import blocks
+from .access import Access, NotAllowed
+from .blocks import APPROVE, REJECT, Release
+from .commands import USAGE, Command, parse
+from .releases import Outbox, Tracker
+
+log = logging.getLogger(__name__)
+SEEN_TTL = 600.0
+
+
+class Seen:
+    """Request identities answered recently: a retry of one of them is acknowledged and dropped."""
+
+    def __init__(self, ttl: float = SEEN_TTL) -> None:
+        self.ttl = ttl
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen = {k: t for k, t in self._seen.items() if now - t < self.ttl}
+            if key in self._seen and now - self._seen[key] < self.ttl:
+                return False
+            self._seen[key] = now
+            return True
+
+
+class InFlight:
+    """Deploys being started by this process, by (app, env, version)."""
+
+    def __init__(self) -> None:
+        self._keys: set[tuple[str, ...]] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, key: tuple[str, ...]) -> bool:
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys.add(key)
+            return True
+
+    def release(self, key: tuple[str, ...]) -> None:
+        with self._lock:
+            self._keys.discard(key)
+
+
+def actor_of(user_id: str, name: str | None) -> str:
+    """The actor recorded in Git trailers and history: the Slack name (cleaned) and the ID that identifies them."""
+    clean = re.sub(r"[^\w.\-]", "", name or "")[:40] or "slack-user"
+    return f"{clean} ({user_id})"
+
+
+class GitOpsBot:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        token: str,
+        signing_secret: str | None,
+        api_base_url: str | None = None,
+        workers: int = 8,
+        channel_interval: float = 1.0,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.verifies_requests = signing_secret is not None
+        self.client = WebClient(token=token, base_url=api_base_url or engine.config.slack.api_base_url)
+        self.app = App(
+            client=self.client,
+            signing_secret=signing_secret,
+            request_verification_enabled=signing_secret is not None,
+            listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack"),
+        )
+        self.access = Access(engine.config.slack, self.client)
+        self.outbox = Outbox(self.client, interval=channel_interval)
+        self.tracker = Tracker(engine, self.outbox, poll=poll_interval)
+        self.work = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
+        self.seen = Seen()
+        self.in_flight = InFlight()
+        self.app.middleware(self._drop_retries)
+        for slash in ("/deploy", "/rollback", "/gitops"):
+            self.app.command(slash)(self._on_command)
+        self.app.action(APPROVE)(self._on_decision)
+        self.app.action(REJECT)(self._on_decision)
+
+    def start(self) -> GitOpsBot:
+        self.tracker.start()
+        return self
+
+    def stop(self) -> None:
+        self.work.shutdown(wait=True, cancel_futures=True)
+        self.tracker.stop()
+
+    # ------------------------------------------------------------ listeners
+
+    def _drop_retries(self, body: dict, next: Callable[[], None]) -> BoltResponse | None:  # noqa: A002 (bolt's name)
+        """A request seen before (Slack retrying it) is answered 200 and not acted on again."""
+        key = body.get("trigger_id") or body.get("event_id")
+        if key and not self.seen.first(str(key)):
+            log.info("dropped a repeated request %s", key)
+            return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    def _on_command(self, ack, command: dict, respond) -> None:
+        try:
+            parsed = parse(command.get("command", ""), command.get("text", ""))
+            if parsed.app is not None and parsed.env is not None:
+                self.engine.resolve(parsed.app, parsed.env)
+            elif parsed.app is not None or parsed.env is not None:
+                self.engine.pairs(parsed.app, parsed.env)
+        except GitOpsError as e:
+            ack(response_type="ephemeral", text=blocks.escape(str(e)))
+            return
+        if parsed.verb == "help":
+            ack(response_type="ephemeral", text="gitopsctl commands", blocks=blocks.help_blocks(USAGE))
+            return
+        ack(response_type="ephemeral", text=f"Working on `{parsed.usage.split()[0]} {command.get('text', '')}`…")
+        self.work.submit(self._guarded, respond, self._run_command, parsed, command, respond)
+
+    def _on_decision(self, ack, body: dict, action: dict, respond) -> None:
+        ack()
+        self.work.submit(self._guarded, respond, self._decide, body, action, respond)
+
+    def _guarded(self, respond, fn: Callable[..., None], *args: Any) -> None:
+        """Run engine work; a refusal or failure is one ephemeral sentence to the user who asked."""
+        try:
+            fn(*args)
+        except GitOpsError as e:
+            respond(response_type="ephemeral", replace_original=False, text=f":warning: {blocks.escape(str(e))}")
+        except SlackApiError as e:
+            log.warning("Slack refused a call: %s", e.response.get("error"))
+        except Exception:
+            log.exception("a Slack command failed")
+            respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=":x: gitopsctl failed unexpectedly; the error is in its log",
+            )
+
+    # ------------------------------------------------------------ commands
+
+    def _run_command(self, cmd: Command, payload: dict, respond) -> None:
+        user = payload["user_id"]
+        actor = actor_of(user, payload.get("user_name"))
+        channel = payload["channel_id"]
+        if cmd.env is not None:  # queries over every environment show only those the user may view
+            self.access.require(user, cmd.env, cmd.role)
+        handler = getattr(self, f"_cmd_{cmd.verb}")
+        handler(cmd, user=user, actor=actor, channel=channel, respond=respond)
+
+    def _viewable(self, user: str) -> list[str]:
+        envs = [e for e in self.engine.config.environments if self.access.allows(user, e, "viewer")]
+        if not envs:
+            raise NotAllowed("you are not a viewer in any environment; ask an admin to add you to slack.roles")
+        return envs
+
+    def _cmd_deploy(self, cmd: Command, *, user: str, actor: str, channel: str, respond) -> None:
+        assert cmd.app and cmd.env
+        plan = self.engine.plan(cmd.app, cmd.env, cmd.version, actor=actor)
+        key = ("deploy", plan.app, plan.env, plan.version)
+        if not self.in_flight.claim(key):
+            raise GitOpsError(f"a deploy of {plan.app} {plan.version} to {plan.env} is already being started")
+        try:
+            release = Release(
+                "deploy",
+                plan.app,
+                plan.env,
+                plan.version,
+                plan.previous,
+                user,
+                channel,
+                strategy=plan.strategy,
+                steps=plan.steps,
+                production=self._production(plan.env),
+                approvers=plan.approvers,
+            )
+            self.outbox.post_root(release)
+            try:
+                result = self.engine.deploy(
+                    plan.app, plan.env, plan.version, actor=actor, progress=self.tracker.progress(release)
+                )
+            except GitOpsError as e:
+                release.phase, release.message = "Failed", blocks.escape(str(e))
+                self.tracker.show(release)
+                raise
+            self._follow(release, result)
+        finally:
+            self.in_flight.release(key)
+
+    def _cmd_rollback(self, cmd: Command, *, user: str, actor: str, channel: str, respond) -> None:
+        assert cmd.app and cmd.env
+        key = ("rollback", cmd.app, cmd.env)
+        if not self.in_flight.claim(key):
+            raise GitOpsError(f"a rollback of {cmd.app} in {cmd.env} is already running")
+        try:
+            current = self.engine.status(cmd.app, cmd.env)[0].version
+            release = Release(
+                "rollback", cmd.app, cmd.env, cmd.version or "the last Healthy version", current, user, channel
+            )
+            release.production = self._production(cmd.env)
+            self.outbox.post_root(release)
+            try:
+                result = self.engine.rollback(cmd.app, cmd.env, to=cmd.version, actor=actor)
+            except GitOpsError as e:
+                release.phase, release.message = "Failed", blocks.escape(str(e))
+                self.tracker.show(release)
+                raise
+            release.version = result.version
+            self._follow(release, result)
+        finally:
+            self.in_flight.release(key)
+
+    def _follow(self, release: Release, result) -> None:
+        """After the engine answered: show the outcome, or keep following a canary or a pending request."""
+        release.commit = result.commit
+        if result.status == PENDING:
+            release.phase = "PendingApproval"
+            release.request_id = result.request.id if result.request else None
+            release.message = blocks.escape(result.message)
+            self.tracker.show(release)
+        elif result.rollout is not None:
+            release.phase, release.weight = result.rollout.phase, result.rollout.weight
+            self.tracker.follow_rollout(release)
+        else:
+            release.phase = result.status
+            link = blocks.commit_link(result.commit, self.engine.config.git.link(result.commit or ""))
+            health = result.sync.health if result.sync else "Unknown"
+            release.message = blocks.escape(
+                (f"commit {link}, " if link else "Git already had this version, ") + f"health {health}"
+            ) + (f"\n{blocks.escape(result.message)}" if result.message else "")
+            self.tracker.show(release)
+
+    def _production(self, env: str) -> bool:
+        """The last environment of the promotion chain is production: its approvals ask for confirmation."""
+        chain = self.engine.config.promotion_chain
+        return bool(chain) and chain[-1] == env
+
+    def _cmd_status(self, cmd: Command, *, user: str, channel: str, respond, **_: Any) -> None:
+        envs = self._viewable(user)
+        rows = [r for r in self.engine.status(cmd.app) if r.env in envs]
+        body = output.table(
+            ["app", "env", "version", "sync", "health"],
+            [[r.app, r.env, r.version, r.sync, r.health] for r in rows],
+            io.StringIO(),
+        )
+        unhealthy = [r for r in rows if r.sync != "Synced" or r.health != "Healthy"]
+        summary = f"{len(rows)} app/environment pairs, {len(unhealthy)} out of sync or not Healthy"
+        self._answer(respond, f"Status{' of ' + cmd.app if cmd.app else ''}", body, summary, user, channel)
+
+    def _cmd_diff(self, cmd: Command, *, user: str, channel: str, respond, **_: Any) -> None:
+        assert cmd.app and cmd.env
+        result = self.engine.diff(cmd.app, cmd.env)
+        title = f"Diff of {cmd.app} in {cmd.env} (Git {result.revision[:12]} against live)"
+        if result.in_sync:
+            respond(response_type="ephemeral", text=f":white_check_mark: {cmd.app} in {cmd.env} matches Git")
+            return
+        body = "\n".join(describe(r) for r in result.resources)
+        summary = f"{len(result.resources)} objects differ: " + ", ".join(
+            f"{r.ref.kind}/{r.ref.name} ({r.state})" for r in result.resources[:20]
+        )
+        self._answer(respond, title, body, summary, user, channel)
+
+    def _cmd_history(self, cmd: Command, *, user: str, channel: str, respond, **_: Any) -> None:
+        assert cmd.app and cmd.env
+        entries = self.engine.history(cmd.app, cmd.env)
+        body = output.table(
+            ["time", "version", "actor", "result", "health", "revision"],
+            [[e.time, e.version, e.actor, e.result, e.health, (e.revision or "")[:12]] for e in entries],
+            io.StringIO(),
+        )
+        self._answer(respond, f"History of {cmd.app} in {cmd.env}", body, f"{len(entries)} syncs", user, channel)
+
+    def _cmd_drift(self, cmd: Command, *, user: str, channel: str, respond, **_: Any) -> None:
+        envs = [cmd.env] if cmd.env else self._viewable(user)
+        report = self.engine.drift(cmd.env)
+        drifted = [d for d in report.drifted if d.env in envs]
+        if not drifted:
+            respond(response_type="ephemeral", text=f":white_check_mark: no drift in {', '.join(envs)}")
+            return
+        lines = []
+        for item in drifted:
+            lines.append(f"{item.app} in {item.env}: {len(item.resources)} drifted objects")
+            for r in item.resources:
+                who = f" (changed by {r.changed_by})" if r.changed_by else ""
+                lines.append(f"  {r.ref.kind}/{r.ref.name}: {r.state}{who}")
+                lines += [f"    {f.path}: {_short(f.desired)} in Git, {_short(f.live)} live" for f in r.fields]
+        summary = f"{sum(len(d.resources) for d in drifted)} objects drifted in {len(drifted)} apps"
+        self._answer(respond, "Drift", "\n".join(lines), summary, user, channel)
+
+    def _cmd_locks(self, cmd: Command, *, user: str, channel: str, respond, **_: Any) -> None:
+        envs = self._viewable(user)
+        held = [i for i in self.engine.locks() if i.env in envs]
+        if not held:
+            respond(response_type="ephemeral", text="No locks are held.")
+            return
+        body = output.table(
+            ["app", "env", "actor", "operation", "since", "expires"],
+            [[i.app, i.env, i.actor, i.operation, f"{i.since:%H:%M:%S}", f"{i.expires:%H:%M:%S}"] for i in held],
+            io.StringIO(),
+        )
+        self._answer(respond, "Locks held now", body, f"{len(held)} locks", user, channel)
+
+    def _cmd_sync(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
+        assert cmd.app and cmd.env
+        result = self.engine.sync(cmd.app, cmd.env, wait=True, actor=actor)
+        emoji = ":white_check_mark:" if result.result == "Succeeded" else ":x:"
+        respond(
+            response_type="in_channel",
+            text=blocks.escape(
+                f"{emoji} {actor.split(' ')[0]} synced {cmd.app} in {cmd.env}: {len(result.applied)} applied, "
+                f"{result.unchanged} unchanged, {len(result.pruned)} pruned; health {result.health}"
+            ),
+        )
+
+    def _cmd_promote(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
+        assert cmd.app and cmd.env
+        rollout = self.engine.rollouts.promote(cmd.app, cmd.env, full=cmd.full, actor=actor)
+        self._rollout_reply(respond, f"promoted{' fully' if cmd.full else ''}", rollout, actor)
+
+    def _cmd_abort(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
+        assert cmd.app and cmd.env
+        reason = cmd.reason or f"aborted by {actor}"
+        rollout = self.engine.rollouts.abort(cmd.app, cmd.env, reason=reason, actor=actor)
+        self._rollout_reply(respond, "aborted", rollout, actor)
+
+    def _cmd_pause(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
+        assert cmd.app and cmd.env
+        self._rollout_reply(respond, "paused", self.engine.rollouts.pause(cmd.app, cmd.env, actor=actor), actor)
+
+    def _cmd_resume(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
+        assert cmd.app and cmd.env
+        self._rollout_reply(respond, "resumed", self.engine.rollouts.resume(cmd.app, cmd.env, actor=actor), actor)
+
+    def _rollout_reply(self, respond, verb: str, rollout, actor: str) -> None:
+        respond(
+            response_type="in_channel",
+            text=blocks.escape(
+                f"{actor.split(' ')[0]} {verb} the rollout of {rollout.app} {rollout.canary_version} in {rollout.env}: "
+                f"{rollout.phase}, {rollout.weight}% on the canary"
+            ),
+        )
+
+    def _cmd_approve(self, cmd: Command, *, user: str, actor: str, channel: str, respond) -> None:
+        assert cmd.app and cmd.env
+        request = self.engine.promotions.pending(*self.engine.resolve(cmd.app, cmd.env))
+        release = Release(
+            "deploy",
+            cmd.app,
+            cmd.env,
+            request.version if request else "?",
+            request.previous if request else None,
+            user,
+            channel,
+        )
+        self._approve(release, user, actor, post_root=True)
+
+    def _cmd_reject(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
+        assert cmd.app and cmd.env
+        request = self.engine.reject(cmd.app, cmd.env, actor=actor)
+        respond(
+            response_type="in_channel", text=blocks.escape(f"{actor.split(' ')[0]} rejected the {request.describe()}")
+        )
+
+    def _cmd_freeze(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
+        from datetime import timedelta
+
+        assert cmd.env and cmd.duration is not None
+        freeze = self.engine.freeze(cmd.env, duration=timedelta(seconds=cmd.duration), reason=cmd.reason, actor=actor)
+        respond(
+            response_type="in_channel",
+            text=blocks.escape(
+                f":snowflake: {cmd.env} is frozen until {freeze.until:%Y-%m-%d %H:%M} UTC: {cmd.reason}"
+            ),
+        )
+
+    def _cmd_unfreeze(self, cmd: Command, *, respond, **_: Any) -> None:
+        assert cmd.env
+        removed = self.engine.unfreeze(cmd.env)
+        text = (
+            f"{cmd.env} is unfrozen" if removed else f"{cmd.env} had no manual freeze (configured windows still apply)"
+        )
+        respond(response_type="in_channel" if removed else "ephemeral", text=text)
+
+    def _answer(self, respond, title: str, body: str, summary: str, user: str, channel: str) -> None:
+        """Ephemeral when it fits one message; otherwise a channel summary with the full text as a snippet."""
+        fitted = blocks.fit(title, blocks.escape(body), blocks.escape(summary))
+        if fitted.snippet is None:
+            respond(response_type="ephemeral", text=fitted.text, blocks=fitted.blocks)
+            return
+        posted = self.client.chat_postMessage(
+            channel=channel, text=f"{title} (asked by <@{user}>)", blocks=fitted.blocks, unfurl_links=False
+        )
+        self.client.files_upload_v2(
+            channel=posted["channel"],
+            thread_ts=posted["ts"],
+            content=body,
+            filename=re.sub(r"[^\w.-]+", "-", title.lower()).strip("-")[:80] + ".txt",
+            title=title,
+        )
+
+    # ------------------------------------------------------------ approvals
+
+    def _decide(self, body: dict, action: dict, respond) -> None:
+        user = body["user"]["id"]
+        actor = actor_of(user, body["user"].get("username") or body["user"].get("name"))
+        value = json.loads(action["value"])
+        channel = body["container"]["channel_id"]
+        release = Release(
+            "deploy",
+            value["app"],
+            value["env"],
+            value["version"],
+            value.get("previous"),
+            value["requester"],
+            channel,
+            strategy=value.get("strategy", "direct"),
+            steps=tuple(value.get("steps") or ()),
+            production=self._production(value["env"]),
+            ts=body["container"]["message_ts"],
+            request_id=value.get("request"),
+        )
+        if action["action_id"] == REJECT:
+            self.access.require(user, release.env, "approver")
+            self.engine.reject(release.app, release.env, actor=actor)
+            release.phase, release.decided = "Rejected", f"Rejected by <@{user}>"
+            self.tracker.show(release)
+            return
+        self._approve(release, user, actor, post_root=False)
+
+    def _approve(self, release: Release, user: str, actor: str, *, post_root: bool) -> None:
+        """Approve through the engine (which refuses the requester); the release message shows who approved."""
+        self.access.require(user, release.env, "approver")
+        key = ("approve", release.app, release.env, release.version)
+        if not self.in_flight.claim(key):
+            raise GitOpsError(
+                f"the deploy of {release.app} {release.version} to {release.env} is already being approved"
+            )
+        try:
+            result = self.engine.approve(release.app, release.env, actor=actor, progress=self.tracker.progress(release))
+            release.decided = f"Approved by <@{user}>"
+            release.version, release.previous = result.version, result.previous
+            if result.rollout is not None and not release.steps:  # approved by command: the plan is not at hand
+                canary = self.engine.config.apps[release.app].canary
+                release.strategy, release.steps = (
+                    "canary",
+                    tuple(st.describe() for st in canary.steps) if canary else (),
+                )
+            if post_root:
+                self.outbox.post_root(release)
+            self._follow(release, result)
+        finally:
+            self.in_flight.release(key)
+
+
+def _short(value: Any) -> str:
+    from gitopsctl.diff import MISSING
+
+    if value is MISSING or value is None:
+        return "<absent>"
+    text = json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= 80 else text[:77] + "..."

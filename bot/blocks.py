@@ -1,0 +1,212 @@
+"""Block Kit for every message the bot sends: pure functions from data to blocks.
+
+Slack's limits (50 blocks a message, 3,000 characters a section) are kept here:
+output that would not fit is summarised and the full text goes to a snippet.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+APPROVE, REJECT = "gitops_approve", "gitops_reject"
+
+PHASE_EMOJI = {
+    "Planned": ":memo:",
+    "PendingApproval": ":hourglass_flowing_sand:",
+    "Syncing": ":arrows_counterclockwise:",
+    "Progressing": ":arrows_counterclockwise:",
+    "Paused": ":double_vertical_bar:",
+    "Promoted": ":white_check_mark:",
+    "Deployed": ":white_check_mark:",
+    "Unchanged": ":white_check_mark:",
+    "Aborted": ":rotating_light:",
+    "Failed": ":x:",
+    "Rejected": ":no_entry:",
+}
+PHASE_TEXT = {"PendingApproval": "Waiting for approval"}
+
+
+@dataclass
+class Release:
+    """One deploy or rollback as the channel sees it: the root message and what it shows now."""
+
+    kind: str  # deploy | rollback
+    app: str
+    env: str
+    version: str
+    previous: str | None
+    requester: str  # Slack user ID
+    channel: str
+    strategy: str = "direct"
+    steps: tuple[str, ...] = ()
+    production: bool = False
+    ts: str | None = None
+    phase: str = "Planned"
+    weight: int = 0
+    step: int = 0
+    message: str = ""
+    request_id: str | None = None
+    approvers: str = ""
+    decided: str = ""  # "Approved by <@U..>" / "Rejected by <@U..>"
+    commit: str | None = None
+    seen_events: set[str] = field(default_factory=set)
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in ("Promoted", "Deployed", "Unchanged", "Aborted", "Failed", "Rejected")
+
+    def button_value(self) -> str:
+        """Enough to act on a click in any replica, even after a restart."""
+        return json.dumps(
+            {
+                "app": self.app,
+                "env": self.env,
+                "version": self.version,
+                "previous": self.previous,
+                "request": self.request_id,
+                "requester": self.requester,
+                "strategy": self.strategy,
+                "steps": list(self.steps),
+            },
+            separators=(",", ":"),
+        )
+
+
+def progress_bar(percent: int, width: int = 10) -> str:
+    percent = max(0, min(100, percent))
+    filled = round(percent * width / 100)
+    return "▰" * filled + "▱" * (width - filled) + f" {percent}%"
+
+
+def _phase_line(release: Release) -> str:
+    emoji = PHASE_EMOJI.get(release.phase, ":grey_question:")
+    text = PHASE_TEXT.get(release.phase, release.phase)
+    line = f"{emoji} *{text}*"
+    if release.strategy == "canary" and release.phase in ("Progressing", "Paused", "Promoted", "Aborted"):
+        step = min(release.step + 1, len(release.steps)) if release.steps else 0
+        line += f"   {progress_bar(release.weight)} on the canary"
+        if release.steps and release.phase in ("Progressing", "Paused"):
+            line += f", step {step}/{len(release.steps)}"
+    if release.message:
+        line += f"\n{_clip(release.message, 1000)}"
+    return line
+
+
+def release_blocks(release: Release) -> list[dict]:
+    """The root message of a deploy: the plan, the phase, and buttons while it waits for approval."""
+    verb = "Roll back" if release.kind == "rollback" else "Deploy"
+    change = f"`{release.previous or 'nothing'}` → `{release.version}`"
+    strategy = "canary: " + " → ".join(release.steps) if release.strategy == "canary" else "direct sync"
+    blocks: list[dict] = [
+        _section(f"*{verb} {release.app} to {release.env}*   {change}"),
+        {
+            "type": "context",
+            "elements": [_mrkdwn(f"Strategy: {_clip(strategy, 1500)}   ·   asked by <@{release.requester}>")],
+        },
+        _section(_phase_line(release)),
+    ]
+    if release.decided:
+        blocks.append({"type": "context", "elements": [_mrkdwn(release.decided)]})
+    if release.phase == "PendingApproval" and release.request_id:
+        blocks.append(_approval_actions(release))
+    return blocks
+
+
+def release_text(release: Release) -> str:
+    """The notification text (what a phone shows) for the root message."""
+    verb = "Roll back" if release.kind == "rollback" else "Deploy"
+    return f"{verb} {release.app} {release.version} to {release.env}: {PHASE_TEXT.get(release.phase, release.phase)}"
+
+
+def _approval_actions(release: Release) -> dict:
+    approve: dict = {
+        "type": "button",
+        "action_id": APPROVE,
+        "text": {"type": "plain_text", "text": "Approve"},
+        "style": "primary",
+        "value": release.button_value(),
+    }
+    if release.production:
+        approve["confirm"] = {
+            "title": {"type": "plain_text", "text": f"Deploy to {release.env}?"},
+            "text": _mrkdwn(
+                f"This deploys *{release.app} {release.version}* to *{release.env}* (asked by <@{release.requester}>)."
+            ),
+            "confirm": {"type": "plain_text", "text": "Approve"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+            "style": "danger",
+        }
+    reject = {
+        "type": "button",
+        "action_id": REJECT,
+        "text": {"type": "plain_text", "text": "Reject"},
+        "style": "danger",
+        "value": release.button_value(),
+    }
+    return {"type": "actions", "block_id": "approval", "elements": [approve, reject]}
+
+
+def abort_alert(release: Release, reason: str, stable: str, revert_link: str | None) -> str:
+    where = f" Reverted in Git by {revert_link}." if revert_link else ""
+    return (
+        f":rotating_light: *{release.app} {release.version} was rolled back in {release.env}*: {reason}. "
+        f"All traffic is back on `{stable}`.{where}"
+    )
+
+
+def commit_link(sha: str | None, url: str | None) -> str | None:
+    if not sha:
+        return None
+    return f"<{url}|`{sha[:12]}`>" if url else f"`{sha[:12]}`"
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """Blocks that fit one message, and the full text as a snippet when they could not hold it."""
+
+    blocks: list[dict]
+    text: str
+    snippet: str | None = None
+
+
+def fit(title: str, body: str, summary: str = "") -> Fitted:
+    """A title and a preformatted body; too long for one section, the summary stands in and a snippet carries it."""
+    code = f"```{body}```" if body else ""
+    if len(code) <= MAX_SECTION - 10:
+        blocks = [_section(f"*{title}*")] + ([_section(code)] if code else [])
+        return Fitted(blocks, title)
+    lines = body.count("\n") + 1
+    note = summary or f"{lines} lines"
+    blocks = [_section(f"*{title}*"), _section(_clip(f"{note}. The full text is in the snippet in the thread.", 2900))]
+    return Fitted(blocks, title, snippet=body)
+
+
+def message_blocks(text: str) -> list[dict]:
+    """Free text split into sections of at most 3,000 characters, at most 50 of them."""
+    chunks = [text[i : i + MAX_SECTION - 100] for i in range(0, len(text), MAX_SECTION - 100)] or [""]
+    return [_section(c) for c in chunks[:MAX_BLOCKS]]
+
+
+def help_blocks(usage: dict[str, str]) -> list[dict]:
+    lines = "\n".join(f"`{line}`" for line in usage.values())
+    return [_section("*gitopsctl from Slack*"), _section(lines)]
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": _mrkdwn(_clip(text, MAX_SECTION))}
+
+
+def _mrkdwn(text: str) -> dict:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape(text: str) -> str:
+    """User text shown in mrkdwn: no mentions, links or formatting smuggled in."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

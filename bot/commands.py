@@ -1,0 +1,168 @@
+"""Slash command text to a Command: parsing only, no Slack and no engine calls.
+
+Everything a user types is checked here before it goes anywhere: names must be
+DNS labels in plain ASCII (so look-alike letters are refused, not matched),
+versions must be image tags, and the whole text has a length limit. A bad
+command is one sentence plus the usage line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gitopsctl.durations import parse_duration
+from gitopsctl.errors import ManifestError, UsageError
+from gitopsctl.source.images import check_version
+
+MAX_TEXT = 500
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+USAGE = {
+    "deploy": "/deploy APP ENV [VERSION]",
+    "rollback": "/rollback APP ENV [VERSION]",
+    "status": "/gitops status [APP]",
+    "diff": "/gitops diff APP ENV",
+    "history": "/gitops history APP ENV",
+    "promote": "/gitops promote APP ENV [full]",
+    "abort": "/gitops abort APP ENV [reason]",
+    "pause": "/gitops pause APP ENV [reason]",
+    "resume": "/gitops resume APP ENV [reason]",
+    "approve": "/gitops approve APP ENV",
+    "reject": "/gitops reject APP ENV",
+    "drift": "/gitops drift [ENV]",
+    "sync": "/gitops sync APP ENV",
+    "freeze": "/gitops freeze ENV DURATION REASON",
+    "unfreeze": "/gitops unfreeze ENV",
+    "locks": "/gitops locks",
+    "help": "/gitops help",
+}
+# the least role each command needs in the environment it touches
+ROLE = {
+    "deploy": "deployer",
+    "rollback": "deployer",
+    "status": "viewer",
+    "diff": "viewer",
+    "history": "viewer",
+    "promote": "deployer",
+    "abort": "deployer",
+    "pause": "deployer",
+    "resume": "deployer",
+    "approve": "approver",
+    "reject": "approver",
+    "drift": "viewer",
+    "sync": "deployer",
+    "freeze": "approver",
+    "unfreeze": "approver",
+    "locks": "viewer",
+    "help": "viewer",
+}
+APP_ENV = ("diff", "history", "approve", "reject", "sync")
+ROLLOUT_CONTROLS = ("promote", "abort", "pause", "resume")
+
+
+class CommandError(UsageError):
+    """A command that cannot be run as typed: one sentence, and the usage line where it helps."""
+
+    def __init__(self, message: str, verb: str | None = None) -> None:
+        usage = USAGE.get(verb or "")
+        super().__init__(f"{message}. Usage: `{usage}`" if usage else f"{message}.")
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str
+    app: str | None = None
+    env: str | None = None
+    version: str | None = None
+    reason: str = ""
+    duration: float | None = None
+    full: bool = False
+
+    @property
+    def role(self) -> str:
+        return ROLE[self.verb]
+
+    @property
+    def usage(self) -> str:
+        return USAGE[self.verb]
+
+
+def _name(value: str, what: str, verb: str) -> str:
+    if not _NAME.match(value):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise CommandError(f"“{shown}” is not a valid {what} name (lowercase letters, digits and dashes)", verb)
+    return value
+
+
+def _version(value: str, verb: str) -> str:
+    try:
+        check_version(value)
+    except ManifestError as e:
+        raise CommandError(str(e).rstrip("."), verb) from e
+    return value
+
+
+def parse(slash: str, text: str) -> Command:
+    """``/deploy`` / ``/rollback`` / ``/gitops`` and the text after it."""
+    if len(text) > MAX_TEXT:
+        raise CommandError(f"that command is {len(text)} characters long; commands are at most {MAX_TEXT}")
+    if any(ord(c) < 32 and c not in "\t" for c in text):
+        raise CommandError("commands are one line of plain text")
+    words = text.split()
+    if slash in ("/deploy", "/rollback"):
+        verb = slash[1:]
+    elif slash == "/gitops":
+        if not words:
+            return Command("help")
+        verb, words = words[0].lower(), words[1:]
+        if verb not in USAGE or verb in ("deploy", "rollback"):
+            shown = verb if len(verb) <= 20 else verb[:20] + "..."
+            raise CommandError(f"“{shown}” is not a /gitops command; try `/gitops help`")
+    else:
+        raise CommandError(f"{slash} is not a gitopsctl command")
+    return _build(verb, words)
+
+
+def _build(verb: str, words: list[str]) -> Command:
+    if verb in ("deploy", "rollback"):
+        if len(words) not in (2, 3):
+            raise CommandError("give the app and the environment, and optionally the version", verb)
+        version = _version(words[2], verb) if len(words) == 3 else None
+        return Command(verb, _name(words[0], "app", verb), _name(words[1], "environment", verb), version)
+    if verb in APP_ENV:
+        if len(words) != 2:
+            raise CommandError("give the app and the environment", verb)
+        return Command(verb, _name(words[0], "app", verb), _name(words[1], "environment", verb))
+    if verb in ROLLOUT_CONTROLS:
+        if len(words) < 2:
+            raise CommandError("give the app and the environment", verb)
+        app, env, rest = _name(words[0], "app", verb), _name(words[1], "environment", verb), words[2:]
+        if verb == "promote":
+            if rest not in ([], ["full"]):
+                raise CommandError("promote takes only `full` after the environment", verb)
+            return Command(verb, app, env, full=bool(rest))
+        return Command(verb, app, env, reason=" ".join(rest))
+    if verb == "status":
+        if len(words) > 1:
+            raise CommandError("give at most one app", verb)
+        return Command(verb, _name(words[0], "app", verb) if words else None)
+    if verb == "drift":
+        if len(words) > 1:
+            raise CommandError("give at most one environment", verb)
+        return Command(verb, env=_name(words[0], "environment", verb) if words else None)
+    if verb == "freeze":
+        if len(words) < 3:
+            raise CommandError("give the environment, how long, and why", verb)
+        try:
+            duration = parse_duration(words[1])
+        except ValueError as e:
+            raise CommandError(str(e).rstrip("."), verb) from e
+        return Command(verb, env=_name(words[0], "environment", verb), duration=duration, reason=" ".join(words[2:]))
+    if verb == "unfreeze":
+        if len(words) != 1:
+            raise CommandError("give the environment", verb)
+        return Command(verb, env=_name(words[0], "environment", verb))
+    if words:
+        raise CommandError(f"{verb} takes nothing after it", verb)
+    return Command(verb)
