@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,7 +18,9 @@ from kubernetes import dynamic
 from gitopsctl import config as config_module
 from gitopsctl.engine import Engine
 from gitopsctl.sandbox import Sandbox, Timing
+from gitopsctl.sandbox.prometheus import PrometheusServer
 from gitopsctl.sandbox.seed import GitOpsRepo, config_text, seed
+from gitopsctl.sandbox.traffic import TrafficSimulator
 
 
 def fast_timing() -> Timing:
@@ -117,3 +122,65 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
         yield Fleet(
             sb, repo, path, Engine(config_module.load(str(path))), k8s.CoreV1Api(api_client), k8s.AppsV1Api(api_client)
         )
+
+
+def require_prometheus() -> None:
+    """Skip without the real Prometheus server, except under CI, where `make test` installs it."""
+    if shutil.which("prometheus") is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("the real Prometheus server is required under CI; `make test` installs it")
+        pytest.skip("prometheus is not installed")
+
+
+CANARY = textwrap.dedent(
+    """
+    [prometheus]
+    url = "{url}"
+
+    [analysis.templates.success-rate]
+    provider = "prometheus"
+    query = 'sum(rate(http_requests_total{{app="{{{{app}}}}",env="{{{{env}}}}",track="canary",code!~"5.."}}[4s])) / sum(rate(http_requests_total{{app="{{{{app}}}}",env="{{{{env}}}}",track="canary"}}[4s]))'
+    interval = "1s"
+    count = 3
+    success_condition = "result >= 0.95"
+    failure_limit = 0
+    inconclusive_limit = 10
+    consecutive_error_limit = 2
+
+    [apps.trade-service.canary]
+    steps = [{{ set_weight = 34 }}, {{ analysis = "success-rate" }}, {{ set_weight = 67 }}, {{ pause = "1s" }}, {{ set_weight = 100 }}]
+
+    [apps.pricing-api.canary]
+    steps = [{{ set_weight = 50 }}, {{ pause = {{}} }}, {{ set_weight = 100 }}]
+
+    [apps.ledger-worker.canary]
+    steps = [{{ set_weight = 50 }}, {{ pause = "4s" }}, {{ set_weight = 100 }}]
+    """
+)
+
+
+@dataclass
+class CanaryFleet:
+    fleet: Fleet
+    prometheus: PrometheusServer
+    simulator: TrafficSimulator
+
+
+@pytest.fixture
+def canary(fleet, tmp_path):
+    """The fleet with prod on canary rollouts, the traffic simulator and the real Prometheus server."""
+    require_prometheus()
+    simulator = TrafficSimulator(fleet.sandbox.store).start()
+    prometheus = PrometheusServer(tmp_path / "prometheus", [simulator.target]).start()
+    text = fleet.config_path.read_text().replace(
+        'namespace = "trading-prod"\nstrategy = "direct"', 'namespace = "trading-prod"\nstrategy = "canary"'
+    )
+    fleet.config_path.write_text(text + CANARY.format(url=prometheus.url))
+    engine = fleet.reload()
+    for app in ("trade-service", "pricing-api", "ledger-worker"):
+        engine.sync(app, "prod", wait=True, timeout=30)
+    try:
+        yield CanaryFleet(fleet, prometheus, simulator)
+    finally:
+        prometheus.stop()
+        simulator.stop()

@@ -229,11 +229,14 @@ class Rollouts:
         measurement = measure(compiled, provider, variables, taken)
         rollout.measured(measurement)
         shown = f"{measurement.value:.4g}" if isinstance(measurement.value, float) else repr(measurement.value)
+        if measurement.message:
+            why = f" ({measurement.message})"
+        else:
+            conditions = [f"success when {template.success_condition}"] if template.success_condition else []
+            conditions += [f"failure when {template.failure_condition}"] if template.failure_condition else []
+            why = f" ({'; '.join(conditions)})" if conditions else ""
         return self._save(
-            env,
-            rollout,
-            f"{template.name} = {shown}: {measurement.phase}"
-            + (f" ({measurement.message})" if measurement.message else ""),
+            env, rollout, f"{template.name} = {shown}: {measurement.phase}{why} at {rollout.weight}% traffic"
         )
 
     def _advance(self, env: Environment, rollout: Rollout, why: str) -> Rollout:

@@ -3,77 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import textwrap
-from dataclasses import dataclass
 
 import git
 import pytest
 
 from gitopsctl.errors import PolicyError
-from gitopsctl.sandbox.prometheus import PrometheusServer
-from gitopsctl.sandbox.traffic import TrafficSimulator
-from tests.conftest import Fleet, wait_for
-
-if shutil.which("prometheus") is None and os.environ.get("CI") == "true":
-    raise RuntimeError("the real Prometheus server is required under CI; `make test` installs it")
-pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
-
-CANARY = textwrap.dedent(
-    """
-    [prometheus]
-    url = "{url}"
-
-    [analysis.templates.success-rate]
-    provider = "prometheus"
-    query = 'sum(rate(http_requests_total{{app="{{{{app}}}}",env="{{{{env}}}}",track="canary",code!~"5.."}}[4s])) / sum(rate(http_requests_total{{app="{{{{app}}}}",env="{{{{env}}}}",track="canary"}}[4s]))'
-    interval = "1s"
-    count = 3
-    success_condition = "result >= 0.95"
-    failure_limit = 0
-    inconclusive_limit = 10
-    consecutive_error_limit = 2
-
-    [apps.trade-service.canary]
-    steps = [{{ set_weight = 34 }}, {{ analysis = "success-rate" }}, {{ set_weight = 67 }}, {{ pause = "1s" }}, {{ set_weight = 100 }}]
-
-    [apps.pricing-api.canary]
-    steps = [{{ set_weight = 50 }}, {{ pause = {{}} }}, {{ set_weight = 100 }}]
-
-    [apps.ledger-worker.canary]
-    steps = [{{ set_weight = 50 }}, {{ pause = "4s" }}, {{ set_weight = 100 }}]
-    """
-)
-
-
-@dataclass
-class CanaryFleet:
-    fleet: Fleet
-    prometheus: PrometheusServer
-    simulator: TrafficSimulator
-
-
-@pytest.fixture
-def canary(fleet, tmp_path):
-    simulator = TrafficSimulator(fleet.sandbox.store).start()
-    prometheus = PrometheusServer(tmp_path / "prometheus", [simulator.target]).start()
-    text = fleet.config_path.read_text().replace(
-        'namespace = "trading-prod"\nstrategy = "direct"', 'namespace = "trading-prod"\nstrategy = "canary"'
-    )
-    fleet.config_path.write_text(text + CANARY.format(url=prometheus.url))
-    engine = fleet.reload()
-    for app in ("trade-service", "pricing-api", "ledger-worker"):
-        engine.sync(app, "prod", wait=True, timeout=30)
-    try:
-        yield CanaryFleet(fleet, prometheus, simulator)
-    finally:
-        prometheus.stop()
-        simulator.stop()
+from tests.conftest import wait_for
 
 
 def image(fleet, name: str) -> str | None:
