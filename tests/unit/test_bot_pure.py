@@ -125,3 +125,28 @@ def test_roles_rank_and_user_groups_are_cached():
     with pytest.raises(NotAllowed, match="you are not an approver in prod"):
         access.require("UDAVE", "prod", "approver")
     assert not access.allows("UDAVE", "staging", "deployer")  # no table: nobody changes anything from Slack
+
+
+def test_the_app_manifest_declares_what_the_bot_uses():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    manifest = yaml.safe_load((root / "bot" / "manifest.yml").read_text())
+    commands = {c["command"] for c in manifest["features"]["slash_commands"]}
+    source = (root / "bot" / "app.py").read_text()
+    assert commands == set(re.findall(r'"(/\w+)"', source.split("for slash in", 1)[1].split(":", 1)[0]))
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    every_module = "".join(p.read_text() for p in (root / "bot").glob("*.py"))
+    calls = set(re.findall(r"client\.(\w+)\(", every_module))
+    scope_of = {
+        "chat_postMessage": "chat:write",
+        "chat_update": "chat:write",
+        "files_upload_v2": "files:write",
+        "usergroups_users_list": "usergroups:read",
+    }
+    assert calls <= set(scope_of), f"a Web API method without a known scope: {calls - set(scope_of)}"
+    assert {"commands"} | {scope_of[c] for c in calls} == scopes
+    assert manifest["settings"]["interactivity"]["is_enabled"] and manifest["settings"]["socket_mode_enabled"]
