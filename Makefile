@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python bench/sandbox_api.py
 	$(BIN)/python bench/drift_scan.py
 	$(BIN)/python bench/abort_latency.py
+	$(BIN)/python bench/slack_ack.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
