@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kubernetes import client as k8s  # noqa: E402
 from kubernetes import config as kube_config  # noqa: E402
 
+from bench.harness import sandbox_process  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
 from gitopsctl.sandbox.seed import GitOpsRepo, deployment_yaml, service_yaml  # noqa: E402
@@ -55,17 +55,8 @@ def main() -> None:
     random.seed(7)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gitopsctl", "sandbox", "up", "--state-dir", str(tmp / "cluster")],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert server.stdout.readline().startswith("sandbox ready:")
+        with sandbox_process(tmp / "cluster"):
             run(tmp, tmp / "cluster" / "kubeconfig")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 def run(tmp: Path, kubeconfig: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kubernetes import client as k8s  # noqa: E402
 from kubernetes import config as kube_config  # noqa: E402
 from kubernetes import dynamic  # noqa: E402
+
+from bench.harness import sandbox_process  # noqa: E402
 
 MATCHING = 3000
 OTHERS = 3000
@@ -53,18 +54,9 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        # the sandbox runs as its own process, as `gitopsctl sandbox up` does for a person
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gitopsctl", "sandbox", "up", "--state-dir", tmp], stdout=subprocess.PIPE, text=True
-        )
-        try:
-            ready = server.stdout.readline()
-            assert ready.startswith("sandbox ready:"), ready
-            run(Path(tmp), server.pid)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    # the sandbox runs as its own process, as `gitopsctl sandbox up` runs for a person
+    with tempfile.TemporaryDirectory() as tmp, sandbox_process(Path(tmp)) as server:
+        run(Path(tmp), server.pid)
 
 
 def run(tmp: Path, server_pid: int) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import sandbox_process  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
 from gitopsctl.sandbox.seed import config_text, seed  # noqa: E402
@@ -59,17 +60,8 @@ def percentile(values: list[float], p: float) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        cluster = subprocess.Popen(
-            [sys.executable, "-m", "gitopsctl", "sandbox", "up", "--state-dir", str(tmp / "cluster")],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert cluster.stdout.readline().startswith("sandbox ready:")
+        with sandbox_process(tmp / "cluster"):
             run(tmp, tmp / "cluster" / "kubeconfig")
-        finally:
-            cluster.terminate()
-            cluster.wait(timeout=30)
 
 
 def run(tmp: Path, kubeconfig: Path) -> None:

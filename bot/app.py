@@ -149,7 +149,8 @@ class GitOpsBot:
         if parsed.verb == "help":
             ack(response_type="ephemeral", text="gitopsctl commands", blocks=blocks.help_blocks(USAGE))
             return
-        ack(response_type="ephemeral", text=f"Working on `{parsed.usage.split()[0]} {command.get('text', '')}`…")
+        typed = blocks.escape(f"{parsed.usage.split()[0]} {command.get('text', '')}")
+        ack(response_type="ephemeral", text=f"Working on `{typed}`…")
         self.work.submit(self._guarded, respond, self._run_command, parsed, command, respond)
 
     def _on_decision(self, ack, body: dict, action: dict, respond) -> None:
