@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -26,11 +27,12 @@ from slack_sdk.errors import SlackApiError
 
 from gitopsctl import output
 from gitopsctl.diff import describe
+from gitopsctl.drift_reports import DriftReports
 from gitopsctl.engine import Engine
 from gitopsctl.errors import GitOpsError
 from gitopsctl.promotion import PENDING
 
-from . import blocks
+from . import blocks, drift
 from .access import Access, NotAllowed
 from .blocks import APPROVE, REJECT, Release
 from .commands import USAGE, Command, parse
@@ -116,6 +118,10 @@ class GitOpsBot:
             self.app.command(slash)(self._on_command)
         self.app.action(APPROVE)(self._on_decision)
         self.app.action(REJECT)(self._on_decision)
+        self.app.action(drift.SYNC)(self._on_drift_action)
+        self.app.action(drift.SNOOZE)(self._on_drift_action)
+        self.notifier = drift.SlackNotifier(self.client, engine.config, self.outbox)
+        self.reports: DriftReports | None = None  # set by serve: drift buttons act through it
 
     def start(self) -> GitOpsBot:
         self.tracker.start()
@@ -156,6 +162,10 @@ class GitOpsBot:
     def _on_decision(self, ack, body: dict, action: dict, respond) -> None:
         ack()
         self.work.submit(self._guarded, respond, self._decide, body, action, respond)
+
+    def _on_drift_action(self, ack, body: dict, action: dict, respond) -> None:
+        ack()
+        self.work.submit(self._guarded, respond, self._drift_action, body, action, respond)
 
     def _guarded(self, respond, fn: Callable[..., None], *args: Any) -> None:
         """Run engine work; a refusal or failure is one ephemeral sentence to the user who asked."""
@@ -433,6 +443,40 @@ class GitOpsBot:
             filename=re.sub(r"[^\w.-]+", "-", title.lower()).strip("-")[:80] + ".txt",
             title=title,
         )
+
+    # ------------------------------------------------------------ drift reports
+
+    def _drift_action(self, body: dict, action: dict, respond) -> None:
+        user = body["user"]["id"]
+        actor = actor_of(user, body["user"].get("username") or body["user"].get("name"))
+        if action["action_id"] == drift.SNOOZE:
+            app, env, seconds = json.loads(action["selected_option"]["value"])
+            self.engine.resolve(app, env)
+            self.access.require(user, env, "deployer")
+            incident = self.reports.snooze(app, env, float(seconds)) if self.reports else None
+            if incident is None:
+                raise GitOpsError(f"the drift in {app} ({env}) is already resolved")
+            until = datetime.fromisoformat(incident.snoozed_until or "")
+            self.client.chat_postMessage(
+                channel=body["container"]["channel_id"],
+                thread_ts=body["container"]["message_ts"],
+                text=f"<@{user}> snoozed reminders until {until:%Y-%m-%d %H:%M} UTC.",
+            )
+            return
+        value = json.loads(action["value"])
+        app, env = value["app"], value["env"]
+        self.engine.resolve(app, env)
+        self.access.require(user, env, "deployer")
+        result = self.engine.sync(app, env, wait=True, actor=actor)
+        self.client.chat_postMessage(
+            channel=body["container"]["channel_id"],
+            thread_ts=body["container"]["message_ts"],
+            text=blocks.escape(
+                f"{actor.split(' ')[0]} synced {app} in {env}: {len(result.applied)} applied, health {result.health}"
+            ),
+        )
+        if self.reports is not None:
+            self.reports.check(app, env, how=f"synced by {actor.split(' ')[0]}")
 
     # ------------------------------------------------------------ approvals
 

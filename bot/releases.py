@@ -66,6 +66,16 @@ class Outbox:
             self._last_post[release.channel] = time.monotonic()
         self._wake.set()  # lines queued while it was posted can go now
 
+    def wait_turn(self, channel: str) -> None:
+        """Block until ``channel`` may take another message, and take the slot (for messages sent directly)."""
+        while True:
+            with self._lock:
+                wait = self._last_post[channel] + self.interval - time.monotonic()
+                if wait <= 0:
+                    self._last_post[channel] = time.monotonic()
+                    return
+            time.sleep(wait)
+
     def line(self, release: Release, text: str, *, broadcast: bool = False) -> None:
         """A line for the release's thread; ``broadcast`` also shows it in the channel (alerts)."""
         with self._lock:

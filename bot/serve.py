@@ -1,4 +1,4 @@
-"""``gitopsctl serve``: the long-running process: the Slack bot and the rollout controller loop.
+"""``gitopsctl serve``: the long-running process: the Slack bot, the scheduler under leader election, metrics.
 
 Tokens come from the environment only (the variables named in ``[slack]``, by
 default SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_APP_TOKEN) and are
@@ -15,10 +15,16 @@ import threading
 from dataclasses import dataclass
 
 from gitopsctl import config as config_module
+from gitopsctl import logs
+from gitopsctl.cluster.client import Cluster
 from gitopsctl.config import SecretRef
+from gitopsctl.drift_reports import DriftReports, LogNotifier
 from gitopsctl.engine import Engine
 from gitopsctl.errors import UsageError
-from gitopsctl.rollout.loop import ReconcileLoop
+from gitopsctl.leader import LeaderElector
+from gitopsctl.metrics import MetricsServer
+from gitopsctl.scheduler import Scheduler
+from gitopsctl.watch import DriftWatcher
 
 from .app import GitOpsBot
 from .server import HttpServer, SocketModeServer
@@ -54,7 +60,12 @@ def tokens(cfg: config_module.Config, mode: str) -> Tokens:
 
 
 class Serve:
-    """Everything ``gitopsctl serve`` runs, startable and stoppable in-process (as the tests do)."""
+    """Everything ``gitopsctl serve`` runs, startable and stoppable in-process (as the tests do).
+
+    Every replica answers Slack and serves /metrics; only the leader runs the
+    scheduler's jobs (drift scans, the rollout controller, expiry, summaries)
+    and the watches that report hand-made changes within seconds.
+    """
 
     def __init__(
         self,
@@ -63,12 +74,12 @@ class Serve:
         mode: str,
         host: str = "127.0.0.1",
         port: int = 3000,
-        reconcile_interval: float = 2.0,
         token: Tokens | None = None,
         channel_interval: float = 1.0,
+        metrics_port: int | None = None,
     ) -> None:
         self.engine = engine
-        self.loop = ReconcileLoop(engine, reconcile_interval)
+        serve = engine.config.serve
         self.bot: GitOpsBot | None = None
         self.server: HttpServer | SocketModeServer | None = None
         if mode != "off":
@@ -84,31 +95,82 @@ class Serve:
             else:
                 assert token.app is not None
                 self.server = SocketModeServer(self.bot, token.app)
+        notifier = self.bot.notifier if self.bot is not None else LogNotifier()
+        self.reports = DriftReports(engine, notifier)
+        if self.bot is not None:
+            self.bot.reports = self.reports
+        self.scheduler = Scheduler(engine, self.reports, notifier)
+        self.watcher = DriftWatcher(engine, self.reports.check) if serve.watch else None
+        self.leader = LeaderElector(self._lease_cluster(), serve, on_started=self._lead, on_stopped=self._follow)
+        port_for_metrics = serve.metrics_port if metrics_port is None else metrics_port
+        self.metrics = (
+            MetricsServer(engine.metrics, serve.metrics_address, port_for_metrics, ready=self.ready)
+            if port_for_metrics
+            else None
+        )
+        self._started = False
+
+    def _lease_cluster(self):
+        serve = self.engine.config.serve
+        if serve.lease_context is not None:
+            return Cluster(serve.lease_context, serve.lease_kubeconfig)
+        first = self.engine.config.environments[self.engine.config.promotion_chain[0]]
+        return self.engine.cluster(first)
+
+    def ready(self) -> bool:
+        return self._started
+
+    def _lead(self) -> None:
+        self.engine.metrics.leader.set(1)
+        self.scheduler.lead()
+        if self.watcher is not None:
+            threading.Thread(target=self._watch, name="drift-watch-start", daemon=True).start()
+
+    def _watch(self) -> None:
+        try:
+            if self.leader.leading.is_set():
+                self.watcher.start()
+        except Exception:  # the scheduled scans still cover it
+            log.exception("cannot start watching for hand-made changes")
+
+    def _follow(self) -> None:
+        self.engine.metrics.leader.set(0)
+        self.scheduler.follow()
+        if self.watcher is not None:
+            self.watcher.stop()
 
     def start(self) -> Serve:
-        self.loop.start()
+        if self.metrics is not None:
+            self.metrics.start()
         if self.bot is not None and self.server is not None:
             self.bot.start()
             self.server.start()
+        self.scheduler.start()
+        self.leader.start()
+        self._started = True
         return self
 
     def stop(self) -> None:
+        self._started = False
+        self.leader.stop()
+        self.scheduler.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.server is not None:
             self.server.stop()
         if self.bot is not None:
             self.bot.stop()
-        self.loop.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = Serve(
-        Engine(config_module.load(getattr(args, "config", None))),
-        mode=args.slack_mode,
-        host=args.host,
-        port=args.port,
-        reconcile_interval=args.reconcile_interval,
-    ).start()
+    cfg = config_module.load(getattr(args, "config", None))
+    names = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"}
+    names |= {ref.env_var for ref in (cfg.slack.bot_token, cfg.slack.signing_secret, cfg.slack.app_token) if ref}
+    logs.setup(os.environ.get(name, "") for name in names)
+    server = Serve(Engine(cfg), mode=args.slack_mode, host=args.host, port=args.port, metrics_port=args.metrics_port)
+    server.start()
     where = (
         f"Slack over HTTP at {server.server.url}"
         if isinstance(server.server, HttpServer)
@@ -116,7 +178,8 @@ def _serve(args: argparse.Namespace) -> int:
         if server.server
         else "no Slack"
     )
-    log.info("serving: %s; rollout controller every %gs", where, args.reconcile_interval)
+    metrics = f"; metrics at {server.metrics.url}/metrics" if server.metrics else ""
+    log.info("serving: %s%s; replica %s", where, metrics, server.leader.identity)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -127,7 +190,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def register(commands, common: argparse.ArgumentParser) -> None:
     serve = commands.add_parser(
-        "serve", parents=[common], help="run the Slack bot and the rollout controller until stopped"
+        "serve", parents=[common], help="run the Slack bot, drift reports and the rollout controller until stopped"
     )
     serve.add_argument(
         "--slack-mode",
@@ -138,6 +201,6 @@ def register(commands, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address for --slack-mode http (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=3000, help="port for --slack-mode http (default 3000)")
     serve.add_argument(
-        "--reconcile-interval", type=float, default=2.0, metavar="SECONDS", help="rollout controller period"
+        "--metrics-port", type=int, default=None, metavar="N", help="port of /metrics (default: [serve] metrics_port)"
     )
     serve.set_defaults(func=_serve)

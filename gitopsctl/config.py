@@ -209,6 +209,24 @@ class DriftConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """``gitopsctl serve``: leader election, the controller loop, event-driven drift and observability."""
+
+    lease_name: str = "gitopsctl-serve"
+    lease_namespace: str = "gitopsctl"
+    lease_context: str | None = None  # default: the first environment's cluster
+    lease_kubeconfig: Path | None = None
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    reconcile_interval: float = 2.0
+    watch: bool = True  # report hand-made changes within seconds, besides the scheduled scans
+    approval_ttl: float = 24 * 3600.0  # pending approvals older than this are dropped
+    metrics_address: str = "127.0.0.1"
+    metrics_port: int = 9102  # /metrics, /healthz, /readyz; 0 turns it off
+
+
+@dataclass(frozen=True)
 class Config:
     git: GitConfig
     environments: dict[str, Environment]
@@ -222,6 +240,7 @@ class Config:
     source: str = ""
     pass_score: int = 95  # the statistical judge's score (0-100) to pass; at or above marginal_score pauses
     marginal_score: int = 75
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
     def app(self, name: str) -> App:
         return self.apps[name]
@@ -759,6 +778,34 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
         )
         dr.finish()
 
+    serve = ServeConfig()
+    if (sv := top.table("serve")) is not None:
+        lease = sv.duration("lease_duration", default=15.0) or 15.0
+        renew = sv.duration("renew_deadline", default=10.0) or 10.0
+        retry = sv.duration("retry_period", default=2.0) or 2.0
+        if not (lease > renew > 1.2 * retry and retry >= 1):
+            sv.error(
+                "lease_duration",
+                f"needs lease_duration > renew_deadline > 1.2 x retry_period and retry_period >= 1s "
+                f"(got {lease:g}s, {renew:g}s, {retry:g}s)",
+            )
+        kubeconfig = sv.string("lease_kubeconfig")
+        serve = ServeConfig(
+            lease_name=sv.string("lease_name", default="gitopsctl-serve", check=_dns_label) or "gitopsctl-serve",
+            lease_namespace=sv.string("lease_namespace", default="gitopsctl", check=_dns_label) or "gitopsctl",
+            lease_context=sv.string("lease_context"),
+            lease_kubeconfig=_resolve_path(kubeconfig, base_dir) if kubeconfig else None,
+            lease_duration=lease,
+            renew_deadline=renew,
+            retry_period=retry,
+            reconcile_interval=sv.duration("reconcile_interval", default=2.0) or 2.0,
+            watch=sv.boolean("watch", default=True),
+            approval_ttl=sv.duration("approval_ttl", default=24 * 3600.0) or 24 * 3600.0,
+            metrics_address=sv.string("metrics_address", default="127.0.0.1") or "127.0.0.1",
+            metrics_port=sv.integer("metrics_port", default=9102, minimum=0, maximum=65535),
+        )
+        sv.finish()
+
     prometheus_url = None
     if (pr := top.table("prometheus")) is not None:
         prometheus_url = pr.string("url", required=True, check=_url)
@@ -781,6 +828,7 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
         source,
         pass_score,
         marginal_score,
+        serve,
     )
 
 

@@ -25,6 +25,7 @@ from .cluster.client import Cluster
 from .cluster.health import HEALTHY, UNKNOWN
 from .config import App, Config, Environment
 from .errors import ClusterError, GitOpsError, PolicyError, UsageError
+from .metrics import Metrics
 from .promotion import Promotions
 from .rollout.controller import Rollouts
 from .source.manifests import ObjectRef, find_version
@@ -125,6 +126,7 @@ class Engine:
             author_name=config.git.author_name,
             author_email=config.git.author_email,
         )
+        self.metrics = Metrics()
         self.promotions = Promotions(self)
         self._subscribers: list[Callable[[Any, str], None]] = []
         self.rollouts = Rollouts(self, notify=self._publish)
@@ -298,7 +300,11 @@ class Engine:
         progress: Callable[[str], None] | None = None,
     ):
         """Deploy ``version`` (default: what runs Healthy upstream) under policy: a Git commit, then a sync or a canary."""
-        return self.promotions.deploy(
+        return self._counted(
+            self.metrics.deploys,
+            app,
+            env,
+            self.promotions.deploy,
             app,
             env,
             version,
@@ -335,9 +341,31 @@ class Engine:
         wait: bool = False,
         progress: Callable[[str], None] | None = None,
     ):
-        return self.promotions.approve(
-            app, env, actor=actor or default_actor(), timeout=timeout, wait=wait, progress=progress
+        return self._counted(
+            self.metrics.deploys,
+            app,
+            env,
+            self.promotions.approve,
+            app,
+            env,
+            actor=actor or default_actor(),
+            timeout=timeout,
+            wait=wait,
+            progress=progress,
         )
+
+    def _counted(self, counter, app: str, env: str, operation: Callable[..., Any], *args: Any, **kwargs: Any):
+        """Run a deploy-like operation and count its result (refusals count as Refused)."""
+        try:
+            result = operation(*args, **kwargs)
+        except PolicyError:
+            counter.labels(app, env, "Refused").inc()
+            raise
+        except GitOpsError:
+            counter.labels(app, env, "Failed").inc()
+            raise
+        counter.labels(app, env, result.status).inc()
+        return result
 
     def reconcile_rollouts(self) -> list:
         """One reconcile of every active rollout (what the controller loop runs)."""
@@ -354,7 +382,17 @@ class Engine:
         return self.promotions.reject(app, env, actor=actor or default_actor())
 
     def rollback(self, app: str, env: str, *, to: str | None = None, actor: str | None = None, timeout: float = 300.0):
-        return self.promotions.rollback(app, env, to=to, actor=actor or default_actor(), timeout=timeout)
+        return self._counted(
+            self.metrics.rollbacks,
+            app,
+            env,
+            self.promotions.rollback,
+            app,
+            env,
+            to=to,
+            actor=actor or default_actor(),
+            timeout=timeout,
+        )
 
     def freeze(self, env: str, *, duration, reason: str, actor: str | None = None):
         return self.promotions.freeze(env, duration=duration, reason=reason, actor=actor or default_actor())

@@ -452,6 +452,23 @@ class Promotions:
 
     # ------------------------------------------------------------ freezes
 
+    def expire(self, *, approval_ttl: float) -> list[str]:
+        """Drop approval requests older than ``approval_ttl`` seconds and manual freezes that have ended."""
+        now, dropped = _now(), []
+        for env in self.engine.config.environments.values():
+            cluster = self.engine.cluster(env)
+            for cm in cluster.list("v1", "ConfigMap", env.namespace, label_selector=REQUEST_LABEL):
+                request = Request(**json.loads((cm.get("data") or {}).get("request", "{}")))
+                asked = datetime.strptime(request.requested_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                if (now - asked).total_seconds() > approval_ttl:
+                    cluster.delete("v1", "ConfigMap", cm["metadata"]["name"], env.namespace)
+                    dropped.append(f"the {request.describe()}, not approved in time")
+            freeze = self.manual_freeze(env)
+            if freeze is not None and freeze.until is not None and freeze.until <= now:
+                self.unfreeze(env.name)
+                dropped.append(f"the freeze of {env.name} ({freeze.reason}), which ended at {freeze.until:%H:%M} UTC")
+        return dropped
+
     def freeze(self, env_name: str, *, duration: timedelta, reason: str, actor: str) -> policy.Freeze:
         env = self._env(env_name)
         if not reason:

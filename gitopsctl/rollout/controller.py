@@ -100,6 +100,7 @@ class Rollouts:
         if event:
             rollout.note(event, _stamp(_now()))
         saved = records.write(self.engine.cluster(env), env.namespace, rollout)
+        self.engine.metrics.rollout(saved.app, saved.env, saved.phase, saved.weight)
         if event:
             self.notify(saved, event)
         return saved
@@ -228,6 +229,7 @@ class Rollouts:
         }
         measurement = measure(compiled, provider, variables, taken)
         rollout.measured(measurement)
+        self.engine.metrics.measurements.labels(app.name, env.name, template.name, measurement.phase).inc()
         shown = f"{measurement.value:.4g}" if isinstance(measurement.value, float) else repr(measurement.value)
         if measurement.message:
             why = f" ({measurement.message})"
@@ -322,6 +324,7 @@ class Rollouts:
         reasons = "; ".join(f"{v.metric}: {v.reason}" for v in verdicts if v.reason)
         phase = {PASS: SUCCESSFUL, FAIL: FAILED, MARGINAL: INCONCLUSIVE}.get(judgement.verdict, INCONCLUSIVE)
         rollout.measured(Measurement("judge", phase, judgement.score, _stamp(_now()), reasons))
+        self.engine.metrics.measurements.labels(app.name, env.name, "judge", phase).inc()
         if judgement.verdict == FAIL:  # keep the judgement in the record before the abort reads it again
             rollout = self._save(env, rollout, f"judge scored {judgement.score:.0f}: {phase}")
         if judgement.verdict == PASS:

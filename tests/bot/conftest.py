@@ -31,6 +31,14 @@ approvers = ["UBOB"]
 deployers = ["UALICE", "SONCALL"]
 approvers = ["UBOB", "UALICE"]
 
+[serve]
+reconcile_interval = "500ms"
+lease_duration = "4s"
+renew_deadline = "3s"
+retry_period = "1s"
+watch = false
+metrics_port = 0
+
 [environments.prod.approval]
 required = 1
 users = ["UBOB", "UALICE"]
@@ -121,7 +129,6 @@ def start_bot(fleet: Fleet) -> Iterator[Bot]:
             engine,
             mode="http",
             port=free_port(),
-            reconcile_interval=0.5,
             token=Tokens("xoxb-test-token", SECRET, None),
             channel_interval=0.2,
         ).start()

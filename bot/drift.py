@@ -1,0 +1,206 @@
+"""Drift reports in Slack: one message per incident in the environment's channel, details in its thread.
+
+The engine's DriftReports decides when to report (see gitopsctl/drift_reports.py);
+this module only renders and sends. The message carries Sync now (the same
+permission check as `/gitops sync`) and Snooze buttons; it is updated in place
+when the drift changes or is resolved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from gitopsctl.diff import MISSING, describe
+from gitopsctl.drift import AppDrift
+from gitopsctl.drift_reports import Incident
+
+from . import blocks
+from .releases import Outbox
+
+if TYPE_CHECKING:
+    from gitopsctl.config import Config
+    from gitopsctl.engine import SyncResult
+
+log = logging.getLogger(__name__)
+SYNC, SNOOZE = "gitops_drift_sync", "gitops_drift_snooze"
+SNOOZE_CHOICES = (("1 hour", 3600), ("4 hours", 4 * 3600), ("1 day", 86400), ("1 week", 7 * 86400))
+SHOWN_OBJECTS = 8
+
+
+def _value(value) -> str:
+    if value is MISSING or value is None:
+        return "absent"
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def drift_lines(drift: AppDrift) -> list[str]:
+    """Which objects, which fields (Git vs live), and who changed them where known."""
+    lines = []
+    for resource in drift.resources[:SHOWN_OBJECTS]:
+        ref = resource.ref
+        who = f" by {resource.changed_by}" if resource.changed_by else ""
+        what = {"missing": "missing from the cluster", "extra": "no longer in Git"}.get(resource.state, f"changed{who}")
+        lines.append(f"• `{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name}` {what}")
+        for change in resource.fields[:4]:
+            lines.append(f"    `{change.path}`: Git `{_value(change.desired)}`, live `{_value(change.live)}`")
+        if len(resource.fields) > 4:
+            lines.append(f"    and {len(resource.fields) - 4} more fields")
+    if len(drift.resources) > SHOWN_OBJECTS:
+        lines.append(f"and {len(drift.resources) - SHOWN_OBJECTS} more objects (in the thread)")
+    return lines
+
+
+def report_blocks(
+    incident: Incident, headline: str, lines: list[str], *, actions: bool, production: bool
+) -> list[dict]:
+    value = json.dumps({"app": incident.app, "env": incident.env}, separators=(",", ":"))
+    out = blocks.message_blocks(blocks.escape(headline + ("\n" + "\n".join(lines) if lines else "")))[:3]
+    if actions:
+        sync: dict = {
+            "type": "button",
+            "action_id": SYNC,
+            "text": {"type": "plain_text", "text": "Sync now"},
+            "style": "primary",
+            "value": value,
+        }
+        if production:
+            sync["confirm"] = {
+                "title": {"type": "plain_text", "text": f"Sync {incident.app} in {incident.env}?"},
+                "text": {"type": "mrkdwn", "text": "Live changes that Git does not have will be overwritten."},
+                "confirm": {"type": "plain_text", "text": "Sync"},
+                "deny": {"type": "plain_text", "text": "Cancel"},
+                "style": "danger",
+            }
+        snooze = {
+            "type": "static_select",
+            "action_id": SNOOZE,
+            "placeholder": {"type": "plain_text", "text": "Snooze reminders"},
+            "options": [
+                {
+                    "text": {"type": "plain_text", "text": label},
+                    "value": json.dumps([incident.app, incident.env, seconds]),
+                }
+                for label, seconds in SNOOZE_CHOICES
+            ],
+        }
+        out.append({"type": "actions", "block_id": "drift", "elements": [sync, snooze]})
+    return out
+
+
+class SlackNotifier:
+    """DriftReports' notifier for Slack."""
+
+    def __init__(self, client: WebClient, config: Config, outbox: Outbox) -> None:
+        self.client = client
+        self.config = config
+        self.outbox = outbox
+
+    def _channel(self, env: str) -> str | None:
+        return self.config.environments[env].slack_channel or self.config.slack.default_channel
+
+    def _production(self, env: str) -> bool:
+        chain = self.config.promotion_chain
+        return bool(chain) and chain[-1] == env
+
+    def _post(self, channel: str, text: str, **kwargs) -> dict | None:
+        self.outbox.wait_turn(channel)
+        try:
+            return self.client.chat_postMessage(channel=channel, text=text, unfurl_links=False, **kwargs).data
+        except SlackApiError as e:
+            log.warning("Slack refused a drift report in %s: %s", channel, e.response.get("error"))
+            return None
+
+    def _details(self, channel: str, ts: str, drift: AppDrift) -> None:
+        body = "\n".join(describe(r) for r in drift.resources)
+        fitted = blocks.fit(f"What differs in {drift.app} ({drift.env})", blocks.escape(body))
+        self._post(channel, fitted.text, thread_ts=ts, blocks=fitted.blocks)
+        if fitted.snippet is not None:
+            try:
+                self.client.files_upload_v2(
+                    channel=channel, thread_ts=ts, content=body, filename=f"drift-{drift.app}-{drift.env}.txt"
+                )
+            except SlackApiError as e:
+                log.warning("Slack refused a drift snippet: %s", e.response.get("error"))
+
+    def drift_opened(self, incident: Incident, drift: AppDrift, healed: SyncResult | None) -> dict[str, str]:
+        channel = self._channel(incident.env)
+        if channel is None:
+            log.warning("drift in %s (%s) but no slack_channel for %s", incident.app, incident.env, incident.env)
+            return {}
+        count = f"{len(drift.resources)} object{'s' if len(drift.resources) != 1 else ''}"
+        if healed is not None:
+            headline = (
+                f":adhesive_bandage: *Drift in {incident.app} ({incident.env}) was healed*: {count} changed by hand "
+                f"were synced back to Git ({healed.revision[:12]}, {len(healed.applied)} applied, health {healed.health})"
+            )
+        else:
+            headline = f":warning: *Drift in {incident.app} ({incident.env})*: {count} differ from Git"
+        posted = self._post(
+            channel,
+            headline.replace("*", ""),
+            blocks=report_blocks(
+                incident,
+                headline,
+                drift_lines(drift),
+                actions=healed is None,
+                production=self._production(incident.env),
+            ),
+        )
+        if posted is None:
+            return {}
+        self._details(posted["channel"], posted["ts"], drift)
+        return {"channel": posted["channel"], "ts": posted["ts"]}
+
+    def drift_changed(self, incident: Incident, drift: AppDrift, *, reminder: bool) -> None:
+        channel, ts = incident.ref.get("channel"), incident.ref.get("ts")
+        if not channel or not ts:
+            return
+        if reminder:
+            since = datetime.fromisoformat(incident.opened_at)
+            self._post(
+                channel,
+                f":bell: Drift in {incident.app} ({incident.env}) is still unresolved after {incident.scans} scans "
+                f"(since {since:%Y-%m-%d %H:%M} UTC).",
+                thread_ts=ts,
+                reply_broadcast=True,
+            )
+            return
+        headline = (
+            f":warning: *Drift in {incident.app} ({incident.env})* changed: {len(drift.resources)} objects differ"
+        )
+        self._update(
+            channel,
+            ts,
+            headline,
+            report_blocks(
+                incident, headline, drift_lines(drift), actions=True, production=self._production(incident.env)
+            ),
+        )
+        self._details(channel, ts, drift)
+
+    def drift_resolved(self, incident: Incident, how: str) -> None:
+        channel, ts = incident.ref.get("channel"), incident.ref.get("ts")
+        if not channel or not ts:
+            return
+        headline = f":white_check_mark: *Drift in {incident.app} ({incident.env}) is resolved*: {how}"
+        self._update(channel, ts, headline, report_blocks(incident, headline, [], actions=False, production=False))
+        self._post(channel, f"Resolved: {how}.", thread_ts=ts)
+
+    def _update(self, channel: str, ts: str, headline: str, shown: list[dict]) -> None:
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=headline.replace("*", ""), blocks=shown)
+        except SlackApiError as e:
+            log.warning("Slack refused to update a drift report: %s", e.response.get("error"))
+
+    def summary(self, env: str, lines: list[str]) -> None:
+        channel = self._channel(env)
+        if channel is not None:
+            text = f"*Daily summary of {env}*\n" + "\n".join(f"• {line}" for line in lines)
+            self._post(channel, f"Summary of {env}", blocks=blocks.message_blocks(blocks.escape(text)))

@@ -1,0 +1,224 @@
+"""Drift incidents: one report per incident, kept in the cluster so no replica reports it twice.
+
+A scan (scheduled, or a check started by a watch event) compares the fleet with
+Git. Drift in an app that has no open incident opens one and is reported once
+(or, with ``self_heal``, synced and reported as healed); the same drift on the
+next scan is not reported again; drift that changes updates the report; after
+``reminder_after_scans`` unresolved scans a reminder is sent (unless snoozed);
+when the app matches Git again the report is marked resolved and the incident
+closed. Incidents live in one ConfigMap per environment, written with the
+resourceVersion read, so a new leader continues where the last one stopped.
+
+Apps with a rollout in progress or a held lock are skipped: their live state
+is expected to differ while the operation runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kubernetes.client.exceptions import ApiException
+
+from .cluster.locks import Locks
+from .drift import AppDrift
+from .errors import GitOpsError
+
+if TYPE_CHECKING:
+    from .engine import Engine, SyncResult
+
+log = logging.getLogger(__name__)
+STORE = "gitopsctl-drift-incidents"
+SELF_HEAL_ACTOR = "gitopsctl self-heal"
+
+
+@dataclass
+class Incident:
+    app: str
+    env: str
+    fingerprint: str
+    opened_at: str
+    objects: int = 0
+    scans: int = 1
+    reminded: bool = False
+    snoozed_until: str | None = None
+    ref: dict[str, str] = field(default_factory=dict)  # where the notifier reported it (channel, ts)
+
+    def snoozed(self, now: datetime) -> bool:
+        return bool(self.snoozed_until) and datetime.fromisoformat(self.snoozed_until) > now
+
+
+class Notifier(Protocol):
+    """Where drift reports go (Slack in `gitopsctl serve`, the log without it)."""
+
+    def drift_opened(self, incident: Incident, drift: AppDrift, healed: SyncResult | None) -> dict[str, str]: ...
+
+    def drift_changed(self, incident: Incident, drift: AppDrift, *, reminder: bool) -> None: ...
+
+    def drift_resolved(self, incident: Incident, how: str) -> None: ...
+
+    def summary(self, env: str, lines: list[str]) -> None: ...
+
+
+class LogNotifier:
+    """Reports drift to the log, for serve without Slack."""
+
+    def drift_opened(self, incident: Incident, drift: AppDrift, healed: SyncResult | None) -> dict[str, str]:
+        what = "healed" if healed is not None else "found"
+        log.warning("drift %s: %s in %s, %d objects", what, drift.app, drift.env, len(drift.resources))
+        return {}
+
+    def drift_changed(self, incident: Incident, drift: AppDrift, *, reminder: bool) -> None:
+        log.warning("drift %s: %s in %s", "still unresolved" if reminder else "changed", drift.app, drift.env)
+
+    def drift_resolved(self, incident: Incident, how: str) -> None:
+        log.info("drift resolved: %s in %s (%s)", incident.app, incident.env, how)
+
+    def summary(self, env: str, lines: list[str]) -> None:
+        log.info("summary of %s: %s", env, "; ".join(lines))
+
+
+def fingerprint(drift: AppDrift) -> str:
+    """The same objects with the same differences give the same fingerprint."""
+    parts = sorted(
+        (str(r.ref), r.state, sorted((f.path, json.dumps(f.live, default=str, sort_keys=True)) for f in r.fields))
+        for r in drift.resources
+    )
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DriftReports:
+    def __init__(self, engine: Engine, notifier: Notifier) -> None:
+        self.engine = engine
+        self.notifier = notifier
+        self._locks: dict[str, threading.Lock] = {name: threading.Lock() for name in engine.config.environments}
+
+    # ------------------------------------------------------------ scans
+
+    def scan(self, env: str) -> int:
+        """Scan a whole environment and report what changed since the last scan; the number of drifted objects."""
+        started = time.monotonic()
+        report = self.engine.drift(env)
+        self.engine.metrics.scan_seconds.labels(env).observe(time.monotonic() - started)
+        self.engine.metrics.drift_objects.labels(env).set(report.objects)
+        scanned = {app for app, e in report.clean if e == env} | {d.app for d in report.drifted}
+        self._settle(env, {d.app: d for d in report.drifted}, scanned)
+        return report.objects
+
+    def check(self, app: str, env: str, how: str = "live matches Git again") -> None:
+        """Scan one app in one environment (a watch event said something changed, or someone synced it)."""
+        report = self.engine.drift(env, (app,))
+        self._settle(env, {d.app: d for d in report.drifted if d.env == env}, {app}, how)
+
+    def snooze(self, app: str, env: str, seconds: float) -> Incident | None:
+        """No reminders for this incident until the time is up; the report itself stays."""
+        with self._locks[env]:
+            incidents, version = self._read(env)
+            incident = incidents.get(app)
+            if incident is not None:
+                incident.snoozed_until = (_now() + timedelta(seconds=seconds)).isoformat()
+                self._write(env, incidents, version)
+            return incident
+
+    def open_incidents(self, env: str) -> dict[str, Incident]:
+        return self._read(env)[0]
+
+    # ------------------------------------------------------------ decisions
+
+    def _busy(self, env: str) -> set[str]:
+        """Apps whose live state may differ on purpose now: a rollout in progress or an operation holding the lock."""
+        environment = self.engine.config.environments[env]
+        busy = {i.app for i in Locks(self.engine.cluster(environment), environment.namespace).held() if i.env == env}
+        for spec, _ in self.engine.pairs(None, env):
+            if environment.strategy == "canary" and self.engine.rollouts.active(spec, environment) is not None:
+                busy.add(spec.name)
+        return busy
+
+    def _settle(
+        self, env: str, drifted: dict[str, AppDrift], scanned: set[str], how: str = "live matches Git again"
+    ) -> None:
+        environment = self.engine.config.environments[env]
+        reminder_after = self.engine.config.drift.reminder_after_scans
+        with self._locks[env]:
+            incidents, version = self._read(env)
+            busy = self._busy(env) if drifted or incidents else set()
+            now = _now()
+            for app in sorted(scanned - busy):
+                drift, incident = drifted.get(app), incidents.get(app)
+                if drift is None:
+                    if incident is not None:
+                        self.notifier.drift_resolved(incident, how)
+                        del incidents[app]
+                    continue
+                healed = self._heal(app, env) if environment.self_heal else None
+                if healed is not None and healed.result == "Succeeded":
+                    if incident is None:
+                        self.notifier.drift_opened(self._new(drift, now), drift, healed)
+                    else:
+                        self.notifier.drift_resolved(incident, f"healed automatically by {SELF_HEAL_ACTOR}")
+                        del incidents[app]
+                    continue
+                if incident is None:
+                    incident = self._new(drift, now)
+                    incident.ref = self.notifier.drift_opened(incident, drift, None) or {}
+                    incidents[app] = incident
+                    continue
+                incident.scans += 1
+                current = fingerprint(drift)
+                if current != incident.fingerprint:
+                    incident.fingerprint, incident.objects = current, len(drift.resources)
+                    self.notifier.drift_changed(incident, drift, reminder=False)
+                elif incident.scans >= reminder_after and not incident.reminded and not incident.snoozed(now):
+                    incident.reminded = True
+                    self.notifier.drift_changed(incident, drift, reminder=True)
+            self._write(env, incidents, version)
+
+    def _new(self, drift: AppDrift, now: datetime) -> Incident:
+        return Incident(drift.app, drift.env, fingerprint(drift), now.isoformat(), len(drift.resources))
+
+    def _heal(self, app: str, env: str) -> SyncResult | None:
+        try:
+            return self.engine.sync(app, env, wait=True, timeout=120, actor=SELF_HEAL_ACTOR)
+        except GitOpsError as e:
+            log.warning("self-heal of %s in %s failed: %s", app, env, e)
+            return None
+
+    # ------------------------------------------------------------ the store
+
+    def _read(self, env: str) -> tuple[dict[str, Incident], str | None]:
+        environment = self.engine.config.environments[env]
+        cm = self.engine.cluster(environment).get("v1", "ConfigMap", STORE, environment.namespace)
+        if cm is None:
+            return {}, None
+        incidents = {app: Incident(**json.loads(text)) for app, text in (cm.get("data") or {}).items()}
+        return incidents, cm["metadata"]["resourceVersion"]
+
+    def _write(self, env: str, incidents: dict[str, Incident], version: str | None) -> None:
+        environment = self.engine.config.environments[env]
+        cluster = self.engine.cluster(environment)
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": STORE, "namespace": environment.namespace, "labels": {"gitopsctl.io/drift": "true"}},
+            "data": {app: json.dumps(asdict(i)) for app, i in incidents.items()},
+        }
+        try:
+            if version is None:
+                cluster.ensure_namespace(environment.namespace)
+                cluster.create(body)
+            else:
+                body["metadata"]["resourceVersion"] = version
+                cluster.replace(body)
+        except ApiException as e:
+            # another leader wrote in between (a hand-over): its view wins, the next scan settles the rest
+            log.warning("drift incidents of %s changed under us (%s); the next scan settles it", env, e.status)

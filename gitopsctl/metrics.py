@@ -1,0 +1,94 @@
+"""Prometheus metrics of one gitopsctl process, and the small HTTP server for /metrics, /healthz and /readyz.
+
+Each Engine has its own registry, so several engines in one process (tests) never share counters.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+PHASES = ("Pending", "Progressing", "Paused", "Promoted", "Aborted", "Failed")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.deploys = Counter("gitopsctl_deploys", "Deploys by result", ["app", "env", "result"], registry=r)
+        self.rollbacks = Counter("gitopsctl_rollbacks", "Rollbacks by result", ["app", "env", "result"], registry=r)
+        self.rollout_phase = Gauge(
+            "gitopsctl_rollout_phase",
+            "1 for the phase of each app/env's latest rollout",
+            ["app", "env", "phase"],
+            registry=r,
+        )
+        self.rollout_weight = Gauge(
+            "gitopsctl_rollout_weight", "Traffic on the canary, percent", ["app", "env"], registry=r
+        )
+        self.measurements = Counter(
+            "gitopsctl_analysis_measurements",
+            "Analysis measurements by phase",
+            ["app", "env", "metric", "phase"],
+            registry=r,
+        )
+        self.drift_objects = Gauge(
+            "gitopsctl_drift_objects", "Objects drifted from Git at the last scan", ["env"], registry=r
+        )
+        self.scan_seconds = Histogram("gitopsctl_drift_scan_seconds", "Drift scan duration", ["env"], registry=r)
+        self.reconcile_seconds = Histogram(
+            "gitopsctl_reconcile_seconds", "One reconcile pass of every rollout", registry=r
+        )
+        self.leader = Gauge("gitopsctl_leader", "1 while this replica is the leader and runs the jobs", registry=r)
+
+    def rollout(self, app: str, env: str, phase: str, weight: int) -> None:
+        for each in PHASES:
+            self.rollout_phase.labels(app, env, each).set(1 if each == phase else 0)
+        self.rollout_weight.labels(app, env).set(weight)
+
+
+class _Threading(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib's name)
+        pass
+
+
+class MetricsServer:
+    """``/metrics`` for Prometheus; ``/healthz`` (the process answers) and ``/readyz`` (``ready()`` says so)."""
+
+    def __init__(self, metrics: Metrics, address: str, port: int, ready: Callable[[], bool]) -> None:
+        exporter = make_wsgi_app(metrics.registry)
+
+        def app(environ, start_response):
+            path = environ.get("PATH_INFO", "")
+            if path in ("/healthz", "/readyz"):
+                ok = path == "/healthz" or ready()
+                start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"ok\n" if ok else b"not ready\n"]
+            if path == "/metrics":
+                return exporter(environ, start_response)
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+
+        self._server = make_server(address, port, app, _Threading, _Quiet)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> MetricsServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,132 @@
+"""The jobs `gitopsctl serve` runs while it leads (APScheduler 3.x).
+
+- a drift scan per environment, on the configured interval (with jitter) or cron
+- the rollout controller: every active rollout reconciled every few seconds
+- expiry: stale approval requests and ended freezes removed
+- a summary per environment on the configured cron
+
+Every job coalesces and runs one instance at a time: a scan that overruns never
+stacks up, and runs missed while paused or down become one. The scheduler runs
+only while this replica leads; ``pause()`` stops new runs at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .drift_reports import DriftReports, Notifier
+from .errors import GitOpsError
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger(__name__)
+EXPIRY_INTERVAL = 30.0
+
+
+class Scheduler:
+    def __init__(self, engine: Engine, reports: DriftReports, notifier: Notifier) -> None:
+        self.engine = engine
+        self.reports = reports
+        self.notifier = notifier
+        self.scans = 0
+        self._scheduler = BackgroundScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}, timezone="UTC"
+        )
+        drift = engine.config.drift
+        for env in engine.config.environments:
+            if drift.cron:
+                trigger = CronTrigger.from_crontab(drift.cron, timezone="UTC")
+                trigger.jitter = int(drift.jitter) or None
+            else:
+                trigger = IntervalTrigger(seconds=drift.interval or 180.0, jitter=int(drift.jitter) or None)
+            self._scheduler.add_job(self.scan, trigger, args=[env], id=f"drift-{env}", name=f"drift scan of {env}")
+        self._scheduler.add_job(
+            self.reconcile, IntervalTrigger(seconds=engine.config.serve.reconcile_interval), id="reconcile"
+        )
+        self._scheduler.add_job(self.expire, IntervalTrigger(seconds=EXPIRY_INTERVAL), id="expire")
+        if drift.summary_cron:
+            self._scheduler.add_job(
+                self.summary, CronTrigger.from_crontab(drift.summary_cron, timezone="UTC"), id="summary"
+            )
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> Scheduler:
+        self._scheduler.start(paused=True)
+        return self
+
+    def lead(self) -> None:
+        """Run the jobs; each scan and the reconcile loop start at once rather than after their first interval."""
+        for job in self._scheduler.get_jobs():
+            if job.id.startswith("drift-") or job.id == "reconcile":
+                job.modify(next_run_time=_utcnow())
+        self._scheduler.resume()
+
+    def follow(self) -> None:
+        if self._scheduler.state == STATE_RUNNING:
+            self._scheduler.pause()
+
+    def stop(self) -> None:
+        self._scheduler.shutdown(wait=False)
+
+    # ------------------------------------------------------------ jobs
+
+    def scan(self, env: str) -> None:
+        try:
+            self.reports.scan(env)
+            self.scans += 1
+        except GitOpsError as e:
+            log.warning("drift scan of %s failed: %s", env, e)
+
+    def reconcile(self) -> None:
+        started = time.monotonic()
+        try:
+            self.engine.reconcile_rollouts()
+        except GitOpsError as e:
+            log.warning("reconcile failed: %s", e)
+        self.engine.metrics.reconcile_seconds.observe(time.monotonic() - started)
+
+    def expire(self) -> None:
+        try:
+            for what in self.engine.promotions.expire(approval_ttl=self.engine.config.serve.approval_ttl):
+                log.info("expired: %s", what)
+        except GitOpsError as e:
+            log.warning("expiry failed: %s", e)
+
+    def summary(self) -> None:
+        for env in self.engine.config.environments:
+            try:
+                rows = self.engine.status(env=env)
+            except GitOpsError as e:
+                log.warning("summary of %s failed: %s", env, e)
+                continue
+            in_sync = sum(1 for r in rows if r.sync == "Synced")
+            degraded = [f"{r.app} ({r.health})" for r in rows if r.health not in ("Healthy",)]
+            drifted = sorted(self.reports.open_incidents(env))
+            environment = self.engine.config.environments[env]
+            rolling = [
+                f"{spec.name} {r.canary_version} ({r.phase}, {r.weight}%)"
+                for spec, _ in self.engine.pairs(None, env)
+                if (r := self.engine.rollouts.active(spec, environment)) is not None
+            ]
+            lines = [
+                f"{in_sync}/{len(rows)} apps in sync",
+                f"drifted: {', '.join(drifted) or 'none'}",
+                f"not Healthy: {', '.join(degraded) or 'none'}",
+                f"rollouts in progress: {', '.join(rolling) or 'none'}",
+            ]
+            self.notifier.summary(env, lines)
+
+
+def _utcnow():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

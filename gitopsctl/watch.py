@@ -1,0 +1,111 @@
+"""Event-driven drift: informers on the objects gitopsctl manages, so a hand-made change is seen in seconds.
+
+One ``kubernetes.informer.SharedInformer`` per (kind, namespace) the fleet has,
+selecting gitopsctl's tracked objects by label. The informer resumes its watch
+from the last resourceVersion and lists again after 410 Gone. A modified or
+deleted object names its app and environment (the tracking annotation); a
+check of that app follows after a short debounce, so one apply of many objects
+is one check. The scheduled scan stays the safety net, and covers kinds the
+typed client cannot watch (custom resources).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from kubernetes import client as k8s
+from kubernetes.informer import DELETED, MODIFIED, SharedInformer
+
+from .sync import TRACKED_SELECTOR, TRACKING_ANNOTATION
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger(__name__)
+DEBOUNCE = 0.3
+
+# (apiVersion, kind) -> (typed API class, namespaced list method)
+LIST_FUNCTIONS: dict[tuple[str, str], tuple[type, str]] = {
+    ("v1", "ConfigMap"): (k8s.CoreV1Api, "list_namespaced_config_map"),
+    ("v1", "Secret"): (k8s.CoreV1Api, "list_namespaced_secret"),
+    ("v1", "Service"): (k8s.CoreV1Api, "list_namespaced_service"),
+    ("v1", "ServiceAccount"): (k8s.CoreV1Api, "list_namespaced_service_account"),
+    ("v1", "PersistentVolumeClaim"): (k8s.CoreV1Api, "list_namespaced_persistent_volume_claim"),
+    ("apps/v1", "Deployment"): (k8s.AppsV1Api, "list_namespaced_deployment"),
+    ("apps/v1", "StatefulSet"): (k8s.AppsV1Api, "list_namespaced_stateful_set"),
+    ("apps/v1", "DaemonSet"): (k8s.AppsV1Api, "list_namespaced_daemon_set"),
+    ("batch/v1", "Job"): (k8s.BatchV1Api, "list_namespaced_job"),
+    ("networking.k8s.io/v1", "Ingress"): (k8s.NetworkingV1Api, "list_namespaced_ingress"),
+}
+
+
+class DriftWatcher:
+    def __init__(self, engine: Engine, on_change: Callable[[str, str], None], debounce: float = DEBOUNCE) -> None:
+        self.engine = engine
+        self.on_change = on_change
+        self.debounce = debounce
+        self._informers: list[SharedInformer] = []
+        self._timers: dict[tuple[str, str], threading.Timer] = {}
+        self._lock = threading.Lock()
+
+    def targets(self) -> set[tuple[str, str, str, str]]:
+        """(env, namespace, apiVersion, kind) for every watchable kind an app has in Git."""
+        sha = self.engine.repo.resolve()
+        found = set()
+        for spec, environment in self.engine.pairs():
+            for obj in self.engine._desired(spec, environment, sha)[1]:
+                key = (obj["apiVersion"], obj["kind"])
+                namespace = (obj.get("metadata") or {}).get("namespace")
+                if key in LIST_FUNCTIONS and namespace:
+                    found.add((environment.name, namespace, *key))
+        return found
+
+    def start(self) -> DriftWatcher:
+        for env, namespace, api_version, kind in sorted(self.targets()):
+            environment = self.engine.config.environments[env]
+            api_class, method = LIST_FUNCTIONS[(api_version, kind)]
+            api = api_class(self.engine.cluster(environment).dynamic.client)
+            informer = SharedInformer(getattr(api, method), namespace=namespace, label_selector=TRACKED_SELECTOR)
+            informer.add_event_handler(MODIFIED, self._event)
+            informer.add_event_handler(DELETED, self._event)
+            informer.start()
+            self._informers.append(informer)
+        log.info("watching %d (kind, namespace) pairs for hand-made changes", len(self._informers))
+        return self
+
+    def stop(self) -> None:
+        for informer in self._informers:
+            informer._stop_event.set()  # do not wait here for a long-poll to end; the threads are daemons
+            if informer._watch is not None:
+                informer._watch.stop()
+        self._informers = []
+        with self._lock:
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
+
+    def _event(self, obj) -> None:
+        annotations = getattr(obj.metadata, "annotations", None) or {}
+        tracking = annotations.get(TRACKING_ANNOTATION, "")
+        app, _, env = tracking.partition("/")
+        if not app or env not in self.engine.config.environments:
+            return
+        key = (app, env)
+        with self._lock:
+            if key in self._timers:
+                self._timers[key].cancel()
+            timer = threading.Timer(self.debounce, self._fire, args=key)
+            timer.daemon = True
+            self._timers[key] = timer
+            timer.start()
+
+    def _fire(self, app: str, env: str) -> None:
+        with self._lock:
+            self._timers.pop((app, env), None)
+        try:
+            self.on_change(app, env)
+        except Exception:
+            log.exception("checking %s in %s after a change failed", app, env)
