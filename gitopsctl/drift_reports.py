@@ -169,9 +169,12 @@ class DriftReports:
                         del incidents[app]
                     continue
                 if incident is None:
-                    incident = self._new(drift, now)
+                    # saved before it is reported: a leader killed in between leaves no report to repeat
+                    incident = incidents[app] = self._new(drift, now)
+                    version = self._write(env, incidents, version)
+                    if version is None:
+                        return  # another replica wrote the incidents meanwhile: it is leading now
                     incident.ref = self.notifier.drift_opened(incident, drift, None) or {}
-                    incidents[app] = incident
                     continue
                 incident.scans += 1
                 current = fingerprint(drift)
@@ -203,7 +206,8 @@ class DriftReports:
         incidents = {app: Incident(**json.loads(text)) for app, text in (cm.get("data") or {}).items()}
         return incidents, cm["metadata"]["resourceVersion"]
 
-    def _write(self, env: str, incidents: dict[str, Incident], version: str | None) -> None:
+    def _write(self, env: str, incidents: dict[str, Incident], version: str | None) -> str | None:
+        """Save with the resourceVersion read; the new one, or None when another replica wrote first."""
         environment = self.engine.config.environments[env]
         cluster = self.engine.cluster(environment)
         body: dict[str, Any] = {
@@ -215,10 +219,12 @@ class DriftReports:
         try:
             if version is None:
                 cluster.ensure_namespace(environment.namespace)
-                cluster.create(body)
+                saved = cluster.create(body)
             else:
                 body["metadata"]["resourceVersion"] = version
-                cluster.replace(body)
+                saved = cluster.replace(body)
         except ApiException as e:
             # another leader wrote in between (a hand-over): its view wins, the next scan settles the rest
             log.warning("drift incidents of %s changed under us (%s); the next scan settles it", env, e.status)
+            return None
+        return saved["metadata"]["resourceVersion"]

@@ -234,7 +234,17 @@ class SlackStandIn:
         channel: str = "C0DEPLOYS",
         trigger: str | None = None,
         headers: dict[str, str] | None = None,
+        block_id: str = "approval",
+        selected: str | None = None,
     ) -> Reply:
+        """A button click, or with ``selected`` the choice of an option in a select menu."""
+        action: dict[str, Any] = {"action_id": action_id, "block_id": block_id, "action_ts": f"{time.time():.6f}"}
+        if selected is None:
+            action.update(type="button", value=value)
+        else:
+            action.update(
+                type="static_select", selected_option={"text": {"type": "plain_text", "text": selected}, "value": value}
+            )
         payload = {
             "type": "block_actions",
             "user": {"id": user, "username": user_name, "name": user_name, "team_id": "T0001"},
@@ -246,15 +256,7 @@ class SlackStandIn:
             "channel": {"id": channel, "name": "deploys"},
             "message": {"type": "message", "ts": message_ts, "text": "", "blocks": []},
             "response_url": f"{self.url}/respond/{next(self._ids)}",
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "approval",
-                    "type": "button",
-                    "value": value,
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
+            "actions": [action],
         }
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return self._post(body, headers=headers)
