@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
+from kubernetes import client as k8s_client
 from kubernetes import config as kube_config
 from kubernetes import dynamic
 from kubernetes.client.exceptions import ApiException
@@ -65,6 +66,18 @@ def message_of(error: ApiException) -> str:
     return status_of(error).get("message") or error.reason or f"HTTP {error.status}"
 
 
+IN_CLUSTER = "in-cluster"
+
+
+def _api_client(context: str, kubeconfig: Path | None) -> k8s_client.ApiClient:
+    """The context from a kubeconfig, or with ``context = "in-cluster"`` the pod's service account."""
+    if context == IN_CLUSTER:
+        configuration = k8s_client.Configuration()
+        kube_config.load_incluster_config(client_configuration=configuration)
+        return k8s_client.ApiClient(configuration)
+    return kube_config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
+
+
 class Cluster:
     """A kube context: discovery, get/list/apply/delete with retries, and a request count."""
 
@@ -83,9 +96,7 @@ class Cluster:
     def dynamic(self) -> dynamic.DynamicClient:
         if self._client is None:
             try:
-                api_client = kube_config.new_client_from_config(
-                    config_file=str(self.kubeconfig) if self.kubeconfig else None, context=self.context
-                )
+                api_client = _api_client(self.context, self.kubeconfig)
             except (ConfigException, OSError, TypeError) as e:
                 raise ClusterError(
                     f"cannot use kube context {self.context!r}: {e}; check the environment's context and kubeconfig"

@@ -289,7 +289,51 @@ def _pvc(new: dict[str, Any], old: dict[str, Any] | None) -> list:
     return []
 
 
+def _rules(new: dict[str, Any], old: dict[str, Any] | None) -> list:
+    """Each rule needs verbs, and either resources (with apiGroups) or nonResourceURLs."""
+    causes = []
+    for i, rule in enumerate(new.get("rules") or []):
+        where = f"rules[{i}]"
+        if not rule.get("verbs"):
+            causes.append(
+                ("FieldValueRequired", "Required value: verbs must contain at least one value", f"{where}.verbs")
+            )
+        if rule.get("resources") and "apiGroups" not in rule:
+            causes.append(
+                (
+                    "FieldValueRequired",
+                    "Required value: resource rules must supply at least one api group",
+                    f"{where}.apiGroups",
+                )
+            )
+        if not rule.get("resources") and not rule.get("nonResourceURLs"):
+            causes.append(
+                ("FieldValueRequired", "Required value: resources or nonResourceURLs must be set", f"{where}.resources")
+            )
+    return causes
+
+
+def _binding(new: dict[str, Any], old: dict[str, Any] | None) -> list:
+    """roleRef is required, names a Role or ClusterRole, and cannot change; subjects need a kind and a name."""
+    ref = new.get("roleRef") or {}
+    causes = []
+    if ref.get("kind") not in ("Role", "ClusterRole") or not ref.get("name"):
+        causes.append(
+            ("FieldValueNotSupported", 'Unsupported value: roleRef must name a "Role" or "ClusterRole"', "roleRef")
+        )
+    if old is not None and (old.get("roleRef") or {}) != ref:
+        causes.append(("FieldValueInvalid", "Invalid value: cannot change roleRef", "roleRef"))
+    for i, subject in enumerate(new.get("subjects") or []):
+        if subject.get("kind") not in ("User", "Group", "ServiceAccount") or not subject.get("name"):
+            causes.append(("FieldValueInvalid", "Invalid value: a subject needs a kind and a name", f"subjects[{i}]"))
+    return causes
+
+
 _KIND_RULES = {
+    "Role": _rules,
+    "ClusterRole": _rules,
+    "RoleBinding": _binding,
+    "ClusterRoleBinding": _binding,
     "Namespace": _namespace,
     "Service": _service,
     "Deployment": _workload,

@@ -127,6 +127,11 @@ BUILTINS: tuple[ResourceType, ...] = (
         categories=("all",),
     ),
     _rt("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",), status=True),
+    # RBAC objects are stored and validated, not enforced: every token may do everything here
+    _rt("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    _rt("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    _rt("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
+    _rt("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
 )
 
 CRD_TYPE = next(rt for rt in BUILTINS if rt.kind == "CustomResourceDefinition")

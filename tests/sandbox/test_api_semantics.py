@@ -343,3 +343,30 @@ def test_scale_subresource_changes_replicas(api_client, dyn):
 def test_discovery_lists_status_and_scale_subresources(dyn):
     assert set(dyn.resources.get(api_version="apps/v1", kind="Deployment").subresources) == {"status", "scale"}
     assert set(dyn.resources.get(api_version="v1", kind="ConfigMap").subresources) == set()
+
+
+def test_rbac_objects_are_stored_and_validated(dyn):
+    roles = dyn.resources.get(api_version="rbac.authorization.k8s.io/v1", kind="Role")
+    ok = {
+        "metadata": {"name": "reader", "namespace": "default"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+    }
+    assert roles.create(body=ok, namespace="default").metadata.name == "reader"
+    bad = {
+        "metadata": {"name": "broken", "namespace": "default"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"]}],
+    }
+    with pytest.raises(ApiException) as err:
+        roles.create(body=bad, namespace="default")
+    assert err.value.status == 422 and "verbs must contain at least one value" in err.value.body
+    bindings = dyn.resources.get(api_version="rbac.authorization.k8s.io/v1", kind="RoleBinding")
+    body = {
+        "metadata": {"name": "readers", "namespace": "default"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}],
+    }
+    bindings.create(body=body, namespace="default")
+    body["roleRef"]["name"] = "writer"
+    with pytest.raises(ApiException) as err:
+        bindings.patch(body=body, namespace="default", name="readers", content_type="application/merge-patch+json")
+    assert err.value.status == 422 and "cannot change roleRef" in err.value.body
