@@ -35,6 +35,8 @@ bench: install
 	$(BIN)/python bench/drift_scan.py
 	$(BIN)/python bench/abort_latency.py
 	$(BIN)/python bench/slack_ack.py
+	$(BIN)/python bench/drift_latency.py
+	$(BIN)/python bench/serve_footprint.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -24,3 +24,56 @@ def sandbox_process(state_dir: Path) -> Iterator[subprocess.Popen]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_process(config: Path, *, secret: str, slack_port: int, metrics_port: int) -> Iterator[subprocess.Popen]:
+    """`gitopsctl serve --slack-mode http` as its own process until the block ends."""
+    import os
+
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": secret}
+    command = [sys.executable, "-m", "gitopsctl", "--config", str(config), "serve", "--slack-mode", "http"]
+    server = subprocess.Popen(
+        [*command, "--port", str(slack_port), "--metrics-port", str(metrics_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def metric(url: str, name: str, labels: str = "") -> float | None:
+    import re
+    import urllib.request
+
+    try:
+        text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()  # noqa: S310 (127.0.0.1)
+    except OSError:
+        return None
+    pattern = rf"^{re.escape(name)}(\{{[^}}]*{re.escape(labels)}[^}}]*\}})? ([0-9.e+-]+)$"
+    match = re.search(pattern, text, re.MULTILINE)
+    return float(match.group(2)) if match else None
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise RuntimeError(f"timed out waiting for {what}")

@@ -68,6 +68,8 @@ def test_the_example_is_valid_and_complete():
     assert prod_roles.members("deployer") == ("S02ONCALL", "S03SRE") and prod_roles.members("approver") == ("S03SRE",)
     assert cfg.slack.roles_for("dev").members("deployer") == ("*",)
     assert cfg.git.link("abc123") == "https://git.example.com/platform/gitops/commit/abc123"
+    assert (cfg.serve.lease_duration, cfg.serve.renew_deadline, cfg.serve.retry_period) == (15, 10, 2)
+    assert cfg.serve.metrics_port == 9102 and cfg.serve.watch
 
 
 def test_an_out_of_range_weight_names_its_key_path():
@@ -156,6 +158,11 @@ def test_secrets_must_be_environment_references(monkeypatch):
                 'url = "https://git.example.com/gitops.git"\ncommit_url = "https://x.example/commit"',
             ),
             'git.commit_url: must contain "{sha}" where the commit goes',
+        ),
+        (
+            ("[apps.trade-service]", '[serve]\nlease_duration = "5s"\nrenew_deadline = "10s"\n\n[apps.trade-service]'),
+            "serve.lease_duration: needs lease_duration > renew_deadline > 1.2 x retry_period and retry_period >= 1s "
+            "(got 5s, 10s, 2s)",
         ),
     ],
 )
