@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from kubernetes import client as k8s
 from kubernetes.informer import DELETED, MODIFIED, SharedInformer
+from kubernetes.informer.cache import ObjectCache
 
 from .sync import TRACKED_SELECTOR, TRACKING_ANNOTATION
 
@@ -40,6 +41,31 @@ LIST_FUNCTIONS: dict[tuple[str, str], tuple[type, str]] = {
     ("batch/v1", "Job"): (k8s.BatchV1Api, "list_namespaced_job"),
     ("networking.k8s.io/v1", "Ingress"): (k8s.NetworkingV1Api, "list_namespaced_ingress"),
 }
+
+
+def _slim(obj) -> dict:
+    """What the watcher needs of an object: its name and its tracking annotation."""
+    meta = obj.metadata
+    tracking = (meta.annotations or {}).get(TRACKING_ANNOTATION)
+    return {
+        "metadata": {"name": meta.name, "namespace": meta.namespace, "annotations": {TRACKING_ANNOTATION: tracking}}
+    }
+
+
+class _SlimCache(ObjectCache):
+    """The informer's cache with names and tracking ids only: the fleet's full objects (Secrets too) are not kept."""
+
+    def _put(self, obj):
+        super()._put(_slim(obj))
+
+    def _replace_all(self, objects):
+        super()._replace_all([_slim(o) for o in objects])
+
+
+def _tracking(obj) -> str:
+    if isinstance(obj, dict):
+        return ((obj.get("metadata") or {}).get("annotations") or {}).get(TRACKING_ANNOTATION) or ""
+    return (getattr(obj.metadata, "annotations", None) or {}).get(TRACKING_ANNOTATION) or ""
 
 
 class DriftWatcher:
@@ -69,6 +95,7 @@ class DriftWatcher:
             api_class, method = LIST_FUNCTIONS[(api_version, kind)]
             api = api_class(self.engine.cluster(environment).dynamic.client)
             informer = SharedInformer(getattr(api, method), namespace=namespace, label_selector=TRACKED_SELECTOR)
+            informer._cache = _SlimCache()  # the library keeps whole objects; relists need only their keys
             informer.add_event_handler(MODIFIED, self._event)
             informer.add_event_handler(DELETED, self._event)
             informer.start()
@@ -88,9 +115,7 @@ class DriftWatcher:
             self._timers.clear()
 
     def _event(self, obj) -> None:
-        annotations = getattr(obj.metadata, "annotations", None) or {}
-        tracking = annotations.get(TRACKING_ANNOTATION, "")
-        app, _, env = tracking.partition("/")
+        app, _, env = _tracking(obj).partition("/")
         if not app or env not in self.engine.config.environments:
             return
         key = (app, env)

@@ -13,8 +13,6 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy.stats import mannwhitneyu
-
 PASS, MARGINAL, FAIL, NODATA = "Pass", "Marginal", "Fail", "NoData"
 INCREASE, DECREASE, EITHER = "increase", "decrease", "either"
 
@@ -61,6 +59,8 @@ def judge_metric(
     if len(set(canary) | set(stable)) == 1:
         p_value = 1.0  # identical samples: no difference at all
     else:
+        from scipy.stats import mannwhitneyu  # imported when judging: scipy is ~50 MB a process
+
         p_value = float(mannwhitneyu(canary, stable, alternative=alternative).pvalue)
     if p_value < alpha:
         return MetricVerdict(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import git
@@ -161,3 +162,26 @@ def test_freeze_windows_may_cross_midnight():
     window = FreezeWindow("night", ("fri",), "22:00", "06:00", "UTC")
     assert window_active(window, datetime(2026, 11, 21, 3, 0, tzinfo=UTC)) is not None  # Saturday 03:00
     assert window_active(window, datetime(2026, 11, 21, 7, 0, tzinfo=UTC)) is None
+
+
+def test_stale_approval_requests_and_ended_freezes_expire(policy_fleet):
+    fleet = policy_fleet
+    fleet.engine.sync("trade-service", "staging", wait=True, timeout=20)
+    fleet.engine.deploy("trade-service", "prod", None, actor="alice")
+    fleet.engine.freeze("staging", duration=timedelta(seconds=1), reason="release night", actor="carol")
+    assert fleet.engine.promotions.expire(approval_ttl=3600) == []  # young request, freeze not over yet
+    time.sleep(1.5)
+    dropped = fleet.engine.promotions.expire(approval_ttl=1)
+    assert any("deploy of trade-service v1.4.1 to prod requested by alice" in d for d in dropped), dropped
+    assert any(d.startswith("the freeze of staging (release night") for d in dropped), dropped
+    app, env = fleet.engine.resolve("trade-service", "prod")
+    assert fleet.engine.promotions.pending(app, env) is None
+    assert fleet.engine.promotions.manual_freeze(fleet.engine.config.environments["staging"]) is None
+
+
+def test_slack_users_are_compared_by_id_not_by_name(policy_fleet):
+    fleet = policy_fleet
+    fleet.engine.sync("trade-service", "staging", wait=True, timeout=20)
+    fleet.engine.deploy("trade-service", "prod", None, actor="alice (U0ALICE)")
+    with pytest.raises(PolicyError, match="someone else must approve it"):
+        fleet.engine.approve("trade-service", "prod", actor="alice-renamed (U0ALICE)")
