@@ -7,7 +7,9 @@ next scan is not reported again; drift that changes updates the report; after
 ``reminder_after_scans`` unresolved scans a reminder is sent (unless snoozed);
 when the app matches Git again the report is marked resolved and the incident
 closed. Incidents live in one ConfigMap per environment, written with the
-resourceVersion read, so a new leader continues where the last one stopped.
+resourceVersion read, so a new leader continues where the last one stopped. An
+incident is saved before it is reported; one a dead leader saved but never
+reported is reported by the next leader after two lease durations.
 
 Apps with a rollout in progress or a held lock are skipped: their live state
 is expected to differ while the operation runs.
@@ -49,6 +51,7 @@ class Incident:
     reminded: bool = False
     snoozed_until: str | None = None
     ref: dict[str, str] = field(default_factory=dict)  # where the notifier reported it (channel, ts)
+    reported: bool = False
 
     def snoozed(self, now: datetime) -> bool:
         return bool(self.snoozed_until) and datetime.fromisoformat(self.snoozed_until) > now
@@ -175,6 +178,12 @@ class DriftReports:
                     if version is None:
                         return  # another replica wrote the incidents meanwhile: it is leading now
                     incident.ref = self.notifier.drift_opened(incident, drift, None) or {}
+                    incident.reported = True
+                    continue
+                if not incident.reported and self._orphaned(incident, now):
+                    # saved by a leader that died before reporting it: report it now (it may, rarely, be twice)
+                    incident.ref = self.notifier.drift_opened(incident, drift, None) or {}
+                    incident.reported = True
                     continue
                 incident.scans += 1
                 current = fingerprint(drift)
@@ -185,6 +194,11 @@ class DriftReports:
                     incident.reminded = True
                     self.notifier.drift_changed(incident, drift, reminder=True)
             self._write(env, incidents, version)
+
+    def _orphaned(self, incident: Incident, now: datetime) -> bool:
+        """Saved but never reported, and older than a leader hand-over takes."""
+        grace = 2 * self.engine.config.serve.lease_duration
+        return (now - datetime.fromisoformat(incident.opened_at)).total_seconds() > grace
 
     def _new(self, drift: AppDrift, now: datetime) -> Incident:
         return Incident(drift.app, drift.env, fingerprint(drift), now.isoformat(), len(drift.resources))
