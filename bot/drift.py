@@ -155,8 +155,12 @@ class SlackNotifier:
         )
         if posted is None:
             return {}
-        self._details(posted["channel"], posted["ts"], drift)
         return {"channel": posted["channel"], "ts": posted["ts"]}
+
+    def drift_details(self, incident: Incident, drift: AppDrift) -> None:
+        channel, ts = incident.ref.get("channel"), incident.ref.get("ts")
+        if channel and ts:
+            self._details(channel, ts, drift)
 
     def drift_changed(self, incident: Incident, drift: AppDrift, *, reminder: bool) -> None:
         channel, ts = incident.ref.get("channel"), incident.ref.get("ts")

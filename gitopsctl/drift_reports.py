@@ -62,6 +62,8 @@ class Notifier(Protocol):
 
     def drift_opened(self, incident: Incident, drift: AppDrift, healed: SyncResult | None) -> dict[str, str]: ...
 
+    def drift_details(self, incident: Incident, drift: AppDrift) -> None: ...
+
     def drift_changed(self, incident: Incident, drift: AppDrift, *, reminder: bool) -> None: ...
 
     def drift_resolved(self, incident: Incident, how: str) -> None: ...
@@ -76,6 +78,12 @@ class LogNotifier:
         what = "healed" if healed is not None else "found"
         log.warning("drift %s: %s in %s, %d objects", what, drift.app, drift.env, len(drift.resources))
         return {}
+
+    def drift_details(self, incident: Incident, drift: AppDrift) -> None:
+        for resource in drift.resources:
+            log.warning(
+                "  %s %s%s", resource.ref, resource.state, f" by {resource.changed_by}" if resource.changed_by else ""
+            )
 
     def drift_changed(self, incident: Incident, drift: AppDrift, *, reminder: bool) -> None:
         log.warning("drift %s: %s in %s", "still unresolved" if reminder else "changed", drift.app, drift.env)
@@ -166,7 +174,9 @@ class DriftReports:
                 healed = self._heal(app, env) if environment.self_heal else None
                 if healed is not None and healed.result == "Succeeded":
                     if incident is None:
-                        self.notifier.drift_opened(self._new(drift, now), drift, healed)
+                        healed_incident = self._new(drift, now)
+                        healed_incident.ref = self.notifier.drift_opened(healed_incident, drift, healed) or {}
+                        self.notifier.drift_details(healed_incident, drift)
                     else:
                         self.notifier.drift_resolved(incident, f"healed automatically by {SELF_HEAL_ACTOR}")
                         del incidents[app]
@@ -177,13 +187,11 @@ class DriftReports:
                     version = self._write(env, incidents, version)
                     if version is None:
                         return  # another replica wrote the incidents meanwhile: it is leading now
-                    incident.ref = self.notifier.drift_opened(incident, drift, None) or {}
-                    incident.reported = True
+                    version = self._report(env, incidents, incident, drift, version)
                     continue
                 if not incident.reported and self._orphaned(incident, now):
                     # saved by a leader that died before reporting it: report it now (it may, rarely, be twice)
-                    incident.ref = self.notifier.drift_opened(incident, drift, None) or {}
-                    incident.reported = True
+                    version = self._report(env, incidents, incident, drift, version)
                     continue
                 incident.scans += 1
                 current = fingerprint(drift)
@@ -194,6 +202,16 @@ class DriftReports:
                     incident.reminded = True
                     self.notifier.drift_changed(incident, drift, reminder=True)
             self._write(env, incidents, version)
+
+    def _report(
+        self, env: str, incidents: dict[str, Incident], incident: Incident, drift: AppDrift, version: str | None
+    ) -> str | None:
+        """Post the report, save where it went at once, then the details (the slow part) in its thread."""
+        incident.ref = self.notifier.drift_opened(incident, drift, None) or {}
+        incident.reported = True
+        version = self._write(env, incidents, version)
+        self.notifier.drift_details(incident, drift)
+        return version
 
     def _orphaned(self, incident: Incident, now: datetime) -> bool:
         """Saved but never reported, and older than a leader hand-over takes."""

@@ -16,6 +16,9 @@ class Recorder:
         self.events.append(("healed" if healed else "opened", incident.app, incident.env))
         return {"channel": "#dev", "ts": f"{len(self.events)}.0"}
 
+    def drift_details(self, incident, drift):
+        pass
+
     def drift_changed(self, incident, drift, *, reminder):
         self.events.append(("reminder" if reminder else "changed", incident.app, incident.env))
 

@@ -103,7 +103,7 @@ def test_prune_never_touches_objects_of_another_app_or_untracked_objects(fleet):
 
 
 def test_pruning_everything_is_refused_unless_the_path_is_gone_and_allowed(fleet):
-    fleet.engine.sync("ledger-worker", "dev")
+    fleet.engine.sync("ledger-worker", "dev", wait=True, timeout=20)  # settled: controllers write no more status
     before = all_objects(fleet, "trading-dev")
     fleet.repo.commit(
         {"apps/ledger-worker/dev/worker.yaml": "# emptied by mistake\n", "apps/ledger-worker/dev/secret.yaml": "---\n"},

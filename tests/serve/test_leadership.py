@@ -28,6 +28,13 @@ def _replica(fleet, port: int, metrics_port: int) -> subprocess.Popen:
     )
 
 
+def _incidents(fleet) -> str:
+    found = fleet.core.list_namespaced_config_map(
+        "trading-dev", field_selector="metadata.name=gitopsctl-drift-incidents"
+    )
+    return str(found.items[0].data) if found.items else ""
+
+
 def _leader(url: str) -> float | None:
     try:
         return metric(url, "gitopsctl_leader")
@@ -52,6 +59,7 @@ def test_one_leader_runs_the_jobs_and_a_killed_leader_hands_over_without_double_
 
             fleet.apps.patch_namespaced_deployment("trade-service", "trading-dev", {"spec": {"replicas": 3}})
             slack.wait("chat.postMessage", lambda c: "Drift in trade-service (dev)" in str(c.params.get("text")), 15)
+            wait_for(lambda: '"reported": true' in _incidents(fleet), 10, 0.05, "the incident saved as reported")
 
             # every replica answers Slack, the follower too
             slack.bot_url = f"http://127.0.0.1:{ports[follower][0]}/slack/events"
