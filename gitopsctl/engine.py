@@ -271,6 +271,12 @@ class Engine:
         report.requests = sum(cluster.requests - before[key] for key, cluster in clusters.items())
         return report
 
+    def fleet(self):
+        """Every app in every environment: version, sync, health, rollout, lock, freeze, approval; a few LISTs."""
+        from .fleet import snapshot
+
+        return snapshot(self)
+
     def locks(self) -> list:
         """Every app/environment lock currently held, across the fleet."""
         from .cluster.locks import Locks

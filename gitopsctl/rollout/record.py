@@ -74,8 +74,19 @@ def record_name(app: str, env: str) -> str:
 
 def read(cluster: Cluster, app: str, env: str, namespace: str) -> Rollout | None:
     cm = cluster.get("v1", "ConfigMap", record_name(app, env), namespace)
-    if cm is None:
-        return None
+    return None if cm is None else _parse(cm)
+
+
+def read_all(cluster: Cluster, namespace: str) -> dict[tuple[str, str], Rollout]:
+    """The latest rollout of every app/environment in a namespace, with one LIST."""
+    found = {}
+    for cm in cluster.list("v1", "ConfigMap", namespace, label_selector=f"{RECORD_LABEL}=true"):
+        rollout = _parse(cm)
+        found[(rollout.app, rollout.env)] = rollout
+    return found
+
+
+def _parse(cm: dict[str, Any]) -> Rollout:
     data = json.loads((cm.get("data") or {}).get("rollout", "{}"))
     data["measurements"] = [Measurement(**m) for m in data.get("measurements", [])]
     rollout = Rollout(**data)

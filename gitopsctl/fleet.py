@@ -1,0 +1,151 @@
+"""The whole fleet at a glance, for the console: every app in every environment from a few LISTs.
+
+Per cluster, one LIST per (kind, namespace) of tracked objects (as a drift scan)
+and per namespace one LIST each of sync records, rollout records, locks and
+approval requests; per environment the freeze. Nothing is fetched per app, so
+the fleet's size changes the work little.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from . import drift as drifting
+from . import policy
+from .cluster import health as health_checks
+from .cluster import records
+from .cluster.locks import Locks
+from .errors import ClusterError
+from .promotion import REQUEST_LABEL, Request
+from .rollout import record as rollout_records
+from .source.manifests import ObjectRef, find_version
+from .sync import find_untracked, observe
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .rollout.record import Rollout
+
+
+@dataclass
+class Cell:
+    app: str
+    env: str
+    version: str | None
+    sync: str  # Synced | OutOfSync | Unknown
+    health: str
+    message: str = ""
+    drifted: int = 0
+    rollout: Rollout | None = None  # the latest rollout, active or not
+    steps: int = 0
+    locked_by: str | None = None
+    frozen: str | None = None
+    pending: Request | None = None
+
+    @property
+    def rolling(self) -> bool:
+        return self.rollout is not None and self.rollout.active
+
+
+@dataclass
+class FleetView:
+    apps: list[str]
+    envs: list[str]
+    cells: dict[tuple[str, str], Cell]
+    revision: str
+    taken_at: datetime
+    errors: list[str]
+
+    def cell(self, app: str, env: str) -> Cell | None:
+        return self.cells.get((app, env))
+
+
+def snapshot(engine: Engine) -> FleetView:
+    sha = engine.repo.resolve()
+    config = engine.config
+    targets_by_cluster: dict[int, list[drifting.Target]] = {}
+    per_namespace: dict[tuple[int, str], dict] = {}
+    cells: dict[tuple[str, str], Cell] = {}
+    errors: list[str] = []
+    pairs = engine.pairs()
+    for spec, environment in pairs:
+        cluster = engine.cluster(environment)
+        key = (id(cluster), environment.namespace)
+        if key not in per_namespace:
+            try:
+                per_namespace[key] = {
+                    "records": records.read_all(cluster, environment.namespace),
+                    "rollouts": rollout_records.read_all(cluster, environment.namespace),
+                    "locks": {(i.app, i.env): i for i in Locks(cluster, environment.namespace).held()},
+                    "requests": {
+                        (r.app, r.env): r
+                        for r in (
+                            Request(**json.loads((cm.get("data") or {}).get("request", "{}")))
+                            for cm in cluster.list(
+                                "v1", "ConfigMap", environment.namespace, label_selector=REQUEST_LABEL
+                            )
+                        )
+                    },
+                }
+            except ClusterError as e:
+                per_namespace[key] = {}
+                errors.append(f"{environment.name}: {e}")
+        known = per_namespace[key]
+        record = (known.get("records") or {}).get((spec.name, environment.name)) or records.SyncRecord(
+            spec.name, environment.name
+        )
+        _, desired = engine._desired(spec, environment, sha)
+        targets_by_cluster.setdefault(id(cluster), []).append(
+            drifting.Target(spec, environment, desired, record.inventory)
+        )
+        lock = (known.get("locks") or {}).get((spec.name, environment.name))
+        cells[(spec.name, environment.name)] = Cell(
+            spec.name,
+            environment.name,
+            None,
+            health_checks.UNKNOWN if not known else "Synced",
+            health_checks.UNKNOWN,
+            rollout=(known.get("rollouts") or {}).get((spec.name, environment.name)),
+            steps=len(spec.canary.steps) if spec.canary else 0,
+            locked_by=f"{lock.actor} ({lock.operation})" if lock else None,
+            pending=(known.get("requests") or {}).get((spec.name, environment.name)),
+        )
+    now = datetime.now(UTC)
+    for environment in config.environments.values():
+        try:
+            freeze = policy.active_freeze(environment, now, engine.promotions.manual_freeze(environment))
+        except ClusterError:
+            continue
+        if freeze is not None:
+            for cell in cells.values():
+                if cell.env == environment.name:
+                    cell.frozen = f"{freeze.name}: {freeze.reason}" if freeze.reason else freeze.name
+    for targets in targets_by_cluster.values():
+        cluster = engine.cluster(targets[0].env)
+        try:
+            observation = observe(cluster, [ObjectRef.of(o) for t in targets for o in t.desired])
+            find_untracked(cluster, [o for t in targets for o in t.desired], observation)
+        except ClusterError as e:
+            errors.append(str(e))
+            continue
+        tracked = drifting.by_tracking_id(observation.live)
+        for target in targets:
+            cell = cells[(target.app.name, target.env.name)]
+            if cell.sync == health_checks.UNKNOWN:
+                continue
+            differences = drifting.compare_target(target, observation.live, tracked)
+            cell.drifted = len(differences)
+            cell.sync = "OutOfSync" if differences else "Synced"
+            live = [o for o in (observation.get(ObjectRef.of(d)) for d in target.desired) if o is not None]
+            cell.version = find_version(live, target.app.container)
+            health, message = health_checks.HEALTHY, ""
+            for obj in target.desired:
+                result = health_checks.assess(observation.get(ObjectRef.of(obj)))
+                if health_checks.worst([health, result.status]) != health:
+                    health, message = result.status, f"{ObjectRef.of(obj)}: {result.message}"
+            cell.health, cell.message = health, message
+    apps = sorted(config.apps)
+    envs = [e for e in config.promotion_chain]
+    return FleetView(apps, envs, cells, sha, now, errors)
