@@ -1,0 +1,182 @@
+"""The console with Pilot against the sandbox: every action is the engine's, confirmed where it is dangerous."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import git
+import pytest
+from textual.widgets import Button, DataTable, Input
+
+from gitopsctl.cluster.locks import Locks
+from tui.app import ConsoleApp
+from tui.detail import DetailScreen, DiffScreen
+from tui.modals import Ask, Confirm
+
+SIZE = (120, 40)
+ROWS = {"ledger-worker": 0, "pricing-api": 1, "trade-service": 2}
+COLUMNS = {"dev": 1, "staging": 2, "prod": 3}
+
+
+async def until(pilot, predicate, timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what or predicate}")
+        await pilot.pause(0.05)
+
+
+def head(fleet) -> git.Commit:
+    return git.Repo(fleet.repo.url).commit("main")
+
+
+def synced(fleet):
+    engine = fleet.reload()
+    for app in engine.config.apps:
+        for env in ("dev", "staging", "prod"):
+            engine.sync(app, env, wait=True, timeout=30)
+    return engine
+
+
+async def at(pilot, app: ConsoleApp, name: str, env: str) -> None:
+    await until(pilot, lambda: app.view is not None, what="the first fleet paint")
+    app.query_one("#fleet", DataTable).move_cursor(row=ROWS[name], column=COLUMNS[env])
+    await pilot.pause()
+
+
+def _cell_text(app: ConsoleApp, name: str, env: str) -> str:
+    table = app.query_one("#fleet", DataTable)
+    return table.get_cell_at((ROWS[name], COLUMNS[env])).plain
+
+
+def test_the_fleet_shows_every_app_in_every_environment_and_filters(fleet):
+    engine = synced(fleet)
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.view is not None)
+            table = app.query_one("#fleet", DataTable)
+            assert table.row_count == 3 and [c.label.plain for c in table.columns.values()] == [
+                "app",
+                "dev",
+                "staging",
+                "prod",
+            ]
+            assert _cell_text(app, "trade-service", "prod").startswith("v1.4.1\nSynced · Healthy")
+            await pilot.press("slash", *"ledger", "enter")
+            assert table.row_count == 1
+            app.query_one("#filter", Input).value = "outofsync"
+            await pilot.pause()
+            assert table.row_count == 0
+
+    asyncio.run(run())
+
+
+def test_deploy_asks_for_the_version_confirms_and_commits(fleet):
+    engine = synced(fleet)
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "dev")
+            await pilot.press("d")
+            assert isinstance(app.screen, Ask)
+            await pilot.press(*"v1.4.2", "enter")
+            assert isinstance(app.screen, Confirm) and app.screen.type_to_confirm is None  # dev: a plain confirmation
+            await pilot.click("#confirm")
+            await until(
+                pilot, lambda: head(fleet).message.startswith("Deploy trade-service v1.4.2 to dev"), what="the commit"
+            )
+            await until(
+                pilot, lambda: _cell_text(app, "trade-service", "dev").startswith("v1.4.2"), what="the new version"
+            )
+
+    asyncio.run(run())
+
+
+def test_production_needs_the_app_name_typed_and_cancel_changes_nothing(fleet):
+    engine = synced(fleet)
+    fleet.apps.patch_namespaced_deployment("trade-service", "trading-prod", {"spec": {"replicas": 5}})
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "prod")
+            assert "[DRIFT 1]" in _cell_text(app, "trade-service", "prod")
+            await pilot.press("s")
+            assert isinstance(app.screen, Confirm) and app.screen.type_to_confirm == "trade-service"
+            assert app.screen.query_one("#confirm", Button).disabled
+            await pilot.press("escape")
+            await pilot.pause(0.5)
+            assert fleet.apps.read_namespaced_deployment("trade-service", "trading-prod").spec.replicas == 5
+            await pilot.press("s", *"trade-service")
+            assert not app.screen.query_one("#confirm", Button).disabled
+            await pilot.press("enter")
+            await until(
+                pilot,
+                lambda: fleet.apps.read_namespaced_deployment("trade-service", "trading-prod").spec.replicas == 3,
+                what="the sync",
+            )
+
+    asyncio.run(run())
+
+
+def test_read_only_hides_every_action(fleet):
+    engine = synced(fleet)
+
+    async def run():
+        app = ConsoleApp(engine, read_only=True, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "dev")
+            for key in ("s", "d", "b", "A", "p", "f"):
+                await pilot.press(key)
+                assert not isinstance(app.screen, Confirm | Ask), key
+            assert app.sub_title == "read-only"
+
+    asyncio.run(run())
+
+
+def test_a_refusal_from_the_engine_is_a_clear_notification(fleet):
+    engine = synced(fleet)
+    cluster = engine.cluster(engine.config.environments["dev"])
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "dev")
+            with Locks(cluster, "trading-dev").hold("trade-service", "dev", actor="erin", operation="deploy v9"):
+                await pilot.press("d", *"v1.4.2", "enter")
+                await pilot.click("#confirm")
+                await until(
+                    pilot, lambda: any("locked by erin" in n.message for n in app._notifications), what="the refusal"
+                )
+            note = next(n for n in app._notifications if "locked by erin" in n.message)
+            assert note.severity == "error" and note.title == "deploy: refused"
+
+    asyncio.run(run())
+
+
+def test_detail_and_diff_screens(fleet):
+    engine = synced(fleet)
+    fleet.apps.patch_namespaced_deployment("pricing-api", "trading-staging", {"spec": {"replicas": 4}})
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "pricing-api", "staging")
+            await pilot.press("enter")
+            assert isinstance(app.screen, DetailScreen)
+            history = app.screen.query_one("#history", DataTable)
+            await until(pilot, lambda: history.row_count >= 1, what="the sync history")
+            assert "No rollout yet" in str(app.screen.query_one("#steps").content)
+            await pilot.press("escape", "D")
+            assert isinstance(app.screen, DiffScreen)
+            await until(
+                pilot, lambda: "1 objects differ" in str(app.screen.query_one("#title").content), what="the diff"
+            )
+            sections = list(app.screen.query("Collapsible"))
+            assert len(sections) == 1 and sections[0].title.startswith("~ Deployment trading-staging/pricing-api")
+
+    asyncio.run(run())

@@ -1,0 +1,421 @@
+"""The on-call console: the fleet at a glance, and one key for each safe action.
+
+Every action is an engine call, the same the CLI and the bot make, run in a
+thread worker; the UI never waits on the cluster or Git. State refreshes every
+few seconds and at once after an action; when the cluster or Git cannot be
+reached the screen says so and keeps the last state it had.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from gitopsctl.durations import parse_duration
+from gitopsctl.engine import Engine, default_actor
+from gitopsctl.errors import GitOpsError
+from gitopsctl.fleet import Cell, FleetView
+
+from .cells import render_cell, state_words
+from .detail import DetailScreen, DiffScreen
+from .modals import Ask, Confirm
+
+# actions that change something: hidden with --read-only
+WRITE_ACTIONS = frozenset(
+    {
+        "sync",
+        "deploy",
+        "approve",
+        "reject",
+        "promote",
+        "promote_full",
+        "pause",
+        "resume",
+        "abort",
+        "rollback",
+        "freeze",
+        "unfreeze",
+    }
+)
+
+
+class ConsoleApp(App):
+    """`gitopsctl tui`."""
+
+    CSS_PATH = "console.tcss"
+    TITLE = "gitopsctl"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Keys"),
+        Binding("slash", "filter", "Filter"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("o", "sort", "Sort"),
+        Binding("enter", "open", "Detail"),
+        Binding("D", "diff", "Diff"),
+        Binding("s", "sync", "Sync"),
+        Binding("d", "deploy", "Deploy"),
+        Binding("a", "approve", "Approve"),
+        Binding("x", "reject", "Reject", show=False),
+        Binding("p", "promote", "Promote"),
+        Binding("P", "promote_full", "Promote fully", show=False),
+        Binding("space", "pause", "Pause", show=False),
+        Binding("R", "resume", "Resume", show=False),
+        Binding("A", "abort", "Abort"),
+        Binding("b", "rollback", "Roll back"),
+        Binding("f", "freeze", "Freeze", show=False),
+        Binding("F", "unfreeze", "Unfreeze", show=False),
+    ]
+
+    def __init__(self, engine: Engine, *, read_only: bool = False, refresh_seconds: float = 5.0) -> None:
+        super().__init__()
+        self.engine = engine
+        self.read_only = read_only
+        self.refresh_seconds = refresh_seconds
+        self.actor = default_actor()
+        self.view: FleetView | None = None
+        self.filter_text = ""
+        self.sort_by_attention = False
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="filter: a name or a state (degraded, locked, paused, drift...)", id="filter")
+        yield Static("loading the fleet…", id="status")
+        yield DataTable(id="fleet", cursor_type="cell", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "read-only" if self.read_only else f"acting as {self.actor}"
+        self.query_one("#filter", Input).display = False
+        table = self.query_one("#fleet", DataTable)
+        table.add_column("app", key="app")
+        for env in self.engine.config.promotion_chain:
+            table.add_column(env, key=env)
+        table.focus()
+        self.refresh_fleet()
+        self.set_interval(self.refresh_seconds, self.refresh_fleet)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """With --read-only every action that changes something is gone, keys and palette alike."""
+        return not (self.read_only and action in WRITE_ACTIONS)
+
+    # ------------------------------------------------------------ data
+
+    @work(thread=True, exclusive=True, group="refresh")
+    def refresh_fleet(self) -> None:
+        try:
+            view = self.engine.fleet()
+        except GitOpsError as e:
+            self.call_from_thread(self._unreachable, str(e))
+            return
+        self.call_from_thread(self._show, view)
+
+    def _unreachable(self, error: str) -> None:
+        self.last_error = error
+        since = f"; showing the state from {self.view.taken_at:%H:%M:%S} UTC" if self.view else ""
+        self.query_one("#status", Static).update(Text(f"⚠ cannot reach the cluster or Git: {error}{since}", "bold red"))
+
+    def _show(self, view: FleetView) -> None:
+        self.view, self.last_error = view, None
+        problems = f"   ⚠ {'; '.join(view.errors)}" if view.errors else ""
+        rolling = sum(1 for c in view.cells.values() if c.rolling)
+        attention = sum(1 for c in view.cells.values() if c.health not in ("Healthy",) or c.sync != "Synced")
+        self.query_one("#status", Static).update(
+            f"Git {view.revision[:12]} · {len(view.apps)} apps × {len(view.envs)} environments · "
+            f"{attention} need attention · {rolling} rollouts · updated {view.taken_at:%H:%M:%S} UTC{problems}"
+        )
+        self._draw()
+
+    def _draw(self) -> None:
+        if self.view is None:
+            return
+        table = self.query_one("#fleet", DataTable)
+        cursor = table.cursor_coordinate
+        table.clear()
+        for app in self._apps():
+            cells = [self.view.cell(app, env) for env in self.view.envs]
+            table.add_row(Text(app, style="bold"), *(render_cell(c) for c in cells), key=app, height=None)
+        if table.row_count:
+            table.move_cursor(row=min(cursor.row, table.row_count - 1), column=max(1, cursor.column))
+
+    def _apps(self) -> list[str]:
+        assert self.view is not None
+        apps = self.view.apps
+        if self.filter_text:
+            needle = self.filter_text.lower()
+            apps = [
+                a
+                for a in apps
+                if any(needle in state_words(c) for c in (self.view.cell(a, e) for e in self.view.envs) if c)
+            ]
+        if self.sort_by_attention:
+            apps = sorted(apps, key=lambda a: -self._attention(a))
+        return apps
+
+    def _attention(self, app: str) -> int:
+        assert self.view is not None
+        score = 0
+        for env in self.view.envs:
+            cell = self.view.cell(app, env)
+            if cell is not None:
+                score += (cell.health == "Degraded") * 8 + cell.rolling * 4 + (cell.sync != "Synced") * 2
+                score += bool(cell.pending) * 2 + bool(cell.locked_by)
+        return score
+
+    def selected(self) -> Cell | None:
+        """The cell under the cursor (an app in an environment)."""
+        if self.view is None:
+            return None
+        table = self.query_one("#fleet", DataTable)
+        if not table.row_count or table.cursor_column == 0:
+            return None
+        app = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return self.view.cell(app, self.view.envs[table.cursor_column - 1])
+
+    def _need_cell(self) -> Cell | None:
+        cell = self.selected()
+        if cell is None:
+            self.notify("Move to an app's cell in an environment first.", severity="warning")
+        return cell
+
+    # ------------------------------------------------------------ navigation
+
+    def action_refresh(self) -> None:
+        self.refresh_fleet()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value.strip()
+            self._draw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            if not event.value.strip():
+                event.input.display = False
+            self.query_one("#fleet", DataTable).focus()
+
+    def action_sort(self) -> None:
+        self.sort_by_attention = not self.sort_by_attention
+        self.notify("sorted by what needs attention" if self.sort_by_attention else "sorted by name")
+        self._draw()
+
+    def action_open(self) -> None:
+        if (cell := self._need_cell()) is not None:
+            self.push_screen(DetailScreen(self.engine, cell.app, cell.env))
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        self.action_open()
+
+    def action_diff(self) -> None:
+        if (cell := self._need_cell()) is not None:
+            self.push_screen(DiffScreen(self.engine, cell.app, cell.env))
+
+    def action_help(self) -> None:
+        self.action_show_help_panel()
+
+    # ------------------------------------------------------------ actions
+
+    def _production(self, env: str) -> bool:
+        chain = self.engine.config.promotion_chain
+        return bool(chain) and chain[-1] == env
+
+    def _confirm(self, cell: Cell, question: str, then: Callable[[], None], *, danger: bool = True) -> None:
+        """Ask first; in production the app's name must be typed."""
+        typed = cell.app if self._production(cell.env) else None
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.push_screen(Confirm(question, danger=danger, type_to_confirm=typed), answered)
+
+    @work(thread=True, exclusive=True, group="action")
+    def perform(self, what: str, call: Callable[[], Any], done: Callable[[Any], str]) -> None:
+        """One engine call in a thread; its outcome or its refusal as a notification, then a refresh."""
+        try:
+            result = call()
+        except GitOpsError as e:
+            self.call_from_thread(self.notify, str(e), title=f"{what}: refused", severity="error", timeout=12)
+        else:
+            self.call_from_thread(self.notify, done(result), title=what, timeout=8)
+        self.call_from_thread(self.refresh_fleet)
+
+    def action_sync(self) -> None:
+        if (cell := self._need_cell()) is None:
+            return
+        self._confirm(
+            cell,
+            f"Sync {cell.app} in {cell.env} to Git {self.view.revision[:12] if self.view else ''}?",
+            lambda: self.perform(
+                "sync",
+                lambda: self.engine.sync(cell.app, cell.env, wait=True, timeout=120, actor=self.actor),
+                lambda r: f"{r.result}: {cell.app} in {cell.env}, {len(r.applied)} applied, health {r.health}",
+            ),
+        )
+
+    def action_deploy(self) -> None:
+        if (cell := self._need_cell()) is None:
+            return
+
+        def asked(values: list[str] | None) -> None:
+            if values:
+                version = values[0]
+                self._confirm(
+                    cell,
+                    f"Deploy {cell.app} {version} to {cell.env} (now {cell.version or 'nothing'})?",
+                    lambda: self.perform(
+                        "deploy",
+                        lambda: self.engine.deploy(cell.app, cell.env, version, actor=self.actor),
+                        lambda r: (
+                            f"{r.status}: {cell.app} {r.version} in {cell.env}"
+                            + (f" ({r.message})" if r.message else "")
+                        ),
+                    ),
+                )
+
+        self.push_screen(Ask(f"Deploy {cell.app} to {cell.env}", [("Version", "e.g. v1.4.2")]), asked)
+
+    def action_approve(self) -> None:
+        if (cell := self._need_cell()) is None:
+            return
+        what = cell.pending.describe() if cell.pending else f"the pending deploy of {cell.app} to {cell.env}"
+        self._confirm(
+            cell,
+            f"Approve {what}?",
+            lambda: self.perform(
+                "approve",
+                lambda: self.engine.approve(cell.app, cell.env, actor=self.actor),
+                lambda r: f"{r.status}: {cell.app} {r.version} in {cell.env}",
+            ),
+        )
+
+    def action_reject(self) -> None:
+        if (cell := self._need_cell()) is None:
+            return
+        self._confirm(
+            cell,
+            f"Reject the pending deploy of {cell.app} to {cell.env}?",
+            lambda: self.perform(
+                "reject",
+                lambda: self.engine.reject(cell.app, cell.env, actor=self.actor),
+                lambda r: f"rejected the {r.describe()}",
+            ),
+            danger=False,
+        )
+
+    def _rollout_action(self, verb: str, call: Callable[[Cell], Any], *, confirm: bool) -> None:
+        if (cell := self._need_cell()) is None:
+            return
+
+        def run() -> None:
+            self.perform(
+                verb,
+                lambda: call(cell),
+                lambda r: f"{r.app} in {r.env}: {r.phase}, {r.weight}% on the canary",
+            )
+
+        if confirm:
+            self._confirm(cell, f"{verb.capitalize()} the rollout of {cell.app} in {cell.env}?", run)
+        else:
+            run()
+
+    def action_promote(self) -> None:
+        self._rollout_action(
+            "promote", lambda c: self.engine.rollouts.promote(c.app, c.env, actor=self.actor), confirm=True
+        )
+
+    def action_promote_full(self) -> None:
+        self._rollout_action(
+            "promote fully",
+            lambda c: self.engine.rollouts.promote(c.app, c.env, full=True, actor=self.actor),
+            confirm=True,
+        )
+
+    def action_pause(self) -> None:
+        self._rollout_action(
+            "pause", lambda c: self.engine.rollouts.pause(c.app, c.env, actor=self.actor), confirm=False
+        )
+
+    def action_resume(self) -> None:
+        self._rollout_action(
+            "resume", lambda c: self.engine.rollouts.resume(c.app, c.env, actor=self.actor), confirm=False
+        )
+
+    def action_abort(self) -> None:
+        self._rollout_action(
+            "abort",
+            lambda c: self.engine.rollouts.abort(c.app, c.env, reason=f"aborted by {self.actor}", actor=self.actor),
+            confirm=True,
+        )
+
+    def action_rollback(self) -> None:
+        if (cell := self._need_cell()) is None:
+            return
+        self._confirm(
+            cell,
+            f"Roll {cell.app} in {cell.env} back to its last Healthy version (now {cell.version})?",
+            lambda: self.perform(
+                "roll back",
+                lambda: self.engine.rollback(cell.app, cell.env, actor=self.actor),
+                lambda r: f"{r.status}: {cell.app} in {cell.env} is on {r.version}",
+            ),
+        )
+
+    def action_freeze(self) -> None:
+        if (cell := self._need_cell()) is None:
+            return
+
+        def asked(values: list[str] | None) -> None:
+            if not values:
+                return
+            try:
+                duration = timedelta(seconds=parse_duration(values[0]))
+            except ValueError as e:
+                self.notify(str(e), title="freeze", severity="error")
+                return
+            self.perform(
+                "freeze",
+                lambda: self.engine.freeze(cell.env, duration=duration, reason=values[1], actor=self.actor),
+                lambda f: f"{cell.env} is frozen until {f.until:%Y-%m-%d %H:%M} UTC",
+            )
+
+        self.push_screen(Ask(f"Freeze {cell.env}", [("For how long", "2h"), ("Why", "release night")]), asked)
+
+    def action_unfreeze(self) -> None:
+        if (cell := self._need_cell()) is None:
+            return
+        self.perform(
+            "unfreeze",
+            lambda: self.engine.unfreeze(cell.env),
+            lambda removed: f"{cell.env} is unfrozen" if removed else f"{cell.env} had no manual freeze",
+        )
+
+
+def _tui(args: argparse.Namespace) -> int:
+    from gitopsctl import config as config_module
+
+    engine = Engine(config_module.load(getattr(args, "config", None)))
+    ConsoleApp(engine, read_only=args.read_only, refresh_seconds=args.refresh).run()
+    return 0
+
+
+def register(commands, common: argparse.ArgumentParser) -> None:
+    tui = commands.add_parser("tui", parents=[common], help="the on-call console (Textual)")
+    tui.add_argument("--read-only", action="store_true", help="look only: every action is hidden")
+    tui.add_argument("--refresh", type=float, default=5.0, metavar="SECONDS", help="refresh period (default 5)")
+    tui.set_defaults(func=_tui)

@@ -1,0 +1,156 @@
+"""One app in one environment: the rollout's steps and measurements, live plots, events, sync history; and its diff."""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Collapsible, DataTable, Footer, Header, Label, Sparkline, Static
+
+from gitopsctl.diff import describe
+from gitopsctl.engine import Engine
+from gitopsctl.errors import GitOpsError
+
+from .cells import STATE_STYLE, weight_bar
+
+
+class DetailScreen(Screen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("r", "reload", "Refresh")]
+
+    def __init__(self, engine: Engine, app: str, env: str) -> None:
+        super().__init__()
+        self.engine, self.app_name, self.env = engine, app, env
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            yield Static(f"{self.app_name} in {self.env}", id="title")
+            yield Static("loading…", id="steps")
+            yield Label("Analysis")
+            yield DataTable(id="measurements", cursor_type="row")
+            yield Vertical(id="plots")
+            yield Label("Events")
+            yield Static("", id="events")
+            yield Label("Sync history")
+            yield DataTable(id="history", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#measurements", DataTable).add_columns("metric", "value", "threshold", "phase", "at")
+        self.query_one("#history", DataTable).add_columns("time", "version", "actor", "result", "health", "revision")
+        self.action_reload()
+        self.set_interval(3.0, self.action_reload)
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="detail")
+    def load(self) -> None:
+        try:
+            rollout = self.engine.rollouts.get(self.app_name, self.env)
+            history = self.engine.history(self.app_name, self.env)
+        except GitOpsError as e:
+            self.app.call_from_thread(self.query_one("#steps", Static).update, Text(f"⚠ {e}", "bold red"))
+            return
+        self.app.call_from_thread(self._show, rollout, history)
+
+    def _show(self, rollout, history) -> None:
+        spec = self.engine.config.apps[self.app_name]
+        steps = spec.canary.steps if spec.canary else ()
+        timeline = Text()
+        if rollout is None:
+            timeline.append("No rollout yet: deploys here are direct syncs, or none has run.", style="dim")
+        else:
+            timeline.append(f"{rollout.phase}", style=STATE_STYLE.get(rollout.phase, "bold"))
+            timeline.append(f"  {rollout.stable_version} → {rollout.canary_version}   ")
+            timeline.append(weight_bar(rollout.weight), style="cyan")
+            timeline.append(f" {rollout.weight}% on the canary\n")
+            for i, step in enumerate(steps):
+                current = rollout.active and i == rollout.step
+                done = i < rollout.step or rollout.phase == "Promoted"
+                mark = "▶" if current else "✓" if done else "·"
+                timeline.append(
+                    f" {mark} {i + 1}. {step.describe()}\n", style="bold cyan" if current else "dim" if not done else ""
+                )
+            if rollout.message:
+                timeline.append(rollout.message, style="italic")
+        self.query_one("#steps", Static).update(timeline)
+
+        table = self.query_one("#measurements", DataTable)
+        table.clear()
+        series: dict[str, list[float]] = {}
+        for m in (rollout.measurements if rollout else [])[-30:]:
+            template = self.engine.config.analysis.get(m.metric)
+            threshold = template.success_condition or template.failure_condition or "" if template else "judge score"
+            value = f"{m.value:.4g}" if isinstance(m.value, float) else str(m.value)
+            table.add_row(m.metric, value, threshold, Text(m.phase, STATE_STYLE.get(m.phase, "")), m.at[11:19])
+            if isinstance(m.value, int | float):
+                series.setdefault(m.metric, []).append(float(m.value))
+        plots = self.query_one("#plots", Vertical)
+        plots.remove_children()
+        for metric, values in series.items():
+            plots.mount(Horizontal(Label(f"{metric:>16} "), Sparkline(values, summary_function=max), classes="plot"))
+
+        events = rollout.events[-15:] if rollout else []
+        self.query_one("#events", Static).update("\n".join(e.partition(" ")[2] for e in events) or "none")
+        history_table = self.query_one("#history", DataTable)
+        history_table.clear()
+        for e in history:
+            history_table.add_row(
+                e.time,
+                e.version or "-",
+                e.actor,
+                Text(e.result, "green" if e.result == "Succeeded" else "red"),
+                e.health,
+                (e.revision or "")[:12],
+            )
+
+
+class DiffScreen(Screen):
+    """Git against live, one collapsible section per object (the first open), syntax highlighted."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, engine: Engine, app: str, env: str) -> None:
+        super().__init__()
+        self.engine, self.app_name, self.env = engine, app, env
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"Diff of {self.app_name} in {self.env}: loading…", id="title")
+        yield VerticalScroll(id="objects")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="diff")
+    def load(self) -> None:
+        try:
+            result = self.engine.diff(self.app_name, self.env)
+        except GitOpsError as e:
+            self.app.call_from_thread(self.query_one("#title", Static).update, Text(f"⚠ {e}", "bold red"))
+            return
+        self.app.call_from_thread(self._show, result)
+
+    def _show(self, result) -> None:
+        title = self.query_one("#title", Static)
+        if result.in_sync:
+            title.update(Text(f"{self.app_name} in {self.env} matches Git {result.revision[:12]}", "green"))
+            return
+        title.update(
+            f"Diff of {self.app_name} in {self.env}: {len(result.resources)} objects differ from Git {result.revision[:12]}"
+        )
+        box = self.query_one("#objects", VerticalScroll)
+        for i, resource in enumerate(result.resources):
+            header, _, body = describe(resource).partition("\n")
+            text = "\n".join(line[4:] for line in body.splitlines())
+            box.mount(
+                Collapsible(
+                    Static(Syntax(text, "diff", theme="ansi_dark", word_wrap=False)), title=header, collapsed=i > 0
+                )
+            )

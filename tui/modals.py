@@ -1,0 +1,94 @@
+"""Modal dialogs: confirmation (typing the app's name in production) and small forms."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class Confirm(ModalScreen[bool]):
+    """Yes or no; with ``type_to_confirm`` the Confirm button works only once that text is typed."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, *, danger: bool = False, type_to_confirm: str | None = None) -> None:
+        super().__init__()
+        self.question = question
+        self.danger = danger
+        self.type_to_confirm = type_to_confirm
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="danger" if self.danger else ""):
+            yield Static(self.question, id="question")
+            if self.type_to_confirm:
+                yield Label(f"Type [b]{self.type_to_confirm}[/b] to confirm:")
+                yield Input(placeholder=self.type_to_confirm, id="typed")
+            with Horizontal(id="buttons"):
+                yield Button("Confirm", id="confirm", variant="error" if self.danger else "primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        if self.type_to_confirm:
+            self.query_one("#confirm", Button).disabled = True
+            self.query_one("#typed", Input).focus()
+        else:
+            self.query_one("#cancel", Button).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#confirm", Button).disabled = event.value != self.type_to_confirm
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value == self.type_to_confirm:
+            self.dismiss(True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class Ask(ModalScreen[list[str] | None]):
+    """A small form: one Input per field; the values in order, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, fields: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.fields = fields  # (label, placeholder)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.title_text, id="question")
+            for i, (label, placeholder) in enumerate(self.fields):
+                yield Label(label)
+                yield Input(placeholder=placeholder, id=f"field-{i}")
+            with Horizontal(id="buttons"):
+                yield Button("OK", id="ok", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#field-0", Input).focus()
+
+    def _values(self) -> list[str]:
+        return [self.query_one(f"#field-{i}", Input).value.strip() for i in range(len(self.fields))]
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        index = int((event.input.id or "field-0").split("-")[1])
+        if index + 1 < len(self.fields):
+            self.query_one(f"#field-{index + 1}", Input).focus()
+        elif all(self._values()):
+            self.dismiss(self._values())
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok" and all(self._values()):
+            self.dismiss(self._values())
+        elif event.button.id == "cancel":
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
