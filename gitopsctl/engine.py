@@ -114,6 +114,23 @@ class SyncResult:
         }
 
 
+@dataclass(frozen=True)
+class GitRelease:
+    commit: str
+    time: str
+    kind: str  # Deploy | Rollback | Change
+    title: str
+    actor: str
+    approvers: str
+
+
+def _trailers(message: str) -> dict[str, str]:
+    """``Key: value`` lines of a commit message's last paragraph."""
+    last = message.strip().split("\n\n")[-1]
+    pairs = (line.split(": ", 1) for line in last.splitlines() if ": " in line)
+    return {key: value for key, value in pairs if key.replace("-", "").isalpha()}
+
+
 class Engine:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -239,6 +256,32 @@ class Engine:
     def history(self, app: str, env: str) -> list[records.HistoryEntry]:
         spec, environment = self.resolve(app, env)
         return records.read(self.cluster(environment), spec.name, environment.name, environment.namespace).history
+
+    def releases(self, app: str, env: str, limit: int = 30) -> list[GitRelease]:
+        """The Git history of an app in an environment: deploys, promotions, rollbacks, with who did and approved them."""
+        spec, environment = self.resolve(app, env)
+        found = []
+        for commit in self.repo.log(self.repo.resolve(), spec.path_for(environment.name), limit):
+            trailers = _trailers(commit.message)
+            title = commit.message.splitlines()[0] if commit.message else ""
+            kind = (
+                "Rollback"
+                if title.startswith("Roll back")
+                else "Deploy"
+                if title.startswith(("Deploy ", "Break-glass deploy "))
+                else "Change"
+            )
+            found.append(
+                GitRelease(
+                    commit.hexsha,
+                    datetime.fromtimestamp(commit.committed_date, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    kind,
+                    title,
+                    trailers.get("Rolled-back-by") or trailers.get("Deployed-by") or commit.author.name,
+                    trailers.get("Approved-by", ""),
+                )
+            )
+        return found
 
     def drift(self, env: str | None = None, apps: tuple[str, ...] = ()) -> drifting.DriftReport:
         for name in apps:

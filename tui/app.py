@@ -25,8 +25,9 @@ from gitopsctl.errors import GitOpsError
 from gitopsctl.fleet import Cell, FleetView
 
 from .cells import render_cell, state_words
-from .detail import DetailScreen, DiffScreen
+from .detail import DetailScreen, DiffScreen, HistoryScreen
 from .modals import Ask, Confirm
+from .palette import HIGH_CONTRAST, ConsoleCommands
 
 # actions that change something: hidden with --read-only
 WRITE_ACTIONS = frozenset(
@@ -52,6 +53,7 @@ class ConsoleApp(App):
 
     CSS_PATH = "console.tcss"
     TITLE = "gitopsctl"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Keys"),
@@ -60,6 +62,7 @@ class ConsoleApp(App):
         Binding("o", "sort", "Sort"),
         Binding("enter", "open", "Detail"),
         Binding("D", "diff", "Diff"),
+        Binding("h", "history", "History"),
         Binding("s", "sync", "Sync"),
         Binding("d", "deploy", "Deploy"),
         Binding("a", "approve", "Approve"),
@@ -74,8 +77,13 @@ class ConsoleApp(App):
         Binding("F", "unfreeze", "Unfreeze", show=False),
     ]
 
-    def __init__(self, engine: Engine, *, read_only: bool = False, refresh_seconds: float = 5.0) -> None:
+    def __init__(
+        self, engine: Engine, *, read_only: bool = False, refresh_seconds: float = 5.0, theme: str | None = None
+    ) -> None:
         super().__init__()
+        self.register_theme(HIGH_CONTRAST)
+        if theme:
+            self.theme = theme
         self.engine = engine
         self.read_only = read_only
         self.refresh_seconds = refresh_seconds
@@ -224,6 +232,10 @@ class ConsoleApp(App):
     def action_diff(self) -> None:
         if (cell := self._need_cell()) is not None:
             self.push_screen(DiffScreen(self.engine, cell.app, cell.env))
+
+    def action_history(self) -> None:
+        if (cell := self._need_cell()) is not None:
+            self.push_screen(HistoryScreen(self.engine, cell.app, cell.env))
 
     def action_help(self) -> None:
         self.action_show_help_panel()
@@ -410,7 +422,7 @@ def _tui(args: argparse.Namespace) -> int:
     from gitopsctl import config as config_module
 
     engine = Engine(config_module.load(getattr(args, "config", None)))
-    ConsoleApp(engine, read_only=args.read_only, refresh_seconds=args.refresh).run()
+    ConsoleApp(engine, read_only=args.read_only, refresh_seconds=args.refresh, theme=args.theme).run()
     return 0
 
 
@@ -418,4 +430,5 @@ def register(commands, common: argparse.ArgumentParser) -> None:
     tui = commands.add_parser("tui", parents=[common], help="the on-call console (Textual)")
     tui.add_argument("--read-only", action="store_true", help="look only: every action is hidden")
     tui.add_argument("--refresh", type=float, default=5.0, metavar="SECONDS", help="refresh period (default 5)")
+    tui.add_argument("--theme", help='a Textual theme, e.g. "high-contrast", "textual-light", "nord"')
     tui.set_defaults(func=_tui)

@@ -154,3 +154,38 @@ class DiffScreen(Screen):
                     Static(Syntax(text, "diff", theme="ansi_dark", word_wrap=False)), title=header, collapsed=i > 0
                 )
             )
+
+
+class HistoryScreen(Screen):
+    """Deploys, promotions and rollbacks from Git: when, who, who approved, which commit."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, engine: Engine, app: str, env: str) -> None:
+        super().__init__()
+        self.engine, self.app_name, self.env = engine, app, env
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"History of {self.app_name} in {self.env}", id="title")
+        yield DataTable(id="releases", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#releases", DataTable).add_columns("time", "what", "by", "approved by", "commit", "title")
+        self.load()
+
+    @work(thread=True, exclusive=True, group="history")
+    def load(self) -> None:
+        try:
+            releases = self.engine.releases(self.app_name, self.env)
+        except GitOpsError as e:
+            self.app.call_from_thread(self.query_one("#title", Static).update, Text(f"⚠ {e}", "bold red"))
+            return
+        self.app.call_from_thread(self._show, releases)
+
+    def _show(self, releases) -> None:
+        table = self.query_one("#releases", DataTable)
+        for r in releases:
+            style = {"Rollback": "yellow", "Deploy": "green"}.get(r.kind, "")
+            table.add_row(r.time, Text(r.kind, style), r.actor, r.approvers or "-", r.commit[:12], r.title)

@@ -180,3 +180,71 @@ def test_detail_and_diff_screens(fleet):
             assert len(sections) == 1 and sections[0].title.startswith("~ Deployment trading-staging/pricing-api")
 
     asyncio.run(run())
+
+
+def test_history_shows_who_deployed_and_approved_from_git(fleet):
+    engine = synced(fleet)
+    engine.deploy("trade-service", "dev", "v1.4.2", actor="alice")
+    engine.rollback("trade-service", "dev", actor="bob")
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "dev")
+            await pilot.press("h")
+            table = app.screen.query_one("#releases", DataTable)
+            await until(pilot, lambda: table.row_count >= 2, what="the releases")
+            first, second = (table.get_row_at(i) for i in range(2))
+            assert (first[1].plain, first[2]) == ("Rollback", "bob") and first[5].startswith(
+                "Roll back trade-service dev to v1.4.1"
+            )
+            assert (second[1].plain, second[2]) == ("Deploy", "alice")
+
+    asyncio.run(run())
+
+
+def test_the_palette_offers_actions_unless_read_only_and_themes_include_high_contrast(fleet):
+    engine = synced(fleet)
+    from tui.palette import ConsoleCommands
+
+    async def titles(app) -> list[str]:
+        provider = ConsoleCommands(app.screen)
+        return [hit.text for hit in [h async for h in provider.discover()]]
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60, theme="high-contrast")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.view is not None)
+            assert app.theme == "high-contrast"
+            offered = await titles(app)
+            assert {"Deploy a version", "Abort the rollout", "Show diff", "Show history"} <= set(offered)
+        read_only = ConsoleApp(engine, refresh_seconds=60, read_only=True)
+        async with read_only.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: read_only.view is not None)
+            offered = await titles(read_only)
+            assert "Show diff" in offered and "Deploy a version" not in offered and "Sync" not in offered
+
+    asyncio.run(run())
+
+
+def test_an_unreachable_cluster_is_said_and_the_last_state_kept(fleet, monkeypatch):
+    engine = synced(fleet)
+    from gitopsctl.errors import ClusterError
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=(80, 24)) as pilot:  # the smallest terminal it must work in
+            await until(pilot, lambda: app.view is not None)
+            table = app.query_one("#fleet", DataTable)
+            assert table.row_count == 3
+
+            def unreachable():
+                raise ClusterError("cannot reach the cluster at https://127.0.0.1:1")
+
+            monkeypatch.setattr(engine, "fleet", unreachable)
+            await pilot.press("r")
+            status = app.query_one("#status")
+            await until(pilot, lambda: "cannot reach the cluster or Git" in str(status.content), what="the warning")
+            assert "showing the state from" in str(status.content) and table.row_count == 3
+
+    asyncio.run(run())
