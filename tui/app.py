@@ -48,6 +48,9 @@ WRITE_ACTIONS = frozenset(
 )
 
 
+FLEET_ACTIONS = WRITE_ACTIONS | {"open", "diff", "history", "filter", "sort"}
+
+
 class ConsoleApp(App):
     """`gitopsctl tui`."""
 
@@ -114,8 +117,11 @@ class ConsoleApp(App):
         self.set_interval(self.refresh_seconds, self.refresh_fleet)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """With --read-only every action that changes something is gone, keys and palette alike."""
-        return not (self.read_only and action in WRITE_ACTIONS)
+        """With --read-only every action that changes something is gone, keys and palette alike;
+        on the detail, diff and history screens the fleet's cell actions are not offered."""
+        if self.read_only and action in WRITE_ACTIONS:
+            return False
+        return not (action in FLEET_ACTIONS and len(self.screen_stack) > 1 and not self.screen.is_modal)
 
     # ------------------------------------------------------------ data
 
