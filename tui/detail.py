@@ -53,12 +53,13 @@ class DetailScreen(Screen):
         try:
             rollout = self.engine.rollouts.get(self.app_name, self.env)
             history = self.engine.history(self.app_name, self.env)
+            tracks = self.engine.rollouts.tracks(self.app_name, self.env) if rollout and rollout.active else {}
         except GitOpsError as e:
             self.app.call_from_thread(self.query_one("#steps", Static).update, Text(f"⚠ {e}", "bold red"))
             return
-        self.app.call_from_thread(self._show, rollout, history)
+        self.app.call_from_thread(self._show, rollout, history, tracks)
 
-    def _show(self, rollout, history) -> None:
+    def _show(self, rollout, history, tracks=None) -> None:
         spec = self.engine.config.apps[self.app_name]
         steps = spec.canary.steps if spec.canary else ()
         timeline = Text()
@@ -92,8 +93,21 @@ class DetailScreen(Screen):
                 series.setdefault(m.metric, []).append(float(m.value))
         plots = self.query_one("#plots", Vertical)
         plots.remove_children()
-        for metric, values in series.items():
-            plots.mount(Horizontal(Label(f"{metric:>16} "), Sparkline(values, summary_function=max), classes="plot"))
+        for metric, (canary, stable) in (tracks or {}).items():  # live: canary against stable
+            for track, values in (("canary", canary), ("stable", stable)):
+                last = f"{values[-1]:.4g}" if values else "no data"
+                plots.mount(
+                    Horizontal(
+                        Label(f"{metric} {track:>6} {last:>8} "),
+                        Sparkline(values, summary_function=max),
+                        classes="plot",
+                    )
+                )
+        if not tracks:
+            for metric, values in series.items():  # the measurements taken so far
+                plots.mount(
+                    Horizontal(Label(f"{metric:>16} "), Sparkline(values, summary_function=max), classes="plot")
+                )
 
         events = rollout.events[-15:] if rollout else []
         self.query_one("#events", Static).update("\n".join(e.partition(" ")[2] for e in events) or "none")

@@ -412,6 +412,42 @@ class Rollouts:
         rollout.paused_by_hand, rollout.phase = False, PROGRESSING
         return self._save(env, rollout, f"resumed by {actor}")
 
+    def tracks(
+        self, app_name: str, env_name: str, seconds: float = 120.0
+    ) -> dict[str, tuple[list[float], list[float]]]:
+        """Each analysis metric of the app over the last ``seconds``, canary and stable side by side (for plots).
+
+        Only templates whose query names the track can be split; a query that fails gives empty series.
+        """
+        app, env = self.engine.resolve(app_name, env_name)
+        steps = app.canary.steps if app.canary else ()
+        names = [s.analysis for s in steps if s.analysis] + [n for s in steps for n in s.judge]
+        names += list(app.canary.background_analysis if app.canary else ())
+        variables = {
+            "app": app.name,
+            "env": env.name,
+            "namespace": env.namespace,
+            "canary": canary_name(app.name),
+            "stable": app.name,
+        }
+        series = {}
+        for name in dict.fromkeys(names):
+            template = self.engine.config.analysis[name]
+            if "{{track}}" not in template.query:
+                continue
+            provider = provider_for(template, self.engine.config.prometheus_url)
+            step = max(1.0, template.interval)
+            pair = []
+            for track in ("canary", "stable"):
+                try:
+                    pair.append(
+                        provider.samples(render_query(template.query, {**variables, "track": track}), seconds, step)
+                    )
+                except ProviderError:
+                    pair.append([])
+            series[name] = (pair[0], pair[1])
+        return series
+
     def drive(self, app_name: str, env_name: str, *, timeout: float, interval: float = 0.5) -> Rollout | None:
         """Reconcile until the rollout ends (or ``timeout``): what ``deploy --wait`` does."""
         import time

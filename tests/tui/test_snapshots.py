@@ -130,7 +130,12 @@ def _engine():
     return SimpleNamespace(
         config=cfg,
         fleet=lambda: view,
-        rollouts=SimpleNamespace(get=lambda app, env: rollout),
+        rollouts=SimpleNamespace(
+            get=lambda app, env: rollout,
+            tracks=lambda app, env: {
+                "success-rate": ([0.99, 0.995, 0.998, 0.97, 0.999], [0.999, 0.998, 0.999, 0.999, 0.998])
+            },
+        ),
         history=lambda app, env: history,
         diff=lambda app, env: DiffResult(app, env, SHA, [resource]),
     )
