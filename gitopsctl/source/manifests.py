@@ -68,9 +68,13 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> i
     return size
 
 
+# libyaml's safe loader when it is there (8x faster, the same safe types), else the pure-Python one
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml_documents(text: str, source: str) -> list[Any]:
     """Every YAML document in ``text``; aliases that expand too far are refused."""
-    loader = yaml.SafeLoader(text)
+    loader = _SAFE_LOADER(text)
     documents = []
     try:
         while loader.check_node():
