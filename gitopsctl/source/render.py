@@ -6,12 +6,16 @@ remote bases are refused (no network, and Git stays the only source). Any other
 directory is read as every ``*.yaml``/``*.yml`` below it.
 
 Results are cached by the Git tree ids of everything the render read, so an app
-whose files did not change between two revisions is not rendered again.
+whose files did not change between two revisions is not rendered again; the
+cache is also kept on disk beside the clone (tree ids name content, so an entry
+never goes stale), and a new process starts warm.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import posixpath
 import shutil
 import subprocess
@@ -44,6 +48,7 @@ class Renderer:
     def __init__(self, repo: GitRepository, *, max_bytes: int) -> None:
         self.repo = repo
         self.max_bytes = max_bytes
+        self._disk = repo.path.with_name(repo.path.name.removesuffix(".git") + "-renders")
         self._cache: OrderedDict[tuple[str, ...], tuple[dict[str, Any], ...]] = OrderedDict()
         self._lock = threading.Lock()
         self.renders = 0  # how many renders actually ran (cache misses)
@@ -66,14 +71,44 @@ class Renderer:
             if cached is not None:
                 self._cache.move_to_end(key)
         if cached is None:
+            cached = self._from_disk(key)
+        if cached is None:
             cached = tuple(producer())
             check_duplicates(list(cached), path)
+            self._to_disk(key, cached)
             with self._lock:
                 self.renders += 1
                 self._cache[key] = cached
                 while len(self._cache) > CACHE_ENTRIES:
                     self._cache.popitem(last=False)
         return Rendered(revision_sha, path, True, tuple(copy.deepcopy(list(cached))), key)
+
+    # ---------------------------------------------------------------- the disk cache
+
+    def _file(self, key: tuple[str, ...]) -> Path:
+        return self._disk / (hashlib.sha256("\0".join(key).encode()).hexdigest() + ".json")
+
+    def _from_disk(self, key: tuple[str, ...]) -> tuple[dict[str, Any], ...] | None:
+        try:
+            objects = json.loads(self._file(key).read_text())
+        except (OSError, ValueError):
+            return None
+        return tuple(objects) if isinstance(objects, list) else None
+
+    def _to_disk(self, key: tuple[str, ...], objects: tuple[dict[str, Any], ...]) -> None:
+        """Written to a temporary file and renamed, so a reader never sees half of it; failures only cost speed."""
+        target = self._file(key)
+        temporary = target.with_suffix(f".{threading.get_ident()}.tmp")
+        try:
+            text = json.dumps(list(objects))
+        except (TypeError, ValueError):
+            return  # YAML types JSON cannot hold (dates, bytes): such an app is rendered afresh each process
+        try:
+            self._disk.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(text)
+            temporary.replace(target)
+        except OSError:
+            pass
 
     # ---------------------------------------------------------------- plain
 

@@ -69,6 +69,19 @@ def test_a_render_is_cached_by_the_tree_ids_it_read(fleet):
     assert next(o for o in rendered.objects if o["kind"] == "Service")["spec"]["ports"][0]["port"] == 81
 
 
+def test_a_new_process_starts_warm_from_the_renders_kept_on_disk(fleet):
+    first = render(fleet, "apps/trade-service/dev")
+    assert fleet.engine.renderer.renders == 1
+    fresh = fleet.reload()  # another engine over the same cache directory, as a new process has
+    again = fresh.renderer.render(fresh.repo.resolve(), "apps/trade-service/dev")
+    assert fresh.renderer.renders == 0 and again.objects == first.objects
+    for cached in fresh.renderer._disk.glob("*.json"):
+        cached.write_text("{not json")  # a damaged entry is rendered again, never trusted
+    newer = fleet.reload()
+    assert newer.renderer.render(newer.repo.resolve(), "apps/trade-service/dev").objects == first.objects
+    assert newer.renderer.renders == 1
+
+
 def test_the_version_is_the_named_containers_image_tag(fleet):
     fleet.engine.sync("trade-service", "dev")
     fleet.engine.sync("pricing-api", "staging")
