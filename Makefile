@@ -37,6 +37,8 @@ bench: install
 	$(BIN)/python bench/slack_ack.py
 	$(BIN)/python bench/drift_latency.py
 	$(BIN)/python bench/serve_footprint.py
+	$(BIN)/python bench/tui_refresh.py
+	$(BIN)/python bench/tui_diff.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -73,14 +73,19 @@ def run(tmp: Path, kubeconfig: Path) -> None:
                 await pilot.pause(0.05)
         return first_paint, reads, redraws
 
-    cold = Engine(config_module.load(str(config_path)))  # a fresh process's engine: clone and render everything
-    first_cold, _, _ = asyncio.run(measure(cold))
+    # the first run ever on a machine: an empty cache directory, so a clone and 600 renders
+    first_ever_config = tmp / "first-ever.toml"
+    first_ever_config.write_text(config_path.read_text().replace(str(tmp / "cache"), str(tmp / "cache-first-ever")))
+    first_ever, _, _ = asyncio.run(measure(Engine(config_module.load(str(first_ever_config)))))
+    # a new process on a machine that ran it before: the clone and the renders are on disk
+    new_process, _, _ = asyncio.run(measure(Engine(config_module.load(str(config_path)))))
     first_warm, reads, redraws = asyncio.run(measure(setup))
     print(
         f"fleet                                  {APPS} apps x {len(ENVS)} environments ({APPS * len(ENVS) * 5} objects)"
     )
-    print(f"first full paint, cold engine          {first_cold:.2f} s   (fresh clone, 600 renders)")
-    print(f"first full paint, warm engine          {first_warm:.2f} s   target < 1.5 s")
+    print(f"first full paint, first run ever       {first_ever:.2f} s   (clone + 600 renders)")
+    print(f"first full paint, a new process        {new_process:.2f} s   target < 1.5 s (renders from the disk cache)")
+    print(f"first full paint, warm engine          {first_warm:.2f} s")
     print(f"one refresh: redraw (UI thread)        {statistics.median(redraws) * 1000:.0f} ms median   target < 100 ms")
     print(
         f"one refresh: fleet read (worker)       {statistics.median(reads) * 1000:.0f} ms median   (off the UI thread)"
