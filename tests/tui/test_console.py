@@ -134,6 +134,8 @@ def test_read_only_hides_every_action(fleet):
                 await pilot.press(key)
                 assert not isinstance(app.screen, Confirm | Ask), key
             assert app.sub_title == "read-only"
+            await pilot.press("question_mark")  # every key, in the help panel
+            await until(pilot, lambda: len(app.screen.query("HelpPanel")) == 1, 5, what="the help panel")
 
     asyncio.run(run())
 
