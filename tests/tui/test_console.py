@@ -250,3 +250,23 @@ def test_an_unreachable_cluster_is_said_and_the_last_state_kept(fleet, monkeypat
             assert "showing the state from" in str(status.content) and table.row_count == 3
 
     asyncio.run(run())
+
+
+def test_rollback_returns_to_the_last_healthy_version(fleet):
+    engine = synced(fleet)
+    engine.deploy("trade-service", "dev", "v1.4.2", actor="alice")
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "dev")
+            assert _cell_text(app, "trade-service", "dev").startswith("v1.4.2")
+            await pilot.press("b")
+            assert isinstance(app.screen, Confirm)
+            await pilot.click("#confirm")
+            await until(
+                pilot, lambda: _cell_text(app, "trade-service", "dev").startswith("v1.4.1"), what="the rollback"
+            )
+            assert head(fleet).message.startswith("Roll back trade-service dev to v1.4.1")
+
+    asyncio.run(run())

@@ -50,6 +50,12 @@ def test_pause_resume_promote_and_abort_from_the_console(canary, monkeypatch):
             assert "aborted by oncall" in engine.rollouts.get("ledger-worker", "prod").message
             await until(pilot, lambda: any("Aborted" in n.message for n in app._notifications), 20)
 
+            engine.deploy("trade-service", "prod", "v1.4.2", actor="alice")
+            await at(pilot, app, "trade-service", "prod")
+            await until(pilot, lambda: _phase(engine, "trade-service") == "Progressing", 30)
+            await pilot.press("P", *"trade-service", "enter")  # promote fully: skip the remaining steps
+            await until(pilot, lambda: _phase(engine, "trade-service") == "Promoted", 60, what="the full promotion")
+
     try:
         asyncio.run(run())
     finally:
