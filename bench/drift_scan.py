@@ -51,6 +51,19 @@ def config_text(repo: GitOpsRepo, kubeconfig: Path, cache: Path) -> str:
     return text
 
 
+def fleet_repo(tmp: Path, kubeconfig: Path, extra: str = "") -> Path:
+    """A real Git repository of APPS apps x ENVS and the configuration for it; the configuration's path."""
+    repo = GitOpsRepo(tmp)
+    files: dict[str, str | None] = {}
+    for i in range(APPS):
+        for env in ENVS:
+            files.update(app_files(f"app-{i:03d}", env))
+    repo.commit(files, "fleet")
+    config_path = tmp / "gitopsctl.toml"
+    config_path.write_text(config_text(repo, kubeconfig, tmp / "cache") + extra)
+    return config_path
+
+
 def main() -> None:
     random.seed(7)
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -60,14 +73,7 @@ def main() -> None:
 
 
 def run(tmp: Path, kubeconfig: Path) -> None:
-    repo = GitOpsRepo(tmp)
-    files: dict[str, str | None] = {}
-    for i in range(APPS):
-        for env in ENVS:
-            files.update(app_files(f"app-{i:03d}", env))
-    repo.commit(files, "fleet")
-    config_path = tmp / "gitopsctl.toml"
-    config_path.write_text(config_text(repo, kubeconfig, tmp / "cache"))
+    config_path = fleet_repo(tmp, kubeconfig)
     config = config_module.load(str(config_path))
 
     engine = Engine(config)

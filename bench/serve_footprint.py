@@ -19,12 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.drift_scan import APPS, ENVS, app_files  # noqa: E402
-from bench.drift_scan import config_text as fleet_config  # noqa: E402
+from bench.drift_scan import APPS, ENVS, fleet_repo  # noqa: E402
 from bench.harness import free_port, metric, sandbox_process, serve_process, wait_until  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
-from gitopsctl.sandbox.seed import GitOpsRepo  # noqa: E402
 from gitopsctl.sandbox.slack import SlackStandIn  # noqa: E402
 
 SECRET = "bench-signing-secret"  # noqa: S105 (shared by the stand-in and serve, on 127.0.0.1)
@@ -60,14 +58,7 @@ def main() -> None:
 
 
 def run(tmp: Path, kubeconfig: Path, slack: SlackStandIn) -> None:
-    repo = GitOpsRepo(tmp)
-    files: dict[str, str | None] = {}
-    for i in range(APPS):
-        for env in ENVS:
-            files.update(app_files(f"app-{i:03d}", env))
-    repo.commit(files, "fleet")
-    config_path = tmp / "gitopsctl.toml"
-    config_path.write_text(fleet_config(repo, kubeconfig, tmp / "cache") + EXTRA.format(api=slack.api_url))
+    config_path = fleet_repo(tmp, kubeconfig, EXTRA.format(api=slack.api_url))
     engine = Engine(config_module.load(str(config_path)))
     started = time.monotonic()
     for app in engine.config.apps:

@@ -22,12 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from textual.widgets import DataTable  # noqa: E402
 
-from bench.drift_scan import APPS, ENVS, app_files  # noqa: E402
-from bench.drift_scan import config_text as fleet_config  # noqa: E402
+from bench.drift_scan import APPS, ENVS, fleet_repo  # noqa: E402
 from bench.harness import sandbox_process  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
-from gitopsctl.sandbox.seed import GitOpsRepo  # noqa: E402
 from tui.app import ConsoleApp  # noqa: E402
 
 RUNS = 5
@@ -41,14 +39,7 @@ def main() -> None:
 
 
 def run(tmp: Path, kubeconfig: Path) -> None:
-    repo = GitOpsRepo(tmp)
-    files: dict[str, str | None] = {}
-    for i in range(APPS):
-        for env in ENVS:
-            files.update(app_files(f"app-{i:03d}", env))
-    repo.commit(files, "fleet")
-    config_path = tmp / "gitopsctl.toml"
-    config_path.write_text(fleet_config(repo, kubeconfig, tmp / "cache"))
+    config_path = fleet_repo(tmp, kubeconfig)
     setup = Engine(config_module.load(str(config_path)))
     for app in setup.config.apps:
         for env in ENVS:

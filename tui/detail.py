@@ -18,12 +18,37 @@ from gitopsctl.errors import GitOpsError
 from .cells import STATE_STYLE, weight_bar
 
 
-class DetailScreen(Screen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("r", "reload", "Refresh")]
+class AppEnvScreen(Screen):
+    """A screen about one app in one environment, filled by one engine call in a thread worker."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    ERROR_AT = "#title"  # where a failed engine call is said
 
     def __init__(self, engine: Engine, app: str, env: str) -> None:
         super().__init__()
         self.engine, self.app_name, self.env = engine, app, env
+
+    def fetch(self):
+        """The engine call (runs in a worker thread)."""
+        raise NotImplementedError
+
+    def show(self, data) -> None:
+        """Render what ``fetch`` returned (runs on the UI thread)."""
+        raise NotImplementedError
+
+    @work(thread=True, exclusive=True, group="screen")
+    def load(self) -> None:
+        try:
+            data = self.fetch()
+        except GitOpsError as e:
+            self.app.call_from_thread(self.query_one(self.ERROR_AT, Static).update, Text(f"⚠ {e}", "bold red"))
+            return
+        self.app.call_from_thread(self.show, data)
+
+
+class DetailScreen(AppEnvScreen):
+    BINDINGS = [*AppEnvScreen.BINDINGS, Binding("r", "reload", "Refresh")]
+    ERROR_AT = "#steps"
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -48,18 +73,14 @@ class DetailScreen(Screen):
     def action_reload(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True, group="detail")
-    def load(self) -> None:
-        try:
-            rollout = self.engine.rollouts.get(self.app_name, self.env)
-            history = self.engine.history(self.app_name, self.env)
-            tracks = self.engine.rollouts.tracks(self.app_name, self.env) if rollout and rollout.active else {}
-        except GitOpsError as e:
-            self.app.call_from_thread(self.query_one("#steps", Static).update, Text(f"⚠ {e}", "bold red"))
-            return
-        self.app.call_from_thread(self._show, rollout, history, tracks)
+    def fetch(self):
+        rollout = self.engine.rollouts.get(self.app_name, self.env)
+        history = self.engine.history(self.app_name, self.env)
+        tracks = self.engine.rollouts.tracks(self.app_name, self.env) if rollout and rollout.active else {}
+        return rollout, history, tracks
 
-    def _show(self, rollout, history, tracks=None) -> None:
+    def show(self, data) -> None:
+        rollout, history, tracks = data
         spec = self.engine.config.apps[self.app_name]
         steps = spec.canary.steps if spec.canary else ()
         timeline = Text()
@@ -124,14 +145,8 @@ class DetailScreen(Screen):
             )
 
 
-class DiffScreen(Screen):
+class DiffScreen(AppEnvScreen):
     """Git against live, one collapsible section per object (the first open), syntax highlighted."""
-
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
-
-    def __init__(self, engine: Engine, app: str, env: str) -> None:
-        super().__init__()
-        self.engine, self.app_name, self.env = engine, app, env
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -142,16 +157,10 @@ class DiffScreen(Screen):
     def on_mount(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True, group="diff")
-    def load(self) -> None:
-        try:
-            result = self.engine.diff(self.app_name, self.env)
-        except GitOpsError as e:
-            self.app.call_from_thread(self.query_one("#title", Static).update, Text(f"⚠ {e}", "bold red"))
-            return
-        self.app.call_from_thread(self._show, result)
+    def fetch(self):
+        return self.engine.diff(self.app_name, self.env)
 
-    def _show(self, result) -> None:
+    def show(self, result) -> None:
         title = self.query_one("#title", Static)
         if result.in_sync:
             title.update(Text(f"{self.app_name} in {self.env} matches Git {result.revision[:12]}", "green"))
@@ -170,14 +179,8 @@ class DiffScreen(Screen):
             )
 
 
-class HistoryScreen(Screen):
+class HistoryScreen(AppEnvScreen):
     """Deploys, promotions and rollbacks from Git: when, who, who approved, which commit."""
-
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
-
-    def __init__(self, engine: Engine, app: str, env: str) -> None:
-        super().__init__()
-        self.engine, self.app_name, self.env = engine, app, env
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -189,16 +192,10 @@ class HistoryScreen(Screen):
         self.query_one("#releases", DataTable).add_columns("time", "what", "by", "approved by", "commit", "title")
         self.load()
 
-    @work(thread=True, exclusive=True, group="history")
-    def load(self) -> None:
-        try:
-            releases = self.engine.releases(self.app_name, self.env)
-        except GitOpsError as e:
-            self.app.call_from_thread(self.query_one("#title", Static).update, Text(f"⚠ {e}", "bold red"))
-            return
-        self.app.call_from_thread(self._show, releases)
+    def fetch(self):
+        return self.engine.releases(self.app_name, self.env)
 
-    def _show(self, releases) -> None:
+    def show(self, releases) -> None:
         table = self.query_one("#releases", DataTable)
         for r in releases:
             style = {"Rollback": "yellow", "Deploy": "green"}.get(r.kind, "")
