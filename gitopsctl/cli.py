@@ -57,6 +57,10 @@ def _sandbox_up(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.headless:
+        from .sandbox import release_demo
+
+        return release_demo.run()
     from .sandbox import demo
 
     return demo.run()
@@ -575,6 +579,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_sandbox_up)
 
     demo = commands.add_parser("demo", help="start a sandbox, deploy a sample app and show it")
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="a release dev -> prod with a canary, a bad one rolled back, drift healed; exit 0 when all behaved",
+    )
     demo.set_defaults(func=_demo)
 
     # front ends add their own commands (serve: the Slack bot; tui: the console) without the engine importing them

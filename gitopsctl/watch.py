@@ -76,6 +76,12 @@ class DriftWatcher:
         self._informers: list[SharedInformer] = []
         self._timers: dict[tuple[str, str], threading.Timer] = {}
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        logging.getLogger("kubernetes.informer.informer").addFilter(self._quiet_after_stop)
+
+    def _quiet_after_stop(self, record: logging.LogRecord) -> bool:
+        """A stopped informer whose connection then closes logs a traceback; once stopped it is expected, not news."""
+        return not self._stopped.is_set()
 
     def targets(self) -> set[tuple[str, str, str, str]]:
         """(env, namespace, apiVersion, kind) for every watchable kind an app has in Git."""
@@ -90,6 +96,7 @@ class DriftWatcher:
         return found
 
     def start(self) -> DriftWatcher:
+        self._stopped.clear()
         for env, namespace, api_version, kind in sorted(self.targets()):
             environment = self.engine.config.environments[env]
             api_class, method = LIST_FUNCTIONS[(api_version, kind)]
@@ -104,6 +111,7 @@ class DriftWatcher:
         return self
 
     def stop(self) -> None:
+        self._stopped.set()
         for informer in self._informers:
             informer._stop_event.set()  # do not wait here for a long-poll to end; the threads are daemons
             if informer._watch is not None:

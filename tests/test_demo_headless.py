@@ -1,0 +1,23 @@
+"""`gitopsctl demo --headless` is also a test: a release to prod, a bad one rolled back with its numbers, drift healed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import require_prometheus
+
+
+def test_the_headless_demo_behaves_as_it_says():
+    require_prometheus()
+    done = subprocess.run(
+        [sys.executable, "-m", "gitopsctl", "demo", "--headless"], capture_output=True, text=True, timeout=110
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "Promoted: trade-service v1.4.2 in prod, 100% of traffic" in out
+    assert "Aborted: success-rate 0." in out and "< 0.95 at 34% traffic" in out
+    assert "prod runs v1.4.2 again" in out
+    assert "Deployment/trade-service spec.replicas: Git 3, live 5 by kubectl-edit" in out
+    assert "drift resolved: trade-service in prod (synced by demo)" in out
+    assert "Traceback" not in out + done.stderr
