@@ -60,7 +60,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.headless:
         from .sandbox import release_demo
 
-        return release_demo.run()
+        return release_demo.run(analysis_provider=args.analysis)
     from .sandbox import demo
 
     return demo.run()
@@ -583,6 +583,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless",
         action="store_true",
         help="a release dev -> prod with a canary, a bad one rolled back, drift healed; exit 0 when all behaved",
+    )
+    demo.add_argument(
+        "--analysis",
+        choices=("prometheus", "web"),
+        help="where the canary analysis reads metrics (default: Prometheus when installed, else the simulator's JSON)",
     )
     demo.set_defaults(func=_demo)
 

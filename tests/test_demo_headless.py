@@ -21,3 +21,16 @@ def test_the_headless_demo_behaves_as_it_says():
     assert "Deployment/trade-service spec.replicas: Git 3, live 5 by kubectl-edit" in out
     assert "drift resolved: trade-service in prod (synced by demo)" in out
     assert "Traceback" not in out + done.stderr
+
+
+def test_without_prometheus_the_demo_reads_the_simulators_json_and_says_so():
+    done = subprocess.run(
+        [sys.executable, "-m", "gitopsctl", "demo", "--headless", "--analysis", "web"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "analysis: the web provider reading the traffic simulator's" in out
+    assert "Promoted: trade-service v1.4.2 in prod" in out and "Aborted: success-rate 0.8 < 0.95 at 34% traffic" in out

@@ -41,6 +41,17 @@ count = 3
 success_condition = "result >= 0.95"
 inconclusive_limit = 20
 """
+WEB_ANALYSIS = """
+[analysis.templates.success-rate]
+provider = "web"
+url = "{url}/stats.json"
+query = "by_track.{{{{app}}}}/{{{{env}}}}/{{{{track}}}}.success_rate"
+interval = "1s"
+count = 3
+success_condition = "result >= 0.95"
+inconclusive_limit = 20
+consecutive_error_limit = 10
+"""
 CANARY = """
 [apps.trade-service.canary]
 steps = [{ set_weight = 34 }, { analysis = "success-rate" }, { set_weight = 67 }, { pause = "1s" }, { set_weight = 100 }]
@@ -90,7 +101,9 @@ class _Printer:
         pass
 
 
-def run(out: TextIO = sys.stdout) -> int:
+def run(out: TextIO = sys.stdout, analysis_provider: str | None = None) -> int:
+    """The scenario; ``analysis_provider`` is "prometheus" or "web" (default: Prometheus when it is installed)."""
+
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
@@ -99,15 +112,19 @@ def run(out: TextIO = sys.stdout) -> int:
         with Sandbox.start(tmp / "cluster", timing=Timing(ready_delay=0.2, restart_interval=0.3)) as sandbox:
             simulator = TrafficSimulator(sandbox.store).start()
             prometheus = None
+            provider = analysis_provider or ("prometheus" if shutil.which("prometheus") else "web")
             try:
-                if shutil.which("prometheus"):
+                if provider == "prometheus":
+                    if not shutil.which("prometheus"):
+                        raise DemoFailed(
+                            "the Prometheus server is not installed: apt-get install prometheus, or --analysis web"
+                        )
                     prometheus = PrometheusServer(tmp / "prometheus", [simulator.target]).start()
                     analysis = PROMETHEUS_ANALYSIS.format(url=prometheus.url)
                     say(f"analysis: the real Prometheus server at {prometheus.url}, scraping the traffic simulator")
                 else:
-                    raise DemoFailed(
-                        "the release demo's analysis needs the Prometheus server: install it (apt-get install prometheus)"
-                    )
+                    analysis = WEB_ANALYSIS.format(url=simulator.url)
+                    say(f"analysis: the web provider reading the traffic simulator's {simulator.url}/stats.json")
                 repo = seed(tmp)
                 text = config_text(repo.url, sandbox.kubeconfig, tmp / "cache").replace(
                     'namespace = "trading-prod"\nstrategy = "direct"', 'namespace = "trading-prod"\nstrategy = "canary"'

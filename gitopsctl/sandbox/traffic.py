@@ -158,8 +158,7 @@ class TrafficSimulator:
                 if self.path.startswith("/metrics"):
                     body, kind = generate_latest(simulator.registry), CONTENT_TYPE_LATEST
                 elif self.path.startswith("/stats.json"):
-                    with simulator._lock:
-                        body, kind = json.dumps({"tracks": simulator._stats}).encode(), "application/json"
+                    body, kind = json.dumps(simulator.stats()).encode(), "application/json"
                 else:
                     self.send_error(404)
                     return
@@ -197,6 +196,17 @@ class TrafficSimulator:
         self._server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
+
+    def stats(self) -> dict[str, Any]:
+        """Every track, and ``by_track["APP/ENV/TRACK"]`` for serving tracks: what a web metric provider reads."""
+        with self._lock:
+            tracks_now = list(self._stats)
+        by_track = {
+            f"{t['app']}/{t['env']}/{t['track']}": {"success_rate": 1 - t["error_rate"], "p99": t["p99"]}
+            for t in tracks_now
+            if t["weight"] > 0
+        }
+        return {"tracks": tracks_now, "by_track": by_track}
 
     def _run(self) -> None:
         while not self._stop.wait(TICK):
