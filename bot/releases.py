@@ -152,6 +152,9 @@ class Outbox:
                     waits.append(self._last_post[entry.release.channel] + self.interval - now)
         return max(0.0, min(waits)) if waits else 3600.0
 
+    def wake(self) -> None:
+        self._wake.set()
+
     def wait(self, timeout: float) -> None:
         self._wake.wait(timeout)
         self._wake.clear()
@@ -180,7 +183,7 @@ class Tracker:
 
     def stop(self) -> None:
         self._stop.set()
-        self.outbox._wake.set()
+        self.outbox.wake()
         self._thread.join(timeout=10)
 
     def progress(self, release: Release) -> Callable[[str], None]:
@@ -194,7 +197,6 @@ class Tracker:
         with self._lock:
             self._rollouts[(release.app, release.env)] = release
         self.outbox.refresh(release)
-        self.outbox._wake.set()
 
     def following(self) -> int:
         with self._lock:

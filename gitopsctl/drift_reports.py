@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from .cluster.locks import Locks
 from .drift import AppDrift
 from .errors import GitOpsError
+from .rollout import record as rollout_records
 
 if TYPE_CHECKING:
     from .engine import Engine, SyncResult
@@ -149,11 +150,10 @@ class DriftReports:
     def _busy(self, env: str) -> set[str]:
         """Apps whose live state may differ on purpose now: a rollout in progress or an operation holding the lock."""
         environment = self.engine.config.environments[env]
-        busy = {i.app for i in Locks(self.engine.cluster(environment), environment.namespace).held() if i.env == env}
-        for spec, _ in self.engine.pairs(None, env):
-            if environment.strategy == "canary" and self.engine.rollouts.active(spec, environment) is not None:
-                busy.add(spec.name)
-        return busy
+        cluster = self.engine.cluster(environment)
+        busy = {i.app for i in Locks(cluster, environment.namespace).held() if i.env == env}
+        rollouts = rollout_records.read_all(cluster, environment.namespace)  # one LIST, not a GET per app
+        return busy | {app for (app, e), rollout in rollouts.items() if e == env and rollout.active}
 
     def _settle(
         self, env: str, drifted: dict[str, AppDrift], scanned: set[str], how: str = "live matches Git again"

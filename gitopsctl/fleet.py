@@ -8,7 +8,6 @@ the fleet's size changes the work little.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -19,7 +18,7 @@ from .cluster import health as health_checks
 from .cluster import records
 from .cluster.locks import Locks
 from .errors import ClusterError
-from .promotion import REQUEST_LABEL, Request
+from .promotion import REQUEST_LABEL, Request, request_of
 from .rollout import record as rollout_records
 from .source.manifests import ObjectRef, find_version
 from .sync import find_untracked, observe
@@ -81,11 +80,9 @@ def snapshot(engine: Engine) -> FleetView:
                     "locks": {(i.app, i.env): i for i in Locks(cluster, environment.namespace).held()},
                     "requests": {
                         (r.app, r.env): r
-                        for r in (
-                            Request(**json.loads((cm.get("data") or {}).get("request", "{}")))
-                            for cm in cluster.list(
-                                "v1", "ConfigMap", environment.namespace, label_selector=REQUEST_LABEL
-                            )
+                        for r in map(
+                            request_of,
+                            cluster.list("v1", "ConfigMap", environment.namespace, label_selector=REQUEST_LABEL),
                         )
                     },
                 }

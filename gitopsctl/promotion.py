@@ -103,6 +103,11 @@ class DeployResult:
         }
 
 
+def request_of(cm: dict[str, Any]) -> Request:
+    """The request kept in a ``gitopsctl-request-*`` ConfigMap."""
+    return Request(**json.loads((cm.get("data") or {}).get("request", "{}")))
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -127,7 +132,7 @@ class Promotions:
 
     def pending(self, app: App, env: Environment) -> Request | None:
         cm = self.engine.cluster(env).get("v1", "ConfigMap", self._request_name(app.name, env.name), env.namespace)
-        return Request(**json.loads(cm["data"]["request"])) if cm else None
+        return request_of(cm) if cm else None
 
     def _save_request(self, env: Environment, request: Request, replace: bool) -> None:
         cluster = self.engine.cluster(env)
@@ -458,7 +463,7 @@ class Promotions:
         for env in self.engine.config.environments.values():
             cluster = self.engine.cluster(env)
             for cm in cluster.list("v1", "ConfigMap", env.namespace, label_selector=REQUEST_LABEL):
-                request = Request(**json.loads((cm.get("data") or {}).get("request", "{}")))
+                request = request_of(cm)
                 asked = datetime.strptime(request.requested_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
                 if (now - asked).total_seconds() > approval_ttl:
                     cluster.delete("v1", "ConfigMap", cm["metadata"]["name"], env.namespace)

@@ -102,23 +102,24 @@ class Scheduler:
             log.warning("expiry failed: %s", e)
 
     def summary(self) -> None:
-        for env in self.engine.config.environments:
-            try:
-                rows = self.engine.status(env=env)
-            except GitOpsError as e:
-                log.warning("summary of %s failed: %s", env, e)
-                continue
-            in_sync = sum(1 for r in rows if r.sync == "Synced")
-            degraded = [f"{r.app} ({r.health})" for r in rows if r.health not in ("Healthy",)]
+        """Per environment: apps in sync, drifted, not Healthy, rollouts in progress; from one fleet snapshot."""
+        try:
+            view = self.engine.fleet()
+        except GitOpsError as e:
+            log.warning("summary failed: %s", e)
+            return
+        for env in view.envs:
+            cells = [c for c in view.cells.values() if c.env == env]
+            in_sync = sum(1 for c in cells if c.sync == "Synced")
+            degraded = [f"{c.app} ({c.health})" for c in cells if c.health != "Healthy"]
             drifted = sorted(self.reports.open_incidents(env))
-            environment = self.engine.config.environments[env]
             rolling = [
-                f"{spec.name} {r.canary_version} ({r.phase}, {r.weight}%)"
-                for spec, _ in self.engine.pairs(None, env)
-                if (r := self.engine.rollouts.active(spec, environment)) is not None
+                f"{c.app} {c.rollout.canary_version} ({c.rollout.phase}, {c.rollout.weight}%)"
+                for c in cells
+                if c.rolling and c.rollout is not None
             ]
             lines = [
-                f"{in_sync}/{len(rows)} apps in sync",
+                f"{in_sync}/{len(cells)} apps in sync",
                 f"drifted: {', '.join(drifted) or 'none'}",
                 f"not Healthy: {', '.join(degraded) or 'none'}",
                 f"rollouts in progress: {', '.join(rolling) or 'none'}",

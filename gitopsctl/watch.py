@@ -11,6 +11,7 @@ typed client cannot watch (custom resources).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -68,6 +69,23 @@ def _tracking(obj) -> str:
     return (getattr(obj.metadata, "annotations", None) or {}).get(TRACKING_ANNOTATION) or ""
 
 
+_THREAD_NUMBERS = itertools.count(1)
+_STOPPED_THREADS: set[str] = set()
+
+
+class _QuietAfterStop(logging.Filter):
+    """A stopped informer whose connection then closes logs a traceback: expected then, not news.
+
+    Only the threads of stopped watchers are muted; running ones still report their errors.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName not in _STOPPED_THREADS
+
+
+logging.getLogger("kubernetes.informer.informer").addFilter(_QuietAfterStop())
+
+
 class DriftWatcher:
     def __init__(self, engine: Engine, on_change: Callable[[str, str], None], debounce: float = DEBOUNCE) -> None:
         self.engine = engine
@@ -76,12 +94,6 @@ class DriftWatcher:
         self._informers: list[SharedInformer] = []
         self._timers: dict[tuple[str, str], threading.Timer] = {}
         self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        logging.getLogger("kubernetes.informer.informer").addFilter(self._quiet_after_stop)
-
-    def _quiet_after_stop(self, record: logging.LogRecord) -> bool:
-        """A stopped informer whose connection then closes logs a traceback; once stopped it is expected, not news."""
-        return not self._stopped.is_set()
 
     def targets(self) -> set[tuple[str, str, str, str]]:
         """(env, namespace, apiVersion, kind) for every watchable kind an app has in Git."""
@@ -96,7 +108,6 @@ class DriftWatcher:
         return found
 
     def start(self) -> DriftWatcher:
-        self._stopped.clear()
         for env, namespace, api_version, kind in sorted(self.targets()):
             environment = self.engine.config.environments[env]
             api_class, method = LIST_FUNCTIONS[(api_version, kind)]
@@ -106,13 +117,14 @@ class DriftWatcher:
             informer.add_event_handler(MODIFIED, self._event)
             informer.add_event_handler(DELETED, self._event)
             informer.start()
+            informer._thread.name = f"drift-watch-{next(_THREAD_NUMBERS)}"  # named, so its last words can be muted
             self._informers.append(informer)
         log.info("watching %d (kind, namespace) pairs for hand-made changes", len(self._informers))
         return self
 
     def stop(self) -> None:
-        self._stopped.set()
         for informer in self._informers:
+            _STOPPED_THREADS.add(informer._thread.name)
             informer._stop_event.set()  # do not wait here for a long-poll to end; the threads are daemons
             if informer._watch is not None:
                 informer._watch.stop()

@@ -219,14 +219,7 @@ class Rollouts:
     def _take(self, app: App, env: Environment, rollout: Rollout, compiled, taken) -> Rollout:
         template = compiled.template
         provider = provider_for(template, self.engine.config.prometheus_url)
-        variables = {
-            "app": app.name,
-            "env": env.name,
-            "namespace": env.namespace,
-            "track": "canary",
-            "canary": canary_name(app.name),
-            "stable": app.name,
-        }
+        variables = {**_variables(app, env), "track": "canary"}
         measurement = measure(compiled, provider, variables, taken)
         rollout.measured(measurement)
         self.engine.metrics.measurements.labels(app.name, env.name, template.name, measurement.phase).inc()
@@ -291,13 +284,7 @@ class Rollouts:
         last = max((_measured_at(m) for m in taken), default=None)
         if last is not None and (_now() - last).total_seconds() < interval:
             return rollout
-        variables = {
-            "app": app.name,
-            "env": env.name,
-            "namespace": env.namespace,
-            "canary": canary_name(app.name),
-            "stable": app.name,
-        }
+        variables = _variables(app, env)
         verdicts = []
         for template in templates:
             provider = provider_for(template, config.prometheus_url)
@@ -423,13 +410,7 @@ class Rollouts:
         steps = app.canary.steps if app.canary else ()
         names = [s.analysis for s in steps if s.analysis] + [n for s in steps for n in s.judge]
         names += list(app.canary.background_analysis if app.canary else ())
-        variables = {
-            "app": app.name,
-            "env": env.name,
-            "namespace": env.namespace,
-            "canary": canary_name(app.name),
-            "stable": app.name,
-        }
+        variables = _variables(app, env)
         series = {}
         for name in dict.fromkeys(names):
             template = self.engine.config.analysis[name]
@@ -463,6 +444,17 @@ class Rollouts:
             if rollout is not None and rollout.active and rollout.resource_version == before:
                 time.sleep(interval)  # nothing changed: wait; after a change, act again at once
         return rollout
+
+
+def _variables(app: App, env: Environment) -> dict[str, str]:
+    """What an analysis query's placeholders are filled with (``track`` is added per measurement)."""
+    return {
+        "app": app.name,
+        "env": env.name,
+        "namespace": env.namespace,
+        "canary": canary_name(app.name),
+        "stable": app.name,
+    }
 
 
 def _measured_at(measurement: Any) -> datetime:

@@ -108,3 +108,21 @@ def test_the_fingerprint_follows_what_differs():
         return AppDrift("a", "dev", [ResourceDiff(ObjectRef("apps/v1", "Deployment", "ns", "a"), "changed", [change])])
 
     assert fingerprint(drift(3)) == fingerprint(drift(3)) != fingerprint(drift(4))
+
+
+def test_the_summary_counts_each_environment_from_one_fleet_snapshot(fleet):
+    from gitopsctl.scheduler import Scheduler
+
+    engine = fleet.reload()
+    for app in engine.config.apps:
+        engine.sync(app, "dev", wait=True, timeout=30)
+    _scale(fleet, 3)
+    recorder = Recorder()
+    reports = DriftReports(engine, recorder)
+    reports.scan("dev")
+    Scheduler(engine, reports, recorder).summary()
+    summaries = {env: text for kind, env, text in recorder.events if kind == "summary"}
+    assert summaries["dev"] == (
+        "2/3 apps in sync; drifted: trade-service; not Healthy: none; rollouts in progress: none"
+    )
+    assert summaries["prod"].startswith("0/3 apps in sync")
