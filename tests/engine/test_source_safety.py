@@ -177,7 +177,7 @@ def test_duplicate_resources_are_refused(fleet):
 
 
 def test_an_object_the_cluster_rejects_stops_the_sync_before_anything_is_applied(fleet):
-    fleet.engine.sync("trade-service", "dev")
+    fleet.engine.sync("trade-service", "dev", wait=True, timeout=20)  # settled: controllers write no more status
     before = all_objects(fleet, "trading-dev")
     bad = fleet.repo.work_path / "apps/trade-service/dev/deployment.yaml"
     text = bad.read_text().replace(
