@@ -131,7 +131,8 @@ def test_a_job_with_a_crashlooping_image_fails_after_its_backoff_limit(dyn, api_
     dyn.resources.get(api_version="batch/v1", kind="Job").create(body=body, namespace="default")
     batch = k8s.BatchV1Api(api_client)
     job = wait_for(
-        lambda: (j := batch.read_namespaced_job("bad", "default")).status.conditions and j, message="the job to finish"
+        lambda: (j := batch.read_namespaced_job("bad", "default")).status is not None and j.status.conditions and j,
+        message="the job to finish",
     )
     assert job.status.conditions[0].type == "Failed"
     assert job.status.conditions[0].reason == "BackoffLimitExceeded"
