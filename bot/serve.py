@@ -164,6 +164,23 @@ class Serve:
             self.metrics.stop()
 
 
+def _where(server: Serve) -> str:
+    if isinstance(server.server, HttpServer):
+        return f"Slack over HTTP at {server.server.url}"
+    return "Slack over Socket Mode" if server.server else "no Slack"
+
+
+def demo(engine: Engine, port: int) -> tuple[Serve, str]:
+    """The bot for ``gitopsctl demo`` when SLACK_BOT_TOKEN is set: Socket Mode with SLACK_APP_TOKEN, else HTTP.
+
+    It is the whole of ``serve`` (the leader's controller and drift reports
+    included), so the demo runs no controller of its own beside it.
+    """
+    mode = "socket" if os.environ.get("SLACK_APP_TOKEN") else "http"
+    server = Serve(engine, mode=mode, port=port, metrics_port=0).start()
+    return server, _where(server)
+
+
 def _serve(args: argparse.Namespace) -> int:
     cfg = config_module.load(getattr(args, "config", None))
     names = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"}
@@ -171,15 +188,8 @@ def _serve(args: argparse.Namespace) -> int:
     logs.setup(os.environ.get(name, "") for name in names)
     server = Serve(Engine(cfg), mode=args.slack_mode, host=args.host, port=args.port, metrics_port=args.metrics_port)
     server.start()
-    where = (
-        f"Slack over HTTP at {server.server.url}"
-        if isinstance(server.server, HttpServer)
-        else "Slack over Socket Mode"
-        if server.server
-        else "no Slack"
-    )
     metrics = f"; metrics at {server.metrics.url}/metrics" if server.metrics else ""
-    log.info("serving: %s%s; replica %s", where, metrics, server.leader.identity)
+    log.info("serving: %s%s; replica %s", _where(server), metrics, server.leader.identity)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -56,14 +56,22 @@ def _sandbox_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slack_channel(value: str) -> str:
+    from .config import slack_channel_problem
+
+    if problem := slack_channel_problem(value):
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
 def _demo(args: argparse.Namespace) -> int:
+    from .sandbox import release_demo
+
     if args.headless:
-        from .sandbox import release_demo
-
-        return release_demo.run(analysis_provider=args.analysis)
-    from .sandbox import demo
-
-    return demo.run()
+        return release_demo.headless(analysis_provider=args.analysis)
+    return release_demo.interactive(
+        analysis_provider=args.analysis, slack_channel=args.slack_channel, slack_port=args.slack_port
+    )
 
 
 def _engine(args: argparse.Namespace):
@@ -578,7 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=0, metavar="N", help="port on 127.0.0.1 (default: a free one)")
     up.set_defaults(func=_sandbox_up)
 
-    demo = commands.add_parser("demo", help="start a sandbox, deploy a sample app and show it")
+    demo = commands.add_parser(
+        "demo", help="a sandbox with three apps, the controller and the console: release, roll back, make drift"
+    )
     demo.add_argument(
         "--headless",
         action="store_true",
@@ -588,6 +598,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--analysis",
         choices=("prometheus", "web"),
         help="where the canary analysis reads metrics (default: Prometheus when installed, else the simulator's JSON)",
+    )
+    demo.add_argument(
+        "--slack-channel",
+        default="#gitopsctl-demo",
+        type=_slack_channel,
+        help="with SLACK_BOT_TOKEN set: where the bot reports (default #gitopsctl-demo)",
+    )
+    demo.add_argument(
+        "--slack-port",
+        type=int,
+        default=3000,
+        metavar="N",
+        help="with SLACK_BOT_TOKEN and no SLACK_APP_TOKEN: the port Slack's HTTP requests come to (default 3000)",
     )
     demo.set_defaults(func=_demo)
 

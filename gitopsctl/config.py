@@ -390,7 +390,7 @@ def _dns_label(value: str) -> str | None:
     return None
 
 
-def _channel(value: str) -> str | None:
+def slack_channel_problem(value: str) -> str | None:
     return (
         None
         if _CHANNEL.match(value)
@@ -502,7 +502,7 @@ def _environment(name: str, reader: _Reader, base_dir: Path, groups: dict[str, t
     )
     upstream = reader.boolean("require_upstream_healthy", default=False)
     self_heal = reader.boolean("self_heal", default=False)
-    channel = reader.string("slack_channel", check=_channel)
+    channel = reader.string("slack_channel", check=slack_channel_problem)
     approval = Approval()
     if (sub := reader.table("approval")) is not None:
         required = sub.integer("required", default=1, minimum=0, maximum=10)
@@ -622,7 +622,7 @@ def _app(name: str, reader: _Reader, environments: dict[str, Any], templates: di
         "ignore_differences",
         check=lambda p: None if _JSON_POINTER.match(p) else f'"{p}" is not a JSON pointer such as /spec/replicas',
     )
-    channel = reader.string("slack_channel", check=_channel)
+    channel = reader.string("slack_channel", check=slack_channel_problem)
     canary = None
     if (sub := reader.table("canary")) is not None:
         canary = _canary(sub, templates)
@@ -758,7 +758,7 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
             signing_secret=_secret(sr, "signing_secret"),
             app_token=_secret(sr, "app_token"),
             api_base_url=sr.string("api_base_url", default=DEFAULT_SLACK_API, check=_url) or DEFAULT_SLACK_API,
-            default_channel=sr.string("default_channel", check=_channel),
+            default_channel=sr.string("default_channel", check=slack_channel_problem),
             roles=_slack_roles(sr.table("roles"), environments),
         )
         sr.finish()

@@ -1,4 +1,4 @@
-"""`gitopsctl sandbox up` and `gitopsctl demo` as a person runs them."""
+"""`gitopsctl sandbox up` as a person runs it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from pathlib import Path
 
 from kubernetes import client as k8s
 from kubernetes import config as kube_config
-
-from gitopsctl.sandbox import demo
 
 
 def test_sandbox_up_serves_until_sigterm_and_keeps_its_objects(tmp_path: Path):
@@ -67,18 +65,3 @@ def test_sandbox_up_on_a_busy_port_says_what_to_do(tmp_path: Path):
         )
     assert result.returncode == 2
     assert "cannot start the sandbox" in result.stderr and "choose another --port" in result.stderr
-
-
-def test_the_demo_syncs_finds_hand_made_drift_and_heals_it(tmp_path: Path):
-    import io
-
-    out = io.StringIO()
-    assert demo.run(out=out, state_dir=tmp_path) == 0, out.getvalue()
-    text = out.getvalue()
-    assert "Succeeded: pricing-api in prod: applied 2, version v2.0.0, Healthy" in text
-    assert re.search(r"trade-service\s+3/3", text)
-    assert "spec.replicas: 3 (git) != 5 (live)" in text
-    assert 'data.LOG_LEVEL: "info" (git) != "trace" (live)' in text
-    assert "Succeeded: trade-service in prod" in text
-    assert "clean: trade-service/prod, pricing-api/prod, ledger-worker/prod" in text
-    assert "sandbox stopped" in text

@@ -1,19 +1,27 @@
-"""``gitopsctl demo --headless``: a release from dev to prod, a bad one rolled back, drift reported and healed.
+"""``gitopsctl demo``: a release from dev to prod, a bad one rolled back, drift reported and healed.
 
-All on 127.0.0.1 and stopped on exit: the sandbox cluster, a real GitOps
-repository, the traffic simulator, the real Prometheus server (the analysis
-reads the simulator's JSON with the web provider when Prometheus is not
-installed, and says so), the rollout controller loop and the watches that
-report drift. Exits 0 when every step behaved as expected.
+``DemoWorld`` starts everything on 127.0.0.1 and stops it on exit: the sandbox
+cluster, a real GitOps repository, the traffic simulator, the real Prometheus
+server (the analysis reads the simulator's JSON with the web provider when
+Prometheus is not installed, and says so), and the apps synced everywhere.
+``DemoController`` is the rollout controller loop and the watches that report
+drift. The console (a front end) drives the same steps from keys; ``headless``
+runs them in order and exits 0 when every step behaved as expected.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import re
 import shutil
 import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TextIO
 
@@ -28,7 +36,7 @@ from .prometheus import PrometheusServer
 from .seed import ENVIRONMENTS, config_text, seed
 from .traffic import TrafficSimulator
 
-GOOD, BAD = "v1.4.2", "v1.4.3-bad"
+APP = "trade-service"
 PROMETHEUS_ANALYSIS = """
 [prometheus]
 url = "{url}"
@@ -64,14 +72,23 @@ steps = [{ set_weight = 50 }, { set_weight = 100 }]
 """
 
 
+SLACK = """
+[slack]
+default_channel = "{channel}"
+{roles}
+"""
+# the demo's own sandbox: anyone in the workspace may deploy and approve there
+SLACK_ROLES = '[slack.roles.{env}]\ndeployers = ["*"]\napprovers = ["*"]\n'
+
+
 class DemoFailed(Exception):
     """A step did not behave as it should."""
 
 
-class _Printer:
-    """The drift notifier of the demo: reports go to the terminal."""
+class SayNotifier:
+    """The drift notifier of the demo without Slack: reports are lines for the terminal or the console's log."""
 
-    def __init__(self, say) -> None:
+    def __init__(self, say: Callable[[str], None]) -> None:
         self.say = say
         self.opened: list[str] = []
         self.resolved: list[str] = []
@@ -91,7 +108,8 @@ class _Printer:
         pass
 
     def drift_changed(self, incident: Incident, drift: AppDrift, *, reminder: bool) -> None:
-        pass
+        if reminder:
+            self.say(f"  drift reminder: {incident.app} in {incident.env} still differs from Git")
 
     def drift_resolved(self, incident: Incident, how: str) -> None:
         self.resolved.append(f"{incident.app}/{incident.env}")
@@ -101,128 +119,231 @@ class _Printer:
         pass
 
 
-def run(out: TextIO = sys.stdout, analysis_provider: str | None = None) -> int:
-    """The scenario; ``analysis_provider`` is "prometheus" or "web" (default: Prometheus when it is installed)."""
+class DemoWorld:
+    """The sandbox, the GitOps repository, the simulator and the analysis server, with every app synced.
+
+    ``say`` may be swapped while it runs (the console sends lines to its log);
+    ``pause`` is the canary's pause step, longer when a person watches.
+    """
+
+    def __init__(
+        self,
+        say: Callable[[str], None],
+        *,
+        analysis_provider: str | None = None,
+        pause: str = "1s",
+        slack_channel: str | None = None,
+    ) -> None:
+        self.say = say
+        self.provider = analysis_provider or ("prometheus" if shutil.which("prometheus") else "web")
+        if self.provider == "prometheus" and not shutil.which("prometheus"):
+            raise DemoFailed("the Prometheus server is not installed: apt-get install prometheus, or --analysis web")
+        self.pause = pause
+        self.slack_channel = slack_channel
+        self._stack = contextlib.ExitStack()
+        self.analysis_line = ""
+
+    def __enter__(self) -> DemoWorld:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        stack = self._stack
+        self.root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gitopsctl-demo-")))
+        self.sandbox = stack.enter_context(
+            Sandbox.start(self.root / "cluster", timing=Timing(ready_delay=0.2, restart_interval=0.3))
+        )
+        self.simulator = TrafficSimulator(self.sandbox.store).start()
+        stack.callback(self.simulator.stop)
+        if self.provider == "prometheus":
+            prometheus = PrometheusServer(self.root / "prometheus", [self.simulator.target]).start()
+            stack.callback(prometheus.stop)
+            analysis = PROMETHEUS_ANALYSIS.format(url=prometheus.url)
+            self.analysis_line = f"the real Prometheus server at {prometheus.url}, scraping the simulator"
+        else:
+            analysis = WEB_ANALYSIS.format(url=self.simulator.url)
+            self.analysis_line = f"the web provider reading the simulator's {self.simulator.url}/stats.json"
+        self.say(f"analysis: {self.analysis_line}")
+        self.repo = seed(self.root)
+        text = config_text(self.repo.url, self.sandbox.kubeconfig, self.root / "cache").replace(
+            'namespace = "trading-prod"\nstrategy = "direct"', 'namespace = "trading-prod"\nstrategy = "canary"'
+        )
+        text += analysis + textwrap.dedent(CANARY).replace('pause = "1s"', f'pause = "{self.pause}"')
+        if self.slack_channel:
+            roles = "\n".join(SLACK_ROLES.format(env=env) for env in ENVIRONMENTS)
+            text += SLACK.format(channel=self.slack_channel, roles=roles)
+        self.config_path = self.root / "gitopsctl.toml"
+        self.config_path.write_text(text, encoding="utf-8")
+        self.engine = Engine(config_module.load(str(self.config_path)))
+        self.engine.subscribe(lambda rollout, text: self.say(f"    [{rollout.app} {rollout.env}] {text}"))
+        self.say("\n1. Sync every app into every environment")
+        for env in ENVIRONMENTS:
+            for app in self.engine.config.apps:
+                result = self.engine.sync(app, env, wait=True, timeout=60, actor="demo")
+                if result.result != "Succeeded":
+                    raise DemoFailed(f"{app} in {env} did not sync: {result.message}")
+        self.say(f"  {len(self.engine.config.apps)} apps Healthy in {', '.join(ENVIRONMENTS)}")
+
+    # ------------------------------------------------------------ the steps a person can take
+
+    def next_version(self, *, bad: bool) -> str:
+        """The patch after what prod runs: v1.4.1 -> v1.4.2 (or v1.4.2-bad); after a bad one, its fix."""
+        current = self.engine.status(APP, "prod")[0].version or "v1.4.1"
+        match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)(?:-.*)?", current)
+        if match is None:
+            raise DemoFailed(f"prod runs {current}, which is not a vX.Y.Z version")
+        major, minor, patch = (int(n) for n in match.groups())
+        return f"v{major}.{minor}.{patch + 1}" + ("-bad" if bad else "")
+
+    def release(self, version: str, *, timeout: float = 120.0):
+        """``version`` of trade-service to dev, staging, then prod as a canary; returns the ended rollout."""
+        for env in ("dev", "staging"):
+            result = self.engine.deploy(APP, env, version, actor="demo")
+            self.say(f"  {result.status}: {APP} {version} in {env} (commit {(result.commit or '')[:12]})")
+            if result.status != "Deployed":
+                raise DemoFailed(f"the deploy to {env} ended {result.status}: {result.message}")
+        self.engine.deploy(APP, "prod", version, actor="demo")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rollout = self.engine.rollouts.get(APP, "prod")
+            if rollout is not None and rollout.canary_version == version and not rollout.active:
+                return rollout
+            time.sleep(0.3)
+        raise DemoFailed(f"the rollout of {APP} {version} in prod did not finish in {timeout:g}s")
+
+    def make_drift(self) -> None:
+        """What someone does by hand in prod: five replicas instead of Git's three, as ``kubectl edit`` would."""
+        from kubernetes import client as k8s
+        from kubernetes import config as kube_config
+
+        apps = k8s.AppsV1Api(kube_config.new_client_from_config(str(self.sandbox.kubeconfig)))
+        apps.patch_namespaced_deployment(APP, "trading-prod", {"spec": {"replicas": 5}}, field_manager="kubectl-edit")
+        self.say(f"  someone ran kubectl edit on deployment/{APP} in trading-prod: replicas 3 -> 5")
+
+
+class DemoController:
+    """The rollout controller loop and the watches that report drift, as ``gitopsctl serve`` runs them."""
+
+    def __init__(self, world: DemoWorld) -> None:
+        self.notifier = SayNotifier(lambda text: world.say(text))
+        self.reports = DriftReports(world.engine, self.notifier)
+        self.loop = ReconcileLoop(world.engine, 0.3)
+        self.watcher = DriftWatcher(world.engine, self.reports.check)
+
+    def start(self) -> DemoController:
+        for env in ENVIRONMENTS:
+            self.reports.scan(env)  # the baseline: nothing differs
+        self.loop.start()
+        self.watcher.start()
+        return self
+
+    def stop(self) -> None:
+        self.watcher.stop()
+        self.loop.stop()
+
+
+def headless(out: TextIO = sys.stdout, analysis_provider: str | None = None) -> int:
+    """The whole scenario in order, printed; returns the exit code (0 when every step behaved)."""
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="gitopsctl-demo-") as tmp_name:
-        tmp = Path(tmp_name)
-        with Sandbox.start(tmp / "cluster", timing=Timing(ready_delay=0.2, restart_interval=0.3)) as sandbox:
-            simulator = TrafficSimulator(sandbox.store).start()
-            prometheus = None
-            provider = analysis_provider or ("prometheus" if shutil.which("prometheus") else "web")
+    try:
+        with DemoWorld(say, analysis_provider=analysis_provider) as world:
+            controller = DemoController(world).start()
             try:
-                if provider == "prometheus":
-                    if not shutil.which("prometheus"):
-                        raise DemoFailed(
-                            "the Prometheus server is not installed: apt-get install prometheus, or --analysis web"
-                        )
-                    prometheus = PrometheusServer(tmp / "prometheus", [simulator.target]).start()
-                    analysis = PROMETHEUS_ANALYSIS.format(url=prometheus.url)
-                    say(f"analysis: the real Prometheus server at {prometheus.url}, scraping the traffic simulator")
-                else:
-                    analysis = WEB_ANALYSIS.format(url=simulator.url)
-                    say(f"analysis: the web provider reading the traffic simulator's {simulator.url}/stats.json")
-                repo = seed(tmp)
-                text = config_text(repo.url, sandbox.kubeconfig, tmp / "cache").replace(
-                    'namespace = "trading-prod"\nstrategy = "direct"', 'namespace = "trading-prod"\nstrategy = "canary"'
-                )
-                config_path = tmp / "gitopsctl.toml"
-                config_path.write_text(text + analysis + textwrap.dedent(CANARY))
-                engine = Engine(config_module.load(str(config_path)))
-                _scenario(engine, sandbox, say)
-            except DemoFailed as e:
-                say(f"\ndemo failed: {e}")
-                return 1
+                _scenario(world, controller, say)
             finally:
-                if prometheus is not None:
-                    prometheus.stop()
-                simulator.stop()
+                controller.stop()
+    except DemoFailed as e:
+        say(f"\ndemo failed: {e}")
+        return 1
     say("\neverything stopped; the demo behaved as expected.")
     return 0
 
 
-def _wait_rollout(engine: Engine, app: str, env: str, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rollout = engine.rollouts.get(app, env)
-        if rollout is not None and not rollout.active:
-            return rollout
-        time.sleep(0.3)
-    raise DemoFailed(f"the rollout of {app} in {env} did not finish in {timeout:g}s")
-
-
-def _scenario(engine: Engine, sandbox: Sandbox, say) -> None:
-    say("\n1. Sync every app into every environment")
-    for env in ENVIRONMENTS:
-        for app in engine.config.apps:
-            result = engine.sync(app, env, wait=True, timeout=60, actor="demo")
-            if result.result != "Succeeded":
-                raise DemoFailed(f"{app} in {env} did not sync: {result.message}")
-    say(f"  {len(engine.config.apps)} apps Healthy in {', '.join(ENVIRONMENTS)}")
-
-    engine.subscribe(lambda rollout, text: say(f"    [{rollout.app} {rollout.env}] {text}"))
-    loop = ReconcileLoop(engine, 0.3).start()
-    printer = _Printer(say)
-    reports = DriftReports(engine, printer)
-    watcher = DriftWatcher(engine, reports.check)
-    try:
-        _release(engine, say)
-        _rollback(engine, say)
-        watcher.start()
-        _drift(engine, sandbox, reports, printer, say)
-    finally:
-        watcher.stop()
-        loop.stop()
-
-
-def _release(engine: Engine, say) -> None:
-    say(f"\n2. trade-service {GOOD}: dev -> staging -> prod, a canary in prod")
-    for env in ("dev", "staging"):
-        result = engine.deploy("trade-service", env, GOOD, actor="demo")
-        say(f"  {result.status}: trade-service {GOOD} in {env} (commit {(result.commit or '')[:12]})")
-        if result.status != "Deployed":
-            raise DemoFailed(f"the deploy to {env} ended {result.status}: {result.message}")
-    result = engine.deploy("trade-service", "prod", GOOD, actor="demo")
-    rollout = _wait_rollout(engine, "trade-service", "prod")
-    say(f"  {rollout.phase}: trade-service {GOOD} in prod, {rollout.weight}% of traffic")
+def _scenario(world: DemoWorld, controller: DemoController, say) -> None:
+    good = world.next_version(bad=False)
+    say(f"\n2. {APP} {good}: dev -> staging -> prod, a canary in prod")
+    rollout = world.release(good)
+    say(f"  {rollout.phase}: {APP} {good} in prod, {rollout.weight}% of traffic")
     if rollout.phase != "Promoted":
         raise DemoFailed(f"the good version ended {rollout.phase}: {rollout.message}")
 
-
-def _rollback(engine: Engine, say) -> None:
-    say(f"\n3. trade-service {BAD}: it serves errors; the canary is rolled back automatically")
-    for env in ("dev", "staging"):
-        engine.deploy("trade-service", env, BAD, actor="demo")
-    engine.deploy("trade-service", "prod", BAD, actor="demo")
-    rollout = _wait_rollout(engine, "trade-service", "prod")
+    bad = world.next_version(bad=True)
+    say(f"\n3. {APP} {bad}: it serves errors; the canary is rolled back automatically")
+    rollout = world.release(bad)
     say(f"  {rollout.phase}: {rollout.message}")
     say(f"  reverted in Git by {(rollout.revert_commit or '')[:12]}; prod runs {rollout.stable_version} again")
     if rollout.phase != "Aborted" or " < " not in rollout.message or not rollout.revert_commit:
         raise DemoFailed(f"the bad version was not rolled back with its numbers: {rollout.phase} {rollout.message}")
-    if engine.status("trade-service", "prod")[0].version != GOOD:
+    if world.engine.status(APP, "prod")[0].version != good:
         raise DemoFailed("prod does not run the good version after the rollback")
 
-
-def _drift(engine: Engine, sandbox: Sandbox, reports: DriftReports, printer: _Printer, say) -> None:
-    say("\n4. Someone scales trade-service in prod by hand")
-    reports.scan("prod")  # the baseline: no incident
-    from kubernetes import client as k8s
-    from kubernetes import config as kube_config
-
-    apps = k8s.AppsV1Api(kube_config.new_client_from_config(str(sandbox.kubeconfig)))
-    apps.patch_namespaced_deployment(
-        "trade-service", "trading-prod", {"spec": {"replicas": 5}}, field_manager="kubectl-edit"
-    )
+    say(f"\n4. Someone scales {APP} in prod by hand")
+    world.make_drift()
     deadline = time.monotonic() + 30
-    while "trade-service/prod" not in printer.opened and time.monotonic() < deadline:
+    while f"{APP}/prod" not in controller.notifier.opened and time.monotonic() < deadline:
         time.sleep(0.1)
-    if "trade-service/prod" not in printer.opened:
+    if f"{APP}/prod" not in controller.notifier.opened:
         raise DemoFailed("the hand-made change was not reported")
-    result = engine.sync("trade-service", "prod", wait=True, timeout=60, actor="demo")
+    result = world.engine.sync(APP, "prod", wait=True, timeout=60, actor="demo")
     say(f"  healed by a sync: {len(result.applied)} object(s) applied, health {result.health}")
-    reports.check("trade-service", "prod", how="synced by demo")
-    if "trade-service/prod" not in printer.resolved:
+    controller.reports.check(APP, "prod", how="synced by demo")
+    if f"{APP}/prod" not in controller.notifier.resolved:
         raise DemoFailed("the drift was not resolved by the sync")
+
+
+def interactive(
+    out: TextIO = sys.stdout,
+    *,
+    analysis_provider: str | None = None,
+    slack_channel: str = "#gitopsctl-demo",
+    slack_port: int = 3000,
+) -> int:
+    """The console over a running world (and the Slack bot when its tokens are set); headless without a terminal.
+
+    The console and the bot are front ends, found by entry point (group
+    ``gitopsctl.demo``) so the engine never imports them.
+    """
+
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    plugins = {ep.name: ep for ep in entry_points(group="gitopsctl.demo")}
+    if "console" not in plugins or not (sys.stdin.isatty() and out.isatty()):
+        say("no terminal here (or the console is not installed), so the demo runs headless\n")
+        return headless(out, analysis_provider)
+    slack = "slack" in plugins and bool(os.environ.get("SLACK_BOT_TOKEN"))
+    try:
+        with DemoWorld(
+            say, analysis_provider=analysis_provider, pause="5s", slack_channel=slack_channel if slack else None
+        ) as world:
+            log_path = world.root / "demo.log"
+            logging.basicConfig(filename=log_path, level=logging.INFO, force=True)
+            if slack:
+                controller, where = plugins["slack"].load()(world.engine, slack_port)
+                slack_note = f"Slack: {where}, reporting to {slack_channel}; try /deploy trade-service dev v1.5.0"
+            else:
+                controller, slack_note = (
+                    DemoController(world).start(),
+                    "Slack: off (set SLACK_BOT_TOKEN to try /deploy)",
+                )
+            try:
+                plugins["console"].load()(
+                    world, [f"analysis: {world.analysis_line}", f"{slack_note} · log: {log_path}"]
+                )
+            finally:
+                controller.stop()
+    except DemoFailed as e:
+        say(f"\ndemo failed: {e}")
+        return 1
+    say("everything stopped; the demo is over.")
+    return 0

@@ -1,4 +1,4 @@
-"""`gitopsctl demo --headless` is also a test: a release to prod, a bad one rolled back with its numbers, drift healed."""
+"""`gitopsctl demo --headless` (and `gitopsctl demo` without a terminal) is also a test: a release to prod, a bad one rolled back with its numbers, drift healed."""
 
 from __future__ import annotations
 
@@ -23,14 +23,16 @@ def test_the_headless_demo_behaves_as_it_says():
     assert "Traceback" not in out + done.stderr
 
 
-def test_without_prometheus_the_demo_reads_the_simulators_json_and_says_so():
+def test_without_a_terminal_or_prometheus_the_demo_runs_headless_on_the_simulators_json_and_says_so():
     done = subprocess.run(
-        [sys.executable, "-m", "gitopsctl", "demo", "--headless", "--analysis", "web"],
+        [sys.executable, "-m", "gitopsctl", "demo", "--analysis", "web"],
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=110,
     )
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
-    assert "analysis: the web provider reading the traffic simulator's" in out
+    assert out.startswith("no terminal here (or the console is not installed), so the demo runs headless")
+    assert "analysis: the web provider reading the simulator's" in out
     assert "Promoted: trade-service v1.4.2 in prod" in out and "Aborted: success-rate 0.8 < 0.95 at 34% traffic" in out

@@ -1,0 +1,54 @@
+"""With SLACK_BOT_TOKEN set, `gitopsctl demo` runs the bot over the demo's world: /deploy works, drift is reported."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bot import serve
+from gitopsctl.engine import Engine
+from gitopsctl.sandbox.release_demo import DemoWorld
+from gitopsctl.sandbox.slack import SlackStandIn
+from tests.bot.conftest import SECRET, free_port, root_ts, shown
+
+
+@pytest.mark.timeout(120)
+def test_the_demo_bot_deploys_from_slack_and_reports_drift_to_the_demo_channel(monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-demo-token")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    with (
+        SlackStandIn(SECRET) as slack,
+        DemoWorld(lambda text: None, analysis_provider="web", slack_channel="#gitopsctl-demo") as world,
+    ):
+        cfg = world.engine.config  # only the Web API address differs from what the demo writes: Slack is local here
+        world.engine = Engine(
+            dataclasses.replace(cfg, slack=dataclasses.replace(cfg.slack, api_base_url=slack.api_url))
+        )
+        server, where = serve.demo(world.engine, free_port())
+        try:
+            assert where.startswith("Slack over HTTP at http://127.0.0.1:")
+            slack.bot_url = server.server.url
+            # anyone in the workspace may deploy in the demo's own sandbox
+            reply = slack.command("/deploy", "trade-service dev v1.5.0", user="UNEWCOMER", user_name="newcomer")
+            assert reply.status == 200
+            root = slack.wait(
+                "chat.postMessage", lambda c: str(c.params.get("text", "")).startswith("Deploy trade-service v1.5.0")
+            )
+            slack.wait(
+                "chat.update",
+                lambda c: c.params.get("ts") == root_ts(root) and str(c.params.get("text", "")).endswith("Deployed"),
+                60,
+            )
+            assert world.engine.status("trade-service", "dev")[0].version == "v1.5.0"
+
+            world.make_drift()  # the bot's serve is the demo's controller: its watches report to the demo channel
+            report = slack.wait(
+                "chat.postMessage",
+                lambda c: c.params.get("channel") == "#gitopsctl-demo" and "trade-service" in shown(c),
+                30,
+            )
+            assert "spec.replicas" in shown(report) and "prod" in shown(report)
+        finally:
+            server.stop()

@@ -1,0 +1,128 @@
+"""``gitopsctl demo``'s console: the fleet, a short guide, and keys that release, roll back and make drift.
+
+The steps are the demo world's (engine side); this screen only offers them as
+keys and shows what the controller, the analysis and the drift reports say.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.widgets import DataTable, RichLog, Static
+
+from gitopsctl.errors import GitOpsError
+from gitopsctl.sandbox.release_demo import APP, DemoFailed, DemoWorld
+
+from .app import ConsoleApp
+
+GUIDE = """\
+[b]1[/b] a good release of trade-service: dev → staging → prod, a canary in prod
+[b]2[/b] a [b]-bad[/b] release: its errors fail the analysis and it is rolled back
+[b]3[/b] a hand-made change in prod: drift is reported; [b]s[/b] on that cell heals it
+[b]Enter[/b] steps and measurements · [b]D[/b] diff · [b]h[/b] history · [b]q[/b] quit, stopping all"""
+
+
+class DemoConsole(ConsoleApp):
+    """The console with the demo's guide beside what happens, line by line."""
+
+    BINDINGS = [
+        Binding("1", "release_good", "Good release"),
+        Binding("2", "release_bad", "Bad release"),
+        Binding("3", "make_drift", "Make drift"),
+    ]
+
+    def __init__(self, world: DemoWorld, notes: list[str], *, refresh_seconds: float = 1.0) -> None:
+        super().__init__(world.engine, refresh_seconds=refresh_seconds)
+        self.world = world
+        self.notes = notes
+        self.step_running = threading.Event()
+        self._placed = False
+        self._said_before = world.say
+
+    def compose(self):
+        yield from super().compose()
+        yield Static(GUIDE + "\n" + "\n".join(self.notes), id="guide")
+        yield RichLog(id="demo-log", wrap=True, max_lines=1000)
+
+    def on_ready(self) -> None:
+        self._said_before = self.world.say
+        self.world.say = self.say
+        self.say("The demo is ready: press 1 to release a good version of trade-service.")
+
+    def on_unmount(self) -> None:
+        """The world's lines go back to the terminal once the console is gone."""
+        self.world.say = self._said_before
+        self.say("The demo is ready: press 1 to release a good version.")
+
+    def say(self, text: str) -> None:
+        """A line in the log, from any thread (the controller, the watches and the steps all speak)."""
+        if threading.current_thread() is threading.main_thread():
+            self._write(text)
+            return
+        with contextlib.suppress(RuntimeError):  # the console has closed; the line has nowhere to go
+            self.call_from_thread(self._write, text)
+
+    def _write(self, text: str) -> None:
+        for log in self.query("#demo-log").results(RichLog):  # none while the console closes
+            log.write(Text(text.strip()))
+
+    def _draw(self) -> None:
+        super()._draw()
+        if not self._placed and self.view is not None and APP in self.view.apps:
+            table = self.query_one("#fleet", DataTable)
+            table.move_cursor(row=table.get_row_index(APP), column=self.view.envs.index("prod") + 1)
+            self._placed = True
+
+    # ------------------------------------------------------------ the guide's keys
+
+    def action_release_good(self) -> None:
+        self._step(lambda: self._release(bad=False))
+
+    def action_release_bad(self) -> None:
+        self._step(lambda: self._release(bad=True))
+
+    def action_make_drift(self) -> None:
+        def drift() -> None:
+            self.world.make_drift()
+            self.say("Look for [DRIFT] on trade-service · prod and the report below; s there heals it.")
+
+        self._step(drift)
+
+    def _step(self, step: Callable[[], None]) -> None:
+        if self.step_running.is_set():
+            self.notify("The last step is still running; wait for its result below.", severity="warning")
+            return
+        self.step_running.set()
+        self.run_step(step)
+
+    @work(thread=True, group="demo")
+    def run_step(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except (DemoFailed, GitOpsError) as e:
+            self.say(f"refused: {e}")
+            self.call_from_thread(self.notify, str(e), title="demo", severity="error", timeout=12)
+        finally:
+            self.step_running.clear()
+            self.call_from_thread(self.refresh_fleet)
+
+    def _release(self, *, bad: bool) -> None:
+        version = self.world.next_version(bad=bad)
+        self.say(f"\n{APP} {version}: dev -> staging -> prod" + (" (this one serves errors)" if bad else ""))
+        rollout = self.world.release(version)
+        if rollout.phase == "Promoted":
+            self.say(f"Promoted: {APP} {version} takes all of prod's traffic.")
+        else:
+            revert = f"; reverted in Git by {rollout.revert_commit[:12]}" if rollout.revert_commit else ""
+            self.say(f"{rollout.phase}: {rollout.message}{revert}; prod runs {rollout.stable_version} again.")
+        self.call_from_thread(self.notify, f"{APP} {version} in prod: {rollout.phase}", title="release", timeout=8)
+
+
+def run(world: DemoWorld, notes: list[str]) -> None:
+    """The console until q."""
+    DemoConsole(world, notes).run()
