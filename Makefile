@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/serve_footprint.py
 	$(BIN)/python bench/tui_refresh.py
 	$(BIN)/python bench/tui_diff.py
+	$(BIN)/python bench/demo_timeline.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

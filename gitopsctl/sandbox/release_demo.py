@@ -332,14 +332,11 @@ def interactive(
                 controller, where = plugins["slack"].load()(world.engine, slack_port)
                 slack_note = f"Slack: {where}, reporting to {slack_channel}; try /deploy trade-service dev v1.5.0"
             else:
-                controller, slack_note = (
-                    DemoController(world).start(),
-                    "Slack: off (set SLACK_BOT_TOKEN to try /deploy)",
-                )
+                controller = DemoController(world).start()
+                slack_note = "Slack: off (set SLACK_BOT_TOKEN to try /deploy)"
+            files = f"files: {world.root} (gitopsctl.toml, cluster/kubeconfig, demo.log)"
             try:
-                plugins["console"].load()(
-                    world, [f"analysis: {world.analysis_line}", f"{slack_note} · log: {log_path}"]
-                )
+                plugins["console"].load()(world, [f"analysis: {world.analysis_line}", slack_note, files])
             finally:
                 controller.stop()
     except DemoFailed as e:

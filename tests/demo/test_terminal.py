@@ -44,7 +44,7 @@ def test_make_demo_shows_the_console_with_its_guide_and_stops_everything_on_quit
         screen = _wait_for(session, "a good release of trade-service", timeout=90)
         assert "analysis: the real Prometheus server at http://127.0.0.1:" in screen
         assert "Slack: off (set SLACK_BOT_TOKEN to try /deploy)" in screen
-        found = re.search(r"log:\s+(/\S+)/demo\.log", screen)
+        found = re.search(r"files:\s+(/\S+)\s+\(gitopsctl\.toml", screen)
         assert found, screen
         root = found.group(1)
         assert _processes_mentioning(root), "Prometheus runs from the demo's directory"
