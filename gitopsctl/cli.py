@@ -64,9 +64,16 @@ def _slack_channel(value: str) -> str:
     return value
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .sandbox import release_demo
 
+    # a TERM or HUP unwinds like ^C, so the cluster, Prometheus and the temporary directory are cleaned up
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     if args.headless:
         return release_demo.headless(analysis_provider=args.analysis)
     return release_demo.interactive(

@@ -6,7 +6,9 @@ keys and shows what the controller, the analysis and the drift reports say.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 import threading
 from collections.abc import Callable
 
@@ -50,6 +52,8 @@ class DemoConsole(ConsoleApp):
         yield RichLog(id="demo-log", wrap=True, max_lines=1000)
 
     def on_ready(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGHUP):  # quit as q does: the terminal restored, everything stopped
+            asyncio.get_running_loop().add_signal_handler(signum, self.exit)
         self._said_before = self.world.say
         self.world.say = self.say
         self.say("The demo is ready: press 1 to release a good version of trade-service.")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
 import sys
+import urllib.request
+
+import pytest
 
 from tests.conftest import require_prometheus
 
@@ -36,3 +41,22 @@ def test_without_a_terminal_or_prometheus_the_demo_runs_headless_on_the_simulato
     assert out.startswith("no terminal here (or the console is not installed), so the demo runs headless")
     assert "analysis: the web provider reading the simulator's" in out
     assert "Promoted: trade-service v1.4.2 in prod" in out and "Aborted: success-rate 0.8 < 0.95 at 34% traffic" in out
+
+
+def test_a_terminated_demo_stops_what_it_started():
+    require_prometheus()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "gitopsctl", "demo", "--headless"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        first = demo.stdout.readline()
+        url = re.search(r"the real Prometheus server at (http://127\.0\.0\.1:\d+)", first)
+        assert url, first
+        assert urllib.request.urlopen(f"{url.group(1)}/-/ready", timeout=5).status == 200  # noqa: S310 (127.0.0.1)
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=60) == 130
+    finally:
+        demo.kill()
+        demo.communicate(timeout=10)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{url.group(1)}/-/ready", timeout=5)  # noqa: S310 (127.0.0.1)
