@@ -29,6 +29,7 @@ from .. import config as config_module
 from ..drift import AppDrift
 from ..drift_reports import DriftReports, Incident
 from ..engine import Engine
+from ..errors import UsageError
 from ..rollout.loop import ReconcileLoop
 from ..watch import DriftWatcher
 from .cluster import Sandbox, Timing
@@ -137,7 +138,9 @@ class DemoWorld:
         self.say = say
         self.provider = analysis_provider or ("prometheus" if shutil.which("prometheus") else "web")
         if self.provider == "prometheus" and not shutil.which("prometheus"):
-            raise DemoFailed("the Prometheus server is not installed: apt-get install prometheus, or --analysis web")
+            raise UsageError(
+                "the Prometheus server is not installed: apt-get install prometheus, or use --analysis web"
+            )
         self.pause = pause
         self.slack_channel = slack_channel
         self._stack = contextlib.ExitStack()

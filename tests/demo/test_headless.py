@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,3 +62,17 @@ def test_a_terminated_demo_stops_what_it_started():
         demo.communicate(timeout=10)
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{url.group(1)}/-/ready", timeout=5)  # noqa: S310 (127.0.0.1)
+
+
+def test_asking_for_prometheus_where_it_is_not_installed_is_one_sentence_and_nothing_starts(tmp_path):
+    (tmp_path / "git").symlink_to(shutil.which("git"))  # a PATH with git and nothing else
+    done = subprocess.run(
+        [sys.executable, "-m", "gitopsctl", "demo", "--headless", "--analysis", "prometheus"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": str(tmp_path)},
+    )
+    assert done.returncode == 2
+    assert done.stderr == "the Prometheus server is not installed: apt-get install prometheus, or use --analysis web\n"
+    assert done.stdout == ""
