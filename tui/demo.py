@@ -32,7 +32,13 @@ GUIDE = """\
 class DemoConsole(ConsoleApp):
     """The console with the demo's guide beside what happens, line by line."""
 
+    # the footer has room for the guide's keys: the console's others stay, listed under ?
     BINDINGS = [
+        *(
+            Binding(b.key, b.action, b.description, show=False)
+            for b in ConsoleApp.BINDINGS
+            if b.key in {"slash", "r", "o", "d", "a", "p", "A", "b"}
+        ),
         Binding("1", "release_good", "Good release"),
         Binding("2", "release_bad", "Bad release"),
         Binding("3", "make_drift", "Make drift"),

@@ -173,3 +173,29 @@ def test_diff_snapshot(snap_compare, console):
         await _settle(pilot)
 
     assert snap_compare(console, terminal_size=(100, 30), run_before=open_diff)
+
+
+def test_demo_console_snapshot(snap_compare, monkeypatch):
+    """`gitopsctl demo`: the fleet, the guide's keys and notes, and the log of what happened."""
+    from tui.demo import DemoConsole
+
+    monkeypatch.setenv("GITOPSCTL_ACTOR", "newcomer")
+    world = SimpleNamespace(engine=_engine(), say=lambda text: None)
+    notes = [
+        "analysis: the real Prometheus server at http://127.0.0.1:9090, scraping the simulator",
+        "Slack: off (set SLACK_BOT_TOKEN to try /deploy)",
+        "files: /tmp/gitopsctl-demo-example (gitopsctl.toml, cluster/kubeconfig, demo.log)",
+    ]
+
+    async def progress(pilot):
+        await _settle(pilot)
+        for line in (
+            "trade-service v1.4.2: dev -> staging -> prod",
+            "  Deployed: trade-service v1.4.2 in dev (commit 5d2f4db4a3f5)",
+            "    [trade-service prod] canary weight set to 30%",
+        ):
+            pilot.app.say(line)
+        await _settle(pilot)
+
+    app = DemoConsole(world, notes, refresh_seconds=3600)
+    assert snap_compare(app, terminal_size=(120, 36), run_before=progress)
