@@ -64,6 +64,12 @@ def _slack_channel(value: str) -> str:
     return value
 
 
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port: give a number from 1 to 65535")
+    return int(value)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -610,11 +616,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--slack-channel",
         default="#gitopsctl-demo",
         type=_slack_channel,
+        metavar="#NAME",
         help="with SLACK_BOT_TOKEN set: where the bot reports (default #gitopsctl-demo)",
     )
     demo.add_argument(
         "--slack-port",
-        type=int,
+        type=_port,
         default=3000,
         metavar="N",
         help="with SLACK_BOT_TOKEN and no SLACK_APP_TOKEN: the port Slack's HTTP requests come to (default 3000)",
