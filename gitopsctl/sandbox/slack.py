@@ -6,7 +6,9 @@ Web API call it makes is recorded and answered as Slack answers it
 three steps work, user groups have members). ``response_url`` posts land here
 too. In the other direction, ``command()`` and ``click()`` send slash commands
 (form-encoded) and ``block_actions`` (a ``payload=`` JSON form field) with
-Slack's v0 signature, as slack-bolt's own tests do.
+Slack's v0 signature, as slack-bolt's own tests do; ``socket_command()`` sends
+a command over Socket Mode instead, to a bot that dialled ``socket_mode``
+(``apps.connections.open`` hands out its URL).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from slack_sdk.signature import SignatureVerifier
+
+from .socket_mode import SocketModeEndpoint
 
 
 @dataclass
@@ -55,6 +59,7 @@ class SlackStandIn:
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self.bot_url: str | None = None
+        self.socket_mode = SocketModeEndpoint()
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -85,12 +90,14 @@ class SlackStandIn:
         return f"{self.url}/api/"
 
     def start(self) -> SlackStandIn:
+        self.socket_mode.start()
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self.socket_mode.stop()
 
     def __enter__(self) -> SlackStandIn:
         return self.start()
@@ -133,6 +140,8 @@ class SlackStandIn:
         if method in ("chat.postMessage", "chat.update"):
             ts = params.get("ts") or f"{1_700_000_000 + next(self._ts)}.000100"
             return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": {"text": params.get("text")}}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.socket_mode.url}
         if method == "usergroups.users.list":
             group = params.get("usergroup", "")
             if group not in self.groups:
@@ -222,6 +231,11 @@ class SlackStandIn:
             sign=sign,
             age=age,
         )
+
+    def socket_command(self, command: str, text: str, *, user: str, user_name: str, **options: Any) -> dict[str, Any]:
+        """A slash command over Socket Mode; the bot's acknowledgement (its ``payload`` is the immediate answer)."""
+        body = self.command_body(command, text, user=user, user_name=user_name, **options)
+        return self.socket_mode.send("slash_commands", dict(urllib.parse.parse_qsl(body)))
 
     def click(
         self,

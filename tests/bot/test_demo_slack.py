@@ -14,10 +14,15 @@ from tests.bot.conftest import SECRET, free_port, root_ts, shown
 
 
 @pytest.mark.timeout(120)
-def test_the_demo_bot_deploys_from_slack_and_reports_drift_to_the_demo_channel(monkeypatch):
+@pytest.mark.parametrize("mode", ["socket", "http"])
+def test_the_demo_bot_deploys_from_slack_and_reports_drift_to_the_demo_channel(mode, monkeypatch):
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-demo-token")
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
-    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    if mode == "socket":  # with an app token the demo uses Socket Mode: no public URL needed
+        monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-A0GITOPS-demo")
+        monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+        monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
     with (
         SlackStandIn(SECRET) as slack,
         DemoWorld(lambda text: None, analysis_provider="web", slack_channel="#gitopsctl-demo") as world,
@@ -28,11 +33,18 @@ def test_the_demo_bot_deploys_from_slack_and_reports_drift_to_the_demo_channel(m
         )
         server, where = serve.demo(world.engine, free_port())
         try:
-            assert where.startswith("Slack over HTTP at http://127.0.0.1:")
-            slack.bot_url = server.server.url
             # anyone in the workspace may deploy in the demo's own sandbox
-            reply = slack.command("/deploy", "trade-service dev v1.5.0", user="UNEWCOMER", user_name="newcomer")
-            assert reply.status == 200
+            if mode == "socket":
+                assert where == "Slack over Socket Mode"
+                ack = slack.socket_command(
+                    "/deploy", "trade-service dev v1.5.0", user="UNEWCOMER", user_name="newcomer"
+                )
+                assert ack["payload"]["response_type"] == "ephemeral"
+            else:
+                assert where.startswith("Slack over HTTP at http://127.0.0.1:")
+                slack.bot_url = server.server.url
+                reply = slack.command("/deploy", "trade-service dev v1.5.0", user="UNEWCOMER", user_name="newcomer")
+                assert reply.status == 200
             root = slack.wait(
                 "chat.postMessage", lambda c: str(c.params.get("text", "")).startswith("Deploy trade-service v1.5.0")
             )
