@@ -57,9 +57,10 @@ def render_cell(cell: Cell | None) -> Text:
     if cell.rolling and cell.rollout is not None:
         r = cell.rollout
         text.append("\n")
-        text.append(f"{r.phase} ", style=STATE_STYLE.get(r.phase, ""))
+        text.append(r.phase, style=STATE_STYLE.get(r.phase, ""))
+        text.append(f" → {r.canary_version}\n")  # two short lines: the matrix fits 80 columns
         text.append(weight_bar(r.weight, 8), style="cyan")
-        text.append(f" {r.weight}% → {r.canary_version}")
+        text.append(f" {r.weight}%")
     for label, style in badges(cell):
         text.append("\n")
         text.append(f"[{label}]", style=style)
