@@ -39,9 +39,9 @@ class DemoConsole(ConsoleApp):
             for b in ConsoleApp.BINDINGS
             if b.key in {"slash", "r", "o", "d", "a", "p", "A", "b"}
         ),
-        Binding("1", "release_good", "Good release"),
-        Binding("2", "release_bad", "Bad release"),
-        Binding("3", "make_drift", "Make drift"),
+        Binding("1", "release_good", "Good"),
+        Binding("2", "release_bad", "Bad"),
+        Binding("3", "make_drift", "Drift"),
     ]
 
     def __init__(self, world: DemoWorld, notes: list[str], *, refresh_seconds: float = 1.0) -> None:

@@ -144,7 +144,7 @@ class DemoWorld:
         self.pause = pause
         self.slack_channel = slack_channel
         self._stack = contextlib.ExitStack()
-        self.analysis_line = ""
+        self.analysis_line = self.analysis_short = ""
 
     def __enter__(self) -> DemoWorld:
         try:
@@ -170,9 +170,11 @@ class DemoWorld:
             stack.callback(prometheus.stop)
             analysis = PROMETHEUS_ANALYSIS.format(url=prometheus.url)
             self.analysis_line = f"the real Prometheus server at {prometheus.url}, scraping the simulator"
+            self.analysis_short = f"Prometheus at {prometheus.url}"
         else:
             analysis = WEB_ANALYSIS.format(url=self.simulator.url)
             self.analysis_line = f"the web provider reading the simulator's {self.simulator.url}/stats.json"
+            self.analysis_short = f"the web provider on {self.simulator.url}/stats.json"
         self.say(f"analysis: {self.analysis_line}")
         self.repo = seed(self.root)
         text = config_text(self.repo.url, self.sandbox.kubeconfig, self.root / "cache").replace(
@@ -333,13 +335,14 @@ def interactive(
             logging.basicConfig(filename=log_path, level=logging.INFO, force=True)
             if slack:
                 controller, where = plugins["slack"].load()(world.engine, slack_port)
-                slack_note = f"Slack: {where}, reporting to {slack_channel}; try /deploy trade-service dev v1.5.0"
+                slack_note = f"Slack: {where}, to {slack_channel}"
             else:
                 controller = DemoController(world).start()
-                slack_note = "Slack: off (set SLACK_BOT_TOKEN to try /deploy)"
-            files = f"files: {world.root} (gitopsctl.toml, cluster/kubeconfig, demo.log)"
+                slack_note = "Slack: off"
+            # short lines: the guide must fit under the fleet in 80x24
+            notes = [f"analysis: {world.analysis_short}", f"{slack_note} · files: {world.root}"]
             try:
-                plugins["console"].load()(world, [f"analysis: {world.analysis_line}", slack_note, files])
+                plugins["console"].load()(world, notes)
             finally:
                 controller.stop()
     except DemoFailed as e:

@@ -181,11 +181,7 @@ def test_demo_console_snapshot(snap_compare, monkeypatch):
 
     monkeypatch.setenv("GITOPSCTL_ACTOR", "newcomer")
     world = SimpleNamespace(engine=_engine(), say=lambda text: None)
-    notes = [
-        "analysis: the real Prometheus server at http://127.0.0.1:9090, scraping the simulator",
-        "Slack: off (set SLACK_BOT_TOKEN to try /deploy)",
-        "files: /tmp/gitopsctl-demo-example (gitopsctl.toml, cluster/kubeconfig, demo.log)",
-    ]
+    notes = ["analysis: Prometheus at http://127.0.0.1:9090", "Slack: off · files: /tmp/gitopsctl-demo-example"]
 
     async def progress(pilot):
         await _settle(pilot)
@@ -198,4 +194,4 @@ def test_demo_console_snapshot(snap_compare, monkeypatch):
         await _settle(pilot)
 
     app = DemoConsole(world, notes, refresh_seconds=3600)
-    assert snap_compare(app, terminal_size=(120, 36), run_before=progress)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=progress)
