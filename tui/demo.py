@@ -11,6 +11,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -59,23 +60,29 @@ class DemoConsole(ConsoleApp):
 
     def on_ready(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGHUP):  # quit as q does: the terminal restored, everything stopped
-            asyncio.get_running_loop().add_signal_handler(signum, self.exit)
+            asyncio.get_running_loop().add_signal_handler(signum, self._stop)
         self._said_before = self.world.say
         self.world.say = self.say
         self.say("The demo is ready: press 1 to release a good version of trade-service.")
 
+    async def action_quit(self) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        """A step in progress ends at once rather than holding the exit until its rollout is over."""
+        self.world.stopping.set()
+        self.exit()
+
     def on_unmount(self) -> None:
         """The world's lines go back to the terminal once the console is gone."""
         self.world.say = self._said_before
-        self.say("The demo is ready: press 1 to release a good version.")
 
     def say(self, text: str) -> None:
         """A line in the log, from any thread (the controller, the watches and the steps all speak)."""
         if threading.current_thread() is threading.main_thread():
             self._write(text)
             return
-        with contextlib.suppress(RuntimeError):  # the console has closed; the line has nowhere to go
-            self.call_from_thread(self._write, text)
+        self._from_thread(self._write, text)
 
     def _write(self, text: str) -> None:
         for log in self.query("#demo-log").results(RichLog):  # none while the console closes
@@ -116,10 +123,14 @@ class DemoConsole(ConsoleApp):
             step()
         except (DemoFailed, GitOpsError) as e:
             self.say(f"refused: {e}")
-            self.call_from_thread(self.notify, str(e), title="demo", severity="error", timeout=12)
+            self._from_thread(self.notify, str(e), title="demo", severity="error", timeout=12)
         finally:
             self.step_running.clear()
-            self.call_from_thread(self.refresh_fleet)
+            self._from_thread(self.refresh_fleet)
+
+    def _from_thread(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the console has closed meanwhile
+            self.call_from_thread(call, *args, **kwargs)
 
     def _release(self, *, bad: bool) -> None:
         version = self.world.next_version(bad=bad)
@@ -130,7 +141,7 @@ class DemoConsole(ConsoleApp):
         else:
             revert = f"; reverted in Git by {rollout.revert_commit[:12]}" if rollout.revert_commit else ""
             self.say(f"{rollout.phase}: {rollout.message}{revert}; prod runs {rollout.stable_version} again.")
-        self.call_from_thread(self.notify, f"{APP} {version} in prod: {rollout.phase}", title="release", timeout=8)
+        self._from_thread(self.notify, f"{APP} {version} in prod: {rollout.phase}", title="release", timeout=8)
 
 
 def run(world: DemoWorld, notes: list[str]) -> None:

@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -144,6 +145,7 @@ class DemoWorld:
         self.pause = pause
         self.slack_channel = slack_channel
         self._stack = contextlib.ExitStack()
+        self.stopping = threading.Event()  # set on the way out: a step in progress ends instead of waiting
         self.analysis_line = self.analysis_short = ""
 
     def __enter__(self) -> DemoWorld:
@@ -155,6 +157,7 @@ class DemoWorld:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopping.set()
         self._stack.close()
 
     def _start(self) -> None:
@@ -210,18 +213,24 @@ class DemoWorld:
     def release(self, version: str, *, timeout: float = 120.0):
         """``version`` of trade-service to dev, staging, then prod as a canary; returns the ended rollout."""
         for env in ("dev", "staging"):
+            self._go_on()
             result = self.engine.deploy(APP, env, version, actor="demo")
             self.say(f"  {result.status}: {APP} {version} in {env} (commit {(result.commit or '')[:12]})")
             if result.status != "Deployed":
                 raise DemoFailed(f"the deploy to {env} ended {result.status}: {result.message}")
+        self._go_on()
         self.engine.deploy(APP, "prod", version, actor="demo")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             rollout = self.engine.rollouts.get(APP, "prod")
             if rollout is not None and rollout.canary_version == version and not rollout.active:
                 return rollout
-            time.sleep(0.3)
+            self._go_on(0.3)
         raise DemoFailed(f"the rollout of {APP} {version} in prod did not finish in {timeout:g}s")
+
+    def _go_on(self, wait: float = 0.0) -> None:
+        if self.stopping.wait(wait):
+            raise DemoFailed("the demo is stopping")
 
     def make_drift(self) -> None:
         """What someone does by hand in prod: five replicas instead of Git's three, as ``kubectl edit`` would."""

@@ -1,5 +1,5 @@
-"""The real `gitopsctl demo` in a real terminal (tmux): the console and its guide, a key that makes drift,
-and on q everything stopped: no Prometheus left running, no temporary directory left behind."""
+"""The real `gitopsctl demo` in a real terminal (tmux) at 80x24: the console and its guide, keys that make drift
+and start a release, and on q (mid-canary) everything stopped: no Prometheus left running, no directory left."""
 
 from __future__ import annotations
 
@@ -54,13 +54,16 @@ def test_make_demo_shows_the_console_with_its_guide_and_stops_everything_on_quit
         _tmux("send-keys", "-t", session, "3")
         _wait_for(session, "[DRIFT 1]", timeout=30)
 
-        _tmux("send-keys", "-t", session, "q")
+        _tmux("send-keys", "-t", session, "1")
+        _wait_for(session, "Progressing → v1.4.2", timeout=60)
+        _tmux("send-keys", "-t", session, "q")  # mid-canary: q does not wait for the rollout to end
         deadline = time.monotonic() + 60
         while not done.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert done.exists(), f"the demo did not end on q:\n{_screen(session)}"
         assert done.read_text().strip() == "0"
         assert "everything stopped; the demo is over." in _screen(session)
+        assert "promoted trade-service" not in _screen(session), "the release went on after q"
         assert not Path(root).exists(), "the demo's directory is removed"
         assert not _processes_mentioning(root), "nothing the demo started is left running"
     finally:
