@@ -187,12 +187,12 @@ def _serve(args: argparse.Namespace) -> int:
     names |= {ref.env_var for ref in (cfg.slack.bot_token, cfg.slack.signing_secret, cfg.slack.app_token) if ref}
     logs.setup(os.environ.get(name, "") for name in names)
     server = Serve(Engine(cfg), mode=args.slack_mode, host=args.host, port=args.port, metrics_port=args.metrics_port)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before starting: a TERM during start-up still stops cleanly
+        signal.signal(signum, lambda *_: stop.set())
     server.start()
     metrics = f"; metrics at {server.metrics.url}/metrics" if server.metrics else ""
     log.info("serving: %s%s; replica %s", _where(server), metrics, server.leader.identity)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     stop.wait()
     server.stop()
     return 0

@@ -56,12 +56,14 @@ async def _drive(app: DemoConsole) -> None:
             "the analysis' measurements are in the log"
         )
 
+        await until(pilot, lambda: not app.step_running.is_set(), 10, "the release step to end")
         await pilot.press("2")
         await until(pilot, lambda: said(app, "prod runs v1.4.2 again."), 90, "the bad version rolled back")
         assert said(app, "trade-service v1.4.3-bad: dev -> staging -> prod (this one serves errors)")
         assert said(app, "Aborted: success-rate 0.8 < 0.95 at 34% traffic; reverted in Git by")
         await until(pilot, lambda: cell(app, "trade-service", "prod").startswith("v1.4.2"), 10)
 
+        await until(pilot, lambda: not app.step_running.is_set(), 10, "the rollback step to end")
         await pilot.press("3")
         await until(pilot, lambda: "[DRIFT 1]" in cell(app, "trade-service", "prod"), 30, "the drift badge")
         await until(pilot, lambda: said(app, "spec.replicas: Git 3, live 5 by kubectl-edit"), 10)
