@@ -61,7 +61,6 @@ class DemoConsole(ConsoleApp):
     def on_ready(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGHUP):  # quit as q does: the terminal restored, everything stopped
             asyncio.get_running_loop().add_signal_handler(signum, self._stop)
-        self._said_before = self.world.say
         self.world.say = self.say
         self.say("The demo is ready: press 1 to release a good version of trade-service.")
 

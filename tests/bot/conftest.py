@@ -65,20 +65,10 @@ class Bot:
         return self.slack.click(action_id, value, user=user[0], user_name=user[1], message_ts=root_ts(root), **options)
 
     def root(self, startswith: str, timeout: float = 30) -> Call:
-        """The release's root message (a channel message, not a thread reply)."""
-        return self.slack.wait(
-            "chat.postMessage",
-            lambda c: not c.params.get("thread_ts") and str(c.params.get("text", "")).startswith(startswith),
-            timeout,
-        )
+        return release_root(self.slack, startswith, timeout)
 
     def root_state(self, root: Call, ends: str, timeout: float = 60) -> Call:
-        """The root message updated in place to a phase (the update's notification text ends with it)."""
-        return self.slack.wait(
-            "chat.update",
-            lambda c: c.params.get("ts") == root_ts(root) and str(c.params.get("text", "")).endswith(ends),
-            timeout,
-        )
+        return release_state(self.slack, root, ends, timeout)
 
     def thread_line(self, root: Call, contains: str, timeout: float = 30) -> Call:
         return self.slack.wait(
@@ -99,6 +89,24 @@ class Bot:
 
     def head(self) -> git.Commit:
         return git.Repo(self.fleet.repo.url).commit("main")
+
+
+def release_root(slack: SlackStandIn, startswith: str, timeout: float = 30) -> Call:
+    """The release's root message (a channel message, not a thread reply)."""
+    return slack.wait(
+        "chat.postMessage",
+        lambda c: not c.params.get("thread_ts") and str(c.params.get("text", "")).startswith(startswith),
+        timeout,
+    )
+
+
+def release_state(slack: SlackStandIn, root: Call, ends: str, timeout: float = 60) -> Call:
+    """The root message updated in place to a phase (the update's notification text ends with it)."""
+    return slack.wait(
+        "chat.update",
+        lambda c: c.params.get("ts") == root_ts(root) and str(c.params.get("text", "")).endswith(ends),
+        timeout,
+    )
 
 
 def root_ts(call: Call) -> str:

@@ -10,7 +10,7 @@ from bot import serve
 from gitopsctl.engine import Engine
 from gitopsctl.sandbox.release_demo import DemoWorld
 from gitopsctl.sandbox.slack import SlackStandIn
-from tests.bot.conftest import SECRET, free_port, root_ts, shown
+from tests.bot.conftest import SECRET, free_port, release_root, release_state, shown
 
 
 @pytest.mark.timeout(120)
@@ -45,14 +45,7 @@ def test_the_demo_bot_deploys_from_slack_and_reports_drift_to_the_demo_channel(m
                 slack.bot_url = server.server.url
                 reply = slack.command("/deploy", "trade-service dev v1.5.0", user="UNEWCOMER", user_name="newcomer")
                 assert reply.status == 200
-            root = slack.wait(
-                "chat.postMessage", lambda c: str(c.params.get("text", "")).startswith("Deploy trade-service v1.5.0")
-            )
-            slack.wait(
-                "chat.update",
-                lambda c: c.params.get("ts") == root_ts(root) and str(c.params.get("text", "")).endswith("Deployed"),
-                60,
-            )
+            release_state(slack, release_root(slack, "Deploy trade-service v1.5.0"), "Deployed")
             assert world.engine.status("trade-service", "dev")[0].version == "v1.5.0"
 
             world.make_drift()  # the bot's serve is the demo's controller: its watches report to the demo channel

@@ -10,7 +10,7 @@ import pytest
 
 from bot.serve import Serve, Tokens
 from gitopsctl.sandbox.slack import SlackStandIn
-from tests.bot.conftest import ROLES, SECRET, root_ts
+from tests.bot.conftest import ROLES, SECRET, release_root, release_state
 
 
 @pytest.mark.timeout(90)
@@ -26,14 +26,7 @@ def test_a_deploy_over_socket_mode(fleet):
 
             ack = slack.socket_command("/deploy", "trade-service dev v1.4.2", user="UALICE", user_name="alice")
             assert ack["payload"]["response_type"] == "ephemeral"
-            root = slack.wait(
-                "chat.postMessage", lambda c: str(c.params.get("text", "")).startswith("Deploy trade-service v1.4.2")
-            )
-            slack.wait(
-                "chat.update",
-                lambda c: c.params.get("ts") == root_ts(root) and str(c.params.get("text", "")).endswith("Deployed"),
-                60,
-            )
+            release_state(slack, release_root(slack, "Deploy trade-service v1.4.2"), "Deployed")
             assert "Deployed-by: alice (UALICE)" in git.Repo(fleet.repo.url).commit("main").message
 
             refused = slack.socket_command("/deploy", "no-such-app dev v1", user="UALICE", user_name="alice")
