@@ -227,6 +227,20 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class PrometheusConfig:
+    """How the analysis reaches its metrics: TLS verified unless explicitly skipped, credentials from the environment.
+
+    The TLS settings apply to the web provider too; the credentials go only to ``[prometheus] url``.
+    """
+
+    ca_file: Path | None = None  # verify the server against this CA bundle instead of the system's
+    insecure_skip_verify: bool = False
+    bearer_token: SecretRef | None = None
+    username: str | None = None
+    password: SecretRef | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     git: GitConfig
     environments: dict[str, Environment]
@@ -241,6 +255,7 @@ class Config:
     pass_score: int = 95  # the statistical judge's score (0-100) to pass; at or above marginal_score pauses
     marginal_score: int = 75
     serve: ServeConfig = field(default_factory=ServeConfig)
+    prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
 
     def app(self, name: str) -> App:
         return self.apps[name]
@@ -806,9 +821,23 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
         )
         sv.finish()
 
-    prometheus_url = None
+    prometheus_url, prometheus = None, PrometheusConfig()
     if (pr := top.table("prometheus")) is not None:
         prometheus_url = pr.string("url", required=True, check=_url)
+        ca_file = pr.string("ca_file")
+        prometheus = PrometheusConfig(
+            ca_file=_resolve_path(ca_file, base_dir) if ca_file else None,
+            insecure_skip_verify=pr.boolean("insecure_skip_verify", default=False),
+            bearer_token=_secret(pr, "bearer_token"),
+            username=pr.string("username"),
+            password=_secret(pr, "password"),
+        )
+        if prometheus.ca_file is not None and prometheus.insecure_skip_verify:
+            pr.error("insecure_skip_verify", "set either ca_file or insecure_skip_verify, not both")
+        if prometheus.bearer_token is not None and (prometheus.username or prometheus.password):
+            pr.error("bearer_token", "set either bearer_token or username and password, not both")
+        if bool(prometheus.username) != (prometheus.password is not None):
+            pr.error("username" if prometheus.password else "password", "username and password go together")
         pr.finish()
     top.finish()
 
@@ -829,6 +858,7 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
         pass_score,
         marginal_score,
         serve,
+        prometheus,
     )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..config import AnalysisTemplate
+from ..config import AnalysisTemplate, Config
 from .conditions import Condition, compile_condition
 from .judge import FAIL, PASS, MetricVerdict, judge_metric
 from .measurement import ERROR, FAILED, INCONCLUSIVE, SUCCESSFUL, Limits, Measurement, evaluate
@@ -49,12 +49,13 @@ def compile_template(template: AnalysisTemplate) -> CompiledTemplate:
     )
 
 
-def provider_for(template: AnalysisTemplate, prometheus_url: str | None) -> MetricProvider:
+def provider_for(template: AnalysisTemplate, config: Config) -> MetricProvider:
+    """The template's provider, with ``[prometheus]``'s TLS settings (and, for Prometheus, its credentials)."""
     if template.provider == "web":
-        return WebProvider(template.url or "")
-    if not prometheus_url:
+        return WebProvider(template.url or "", access=config.prometheus)
+    if not config.prometheus_url:
         raise ValueError(f"analysis template {template.name} uses Prometheus but [prometheus] url is not configured")
-    return PrometheusProvider(prometheus_url)
+    return PrometheusProvider(config.prometheus_url, access=config.prometheus)
 
 
 def measure(

@@ -218,7 +218,7 @@ class Rollouts:
 
     def _take(self, app: App, env: Environment, rollout: Rollout, compiled, taken) -> Rollout:
         template = compiled.template
-        provider = provider_for(template, self.engine.config.prometheus_url)
+        provider = provider_for(template, self.engine.config)
         variables = {**_variables(app, env), "track": "canary"}
         measurement = measure(compiled, provider, variables, taken)
         rollout.measured(measurement)
@@ -287,7 +287,7 @@ class Rollouts:
         variables = _variables(app, env)
         verdicts = []
         for template in templates:
-            provider = provider_for(template, config.prometheus_url)
+            provider = provider_for(template, config)
             try:
                 canary = provider.samples(
                     render_query(template.query, {**variables, "track": "canary"}),
@@ -416,7 +416,7 @@ class Rollouts:
             template = self.engine.config.analysis[name]
             if "{{track}}" not in template.query:
                 continue
-            provider = provider_for(template, self.engine.config.prometheus_url)
+            provider = provider_for(template, self.engine.config)
             step = max(1.0, template.interval)
             pair = []
             for track in ("canary", "stable"):

@@ -1,8 +1,9 @@
-"""Prometheus, through prometheus-api-client."""
+"""Prometheus, through prometheus-api-client, over a session that verifies TLS (see transport.py)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,10 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from requests import RequestException
 from urllib3.util.retry import Retry
 
+from ...config import PrometheusConfig
+from ...errors import ConfigError
 from . import ProviderError
+from .transport import session, tls_problem
 
 
 def _number(text: Any) -> float:
@@ -21,20 +25,37 @@ def _number(text: Any) -> float:
 
 
 class PrometheusProvider:
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 10.0, access: PrometheusConfig | None = None) -> None:
         self.url = url
-        # one quick retry: the analysis has its own error budget (consecutive_error_limit)
-        self._client = PrometheusConnect(
-            url=url, disable_ssl=True, timeout=max(1, int(timeout)), retry=Retry(total=1, backoff_factor=0.1)
-        )
         self._timeout = timeout
+        self._access = access or PrometheusConfig()
+        self._client: PrometheusConnect | None = None
+
+    def _connect(self) -> PrometheusConnect:
+        """Built on first use, so a credential missing from the environment is a measurement in Error."""
+        if self._client is None:
+            # one quick retry: the analysis has its own error budget (consecutive_error_limit)
+            self._client = PrometheusConnect(
+                url=self.url,
+                session=session(self._access, credentials=True),
+                timeout=max(1, int(self._timeout)),
+                retry=Retry(total=1, backoff_factor=0.1),
+            )
+        return self._client
+
+    def _ask(self, call: Callable[[PrometheusConnect], Any]) -> Any:
+        try:
+            return call(self._connect())
+        except ConfigError as e:
+            raise ProviderError(f"Prometheus at {self.url} was not asked: {'; '.join(e.problems)}") from e
+        except (PrometheusApiClientException, RequestException, ValueError) as e:
+            raise ProviderError(f"Prometheus at {self.url} could not answer: {_reason(e)}") from e
 
     def measure(self, query: str) -> Any:
         """A scalar query gives a float; a vector gives one float per series (an empty vector gives [])."""
-        try:
-            result = self._client.custom_query(query, params={"timeout": f"{max(1, int(self._timeout))}s"})
-        except (PrometheusApiClientException, RequestException, ValueError) as e:
-            raise ProviderError(f"Prometheus at {self.url} could not answer: {_reason(e)}") from e
+        result = self._ask(
+            lambda client: client.custom_query(query, params={"timeout": f"{max(1, int(self._timeout))}s"})
+        )
         if isinstance(result, list) and result and isinstance(result[0], dict):
             values = [_number(series["value"][1]) for series in result]
             return values[0] if len(values) == 1 else values
@@ -44,16 +65,17 @@ class PrometheusProvider:
 
     def samples(self, query: str, seconds: float, step: float) -> list[float]:
         end = datetime.now(UTC)
-        try:
-            result = self._client.custom_query_range(
+        result = self._ask(
+            lambda client: client.custom_query_range(
                 query, start_time=end - timedelta(seconds=seconds), end_time=end, step=f"{max(step, 1):g}s"
             )
-        except (PrometheusApiClientException, RequestException, ValueError) as e:
-            raise ProviderError(f"Prometheus at {self.url} could not answer: {_reason(e)}") from e
+        )
         values = [_number(v[1]) for series in result or [] for v in series.get("values", [])]
         return [v for v in values if math.isfinite(v)]
 
 
 def _reason(error: Exception) -> str:
+    if problem := tls_problem(error):
+        return problem
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text[:200]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from typing import Any
 
+from requests import RequestException
+
+from ...config import PrometheusConfig
 from . import ProviderError
+from .transport import session, tls_problem
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -25,20 +27,25 @@ def extract(document: Any, path: str) -> Any:
 
 
 class WebProvider:
-    """``query`` is the JSON path; the URL comes from the template (http or https only)."""
+    """``query`` is the JSON path; the URL comes from the template (http or https only).
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    Its TLS is verified as ``[prometheus]`` says; Prometheus' credentials are never sent to it.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 10.0, access: PrometheusConfig | None = None) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError("the web provider only fetches http:// or https:// URLs")
         self.url = url
         self.timeout = timeout
+        self._session = session(access or PrometheusConfig(), credentials=False)
 
     def _fetch(self) -> Any:
         try:
-            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:  # noqa: S310 - scheme checked above
-                return json.loads(response.read(1_000_001)[:1_000_000])
-        except (urllib.error.URLError, TimeoutError, ValueError, OSError) as e:
-            raise ProviderError(f"{self.url} could not be read: {e}") from e
+            with self._session.get(self.url, timeout=self.timeout, stream=True) as response:
+                response.raise_for_status()
+                return json.loads(response.raw.read(1_000_001, decode_content=True)[:1_000_000])
+        except (RequestException, ValueError, OSError) as e:
+            raise ProviderError(f"{self.url} could not be read: {tls_problem(e) or e}") from e
 
     def measure(self, query: str) -> Any:
         value = extract(self._fetch(), query)
