@@ -87,22 +87,55 @@ class Cluster:
         self.attempts = attempts
         self.requests = 0
         self._lock = threading.Lock()
+        self._api: k8s_client.ApiClient | None = None
         self._client: dynamic.DynamicClient | None = None
         self._resources: dict[tuple[str, str], Any] = {}
+        self._whoami: tuple[str, tuple[str, ...]] | None = None
 
     # ---------------------------------------------------------------- plumbing
 
     @property
-    def dynamic(self) -> dynamic.DynamicClient:
-        if self._client is None:
+    def api_client(self) -> k8s_client.ApiClient:
+        if self._api is None:
             try:
-                api_client = _api_client(self.context, self.kubeconfig)
+                self._api = _api_client(self.context, self.kubeconfig)
             except (ConfigException, OSError, TypeError) as e:
                 raise ClusterError(
                     f"cannot use kube context {self.context!r}: {e}; check the environment's context and kubeconfig"
                 ) from e
+        return self._api
+
+    @property
+    def dynamic(self) -> dynamic.DynamicClient:
+        if self._client is None:
+            api_client = self.api_client
             self._client = self.call(lambda: dynamic.DynamicClient(api_client), what="discover the API")
         return self._client
+
+    def whoami(self) -> tuple[str, tuple[str, ...]]:
+        """(username, groups) the cluster says this context's credentials are, as ``kubectl auth whoami`` shows.
+
+        Asked once per Cluster (a SelfSubjectReview; no discovery needed): identity comes
+        from the credentials the cluster verified, never from what someone typed.
+        """
+        if self._whoami is None:
+            auth = k8s_client.AuthenticationV1Api(self.api_client)
+            try:
+                review = self.call(
+                    lambda: auth.create_self_subject_review(body=k8s_client.V1SelfSubjectReview()),
+                    what="learn who you are",
+                    count=True,
+                )
+            except ApiException as e:
+                why = " (SelfSubjectReview needs Kubernetes 1.28 or later)" if e.status in (404, 405) else ""
+                raise ClusterError(
+                    f"the cluster behind context {self.context} would not say who you are{why}: {message_of(e)}"
+                ) from e
+            user = review.status.user_info if review.status else None
+            if user is None or not user.username:
+                raise ClusterError(f"the cluster behind context {self.context} answered who you are with no user name")
+            self._whoami = (user.username, tuple(user.groups or ()))
+        return self._whoami
 
     def call(self, fn: Callable[[], T], *, what: str, count: bool = False) -> T:
         """Run one API call with retries; unreachable clusters and 5xx after retries become ClusterError."""

@@ -137,7 +137,7 @@ class Api:
     ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
-        self._check_type(rt, body)
+        self.check_type(rt, body)
         new = copy.deepcopy(body)
         new["apiVersion"], new["kind"] = rt.api_version, rt.kind
         meta = new.setdefault("metadata", {})
@@ -210,7 +210,7 @@ class Api:
     ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
-        self._check_type(rt, body)
+        self.check_type(rt, body)
         meta = body.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
             raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
@@ -291,7 +291,7 @@ class Api:
             raise bad_request("an apply patch must be an object")
         if not applied.get("apiVersion") or not applied.get("kind"):
             raise bad_request("apiVersion and kind must be set in an apply patch")
-        self._check_type(rt, applied)
+        self.check_type(rt, applied)
         meta = applied.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
             raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
@@ -522,7 +522,7 @@ class Api:
 
     # ---------------------------------------------------------------- helpers
 
-    def _check_type(self, rt: ResourceType, body: dict[str, Any]) -> None:
+    def check_type(self, rt: ResourceType, body: dict[str, Any]) -> None:
         kind, api_version = body.get("kind"), body.get("apiVersion")
         if kind and kind != rt.kind:
             raise bad_request(f"the kind of the object ({kind}) does not match the kind of the endpoint ({rt.kind})")

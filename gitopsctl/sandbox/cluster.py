@@ -1,11 +1,17 @@
-"""Start and stop a sandbox cluster: store, controllers, HTTP server and kubeconfig."""
+"""Start and stop a sandbox cluster: store, controllers, HTTP server, users and kubeconfigs.
+
+The state directory holds every Secret, the tokens and the server key, so it is
+0700 and its files 0600, also when an older sandbox left them wider.
+"""
 
 from __future__ import annotations
 
 import base64
 import os
 import secrets
+import stat
 import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -17,6 +23,7 @@ from .registry import CRD_TYPE, Registry
 from .server import ApiServer
 from .store import Store
 from .tls import ensure_certificates, server_context
+from .users import Users, check_user
 
 CONTEXT = "sandbox"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -27,12 +34,17 @@ class Sandbox:
 
     ``with Sandbox.start(tmp_path) as sb:`` gives a running cluster whose objects
     persist in ``state_dir``; a sandbox started again on the same directory has
-    what it had.
+    what it had, its users and their tokens included.
+
+    ``kubeconfig``'s current context (``sandbox``) is the admin; each user added
+    with ``users=`` or :meth:`add_user` has a context ``NAME@sandbox`` there, and
+    a kubeconfig of its own (:meth:`kubeconfig_for`) whose one context is named
+    ``sandbox``, as a team member's own kubeconfig would be.
     """
 
     def __init__(self, state_dir: Path | str, *, port: int = 0, timing: Timing | None = None) -> None:
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        _make_private(self.state_dir)
         self.store = Store(self.state_dir)
         self.registry = Registry()
         for key, obj in self.store.all_objects():
@@ -41,20 +53,45 @@ class Sandbox:
         self.api = Api(self.store, self.registry)
         self.controllers = Controllers(self.api, timing)
         self.token = self._token()
+        self.users = Users(self.state_dir / "users.json", self.token)
         self.ca_path, cert_path, key_path = ensure_certificates(self.state_dir)
-        self._server = ApiServer(port, self.api, self.token, server_context(cert_path, key_path))
+        self._server = ApiServer(port, self.api, self.users, server_context(cert_path, key_path))
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-api", daemon=True)
         self.kubeconfig = self.state_dir / "kubeconfig"
         self._stopped = False
 
     @classmethod
-    def start(cls, state_dir: Path | str, *, port: int = 0, timing: Timing | None = None) -> Sandbox:
+    def start(
+        cls,
+        state_dir: Path | str,
+        *,
+        port: int = 0,
+        timing: Timing | None = None,
+        users: Mapping[str, Iterable[str]] | None = None,
+    ) -> Sandbox:
+        """Start a sandbox; ``users`` maps user names to their groups (a user already there keeps its token)."""
+        wanted = [check_user(name, groups) for name, groups in (users or {}).items()]  # refused before anything runs
         sandbox = cls(state_dir, port=port, timing=timing)
+        for name, groups in wanted:
+            sandbox.users.add(name, groups)
         sandbox._ensure_defaults()
         sandbox.controllers.start()
         sandbox._thread.start()
         sandbox._write_kubeconfig()
         return sandbox
+
+    def add_user(self, name: str, groups: Iterable[str] = ()) -> Path:
+        """Add a user with its own token (or set an existing user's groups); returns its own kubeconfig."""
+        self.users.add(name, groups)
+        self._write_kubeconfig()
+        return self.kubeconfig_for(name)
+
+    def kubeconfig_for(self, name: str) -> Path:
+        """A kubeconfig for user ``name`` alone, its context named as the main kubeconfig's (``sandbox``)."""
+        token = self.users.token_of(name)
+        path = self.state_dir / f"kubeconfig-{name}"
+        self._write_config(path, [(CONTEXT, token)])
+        return path
 
     @property
     def server(self) -> str:
@@ -115,6 +152,16 @@ class Sandbox:
             )
 
     def _write_kubeconfig(self) -> None:
+        """The main kubeconfig (admin first and current) and each user's own, so a restart's new port reaches all."""
+        names = self.users.names()
+        entries = [(CONTEXT, self.token)]
+        entries += [(f"{name}@{CONTEXT}", self.users.token_of(name)) for name in names]
+        self._write_config(self.kubeconfig, entries)
+        for name in names:
+            self.kubeconfig_for(name)
+
+    def _write_config(self, path: Path, entries: list[tuple[str, str]]) -> None:
+        """Write a kubeconfig (0600) with one context and user per (context name, token); the first is current."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -127,13 +174,26 @@ class Sandbox:
                     },
                 }
             ],
-            "users": [{"name": CONTEXT, "user": {"token": self.token}}],
-            "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": "default"}}],
-            "current-context": CONTEXT,
+            "users": [{"name": context, "user": {"token": token}} for context, token in entries],
+            "contexts": [
+                {"name": context, "context": {"cluster": CONTEXT, "user": context, "namespace": "default"}}
+                for context, _ in entries
+            ],
+            "current-context": entries[0][0],
             "preferences": {},
         }
-        tmp = self.kubeconfig.with_suffix(".tmp")
+        tmp = path.with_name(path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             yaml.safe_dump(config, out, sort_keys=False)
-        os.replace(tmp, self.kubeconfig)
+        os.replace(tmp, path)
+
+
+def _make_private(state_dir: Path) -> None:
+    """Create ``state_dir`` 0700 and narrow it and its files (0600) if an older sandbox left them wider."""
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(state_dir, 0o700)
+    for entry in state_dir.iterdir():
+        mode = entry.lstat().st_mode
+        if stat.S_ISREG(mode) and stat.S_IMODE(mode) & 0o077:
+            os.chmod(entry, 0o600)

@@ -47,19 +47,29 @@ def document(types: list[ResourceType]) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
     for rt in types:
-        paths[_path_for(rt, False)] = {
-            "get": _operation(
-                rt, "list", _params("labelSelector", "fieldSelector", "watch", "resourceVersion", "timeoutSeconds")
+        collection = {
+            "get": (
+                "list",
+                _operation(
+                    rt, "list", _params("labelSelector", "fieldSelector", "watch", "resourceVersion", "timeoutSeconds")
+                ),
             ),
-            "post": _operation(rt, "post", _params(*_WRITE_PARAMS)),
-            "delete": _operation(rt, "deletecollection", _params("labelSelector", "fieldSelector", "dryRun")),
+            "post": ("create", _operation(rt, "post", _params(*_WRITE_PARAMS))),
+            "delete": (
+                "deletecollection",
+                _operation(rt, "deletecollection", _params("labelSelector", "fieldSelector", "dryRun")),
+            ),
         }
-        paths[_path_for(rt, True)] = {
-            "get": _operation(rt, "get", []),
-            "put": _operation(rt, "put", _params(*_WRITE_PARAMS)),
-            "patch": _operation(rt, "patch", _params(*_WRITE_PARAMS, "force")),
-            "delete": _operation(rt, "delete", _params("dryRun", "propagationPolicy")),
+        named = {
+            "get": ("get", _operation(rt, "get", [])),
+            "put": ("update", _operation(rt, "put", _params(*_WRITE_PARAMS))),
+            "patch": ("patch", _operation(rt, "patch", _params(*_WRITE_PARAMS, "force"))),
+            "delete": ("delete", _operation(rt, "delete", _params("dryRun", "propagationPolicy"))),
         }
+        for path, operations in ((_path_for(rt, False), collection), (_path_for(rt, True), named)):
+            served = {method: op for method, (verb, op) in operations.items() if verb in rt.verbs}
+            if served:
+                paths[path] = served
         name = f"{rt.group or 'core'}.{rt.version}.{rt.kind}"
         schemas[name] = {
             "type": "object",

@@ -28,6 +28,7 @@ class ResourceType:
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     builtin: bool = True
     printer_columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
+    verbs: tuple[str, ...] = ALL_VERBS
 
     @property
     def api_version(self) -> str:
@@ -53,7 +54,7 @@ class ResourceType:
                 "singularName": self.singular,
                 "namespaced": self.namespaced,
                 "kind": self.kind,
-                "verbs": list(ALL_VERBS),
+                "verbs": list(self.verbs),
                 **({"shortNames": list(self.short_names)} if self.short_names else {}),
                 **({"categories": list(self.categories)} if self.categories else {}),
             }
@@ -132,9 +133,12 @@ BUILTINS: tuple[ResourceType, ...] = (
     _rt("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     _rt("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
     _rt("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
+    # answered from the caller's token and never stored: `kubectl auth whoami`
+    _rt("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False, verbs=("create",)),
 )
 
 CRD_TYPE = next(rt for rt in BUILTINS if rt.kind == "CustomResourceDefinition")
+SELF_SUBJECT_REVIEW = next(rt for rt in BUILTINS if rt.kind == "SelfSubjectReview")
 
 
 def types_from_crd(crd: dict[str, Any]) -> list[ResourceType]:

@@ -1,13 +1,13 @@
 """HTTP front of the sandbox: kube-apiserver's URL layout, auth, discovery and watch streams.
 
-Served over plain HTTP on 127.0.0.1 with a bearer token. Requests are decoded
-into calls on :class:`~gitopsctl.sandbox.api.Api`; every failure comes back as a
-``Status`` object with the right code and reason.
+Served over HTTPS on 127.0.0.1. A request's bearer token is checked before
+its body is read: an unknown token gets 401 and its body is never read.
+Requests are decoded into calls on :class:`~gitopsctl.sandbox.api.Api`; every
+failure comes back as a ``Status`` object with the right code and reason.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import ssl
@@ -17,10 +17,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import openapi
-from .api import Api
+from .api import Api, now_rfc3339
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
-from .registry import ResourceType
+from .registry import SELF_SUBJECT_REVIEW, ResourceType
 from .tables import to_table
+from .users import UserInfo, Users
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,9 @@ class ApiServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, port: int, api: Api, token: str, tls: ssl.SSLContext) -> None:
+    def __init__(self, port: int, api: Api, users: Users, tls: ssl.SSLContext) -> None:
         self.api = api
-        self.token = token
+        self.users = users
         self.stopping = False
         self._tls = tls
         super().__init__(("127.0.0.1", port), _Handler)
@@ -104,8 +105,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ----------------------------------------------------------------- plumbing
 
+    def _content_length(self) -> int:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            raise bad_request("the Content-Length header of the request is not a whole number")
+        return length
+
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._content_length()
         return self.rfile.read(length) if length else b""
 
     def _json_body(self, raw: bytes) -> Any:
@@ -127,20 +138,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _authorized(self) -> bool:
-        header = self.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.server.token.encode())
+    def _user(self) -> UserInfo | None:
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        return self.server.users.authenticate(token.strip()) if scheme.lower() == "bearer" else None
 
     def _dispatch(self, method: str) -> None:
         try:
-            raw = self._body()
             url = urlsplit(self.path)
             path = url.path.rstrip("/") or "/"
             query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-            if path not in PUBLIC_PATHS and not self._authorized():
-                raise unauthorized()
-            self._route(method, path, query, raw)
+            if path in PUBLIC_PATHS:
+                user, raw = None, b""
+                if self._content_length():  # a body nobody needs is never read: hang up after answering
+                    self.close_connection = True
+            else:
+                user = self._user()
+                if user is None:
+                    self.close_connection = True  # its body stays unread, so the connection cannot be reused
+                    raise unauthorized()
+                raw = self._body()
+            self._route(method, path, query, raw, user)
         except ApiError as e:
             self._send(e.code, e.status(), e.headers)
         except (BrokenPipeError, ConnectionResetError):
@@ -151,7 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ routing
 
-    def _route(self, method: str, path: str, query: dict[str, str], raw: bytes) -> None:
+    def _route(self, method: str, path: str, query: dict[str, str], raw: bytes, user: UserInfo | None) -> None:
         api = self.server.api
         if path in ("/healthz", "/livez", "/readyz"):
             data = b"ok"
@@ -212,6 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
         rt = api.resolve(group, version, rest[0])
         if namespace is not None and not rt.namespaced:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if rt is SELF_SUBJECT_REVIEW:
+            return self._self_subject_review(method, rest, raw, user)
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else ""
         if len(rest) > 3 or (sub and sub not in ("status", "scale", "finalize")):
@@ -219,6 +238,34 @@ class _Handler(BaseHTTPRequestHandler):
         if (sub == "status" and not rt.status) or (sub == "scale" and not rt.scale):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         self._verb(method, rt, namespace, name, sub, query, raw, watch)
+
+    def _self_subject_review(self, method: str, rest: list[str], raw: bytes, user: UserInfo | None) -> None:
+        """Who the caller is, as kube-apiserver answers ``kubectl auth whoami``; nothing is stored."""
+        if user is None:
+            raise unauthorized()
+        if len(rest) > 1:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if method != "POST":
+            raise method_not_allowed()
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
+        # client-go's typed client sends protobuf; a review has no spec, so its body is only checked for shape
+        if content_type == "application/vnd.kubernetes.protobuf":
+            if raw and not raw.startswith(b"k8s\x00"):
+                raise bad_request("the body of the request is not a Kubernetes protobuf message")
+        else:
+            body = self._json_body(raw)
+            if body is not None and not isinstance(body, dict):
+                raise bad_request("the body of the request must be a JSON object")
+            self.server.api.check_type(SELF_SUBJECT_REVIEW, body or {})
+        self._send(
+            201,
+            {
+                "kind": SELF_SUBJECT_REVIEW.kind,
+                "apiVersion": SELF_SUBJECT_REVIEW.api_version,
+                "metadata": {"creationTimestamp": now_rfc3339()},
+                "status": {"userInfo": {"username": user.username, "groups": list(user.groups)}},
+            },
+        )
 
     def _group(self, name: str, versions: list[str]) -> dict[str, Any]:
         entries = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]

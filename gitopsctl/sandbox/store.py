@@ -72,7 +72,9 @@ class Store:
                         bucket.pop(tuple(record["id"]), None)
                     self._rv = max(self._rv, record["rv"])
         tmp = self._journal_path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as out:
+        # the journal holds every Secret: only the sandbox's owner may read it
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
             for key, bucket in self._objects.items():
                 for obj in bucket.values():
                     out.write(json.dumps({"op": "put", "key": key, "rv": self._rv, "obj": obj}) + "\n")

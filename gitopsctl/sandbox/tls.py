@@ -84,8 +84,8 @@ def ensure_certificates(state_dir: Path) -> tuple[Path, Path, Path]:
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    _write_private(ca_path, ca_cert.public_bytes(serialization.Encoding.PEM))
+    _write_private(cert_path, server_cert.public_bytes(serialization.Encoding.PEM))
     _write_private(
         key_path,
         server_key.private_bytes(
