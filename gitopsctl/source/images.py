@@ -20,6 +20,7 @@ from ruamel.yaml.error import YAMLError
 
 from ..errors import ManifestError
 from .manifests import WORKLOAD_KINDS, image_tag
+from .safety import check_inside, write_inside
 
 VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -88,14 +89,23 @@ def _repository(image: str) -> str:
     return f"{head}/{last.split(':')[0]}" if head else last.split(":")[0]
 
 
-def set_version(app_dir: Path, container: str, version: str, image_repository: str | None) -> Edit:
-    """Set the app's version in ``app_dir``; returns what changed. ``image_repository`` is needed for kustomize apps."""
+def set_version(
+    app_dir: Path, container: str, version: str, image_repository: str | None, *, root: Path | None = None
+) -> Edit:
+    """Set the app's version in ``app_dir``; returns what changed. ``image_repository`` is needed for kustomize apps.
+
+    Every file written must lie inside ``root`` (the working clone) through real directories: a symlinked
+    kustomization or parent directory is refused before anything is written. Without ``root``, no part of the
+    file's absolute path may be a symlink.
+    """
     check_version(version)
+    root = Path(root) if root is not None else Path(Path(app_dir).absolute().anchor)
     for name in KUSTOMIZATIONS:
-        if (app_dir / name).is_file():
+        candidate = app_dir / name
+        if candidate.is_symlink() or candidate.is_file():
             if not image_repository:
                 raise ManifestError(f"cannot tell which image of {app_dir.name} to change in its kustomization")
-            return _set_kustomize_tag(app_dir / name, image_repository, version)
+            return _set_kustomize_tag(root, check_inside(root, candidate), image_repository, version)
     for path in sorted(
         p for p in app_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file() and not p.is_symlink()
     ):
@@ -105,16 +115,14 @@ def set_version(app_dir: Path, container: str, version: str, image_repository: s
                     old = str(c["image"])
                     new = f"{_repository(old)}:{version}"
                     line, column = c.lc.value("image")
-                    path.write_text(
-                        _replace_scalar(path.read_text(encoding="utf-8"), line, column, new), encoding="utf-8"
-                    )
+                    _write(root, path, _replace_scalar(path.read_text(encoding="utf-8"), line, column, new))
                     return Edit(path, image_tag(old), version)
     raise ManifestError(
         f"no workload in {app_dir.name} has a container named {container!r}; check the app's container in the configuration"
     )
 
 
-def _set_kustomize_tag(path: Path, repository: str, version: str) -> Edit:
+def _set_kustomize_tag(root: Path, path: Path, repository: str, version: str) -> Edit:
     text = path.read_text(encoding="utf-8")
     (doc,) = _load_all(path)[:1] or [None]
     if not isinstance(doc, CommentedMap):
@@ -125,21 +133,25 @@ def _set_kustomize_tag(path: Path, repository: str, version: str) -> Edit:
             old = str(entry.get("newTag", "latest"))
             if "newTag" in entry:
                 line, column = entry.lc.value("newTag")
-                path.write_text(_replace_scalar(text, line, column, version), encoding="utf-8")
+                _write(root, path, _replace_scalar(text, line, column, version))
             else:
                 entry["newTag"] = version
-                _dump(path, doc)
+                _dump(root, path, doc)
             return Edit(path, old, version)
     if images is None:
         doc["images"] = images = CommentedSeq()
     images.append(CommentedMap([("name", repository), ("newTag", version)]))
-    _dump(path, doc)
+    _dump(root, path, doc)
     return Edit(path, "", version)
 
 
-def _dump(path: Path, doc: Any) -> None:
+def _dump(root: Path, path: Path, doc: Any) -> None:
     out = io.StringIO()
     rt = _yaml()
     rt.indent(mapping=2, sequence=4, offset=2)
     rt.dump(doc, out)
-    path.write_text(out.getvalue(), encoding="utf-8")
+    _write(root, path, out.getvalue())
+
+
+def _write(root: Path, path: Path, text: str) -> None:
+    write_inside(root, path, text.encode("utf-8"))

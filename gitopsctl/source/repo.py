@@ -20,8 +20,8 @@ from pathlib import Path
 import git
 from git.exc import BadName, GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
 
-from ..errors import ManifestError, SourceError
-from .safety import check_ref, check_repo_url
+from ..errors import ManifestError, SourceError, UnsafeInputError
+from .safety import check_ref, check_repo_url, check_tree_path
 
 SYMLINK_MODE = 0o120000
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -110,7 +110,11 @@ class GitRepository:
     # ----------------------------------------------------------------- reads
 
     def _index(self, sha: str) -> dict[str, Entry]:
-        """Every path at ``sha`` -> (mode, type, object id), from one ``git ls-tree``; a few commits are kept."""
+        """Every path at ``sha`` -> (mode, type, object id), from one ``git ls-tree``; a few commits are kept.
+
+        A hand-built tree can hold names git itself would never check out (``..``, ``/``, duplicates); the whole
+        revision is refused then, before any path is used, naming the entry.
+        """
         index = self._indexes.get(sha)
         if index is not None:
             self._indexes.move_to_end(sha)
@@ -123,6 +127,8 @@ class GitRepository:
                 continue
             meta, _, path = record.partition("\t")
             mode, kind, object_id = meta.split(" ")
+            if check_tree_path(path) in index:
+                raise UnsafeInputError(f"refusing the Git tree entry {path!r}: the tree holds it twice")
             index[path] = Entry(int(mode, 8), kind, object_id)
         self._indexes[sha] = index
         while len(self._indexes) > INDEXED_COMMITS:
@@ -134,6 +140,12 @@ class GitRepository:
         with self._lock:
             entry = self._index(sha).get(path.strip("/"))
             return entry.object_id if entry is not None and entry.kind == "tree" else None
+
+    def kind(self, sha: str, path: str) -> str | None:
+        """``tree`` or ``blob`` (a file or symlink) for ``path`` at ``sha``; None when the path does not exist."""
+        with self._lock:
+            entry = self._index(sha).get(path.strip("/"))
+            return entry.kind if entry is not None and entry.kind in ("tree", "blob") else None
 
     def _blob(self, object_id: str) -> bytes:
         return self._open().odb.stream(bytes.fromhex(object_id)).read()

@@ -1,4 +1,4 @@
-"""Checks on input that reaches Git: repository URLs and revisions.
+"""Checks on input that reaches Git (repository URLs, revisions) or comes from it (tree paths, file writes).
 
 A URL or ref that starts with ``-`` would be read by git as an option, and
 ``ext::`` URLs run commands; both are refused before git is called. GitPython
@@ -8,7 +8,9 @@ sentence for the person who typed it.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from ..errors import UnsafeInputError
 
@@ -56,3 +58,75 @@ def check_ref(ref: str) -> str:
     if problems:
         raise UnsafeInputError(f"refusing revision {ref!r}: not a valid branch, tag or commit SHA")
     return ref
+
+
+def check_tree_path(path: str) -> str:
+    """Return ``path`` if it is a plain repository-relative path: no ``..``, ``.``, empty or absolute parts, no ``.git``.
+
+    Git's own checkout refuses such names, but a tree object built by hand (``git mktree``) can hold them, and a
+    bare repository accepts the push; read unchecked, ``a/../../x`` would be written outside the export directory.
+    """
+    problem = ""
+    if not path or "\0" in path or "\\" in path:
+        problem = "is empty or holds a NUL byte or a backslash"
+    elif any(part in ("", ".", "..") for part in path.split("/")):
+        problem = "has an empty, '.' or '..' part or is absolute"
+    elif any(part.lower() == ".git" for part in path.split("/")):
+        problem = "has a '.git' part"
+    if problem:
+        raise UnsafeInputError(
+            f"refusing the Git tree entry {path!r}: it {problem}; remove it from the repository with a new commit"
+        )
+    return path
+
+
+def check_inside(root: Path, target: Path) -> Path:
+    """Return ``target`` if it lies inside ``root`` through real directories only, refusing any symlink on the way.
+
+    Checked before a write: a symlinked file or parent directory (from a hostile tree or a working clone) would
+    otherwise carry the write outside ``root``. ``target`` must be lexically below ``root`` with no ``..`` part.
+    """
+    root = Path(os.path.abspath(root))
+    target = Path(target) if Path(target).is_absolute() else root / target
+    try:
+        relative = target.relative_to(root)
+    except ValueError:
+        raise UnsafeInputError(f"refusing to write {target}: it is outside {root}") from None
+    if not relative.parts or any(part in (".", "..") for part in relative.parts):
+        raise UnsafeInputError(f"refusing to write {target}: it is outside {root}")
+    current = root
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            raise UnsafeInputError(f"refusing to write {target}: {current} is a symlink")
+    if target.exists() and not target.is_file():
+        raise UnsafeInputError(f"refusing to write {target}: it is not a regular file")
+    return target
+
+
+def write_inside(root: Path, target: Path, data: bytes, *, new: bool = False) -> None:
+    """Write ``data`` to ``target`` after :func:`check_inside`; parents are created, the file is never followed.
+
+    ``new`` refuses an existing file (an export writes each path once). ``O_NOFOLLOW`` keeps a symlink that
+    appeared after the check from being followed.
+    """
+    target = check_inside(root, target)
+    root = Path(os.path.abspath(root))
+    current = root
+    for part in target.relative_to(root).parts[:-1]:
+        current = current / part
+        try:
+            current.mkdir()
+        except FileExistsError:
+            if current.is_symlink() or not current.is_dir():
+                raise UnsafeInputError(f"refusing to write {target}: {current} is not a directory") from None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    flags |= os.O_EXCL if new else os.O_TRUNC
+    try:
+        fd = os.open(target, flags, 0o644)
+    except FileExistsError:
+        raise UnsafeInputError(f"refusing to write {target}: the tree holds it twice") from None
+    except OSError as e:
+        raise UnsafeInputError(f"refusing to write {target}: {e.strerror}") from e
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)

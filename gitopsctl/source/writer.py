@@ -17,8 +17,8 @@ from pathlib import Path
 import git
 from git.exc import GitCommandError
 
-from ..errors import SourceError
-from .safety import check_ref, check_repo_url
+from ..errors import SourceError, UnsafeInputError
+from .safety import check_inside, check_ref, check_repo_url
 
 PUSH_ATTEMPTS = 5
 
@@ -27,7 +27,8 @@ class GitWriter:
     def __init__(self, url: str, branch: str, cache_dir: Path, *, author_name: str, author_email: str) -> None:
         self.url = check_repo_url(url)
         self.branch = check_ref(branch)
-        self.path = Path(cache_dir).expanduser() / f"work-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+        # resolved, so a symlink in a path below it can only come from the repository (and is refused on write)
+        self.path = Path(cache_dir).expanduser().resolve() / f"work-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
         self.author = git.Actor(author_name, author_email)
         self._lock = threading.Lock()
         self._repo: git.Repo | None = None
@@ -51,7 +52,11 @@ class GitWriter:
         repo.git.clean("-fdx")
 
     def commit(self, change: Callable[[Path], list[Path]], message: str, trailers: dict[str, str]) -> str:
-        """Apply ``change`` (returns the files it wrote) to the branch head, commit, push; the new commit's SHA."""
+        """Apply ``change`` (returns the files it wrote) to the branch head, commit, push; the new commit's SHA.
+
+        Each file must lie inside the working clone through real directories (no symlinks); otherwise nothing is
+        committed and the clone is reset.
+        """
         body = _one_line(message) + "\n\n" + "\n".join(f"{k}: {_one_line(v)}" for k, v in trailers.items() if v) + "\n"
         with self._lock:
             repo = self._open()
@@ -60,15 +65,12 @@ class GitWriter:
                     self._reset_to_remote(repo)
                 except GitCommandError as e:
                     raise SourceError(f"cannot fetch {self.url}: {e.stderr.strip() or e}") from e
-                files = change(self.path)
-                root = self.path.resolve()
-                relative = []
-                for f in files:
-                    resolved = Path(f).resolve()
-                    if root not in resolved.parents:
-                        raise SourceError(f"refusing to commit {f}: it is outside the repository")
-                    relative.append(str(resolved.relative_to(root)))
-                repo.index.add(relative)
+                try:
+                    files = [check_inside(self.path, Path(f)) for f in change(self.path)]
+                except UnsafeInputError:
+                    self._reset_to_remote(repo)  # leave no half-made change behind in the working clone
+                    raise
+                repo.index.add([str(f.relative_to(self.path)) for f in files])
                 if not repo.index.diff("HEAD"):
                     raise SourceError("nothing to commit: the repository already says this")
                 commit = repo.index.commit(body, author=self.author, committer=self.author)
