@@ -115,8 +115,15 @@ class _Handler(BaseHTTPRequestHandler):
             raise bad_request("the Content-Length header of the request is not a whole number")
         return length
 
+    def handle_expect_100(self) -> bool:
+        """Hold "100 Continue" until the caller is known (see ``_body``), as Go's server does."""
+        return True
+
     def _body(self) -> bytes:
         length = self._content_length()
+        if length and self.headers.get("Expect", "").lower() == "100-continue":
+            self.send_response_only(100)
+            self.end_headers()
         return self.rfile.read(length) if length else b""
 
     def _json_body(self, raw: bytes) -> Any:

@@ -45,13 +45,19 @@ def _configmaps(sb: Sandbox) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "authorization", ["Authorization: Bearer not-a-token\r\n", "", "Authorization: Basic YTpi\r\n"]
+    "extra",
+    [
+        "Authorization: Bearer not-a-token\r\n",
+        "",
+        "Authorization: Basic YTpi\r\n",
+        "Authorization: Bearer not-a-token\r\nExpect: 100-continue\r\n",  # no "100 Continue" invites the body
+    ],
 )
-def test_a_stranger_gets_401_before_sending_the_body(sandbox, authorization):
+def test_a_stranger_gets_401_before_sending_the_body(sandbox, extra):
     status, body = _headers_only(
         sandbox,
         "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\n"
-        f"Host: 127.0.0.1\r\n{authorization}Content-Type: application/json\r\nContent-Length: {HUGE}\r\n\r\n",
+        f"Host: 127.0.0.1\r\n{extra}Content-Type: application/json\r\nContent-Length: {HUGE}\r\n\r\n",
     )
     assert status == "HTTP/1.1 401 Unauthorized"
     assert (body["kind"], body["reason"], body["code"]) == ("Status", "Unauthorized", 401)
@@ -108,3 +114,21 @@ def test_a_restart_narrows_a_state_dir_an_older_sandbox_left_open(tmp_path):
         assert core.read_namespaced_secret("db", "default").data["password"] == "aHVudGVyMg=="
     assert modes == {".": 0o700} | {name: 0o600 for name in modes if name != "."}
     assert len(modes) > 8
+
+
+def test_a_known_token_asking_to_continue_is_told_to_send_its_body(sandbox):
+    payload = json.dumps({"metadata": {"name": "kept"}}).encode()
+    context = ssl.create_default_context(cafile=str(sandbox.ca_path))
+    with (
+        socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(
+            b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Authorization: Bearer {sandbox.token}\r\nExpect: 100-continue\r\n".encode()
+            + f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+        )
+        assert tls.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n")
+        tls.sendall(payload)
+        assert tls.recv(65536).startswith(b"HTTP/1.1 201 Created\r\n")
+    assert _configmaps(sandbox) == ["kept"]
