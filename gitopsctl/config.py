@@ -24,6 +24,7 @@ from .errors import ConfigError
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _JSON_POINTER = re.compile(r"^(/([^~/]|~[01])*)+$")
+_KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _CHANNEL = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -98,6 +99,8 @@ class Environment:
     slack_channel: str | None = None
     approval: Approval = field(default_factory=Approval)
     freeze: tuple[FreezeWindow, ...] = ()
+    allowed_namespaces: tuple[str, ...] = ()  # namespaces its apps may place objects in; ``namespace`` always is one
+    cluster_resources: tuple[str, ...] = ()  # cluster-scoped kinds its apps may declare
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class App:
     ignore_differences: tuple[str, ...] = ()
     canary: Canary | None = None
     slack_channel: str | None = None
+    kinds: tuple[str, ...] | None = None  # the only kinds its manifests may hold; None: any namespaced kind
 
     def path_for(self, env: str) -> str:
         return self.path.format(env=env, app=self.name)
@@ -518,6 +522,8 @@ def _environment(name: str, reader: _Reader, base_dir: Path, groups: dict[str, t
     upstream = reader.boolean("require_upstream_healthy", default=False)
     self_heal = reader.boolean("self_heal", default=False)
     channel = reader.string("slack_channel", check=slack_channel_problem)
+    allowed_namespaces = reader.strings("allowed_namespaces", check=_dns_label)
+    cluster_resources = reader.strings("cluster_resources", check=_kind)
     approval = Approval()
     if (sub := reader.table("approval")) is not None:
         required = sub.integer("required", default=1, minimum=0, maximum=10)
@@ -555,6 +561,8 @@ def _environment(name: str, reader: _Reader, base_dir: Path, groups: dict[str, t
         slack_channel=channel,
         approval=approval,
         freeze=tuple(windows),
+        allowed_namespaces=tuple(dict.fromkeys((namespace or "default", *allowed_namespaces))),
+        cluster_resources=cluster_resources,
     )
 
 
@@ -638,6 +646,10 @@ def _app(name: str, reader: _Reader, environments: dict[str, Any], templates: di
         check=lambda p: None if _JSON_POINTER.match(p) else f'"{p}" is not a JSON pointer such as /spec/replicas',
     )
     channel = reader.string("slack_channel", check=slack_channel_problem)
+    raw_kinds = reader.raw("kinds")
+    kinds = None if raw_kinds is None else reader.strings("kinds", check=_kind)
+    if raw_kinds == []:
+        reader.error("kinds", "must list at least one kind (leave it out to allow any namespaced kind)")
     canary = None
     if (sub := reader.table("canary")) is not None:
         canary = _canary(sub, templates)
@@ -649,7 +661,11 @@ def _app(name: str, reader: _Reader, environments: dict[str, Any], templates: di
                 f"required because environment {needing[0]} uses the canary strategy; add [apps.{name}.canary] with steps",
             )
     reader.finish()
-    return App(name, path or "", container or name, envs, ignore, canary, channel)
+    return App(name, path or "", container or name, envs, ignore, canary, channel, kinds)
+
+
+def _kind(value: str) -> str | None:
+    return None if _KIND.match(value) else f'"{value}" is not a Kubernetes kind such as Deployment or ClusterRole'
 
 
 def _path_template(value: str) -> str | None:

@@ -46,11 +46,12 @@ class FieldChange:
 @dataclass
 class ResourceDiff:
     ref: ObjectRef
-    state: str  # changed | missing | extra
+    state: str  # changed | missing | extra | refused (outside the app's boundary, or another app's)
     fields: list[FieldChange] = field(default_factory=list)
     changed_by: str | None = None
     desired: dict[str, Any] | None = None
     live: dict[str, Any] | None = None
+    reason: str | None = None  # why a refused object is refused
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class ResourceDiff:
             "state": self.state,
             "fields": [f.as_dict() for f in self.fields],
             "changed_by": self.changed_by,
+            **({"reason": self.reason} if self.reason else {}),
         }
 
 
@@ -293,6 +295,7 @@ def describe(resource: ResourceDiff) -> str:
     header = {
         "missing": f"+ {label}: in Git, missing from the cluster",
         "extra": f"- {label}: in the cluster, no longer in Git{who}",
+        "refused": f"! refused: {resource.reason}",
     }.get(resource.state, f"~ {label}{who}")
     body = unified(resource.desired, resource.live, label.replace(" ", "/"))
     return "\n".join([header, *(f"    {line}" for line in body.splitlines())])

@@ -24,7 +24,7 @@ from .cluster import records
 from .cluster.client import Cluster
 from .cluster.health import HEALTHY, UNKNOWN
 from .config import App, Config, Environment
-from .errors import ClusterError, GitOpsError, PolicyError, UsageError
+from .errors import ClusterError, GitOpsError, ManifestError, PolicyError, UsageError
 from .metrics import Metrics
 from .promotion import Promotions
 from .rollout.controller import Rollouts
@@ -212,7 +212,7 @@ class Engine:
         for spec, environment in self.pairs(app, env):
             try:
                 rows.append(self._status_row(spec, environment, sha))
-            except ClusterError as e:
+            except (ClusterError, ManifestError) as e:  # one app's broken or refused manifests stay in its row
                 rows.append(StatusRow(spec.name, environment.name, None, None, UNKNOWN, UNKNOWN, str(e)))
         return rows
 
@@ -223,6 +223,7 @@ class Engine:
         target = drifting.Target(app, env, desired, record.inventory)
         observation = syncing.observe(cluster, [ObjectRef.of(o) for o in desired] + record.inventory)
         syncing.find_untracked(cluster, desired, observation)
+        syncing.refuse_foreign(desired, observation, app, env)
         differences = drifting.compare_target(target, observation.live)
         health, message = HEALTHY, ""
         for obj in desired:
@@ -251,6 +252,7 @@ class Engine:
         target = drifting.Target(spec, environment, desired, record.inventory)
         observation = syncing.observe(cluster, [ObjectRef.of(o) for o in desired] + record.inventory)
         syncing.find_untracked(cluster, desired, observation)
+        syncing.refuse_foreign(desired, observation, spec, environment)
         return DiffResult(app, env, sha, drifting.compare_target(target, observation.live))
 
     def history(self, app: str, env: str) -> list[records.HistoryEntry]:
@@ -292,6 +294,7 @@ class Engine:
         before = {key: cluster.requests for key, cluster in clusters.items()}
         by_cluster: dict[int, tuple[Cluster, list[drifting.Target]]] = {}
         record_cache: dict[tuple[int, str], dict[tuple[str, str], records.SyncRecord]] = {}
+        refused: list[drifting.AppDrift] = []
         for spec, environment in self.pairs(None, env):
             if apps and spec.name not in apps:
                 continue
@@ -302,11 +305,16 @@ class Engine:
             record = record_cache[key].get((spec.name, environment.name)) or records.SyncRecord(
                 spec.name, environment.name
             )
-            _, desired = self._desired(spec, environment, sha)
+            try:
+                _, desired = self._desired(spec, environment, sha)
+            except syncing.BoundaryError as e:  # reported in the app's row; the rest of the fleet is still scanned
+                resources = [diffing.ResourceDiff(r.ref, "refused", reason=r.reason) for r in e.refusals]
+                refused.append(drifting.AppDrift(spec.name, environment.name, resources))
+                continue
             by_cluster.setdefault(id(cluster), (cluster, []))[1].append(
                 drifting.Target(spec, environment, desired, record.inventory)
             )
-        report = drifting.DriftReport()
+        report = drifting.DriftReport(drifted=refused)
         for cluster, targets in by_cluster.values():
             part = drifting.scan(cluster, targets)
             report.drifted += part.drifted

@@ -17,11 +17,11 @@ from . import policy
 from .cluster import health as health_checks
 from .cluster import records
 from .cluster.locks import Locks
-from .errors import ClusterError
+from .errors import ClusterError, ManifestError
 from .promotion import REQUEST_LABEL, Request, request_of
 from .rollout import record as rollout_records
 from .source.manifests import ObjectRef, find_version
-from .sync import find_untracked, observe
+from .sync import BoundaryError, find_untracked, foreign, observe
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -93,17 +93,22 @@ def snapshot(engine: Engine) -> FleetView:
         record = (known.get("records") or {}).get((spec.name, environment.name)) or records.SyncRecord(
             spec.name, environment.name
         )
-        _, desired = engine._desired(spec, environment, sha)
-        targets_by_cluster.setdefault(id(cluster), []).append(
-            drifting.Target(spec, environment, desired, record.inventory)
-        )
+        refusal = ""
+        try:
+            _, desired = engine._desired(spec, environment, sha)
+            targets_by_cluster.setdefault(id(cluster), []).append(
+                drifting.Target(spec, environment, desired, record.inventory)
+            )
+        except ManifestError as e:  # refused or broken manifests are this cell's problem, not the whole fleet's
+            refusal = str(e)
         lock = (known.get("locks") or {}).get((spec.name, environment.name))
         cells[(spec.name, environment.name)] = Cell(
             spec.name,
             environment.name,
             None,
-            health_checks.UNKNOWN if not known else "Synced",
+            health_checks.UNKNOWN if not known or refusal else "Synced",
             health_checks.UNKNOWN,
+            refusal,
             rollout=(known.get("rollouts") or {}).get((spec.name, environment.name)),
             steps=len(spec.canary.steps) if spec.canary else 0,
             locked_by=f"{lock.actor} ({lock.operation})" if lock else None,
@@ -131,6 +136,10 @@ def snapshot(engine: Engine) -> FleetView:
         for target in targets:
             cell = cells[(target.app.name, target.env.name)]
             if cell.sync == health_checks.UNKNOWN:
+                continue
+            if refusals := foreign(target.desired, observation, target.app, target.env):
+                cell.message = str(BoundaryError(f"{cell.app} in {cell.env}", refusals))
+                cell.sync = health_checks.UNKNOWN
                 continue
             differences = drifting.compare_target(target, observation.live, tracked)
             cell.drifted = len(differences)

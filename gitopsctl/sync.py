@@ -1,9 +1,18 @@
 """Sync: make one app in one environment match Git.
 
-render -> prepare (namespaces, tracking) -> observe live (one LIST per kind and
-namespace) -> plan (diff; prune candidates) -> validate (refusals, server-side
-dry-run of every write) -> apply in stages -> prune -> wait for health -> record.
+render -> prepare (namespaces, tracking, the boundary) -> observe live (one LIST
+per kind and namespace) -> plan (diff; objects of other apps refused; prune
+candidates) -> validate (refusals, server-side dry-run of every write) -> apply
+in stages -> prune -> wait for health -> record.
 Nothing is written until every check has passed.
+
+The boundary, like Argo CD's AppProject destinations and resource allow-lists:
+an app in an environment may place namespaced objects only in the environment's
+``allowed_namespaces`` (its ``namespace`` always), cluster-scoped objects only of
+the environment's ``cluster_resources`` kinds (a Namespace object also only if
+it is one of the allowed namespaces), and, when the app lists ``kinds``, only
+those kinds. It never takes over, changes or prunes an object another
+app/environment tracks, and prunes only inside its own boundary.
 """
 
 from __future__ import annotations
@@ -74,6 +83,71 @@ def is_tracked_by(obj: dict[str, Any], app: str, env: str) -> bool:
     )
 
 
+def owner_of(obj: dict[str, Any]) -> str | None:
+    """The app/environment a live object is tracked for (its annotation, else gitopsctl's labels), if any."""
+    meta = obj.get("metadata") or {}
+    if owner := (meta.get("annotations") or {}).get(TRACKING_ANNOTATION):
+        return owner
+    labels = meta.get("labels") or {}
+    if labels.get(MANAGED_BY_LABEL) == MANAGED_BY and labels.get(APP_LABEL) and labels.get(ENV_LABEL):
+        return tracking_id(labels[APP_LABEL], labels[ENV_LABEL])
+    return None
+
+
+# ------------------------------------------------------------------ boundary
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One object an app/environment may not touch, and the rule that says so."""
+
+    ref: ObjectRef
+    reason: str
+
+
+class BoundaryError(ManifestError):
+    """Objects outside an app/environment's boundary, or tracked by another one; nothing was applied.
+
+    ``refusals`` names every object refused, so status, diff and drift can show each in the app's row.
+    """
+
+    def __init__(self, where: str, refusals: list[Refusal]) -> None:
+        self.refusals = refusals
+        others = ", ".join(str(r.ref) for r in refusals[1:])
+        more = f"; also refused: {others}" if others else ""
+        super().__init__(f"{where}: {refusals[0].reason}{more}")
+
+
+def allowed_namespaces(env: Environment) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((env.namespace, *env.allowed_namespaces)))
+
+
+def boundary_problem(obj: dict[str, Any], namespaced: bool, app: App, env: Environment) -> str | None:
+    """Why ``obj`` lies outside what ``app`` may touch in ``env``, or None when it is inside."""
+    ref = ObjectRef.of(obj)
+    if app.kinds is not None and ref.kind not in app.kinds:
+        return (
+            f"{ref} is a {ref.kind}, not one of the kinds {app.name} may hold ({', '.join(app.kinds)}); "
+            f"add it to apps.{app.name}.kinds if this app really owns it"
+        )
+    namespaces = allowed_namespaces(env)
+    if not namespaced and ref.kind not in env.cluster_resources:
+        return (
+            f"{ref} is cluster-scoped and {env.name} allows no cluster-scoped {ref.kind} "
+            f"(cluster_resources: {', '.join(env.cluster_resources) or 'none'}); "
+            f'add "{ref.kind}" to environments.{env.name}.cluster_resources if this app really owns it'
+        )
+    hint = f"add it to environments.{env.name}.allowed_namespaces if this app really owns it"
+    if ref.kind == "Namespace" and ref.api_version == "v1" and ref.name not in namespaces:
+        return f"{ref} is not one of the namespaces {env.name} allows ({', '.join(namespaces)}); {hint}"
+    if namespaced and ref.namespace not in namespaces:
+        return (
+            f"{ref} is in namespace {ref.namespace}, outside the namespaces {env.name} allows "
+            f"({', '.join(namespaces)}); {hint}"
+        )
+    return None
+
+
 # ------------------------------------------------------------------ desired
 
 
@@ -94,7 +168,7 @@ def _crd_scopes(objects: Iterable[dict[str, Any]]) -> dict[tuple[str, str], bool
 def prepare(rendered: Rendered, app: App, env: Environment, cluster: Cluster) -> list[dict[str, Any]]:
     """Desired objects as they will be applied: namespace defaulted, tracking label and annotation added."""
     crd_scopes = _crd_scopes(rendered.objects)
-    desired = []
+    desired, refusals = [], []
     for obj in rendered.objects:
         obj = diffing.normalize_desired(obj)
         key = (obj["apiVersion"], obj["kind"])
@@ -104,10 +178,14 @@ def prepare(rendered: Rendered, app: App, env: Environment, cluster: Cluster) ->
             meta["namespace"] = meta.get("namespace") or env.namespace
         elif meta.pop("namespace", None):
             raise ManifestError(f"{rendered.path}: {obj['kind']} {meta['name']} is cluster-scoped but sets a namespace")
+        if problem := boundary_problem(obj, namespaced, app, env):
+            refusals.append(Refusal(ObjectRef.of(obj), problem))
         labels = meta.setdefault("labels", {})
         labels.update({MANAGED_BY_LABEL: MANAGED_BY, APP_LABEL: app.name, ENV_LABEL: env.name})
         meta.setdefault("annotations", {})[TRACKING_ANNOTATION] = tracking_id(app.name, env.name)
         desired.append(obj)
+    if refusals:
+        raise BoundaryError(rendered.path, refusals)
     check_duplicates(desired, rendered.path)
     return desired
 
@@ -199,6 +277,31 @@ def strip_ignored(obj: dict[str, Any], ignore: tuple[str, ...]) -> dict[str, Any
     return obj
 
 
+def foreign(desired: list[dict[str, Any]], observation: Observation, app: App, env: Environment) -> list[Refusal]:
+    """Desired objects that live already tracked for another app/environment: never adopted, changed or pruned here."""
+    found = []
+    own = tracking_id(app.name, env.name)
+    for obj in desired:
+        live = observation.get(ObjectRef.of(obj))
+        owner = owner_of(live) if live is not None else None
+        if owner is not None and owner != own:
+            owner_app, _, owner_env = owner.partition("/")
+            found.append(
+                Refusal(
+                    ObjectRef.of(obj),
+                    f"{ObjectRef.of(obj)} belongs to {owner_app} in {owner_env}, so {app.name} in {env.name} may not "
+                    f"take it over; remove it from one app's manifests (or, to hand it over, remove its "
+                    f"{TRACKING_ANNOTATION} annotation)",
+                )
+            )
+    return found
+
+
+def refuse_foreign(desired: list[dict[str, Any]], observation: Observation, app: App, env: Environment) -> None:
+    if refusals := foreign(desired, observation, app, env):
+        raise BoundaryError(f"{app.name} in {env.name}", refusals)
+
+
 def make_plan(
     desired: list[dict[str, Any]],
     observation: Observation,
@@ -206,6 +309,8 @@ def make_plan(
     app: App,
     env: Environment,
 ) -> Plan:
+    """What to create, update and prune; refuses the whole plan if any object belongs to another app/environment."""
+    refuse_foreign(desired, observation, app, env)
     plan = Plan(desired)
     wanted = {ObjectRef.of(o).identity for o in desired}
     for obj in desired:
@@ -221,7 +326,12 @@ def make_plan(
     seen = set()
     for live in tracked_live:
         ref = ObjectRef.of(live)
-        if ref.identity not in wanted and ref.identity not in seen and is_tracked_by(live, app.name, env.name):
+        if (
+            ref.identity not in wanted
+            and ref.identity not in seen
+            and is_tracked_by(live, app.name, env.name)
+            and boundary_problem(live, bool(ref.namespace), app, env) is None
+        ):
             seen.add(ref.identity)
             plan.prune.append(live)
     return plan

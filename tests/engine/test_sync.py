@@ -73,8 +73,14 @@ def test_apply_is_staged_namespaces_and_crds_first(fleet):
         },
         "gateway route",
     )
+    fleet.config_path.write_text(
+        fleet.config_path.read_text().replace(
+            'namespace = "trading-dev"\n',
+            'namespace = "trading-dev"\ncluster_resources = ["CustomResourceDefinition", "Namespace"]\n',
+        )
+    )
     messages: list[str] = []
-    fleet.engine.sync("trade-service", "dev", progress=messages.append)
+    fleet.reload().sync("trade-service", "dev", progress=messages.append)
     applied = [m.removeprefix("applied ").split(" ")[0] for m in messages if m.startswith("applied ")]
     assert applied[:2] in (["CustomResourceDefinition", "Namespace"], ["Namespace", "CustomResourceDefinition"])
     assert applied.index("ConfigMap") < applied.index("Deployment") < applied.index("HTTPRoute")
