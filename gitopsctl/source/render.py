@@ -241,7 +241,7 @@ def _references(name: str, kustomization: dict[str, Any]) -> list[tuple[str, Any
                 f"{name}: {key} is not allowed, as it runs plugins, programs or Helm during a render; "
                 "use patches, replacements or configMapGenerator, or commit the rendered manifests"
             )
-        items = value if isinstance(value, list) else [value]
+        items = [] if value is None else value if isinstance(value, list) else [value]
         if key in (*_BASE_FIELDS, "crds", "configurations"):
             references += [(key, item) for item in items]
         elif key == "patchesStrategicMerge":

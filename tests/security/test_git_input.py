@@ -17,6 +17,7 @@ import git
 import pytest
 
 from gitopsctl.errors import ManifestError, UnsafeInputError
+from gitopsctl.sandbox.seed import deployment_yaml
 from gitopsctl.source.images import set_version
 from gitopsctl.source.render import Renderer
 from gitopsctl.source.safety import check_tree_path
@@ -234,17 +235,25 @@ def test_a_symlinked_kustomization_never_makes_a_deploy_write_outside_the_reposi
     assert not work.is_dirty(untracked_files=True), "the working clone is left as the remote has it"
 
 
-def test_a_symlinked_parent_directory_is_refused_before_writing(tmp_path):
+@pytest.mark.parametrize(
+    ("name", "original"),
+    [
+        ("kustomization.yaml", "images:\n  - name: registry.local/app\n    newTag: v1\n"),
+        ("deployment.yaml", deployment_yaml("app", "registry.local/app:v1", 1)),
+    ],
+)
+def test_a_symlinked_parent_directory_is_refused_before_writing(tmp_path, name, original):
     outside = tmp_path / "outside"
     outside.mkdir()
-    original = "images:\n  - name: registry.local/app\n    newTag: v1\n"
-    (outside / "kustomization.yaml").write_text(original)
+    (outside / name).write_text(original)
     clone = tmp_path / "clone"
     (clone / "apps").mkdir(parents=True)
     os.symlink(outside, clone / "apps" / "app")
     with pytest.raises(UnsafeInputError, match="apps/app is a symlink"):
+        set_version(clone / "apps" / "app", "app", "v2", "registry.local/app")
+    with pytest.raises(UnsafeInputError, match="apps/app is a symlink"):
         set_version(clone / "apps" / "app", "app", "v2", "registry.local/app", root=clone)
-    assert (outside / "kustomization.yaml").read_text() == original
+    assert (outside / name).read_text() == original
 
 
 # ------------------------------------------------------------- attack 8
