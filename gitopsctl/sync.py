@@ -119,6 +119,7 @@ class BoundaryError(ManifestError):
 
 
 def allowed_namespaces(env: Environment) -> tuple[str, ...]:
+    """The environment's own namespace first (always allowed: objects without one land there), then the others."""
     return tuple(dict.fromkeys((env.namespace, *env.allowed_namespaces)))
 
 
@@ -298,6 +299,7 @@ def foreign(desired: list[dict[str, Any]], observation: Observation, app: App, e
 
 
 def refuse_foreign(desired: list[dict[str, Any]], observation: Observation, app: App, env: Environment) -> None:
+    """Raise BoundaryError naming each desired object another app/environment already tracks, and its owner."""
     if refusals := foreign(desired, observation, app, env):
         raise BoundaryError(f"{app.name} in {env.name}", refusals)
 
