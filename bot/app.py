@@ -26,6 +26,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from gitopsctl import output
+from gitopsctl.cluster.claims import Claims
 from gitopsctl.diff import describe
 from gitopsctl.drift_reports import DriftReports
 from gitopsctl.engine import Engine
@@ -39,14 +40,20 @@ from .commands import USAGE, Command, parse
 from .releases import Outbox, Tracker
 
 log = logging.getLogger(__name__)
-SEEN_TTL = 600.0
+SEEN_TTL = 600.0  # longer than Slack's 5-minute signature window
+IN_FLIGHT_TTL = 300.0
 
 
 class Seen:
-    """Request identities answered recently: a retry of one of them is acknowledged and dropped."""
+    """Request identities answered recently, in this process and (through claims in the cluster) in every replica.
 
-    def __init__(self, ttl: float = SEEN_TTL) -> None:
+    A retry or a replay of a signed request inside Slack's 5-minute signature
+    window is acknowledged and dropped, whichever replica it reaches.
+    """
+
+    def __init__(self, claims: Claims, ttl: float = SEEN_TTL) -> None:
         self.ttl = ttl
+        self.claims = claims
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -58,26 +65,20 @@ class Seen:
             if key in self._seen and now - self._seen[key] < self.ttl:
                 return False
             self._seen[key] = now
-            return True
+        return self.claims.first(key)
 
 
 class InFlight:
-    """Deploys being started by this process, by (app, env, version)."""
+    """Deploys being started, by (app, env, version), across replicas; a claim outlives a crashed replica briefly."""
 
-    def __init__(self) -> None:
-        self._keys: set[tuple[str, ...]] = set()
-        self._lock = threading.Lock()
+    def __init__(self, claims: Claims) -> None:
+        self.claims = claims
 
     def claim(self, key: tuple[str, ...]) -> bool:
-        with self._lock:
-            if key in self._keys:
-                return False
-            self._keys.add(key)
-            return True
+        return self.claims.first("\0".join(key))
 
     def release(self, key: tuple[str, ...]) -> None:
-        with self._lock:
-            self._keys.discard(key)
+        self.claims.release("\0".join(key))
 
 
 def actor_of(user_id: str, name: str | None) -> str:
@@ -111,8 +112,9 @@ class GitOpsBot:
         self.outbox = Outbox(self.client, interval=channel_interval)
         self.tracker = Tracker(engine, self.outbox, poll=poll_interval)
         self.work = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
-        self.seen = Seen()
-        self.in_flight = InFlight()
+        cluster, namespace = engine.coordination()
+        self.seen = Seen(Claims(cluster, namespace, "slack-request", SEEN_TTL))
+        self.in_flight = InFlight(Claims(cluster, namespace, "deploy", IN_FLIGHT_TTL))
         self.app.middleware(self._drop_retries)
         for slash in ("/deploy", "/rollback", "/gitops"):
             self.app.command(slash)(self._on_command)
@@ -136,7 +138,12 @@ class GitOpsBot:
     def _drop_retries(self, body: dict, next: Callable[[], None]) -> BoltResponse | None:  # noqa: A002 (bolt's name)
         """A request seen before (Slack retrying it) is answered 200 and not acted on again."""
         key = body.get("trigger_id") or body.get("event_id")
-        if key and not self.seen.first(str(key)):
+        try:
+            first = not key or self.seen.first(str(key))
+        except GitOpsError as e:  # unsure whether it is a replay: do nothing, and say so
+            log.warning("cannot check a Slack request for replays: %s", e)
+            return BoltResponse(status=200, body="gitopsctl cannot reach its cluster right now; nothing was done")
+        if not first:
             log.info("dropped a repeated request %s", key)
             return BoltResponse(status=200, body="")
         next()
@@ -264,6 +271,10 @@ class GitOpsBot:
             release.request_id = result.request.id if result.request else None
             release.message = blocks.escape(result.message)
             self.tracker.show(release)
+            if release.request_id and release.ts:  # its buttons go when the request ends, whoever ends it
+                self.engine.note_request_message(
+                    release.app, release.env, release.request_id, release.channel, release.ts
+                )
         elif result.rollout is not None:
             release.phase, release.weight = result.rollout.phase, result.rollout.weight
             self.tracker.follow_rollout(release)
@@ -387,24 +398,24 @@ class GitOpsBot:
         )
 
     def _cmd_approve(self, cmd: Command, *, user: str, actor: str, channel: str, respond) -> None:
+        """Approve the request pending now (the one for VERSION when typed), bound to its id from here on."""
         assert cmd.app and cmd.env
-        request = self.engine.promotions.pending(*self.engine.resolve(cmd.app, cmd.env))
-        release = Release(
-            "deploy",
-            cmd.app,
-            cmd.env,
-            request.version if request else "?",
-            request.previous if request else None,
-            user,
-            channel,
-        )
+        request = self.engine.pending(cmd.app, cmd.env)
+        if request is None:
+            raise GitOpsError(f"there is no pending request for {cmd.app} in {cmd.env}")
+        release = Release("deploy", cmd.app, cmd.env, cmd.version or request.version, request.previous, user, channel)
+        release.request_id = request.id
         self._approve(release, user, actor, post_root=True)
 
     def _cmd_reject(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
         assert cmd.app and cmd.env
-        request = self.engine.reject(cmd.app, cmd.env, actor=actor)
+        pending = self.engine.pending(cmd.app, cmd.env)
+        request = self.engine.reject(
+            cmd.app, cmd.env, request=pending.id if pending else None, version=cmd.version, actor=actor
+        )
+        verb = "withdrew" if request.state == "Withdrawn" else "rejected"
         respond(
-            response_type="in_channel", text=blocks.escape(f"{actor.split(' ')[0]} rejected the {request.describe()}")
+            response_type="in_channel", text=blocks.escape(f"{actor.split(' ')[0]} {verb} the {request.describe()}")
         )
 
     def _cmd_freeze(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
@@ -499,10 +510,14 @@ class GitOpsBot:
             ts=body["container"]["message_ts"],
             request_id=value.get("request"),
         )
+        if not release.request_id:
+            raise GitOpsError("this button belongs to no request; use /gitops approve or reject with the version")
         if action["action_id"] == REJECT:
             self.access.require(user, release.env, "approver")
-            self.engine.reject(release.app, release.env, actor=actor)
-            release.phase, release.decided = "Rejected", f"Rejected by <@{user}>"
+            request = self.engine.reject(
+                release.app, release.env, request=release.request_id, version=release.version, actor=actor
+            )
+            release.phase, release.decided = "Rejected", f"{request.state} by <@{user}>"
             self.tracker.show(release)
             return
         self._approve(release, user, actor, post_root=False)
@@ -516,7 +531,14 @@ class GitOpsBot:
                 f"the deploy of {release.app} {release.version} to {release.env} is already being approved"
             )
         try:
-            result = self.engine.approve(release.app, release.env, actor=actor, progress=self.tracker.progress(release))
+            result = self.engine.approve(
+                release.app,
+                release.env,
+                request=release.request_id,
+                version=release.version,
+                actor=actor,
+                progress=self.tracker.progress(release),
+            )
             release.decided = f"Approved by <@{user}>"
             release.version, release.previous = result.version, result.previous
             if result.rollout is not None and not release.steps:  # approved by command: the plan is not at hand

@@ -25,6 +25,9 @@ PHASE_EMOJI = {
     "Aborted": ":rotating_light:",
     "Failed": ":x:",
     "Rejected": ":no_entry:",
+    "Withdrawn": ":no_entry:",
+    "Expired": ":hourglass:",
+    "Approved": ":white_check_mark:",
 }
 PHASE_TEXT = {"PendingApproval": "Waiting for approval"}
 
@@ -56,7 +59,17 @@ class Release:
 
     @property
     def finished(self) -> bool:
-        return self.phase in ("Promoted", "Deployed", "Unchanged", "Aborted", "Failed", "Rejected")
+        return self.phase in (
+            "Promoted",
+            "Deployed",
+            "Unchanged",
+            "Aborted",
+            "Failed",
+            "Rejected",
+            "Withdrawn",
+            "Expired",
+            "Approved",
+        )
 
     def button_value(self) -> str:
         """Enough to act on a click in any replica, even after a restart."""

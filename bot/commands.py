@@ -28,8 +28,8 @@ USAGE = {
     "abort": "/gitops abort APP ENV [reason]",
     "pause": "/gitops pause APP ENV [reason]",
     "resume": "/gitops resume APP ENV [reason]",
-    "approve": "/gitops approve APP ENV",
-    "reject": "/gitops reject APP ENV",
+    "approve": "/gitops approve APP ENV [VERSION]",
+    "reject": "/gitops reject APP ENV [VERSION]",
     "drift": "/gitops drift [ENV]",
     "sync": "/gitops sync APP ENV",
     "freeze": "/gitops freeze ENV DURATION REASON",
@@ -57,7 +57,8 @@ ROLE = {
     "locks": "viewer",
     "help": "viewer",
 }
-APP_ENV = ("diff", "history", "approve", "reject", "sync")
+APP_ENV = ("diff", "history", "sync")
+APP_ENV_VERSION = ("deploy", "rollback", "approve", "reject")  # a decision names the version it means, if it likes
 ROLLOUT_CONTROLS = ("promote", "abort", "pause", "resume")
 
 
@@ -125,7 +126,7 @@ def parse(slash: str, text: str) -> Command:
 
 
 def _build(verb: str, words: list[str]) -> Command:
-    if verb in ("deploy", "rollback"):
+    if verb in APP_ENV_VERSION:
         if len(words) not in (2, 3):
             raise CommandError("give the app and the environment, and optionally the version", verb)
         version = _version(words[2], verb) if len(words) == 3 else None

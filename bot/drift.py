@@ -19,13 +19,16 @@ from slack_sdk.errors import SlackApiError
 from gitopsctl.diff import MISSING, describe
 from gitopsctl.drift import AppDrift
 from gitopsctl.drift_reports import Incident
+from gitopsctl.identity import Actor
 
 from . import blocks
+from .blocks import Release, release_blocks, release_text
 from .releases import Outbox
 
 if TYPE_CHECKING:
     from gitopsctl.config import Config
     from gitopsctl.engine import SyncResult
+    from gitopsctl.promotion import Request
 
 log = logging.getLogger(__name__)
 SYNC, SNOOZE = "gitops_drift_sync", "gitops_drift_snooze"
@@ -101,6 +104,33 @@ class SlackNotifier:
         self.client = client
         self.config = config
         self.outbox = outbox
+
+    def request_ended(self, request: Request) -> bool:
+        """Every message that showed the request now says how it ended, without buttons; True when all are done."""
+        requester = Actor.parse(request.requester)  # a request shown in Slack was asked for from Slack
+        done = True
+        for where in request.messages:
+            release = Release(
+                "deploy",
+                request.app,
+                request.env,
+                request.version,
+                request.previous,
+                requester.id,
+                where["channel"],
+                ts=where["ts"],
+                phase=request.state,
+                decided=blocks.escape(request.ended[:1].upper() + request.ended[1:]),
+            )
+            try:
+                self.client.chat_update(
+                    channel=release.channel, ts=release.ts, text=release_text(release), blocks=release_blocks(release)
+                )
+            except SlackApiError as e:
+                error = e.response.get("error")
+                log.warning("Slack refused to update a request's message in %s: %s", release.channel, error)
+                done = done and error in ("message_not_found", "channel_not_found", "cant_update_message")
+        return done
 
     def _channel(self, env: str) -> str | None:
         return self.config.environments[env].slack_channel or self.config.slack.default_channel

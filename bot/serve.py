@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from gitopsctl import config as config_module
 from gitopsctl import logs
-from gitopsctl.cluster.client import Cluster
 from gitopsctl.config import SecretRef
 from gitopsctl.drift_reports import DriftReports, LogNotifier
 from gitopsctl.engine import Engine
@@ -111,11 +110,7 @@ class Serve:
         self._started = False
 
     def _lease_cluster(self):
-        serve = self.engine.config.serve
-        if serve.lease_context is not None:
-            return Cluster(serve.lease_context, serve.lease_kubeconfig)
-        first = self.engine.config.environments[self.engine.config.promotion_chain[0]]
-        return self.engine.cluster(first)
+        return self.engine.coordination()[0]
 
     def ready(self) -> bool:
         return self._started

@@ -21,6 +21,7 @@ from . import config as config_module
 from . import output
 from .durations import parse_duration
 from .errors import ConfigError, GitOpsError, UsageError
+from .identity import person_of
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -140,8 +141,6 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from .engine import default_actor
-
     try:
         timeout = parse_duration(args.timeout)
     except ValueError as e:
@@ -156,7 +155,6 @@ def _sync(args: argparse.Namespace) -> int:
         allow_empty=args.allow_empty,
         wait=args.wait,
         timeout=timeout,
-        actor=default_actor(),
         progress=progress,
     )
     if args.output == "json":
@@ -201,6 +199,22 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _whoami(args: argparse.Namespace) -> int:
+    """Who gitopsctl acts as in each environment: what its cluster says of your credentials, and the person."""
+    engine = _engine(args)
+    envs = [args.env] if args.env else list(engine.config.promotion_chain)
+    rows = []
+    for env in envs:
+        actor = engine.whoami(env)
+        rows.append({"env": env, "user": actor, "person": person_of(engine.config, actor)})
+    if args.output == "json":
+        _emit_json(rows)
+    else:
+        for row in rows:
+            print("\t".join([row["env"], row["user"], *([f"(person {row['person']})"] if row["person"] else [])]))
+    return 0
+
+
 def _history(args: argparse.Namespace) -> int:
     entries = _engine(args).history(args.app, args.env)
     if args.output == "json":
@@ -228,12 +242,6 @@ def _history(args: argparse.Namespace) -> int:
         )
     )
     return 0
-
-
-def _actor(args: argparse.Namespace) -> str:
-    from .engine import default_actor
-
-    return args.actor or default_actor()
 
 
 def _timeout(args: argparse.Namespace) -> float:
@@ -308,7 +316,6 @@ def _rollout(args: argparse.Namespace) -> int:
     engine = _engine(args)
     app, _ = engine.resolve(args.app, args.env)
     steps = len(app.canary.steps) if app.canary else 0
-    actor = _actor(args)
     controls = engine.rollouts
     if args.action == "status":
         while True:
@@ -319,6 +326,7 @@ def _rollout(args: argparse.Namespace) -> int:
             if not args.watch or not rollout.active:
                 return 0
             time.sleep(2)
+    actor = engine.whoami(args.env)
     if args.action == "promote":
         rollout = controls.promote(args.app, args.env, full=args.full, actor=actor)
     elif args.action == "abort":
@@ -368,7 +376,6 @@ def _deploy(args: argparse.Namespace) -> int:
         args.app,
         args.env,
         args.version,
-        actor=_actor(args),
         break_glass=args.break_glass,
         wait=args.wait,
         reason=args.reason or "",
@@ -377,22 +384,40 @@ def _deploy(args: argparse.Namespace) -> int:
     return _print_deploy(result, args)
 
 
+def _decided_request(engine, args: argparse.Namespace, verb: str):
+    """The request a decision binds to: --request, else the one pending now, named before anything is decided."""
+    request = engine.pending(args.app, args.env)
+    if args.request is None:
+        if request is None:
+            raise UsageError(f"there is no pending request for {args.app} in {args.env}")
+        print(f"{verb} request {request.id}: the {request.describe()}", file=sys.stderr, flush=True)
+        _confirm(
+            f"{verb.capitalize()} {request.app} {request.version} to {request.env}, asked by {request.requester}", args
+        )
+        return request.id
+    return args.request
+
+
 def _approve(args: argparse.Namespace) -> int:
-    return _print_deploy(_engine(args).approve(args.app, args.env, actor=_actor(args), timeout=_timeout(args)), args)
+    engine = _engine(args)
+    request = _decided_request(engine, args, "approving")
+    result = engine.approve(args.app, args.env, request=request, version=args.version, timeout=_timeout(args))
+    return _print_deploy(result, args)
 
 
 def _reject(args: argparse.Namespace) -> int:
-    request = _engine(args).reject(args.app, args.env, actor=_actor(args))
-    print(f"rejected the {request.describe()}")
+    engine = _engine(args)
+    request = engine.reject(
+        args.app, args.env, request=_decided_request(engine, args, "rejecting"), version=args.version
+    )
+    print(f"{'withdrew' if request.state == 'Withdrawn' else 'rejected'} the {request.describe()}")
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
     engine = _engine(args)
     _confirm(f"Roll back {args.app} in {args.env}" + (f" to {args.to}" if args.to else ""), args)
-    return _print_deploy(
-        engine.rollback(args.app, args.env, to=args.to, actor=_actor(args), timeout=_timeout(args)), args
-    )
+    return _print_deploy(engine.rollback(args.app, args.env, to=args.to, timeout=_timeout(args)), args)
 
 
 def _freeze(args: argparse.Namespace) -> int:
@@ -402,7 +427,7 @@ def _freeze(args: argparse.Namespace) -> int:
         duration = timedelta(seconds=parse_duration(args.duration))
     except ValueError as e:
         raise UsageError(f"--for: {e}") from e
-    freeze = _engine(args).freeze(args.env, duration=duration, reason=args.reason or "", actor=_actor(args))
+    freeze = _engine(args).freeze(args.env, duration=duration, reason=args.reason or "")
     print(f"{args.env} is frozen until {freeze.until:%Y-%m-%d %H:%M} UTC: {freeze.reason}")
     return 0
 
@@ -489,6 +514,13 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("-o", "--output", choices=("text", "json"), default="text")
     drift.set_defaults(func=_drift)
 
+    whoami = commands.add_parser(
+        "whoami", parents=[common], help="who you act as in each environment (the cluster says, from your credentials)"
+    )
+    whoami.add_argument("env", nargs="?")
+    whoami.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    whoami.set_defaults(func=_whoami)
+
     history = commands.add_parser("history", parents=[common], help="the last syncs of an app in an environment")
     history.add_argument("app")
     history.add_argument("env")
@@ -496,7 +528,6 @@ def build_parser() -> argparse.ArgumentParser:
     history.set_defaults(func=_history)
 
     acting = argparse.ArgumentParser(add_help=False)
-    acting.add_argument("--actor", help="who is acting (default: $GITOPSCTL_ACTOR, then your user name)")
     acting.add_argument("--timeout", default="5m", help="how long to wait for Healthy (default 5m)")
     acting.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
@@ -514,16 +545,21 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--reason", help="why (required with --break-glass)")
     deploy.set_defaults(func=_deploy)
 
-    approve = commands.add_parser("approve", parents=[common, acting], help="approve the pending deploy request")
-    approve.add_argument("app")
-    approve.add_argument("env")
-    approve.set_defaults(func=_approve)
-
-    reject = commands.add_parser(
-        "reject", parents=[common, acting], help="reject (or withdraw) the pending deploy request"
+    deciding = argparse.ArgumentParser(add_help=False)
+    deciding.add_argument("app")
+    deciding.add_argument("env")
+    deciding.add_argument(
+        "--request", metavar="ID", help="the request's id (default: the one pending now, named first)"
     )
-    reject.add_argument("app")
-    reject.add_argument("env")
+    deciding.add_argument("--version", help="refuse unless the request is for this version")
+    deciding.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    approve = commands.add_parser(
+        "approve", parents=[common, acting, deciding], help="approve the pending deploy request"
+    )
+    approve.set_defaults(func=_approve)
+    reject = commands.add_parser(
+        "reject", parents=[common, acting, deciding], help="reject (or withdraw) the pending deploy request"
+    )
     reject.set_defaults(func=_reject)
 
     rollback = commands.add_parser(
@@ -556,7 +592,6 @@ def build_parser() -> argparse.ArgumentParser:
         sub = rollout_actions.add_parser(action, parents=[common], help=text)
         sub.add_argument("app")
         sub.add_argument("env")
-        sub.add_argument("--actor", help="who is acting (default: $GITOPSCTL_ACTOR, then your user name)")
         sub.add_argument("-o", "--output", choices=("text", "json"), default="text")
         if action == "status":
             sub.add_argument("--watch", action="store_true", help="print again every 2 s until the rollout ends")

@@ -20,6 +20,7 @@ from typing import Any
 
 from .durations import parse_duration
 from .errors import ConfigError
+from .identity import SLACK_USER
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -245,6 +246,15 @@ class PrometheusConfig:
 
 
 @dataclass(frozen=True)
+class Person:
+    """One person's identities in every front end: so four-eyes rules hold across Slack, the CLI and the console."""
+
+    name: str
+    slack: str | None = None  # Slack user ID
+    kube: tuple[str, ...] = ()  # cluster user names, as `kubectl auth whoami` prints them
+
+
+@dataclass(frozen=True)
 class Config:
     git: GitConfig
     environments: dict[str, Environment]
@@ -260,6 +270,7 @@ class Config:
     marginal_score: int = 75
     serve: ServeConfig = field(default_factory=ServeConfig)
     prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
+    people: dict[str, Person] = field(default_factory=dict)
 
     def app(self, name: str) -> App:
         return self.apps[name]
@@ -744,6 +755,7 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
     top = _Reader(data, "", errors)
     git = _git(top.table("git"), base_dir, errors)
 
+    people = _people(top.table("people"))
     groups: dict[str, tuple[str, ...]] = {}
     if (groups_reader := top.table("groups")) is not None:
         for name in groups_reader.data:
@@ -875,9 +887,34 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
         marginal_score,
         serve,
         prometheus,
+        people,
     )
 
 
+def _people(reader: _Reader | None) -> dict[str, Person]:
+    """``[people.NAME]``: each identity belongs to one person at most, or approvals could not tell people apart."""
+    people: dict[str, Person] = {}
+    owners: dict[str, str] = {}
+    for name, sub in _named_tables(reader, "person").items():
+        slack = sub.string(
+            "slack",
+            check=lambda v: None if SLACK_USER.match(v) else f'must be a Slack user ID like U024BE7LH (got "{v}")',
+        )
+        kube = sub.strings(
+            "kube", check=lambda v: None if _KUBE_USER.match(v) else f'must be a cluster user name (got "{v}")'
+        )
+        for identity in ([f"slack {slack}"] if slack else []) + [f"cluster user {k}" for k in kube]:
+            if identity in owners:
+                sub.error(None, f"{identity} is already {owners[identity]}'s; one identity belongs to one person")
+            owners.setdefault(identity, name)
+        if not slack and not kube:
+            sub.error(None, "name at least one identity: slack (a user ID) or kube (cluster user names)")
+        sub.finish()
+        people[name] = Person(name, slack, kube)
+    return people
+
+
+_KUBE_USER = re.compile(r"^[^\x00-\x20\x7f]{1,253}$")
 _SLACK_MEMBER = re.compile(r"^(\*|[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$")
 
 

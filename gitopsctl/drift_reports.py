@@ -35,6 +35,7 @@ from .rollout import record as rollout_records
 
 if TYPE_CHECKING:
     from .engine import Engine, SyncResult
+    from .promotion import Request
 
 log = logging.getLogger(__name__)
 STORE = "gitopsctl-drift-incidents"
@@ -71,6 +72,10 @@ class Notifier(Protocol):
 
     def summary(self, env: str, lines: list[str]) -> None: ...
 
+    def request_ended(self, request: Request) -> bool:
+        """Show that an approval request ended where it was shown (its buttons removed); True when done."""
+        ...
+
 
 class LogNotifier:
     """Reports drift to the log, for serve without Slack."""
@@ -94,6 +99,10 @@ class LogNotifier:
 
     def summary(self, env: str, lines: list[str]) -> None:
         log.info("summary of %s: %s", env, "; ".join(lines))
+
+    def request_ended(self, request: Request) -> bool:
+        log.info("the %s ended: %s", request.describe(), request.ended)
+        return True
 
 
 def fingerprint(drift: AppDrift) -> str:

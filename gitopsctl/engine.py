@@ -7,9 +7,7 @@ what runs and the records of what was done.
 
 from __future__ import annotations
 
-import getpass
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from .cluster.client import Cluster
 from .cluster.health import HEALTHY, UNKNOWN
 from .config import App, Config, Environment
 from .errors import ClusterError, GitOpsError, ManifestError, PolicyError, UsageError
+from .identity import Actor
 from .metrics import Metrics
 from .promotion import Promotions
 from .rollout.controller import Rollouts
@@ -34,11 +33,6 @@ from .source.repo import GitRepository
 from .source.writer import GitWriter
 
 SYNCED, OUT_OF_SYNC = "Synced", "OutOfSync"
-
-
-def default_actor() -> str:
-    """Who is acting, for history and commits: $GITOPSCTL_ACTOR, else the OS user."""
-    return os.environ.get("GITOPSCTL_ACTOR") or getpass.getuser()
 
 
 @dataclass
@@ -148,6 +142,7 @@ class Engine:
         self._subscribers: list[Callable[[Any, str], None]] = []
         self.rollouts = Rollouts(self, notify=self._publish)
         self._clusters: dict[tuple[str, str], Cluster] = {}
+        self._coordination: Cluster | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ events
@@ -365,7 +360,7 @@ class Engine:
             app,
             env,
             version,
-            actor=actor or default_actor(),
+            actor=actor or self.whoami(env),
             break_glass=break_glass,
             reason=reason,
             timeout=timeout,
@@ -385,7 +380,7 @@ class Engine:
     ):
         """What ``deploy`` would do after every policy check, writing nothing; raises what ``deploy`` would."""
         return self.promotions.plan(
-            app, env, version, actor=actor or default_actor(), break_glass=break_glass, reason=reason
+            app, env, version, actor=actor or self.whoami(env), break_glass=break_glass, reason=reason
         )
 
     def approve(
@@ -393,11 +388,14 @@ class Engine:
         app: str,
         env: str,
         *,
+        request: str | None = None,
+        version: str | None = None,
         actor: str | None = None,
         timeout: float = 300.0,
         wait: bool = False,
         progress: Callable[[str], None] | None = None,
     ):
+        """Approve the pending request ``request`` (its id; the pending one when None), refused if it was replaced."""
         return self._counted(
             self.metrics.deploys,
             app,
@@ -405,7 +403,9 @@ class Engine:
             self.promotions.approve,
             app,
             env,
-            actor=actor or default_actor(),
+            request_id=request,
+            version=version,
+            actor=actor or self.whoami(env),
             timeout=timeout,
             wait=wait,
             progress=progress,
@@ -435,8 +435,39 @@ class Engine:
                     continue  # another controller acted first; the next pass sees its result
         return done
 
-    def reject(self, app: str, env: str, *, actor: str | None = None):
-        return self.promotions.reject(app, env, actor=actor or default_actor())
+    def reject(
+        self, app: str, env: str, *, request: str | None = None, version: str | None = None, actor: str | None = None
+    ):
+        """Reject (or, by the requester, withdraw) the pending request ``request``; refused if it was replaced."""
+        return self.promotions.reject(app, env, request_id=request, version=version, actor=actor or self.whoami(env))
+
+    def pending(self, app: str, env: str):
+        """The request waiting for approval in ``env``, or None."""
+        return self.promotions.pending(*self.resolve(app, env))
+
+    def coordination(self) -> tuple[Cluster, str]:
+        """Where replicas of serve meet: the lease's cluster and namespace (leader election, replay claims)."""
+        serve = self.config.serve
+        if serve.lease_context is not None:
+            if self._coordination is None:
+                self._coordination = Cluster(serve.lease_context, serve.lease_kubeconfig)
+            return self._coordination, serve.lease_namespace
+        return self.cluster(self.config.environments[self.config.promotion_chain[0]]), serve.lease_namespace
+
+    def note_request_message(self, app: str, env: str, request: str, channel: str, ts: str) -> None:
+        """Remember a message that shows a request, so it is updated (buttons gone) when the request ends."""
+        self.promotions.note_message(app, env, request, channel, ts)
+
+    def whoami(self, env: str) -> str:
+        """Who this process acts as in ``env``: the user its cluster credentials belong to (``kubectl auth whoami``).
+
+        Never a flag or a variable: approvals and history rely on it.
+        """
+        spec = self.config.environments.get(env)
+        if spec is None:
+            raise UsageError(f'unknown environment "{env}"; known environments: {", ".join(self.config.environments)}')
+        username, _groups = self.cluster(spec).whoami()
+        return str(Actor.kube(username))
 
     def rollback(self, app: str, env: str, *, to: str | None = None, actor: str | None = None, timeout: float = 300.0):
         return self._counted(
@@ -447,12 +478,12 @@ class Engine:
             app,
             env,
             to=to,
-            actor=actor or default_actor(),
+            actor=actor or self.whoami(env),
             timeout=timeout,
         )
 
     def freeze(self, env: str, *, duration, reason: str, actor: str | None = None):
-        return self.promotions.freeze(env, duration=duration, reason=reason, actor=actor or default_actor())
+        return self.promotions.freeze(env, duration=duration, reason=reason, actor=actor or self.whoami(env))
 
     def unfreeze(self, env: str) -> bool:
         return self.promotions.unfreeze(env)
@@ -532,7 +563,7 @@ class Engine:
         entry = records.HistoryEntry(
             revision=result.revision,
             version=result.version,
-            actor=actor or default_actor(),
+            actor=actor or self.whoami(env.name),
             time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             result=result.result,
             applied=len(result.applied),

@@ -6,13 +6,13 @@ lives in ConfigMaps in the environment's namespace (see promotion.py).
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from .config import DAYS as DAY_NAMES
 from .config import Config, Environment, FreezeWindow
+from .identity import Actor, as_actor, key_of, listed_key, same_person, unknown_across_front_ends
 
 
 @dataclass(frozen=True)
@@ -49,21 +49,8 @@ def active_freeze(env: Environment, now: datetime, manual: Freeze | None) -> Fre
     return None
 
 
-_SLACK_ACTOR = re.compile(r"\(([UW][A-Z0-9]{2,})\)$")
-
-
-def identity(actor: str) -> str:
-    """Who an actor is: the Slack user ID of ``"alice (U024BE7LH)"`` (names can be changed, IDs cannot), else the actor."""
-    match = _SLACK_ACTOR.search(actor)
-    return match.group(1) if match else actor
-
-
-def same_person(a: str, b: str) -> bool:
-    return identity(a) == identity(b)
-
-
-def may_approve(config: Config, env: Environment, actor: str) -> bool:
-    """Listed as an approver of ``env`` (by name, or Slack ID for Slack users), directly or through a group.
+def may_approve(config: Config, env: Environment, actor: Actor | str) -> bool:
+    """Listed as an approver of ``env`` (a person, a Slack user ID or a cluster user), directly or through a group.
 
     With no approvers listed, anyone but the requester may approve.
     """
@@ -71,7 +58,32 @@ def may_approve(config: Config, env: Environment, actor: str) -> bool:
     if not approval.users and not approval.groups:
         return True
     listed = set(approval.users).union(*(config.groups.get(g, ()) for g in approval.groups))
-    return identity(actor) in listed
+    return key_of(config, actor) in {listed_key(config, entry) for entry in listed}
+
+
+def approval_problem(
+    config: Config,
+    env: Environment,
+    request_requester: str,
+    approvals: list[str],
+    actor: Actor | str,
+    *,
+    what: str = "deploy",
+) -> str | None:
+    """Why ``actor`` may not approve a request (a ``what``), in one sentence; None when they may."""
+    actor = as_actor(actor)
+    if same_person(config, actor, request_requester):
+        return f"{actor} asked for this {what}; someone else must approve it"
+    if unknown_across_front_ends(config, actor, request_requester):
+        return (
+            f"{request_requester} asked from another front end than {actor}, and gitopsctl cannot tell whether they "
+            "are two people; list both identities under [people] in the configuration"
+        )
+    if not may_approve(config, env, actor):
+        return f"{actor} may not approve deploys to {env.name}; approvers: {approvers_text(env)}"
+    if any(same_person(config, actor, a) for a in approvals):
+        return f"{actor} has already approved this request"
+    return None
 
 
 def approvers_text(env: Environment) -> str:

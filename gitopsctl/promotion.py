@@ -25,6 +25,7 @@ from .cluster.health import HEALTHY
 from .cluster.locks import Locks
 from .config import App, Environment
 from .errors import ClusterError, PolicyError, UsageError
+from .identity import SLACK, as_actor, same_person
 from .source.images import check_version, set_version
 from .source.manifests import find_version
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from .engine import Engine, SyncResult
 
 REQUEST_LABEL = "gitopsctl.io/request"
+ENDED_LABEL = "gitopsctl.io/request-ended"
 FREEZE_LABEL = "gitopsctl.io/freeze"
 DEPLOYED, PENDING, FAILED, UNCHANGED = "Deployed", "PendingApproval", "Failed", "Unchanged"
 PROGRESSING, ABORTED = "Progressing", "Aborted"
@@ -52,6 +54,9 @@ class Request:
     break_glass: bool = False
     reason: str = ""
     approvals: list[str] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)  # where front ends show it: {"channel", "ts"}
+    state: str = PENDING  # PendingApproval | Approved | Rejected | Withdrawn | Expired
+    ended: str = ""  # how it ended, in words: "rejected by bob (U0B0B)"
 
     def describe(self) -> str:
         what = "break-glass deploy" if self.break_glass else "deploy"
@@ -133,6 +138,71 @@ class Promotions:
     def pending(self, app: App, env: Environment) -> Request | None:
         cm = self.engine.cluster(env).get("v1", "ConfigMap", self._request_name(app.name, env.name), env.namespace)
         return request_of(cm) if cm else None
+
+    def bound(self, app: App, env: Environment, request_id: str | None, version: str | None = None) -> Request:
+        """The pending request, refused unless it is the one the person saw (by id, and version when given).
+
+        An old Approve button, or a command typed while another request replaced
+        the one read, must never act on whatever is pending now.
+        """
+        request = self.pending(app, env)
+        seen = f"that request ({version})" if version else "that request" if request_id else None
+        if request is None:
+            if seen:
+                raise PolicyError(
+                    f"{seen} for {app.name} in {env.name} is no longer pending: it was approved, rejected or expired"
+                )
+            raise UsageError(f"there is no pending request for {app.name} in {env.name}")
+        if (request_id and request.id != request_id) or (version and request.version != version):
+            raise PolicyError(
+                f"{seen or 'that request'} expired or was replaced; the pending one is {request.version}, "
+                f"asked by {request.requester} (request {request.id}); look at it before you decide"
+            )
+        return request
+
+    def note_message(self, app_name: str, env_name: str, request_id: str, channel: str, ts: str) -> None:
+        """Remember where a front end shows a request, so its buttons go when the request ends, whoever ends it."""
+        app, env = self.engine.resolve(app_name, env_name)
+        request = self.bound(app, env, request_id)
+        request.messages.append({"channel": channel, "ts": ts})
+        self._save_request(env, request, replace=True)
+
+    def _end(self, env: Environment, request: Request, state: str, how: str, *, notify: bool = True) -> None:
+        """Drop the pending request; one shown somewhere is kept as ended until its messages are updated."""
+        request.state, request.ended = state, how
+        if request.messages and notify:
+            cluster = self.engine.cluster(env)
+            cluster.create(
+                _cm(
+                    f"gitopsctl-request-ended-{request.id}",
+                    env.namespace,
+                    {ENDED_LABEL: "true", "gitopsctl.io/app": request.app, "gitopsctl.io/env": request.env},
+                    {"request": json.dumps(asdict(request))},
+                )
+            )
+        self._drop_request(request.app, env)
+
+    def ended(self) -> list[Request]:
+        """Requests that ended (approved, rejected, withdrawn, expired) whose messages still show buttons."""
+        found = []
+        for env in self._namespaces():
+            for cm in self.engine.cluster(env).list("v1", "ConfigMap", env.namespace, label_selector=ENDED_LABEL):
+                found.append(request_of(cm))
+        return found
+
+    def forget(self, request: Request) -> None:
+        env = self._env(request.env)
+        self.engine.cluster(env).delete("v1", "ConfigMap", f"gitopsctl-request-ended-{request.id}", env.namespace)
+
+    def _namespaces(self) -> list[Environment]:
+        """One environment per (cluster, namespace): requests of environments sharing one are listed once."""
+        seen, out = set(), []
+        for env in self.engine.config.environments.values():
+            key = (env.context, env.kubeconfig, env.namespace)
+            if key not in seen:
+                seen.add(key)
+                out.append(env)
+        return out
 
     def _save_request(self, env: Environment, request: Request, replace: bool) -> None:
         cluster = self.engine.cluster(env)
@@ -237,7 +307,9 @@ class Promotions:
         if break_glass and not reason:
             raise UsageError("a break-glass deploy needs --reason saying why it cannot wait")
         existing = self.pending(app, env)
-        if existing is not None and (existing.version != version or not policy.same_person(existing.requester, actor)):
+        if existing is not None and (
+            existing.version != version or not same_person(self.engine.config, existing.requester, actor)
+        ):
             raise PolicyError(f"a {existing.describe()} is already pending; approve or reject it first")
         if (active := self.engine.rollouts.active(app, env)) is not None:
             raise PolicyError(
@@ -322,22 +394,21 @@ class Promotions:
         env_name: str,
         *,
         actor: str,
+        request_id: str | None = None,
+        version: str | None = None,
         timeout: float = 300.0,
         wait: bool = False,
         progress: Callable[[str], None] | None = None,
     ) -> DeployResult:
+        """Approve the request the approver saw (``request_id``; the pending one when None): never a newer one."""
         app, env = self.engine.resolve(app_name, env_name)
-        request = self.pending(app, env)
-        if request is None:
-            raise UsageError(f"there is no pending request for {app.name} in {env.name}")
-        if policy.same_person(actor, request.requester):
-            raise PolicyError(
-                f"{actor} asked for this {('break-glass ' if request.break_glass else '')}deploy; someone else must approve it"
-            )
-        if not policy.may_approve(self.engine.config, env, actor):
-            raise PolicyError(f"{actor} may not approve deploys to {env.name}; approvers: {policy.approvers_text(env)}")
-        if any(policy.same_person(actor, a) for a in request.approvals):
-            raise PolicyError(f"{actor} has already approved this request")
+        request = self.bound(app, env, request_id, version)
+        what = "break-glass deploy" if request.break_glass else "deploy"
+        problem = policy.approval_problem(
+            self.engine.config, env, request.requester, request.approvals, actor, what=what
+        )
+        if problem:
+            raise PolicyError(problem)
         request.approvals.append(actor)
         if len(request.approvals) < request.required:
             self._save_request(env, request, replace=True)
@@ -350,7 +421,14 @@ class Promotions:
                 request=request,
                 message=f"approved by {', '.join(request.approvals)}; {request.required - len(request.approvals)} more needed",
             )
-        self._drop_request(app.name, env)
+        # approved in Slack, the message clicked follows the deploy; approved elsewhere, the leader updates it
+        self._end(
+            env,
+            request,
+            "Approved",
+            f"approved by {', '.join(request.approvals)}",
+            notify=as_actor(actor).source != SLACK,
+        )
         kind = "Break-glass deploy" if request.break_glass else "Deploy"
         return self._execute(
             app,
@@ -365,14 +443,16 @@ class Promotions:
             progress=progress,
         )
 
-    def reject(self, app_name: str, env_name: str, *, actor: str) -> Request:
+    def reject(
+        self, app_name: str, env_name: str, *, actor: str, request_id: str | None = None, version: str | None = None
+    ) -> Request:
+        """Reject (an approver) or withdraw (the requester) the request the person saw."""
         app, env = self.engine.resolve(app_name, env_name)
-        request = self.pending(app, env)
-        if request is None:
-            raise UsageError(f"there is no pending request for {app.name} in {env.name}")
-        if not policy.same_person(actor, request.requester) and not policy.may_approve(self.engine.config, env, actor):
+        request = self.bound(app, env, request_id, version)
+        own = same_person(self.engine.config, actor, request.requester)
+        if not own and not policy.may_approve(self.engine.config, env, actor):
             raise PolicyError(f"{actor} may not reject deploys to {env.name}; approvers: {policy.approvers_text(env)}")
-        self._drop_request(app.name, env)
+        self._end(env, request, "Withdrawn" if own else "Rejected", f"{'withdrawn' if own else 'rejected'} by {actor}")
         return request
 
     def rollback(
@@ -466,7 +546,7 @@ class Promotions:
                 request = request_of(cm)
                 asked = datetime.strptime(request.requested_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
                 if (now - asked).total_seconds() > approval_ttl:
-                    cluster.delete("v1", "ConfigMap", cm["metadata"]["name"], env.namespace)
+                    self._end(env, request, "Expired", "not approved in time")
                     dropped.append(f"the {request.describe()}, not approved in time")
             freeze = self.manual_freeze(env)
             if freeze is not None and freeze.until is not None and freeze.until <= now:

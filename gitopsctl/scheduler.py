@@ -95,9 +95,13 @@ class Scheduler:
         self.engine.metrics.reconcile_seconds.observe(time.monotonic() - started)
 
     def expire(self) -> None:
+        """Drop old requests and freezes; then update every message of an ended request, whoever ended it."""
         try:
             for what in self.engine.promotions.expire(approval_ttl=self.engine.config.serve.approval_ttl):
                 log.info("expired: %s", what)
+            for request in self.engine.promotions.ended():
+                if self.notifier.request_ended(request):
+                    self.engine.promotions.forget(request)
         except GitOpsError as e:
             log.warning("expiry failed: %s", e)
 

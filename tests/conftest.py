@@ -111,6 +111,17 @@ class Fleet:
         self.engine = Engine(config_module.load(str(self.config_path)))
         return self.engine
 
+    def config_for(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """This configuration with a sandbox user's own kubeconfig: how a team member's setup looks."""
+        kubeconfig = self.sandbox.add_user(user, groups)
+        path = self.config_path.with_name(f"gitopsctl-{user}.toml")
+        path.write_text(self.config_path.read_text().replace(str(self.sandbox.kubeconfig), str(kubeconfig)))
+        return path
+
+    def engine_for(self, user: str) -> Engine:
+        """An engine acting with a sandbox user's credentials, as their CLI or console would."""
+        return Engine(config_module.load(str(self.config_for(user))))
+
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:

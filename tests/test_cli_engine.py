@@ -9,9 +9,11 @@ import sys
 import pytest
 
 
-def gitopsctl(fleet, *args: str) -> subprocess.CompletedProcess:
+def gitopsctl(fleet, *args: str, user: str | None = None) -> subprocess.CompletedProcess:
+    """The CLI as a new process; ``user`` runs it with that sandbox user's kubeconfig (the admin's by default)."""
+    config = fleet.config_for(user) if user else fleet.config_path
     return subprocess.run(
-        [sys.executable, "-m", "gitopsctl", "--config", str(fleet.config_path), *args],
+        [sys.executable, "-m", "gitopsctl", "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -152,7 +154,7 @@ def test_locks_lists_who_holds_what(fleet):
 
 
 def test_deploy_approve_rollback_freeze_from_the_cli(fleet):
-    deployed = gitopsctl(fleet, "deploy", "trade-service", "dev", "v1.4.2", "--actor", "alice", "-o", "json")
+    deployed = gitopsctl(fleet, "deploy", "trade-service", "dev", "v1.4.2", "-o", "json", user="alice")
     assert deployed.returncode == 0, deployed.stderr
     body = json.loads(deployed.stdout)
     assert (body["status"], body["version"], body["previous"], body["health"]) == (
@@ -161,23 +163,23 @@ def test_deploy_approve_rollback_freeze_from_the_cli(fleet):
         "v1.4.1",
         "Healthy",
     )
-    text = gitopsctl(fleet, "rollback", "trade-service", "dev", "--to", "v1.4.1", "--actor", "bob")
+    text = gitopsctl(fleet, "rollback", "trade-service", "dev", "--to", "v1.4.1", user="bob")
     assert text.returncode == 0 and text.stdout.startswith(
         "Succeeded: trade-service v1.4.1 in dev (was v1.4.2) in commit"
     )
 
-    frozen = gitopsctl(fleet, "freeze", "dev", "--for", "2h", "--reason", "release train", "--actor", "carol")
+    frozen = gitopsctl(fleet, "freeze", "dev", "--for", "2h", "--reason", "release train", user="carol")
     assert frozen.returncode == 0 and "dev is frozen until" in frozen.stdout
-    refused = gitopsctl(fleet, "deploy", "trade-service", "dev", "v1.4.3", "--actor", "alice")
+    refused = gitopsctl(fleet, "deploy", "trade-service", "dev", "v1.4.3", user="alice")
     assert refused.returncode == 2 and refused.stderr.startswith(
         "dev is frozen (manual: release train (frozen by carol))"
     )
     pending = gitopsctl(
-        fleet, "deploy", "trade-service", "dev", "v1.4.3", "--break-glass", "--reason", "hotfix", "--actor", "alice"
+        fleet, "deploy", "trade-service", "dev", "v1.4.3", "--break-glass", "--reason", "hotfix", user="alice"
     )
     assert pending.returncode == 0 and "waiting for approval" in pending.stdout
-    self_approval = gitopsctl(fleet, "approve", "trade-service", "dev", "--actor", "alice")
+    self_approval = gitopsctl(fleet, "approve", "trade-service", "dev", user="alice")
     assert self_approval.returncode == 2 and "someone else must approve it" in self_approval.stderr
-    approved = gitopsctl(fleet, "approve", "trade-service", "dev", "--actor", "bob")
+    approved = gitopsctl(fleet, "approve", "trade-service", "dev", user="bob")
     assert approved.returncode == 0 and "v1.4.3 in dev" in approved.stdout
     assert gitopsctl(fleet, "unfreeze", "dev").stdout.strip() == "dev is unfrozen"

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from gitopsctl.durations import parse_duration
-from gitopsctl.engine import Engine, default_actor
+from gitopsctl.engine import Engine
 from gitopsctl.errors import GitOpsError
 from gitopsctl.fleet import Cell, FleetView
 
@@ -90,7 +90,7 @@ class ConsoleApp(App):
         self.engine = engine
         self.read_only = read_only
         self.refresh_seconds = refresh_seconds
-        self.actor = default_actor()
+        self.actors: dict[str, str] = {}  # who the cluster says we are, by environment (learned on the first refresh)
         self.view: FleetView | None = None
         self.filter_text = ""
         self.sort_by_attention = False
@@ -106,7 +106,7 @@ class ConsoleApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "read-only" if self.read_only else f"acting as {self.actor}"
+        self.sub_title = "read-only" if self.read_only else "acting as (asking the cluster…)"
         self.query_one("#filter", Input).display = False
         table = self.query_one("#fleet", DataTable)
         table.add_column("app", key="app")
@@ -127,12 +127,28 @@ class ConsoleApp(App):
 
     @work(thread=True, exclusive=True, group="refresh")
     def refresh_fleet(self) -> None:
+        if not self.read_only and not self.actors:
+            self._learn_who_we_are()
         try:
             view = self.engine.fleet()
         except GitOpsError as e:
             self.call_from_thread(self._unreachable, str(e))
             return
         self.call_from_thread(self._show, view)
+
+    def _learn_who_we_are(self) -> None:
+        """Each environment's cluster says who our credentials are; that, never a setting, is who acts."""
+        for env in self.engine.config.promotion_chain:
+            try:
+                self.actors[env] = self.engine.whoami(env)
+            except GitOpsError:
+                continue  # actions there will say why
+        names = sorted(set(self.actors.values()))
+        title = f"acting as {', '.join(names)}" if names else "acting as nobody: no cluster said who you are"
+        self.call_from_thread(setattr, self, "sub_title", title)
+
+    def _me(self, env: str) -> str:
+        return self.actors.get(env) or self.engine.whoami(env)
 
     def _unreachable(self, error: str) -> None:
         self.last_error = error
@@ -145,8 +161,10 @@ class ConsoleApp(App):
         rolling = sum(1 for c in view.cells.values() if c.rolling)
         attention = sum(1 for c in view.cells.values() if c.health not in ("Healthy",) or c.sync != "Synced")
         self.query_one("#status", Static).update(
-            f"Git {view.revision[:12]} · {len(view.apps)} apps × {len(view.envs)} environments · "
-            f"{attention} need attention · {rolling} rollouts · updated {view.taken_at:%H:%M:%S} UTC{problems}"
+            Text(  # errors quote the cluster and Git: plain text, never markup
+                f"Git {view.revision[:12]} · {len(view.apps)} apps × {len(view.envs)} environments · "
+                f"{attention} need attention · {rolling} rollouts · updated {view.taken_at:%H:%M:%S} UTC{problems}"
+            )
         )
         self._draw()
 
@@ -264,13 +282,15 @@ class ConsoleApp(App):
 
     @work(thread=True, exclusive=True, group="action")
     def perform(self, what: str, call: Callable[[], Any], done: Callable[[Any], str]) -> None:
-        """One engine call in a thread; its outcome or its refusal as a notification, then a refresh."""
+        """One engine call in a thread; its outcome or its refusal as a notification (plain text), then a refresh."""
         try:
             result = call()
         except GitOpsError as e:
-            self.call_from_thread(self.notify, str(e), title=f"{what}: refused", severity="error", timeout=12)
+            self.call_from_thread(
+                self.notify, str(e), title=f"{what}: refused", severity="error", timeout=12, markup=False
+            )
         else:
-            self.call_from_thread(self.notify, done(result), title=what, timeout=8)
+            self.call_from_thread(self.notify, done(result), title=what, timeout=8, markup=False)
         self.call_from_thread(self.refresh_fleet)
 
     def action_sync(self) -> None:
@@ -281,7 +301,7 @@ class ConsoleApp(App):
             f"Sync {cell.app} in {cell.env} to Git {self.view.revision[:12] if self.view else ''}?",
             lambda: self.perform(
                 "sync",
-                lambda: self.engine.sync(cell.app, cell.env, wait=True, timeout=120, actor=self.actor),
+                lambda: self.engine.sync(cell.app, cell.env, wait=True, timeout=120),
                 lambda r: f"{r.result}: {cell.app} in {cell.env}, {len(r.applied)} applied, health {r.health}",
             ),
         )
@@ -298,7 +318,7 @@ class ConsoleApp(App):
                     f"Deploy {cell.app} {version} to {cell.env} (now {cell.version or 'nothing'})?",
                     lambda: self.perform(
                         "deploy",
-                        lambda: self.engine.deploy(cell.app, cell.env, version, actor=self.actor),
+                        lambda: self.engine.deploy(cell.app, cell.env, version),
                         lambda r: (
                             f"{r.status}: {cell.app} {r.version} in {cell.env}"
                             + (f" ({r.message})" if r.message else "")
@@ -308,29 +328,34 @@ class ConsoleApp(App):
 
         self.push_screen(Ask(f"Deploy {cell.app} to {cell.env}", [("Version", "e.g. v1.4.2")]), asked)
 
+    def _shown_request(self, cell: Cell):
+        """The request the cell shows: a decision binds to it, never to one that replaced it since."""
+        if cell.pending is None:
+            self.notify(f"no request is waiting in {cell.env} for {cell.app}", severity="warning", markup=False)
+        return cell.pending
+
     def action_approve(self) -> None:
-        if (cell := self._need_cell()) is None:
+        if (cell := self._need_cell()) is None or (request := self._shown_request(cell)) is None:
             return
-        what = cell.pending.describe() if cell.pending else f"the pending deploy of {cell.app} to {cell.env}"
         self._confirm(
             cell,
-            f"Approve {what}?",
+            f"Approve the {request.describe()} (request {request.id})?",
             lambda: self.perform(
                 "approve",
-                lambda: self.engine.approve(cell.app, cell.env, actor=self.actor),
+                lambda: self.engine.approve(cell.app, cell.env, request=request.id, version=request.version),
                 lambda r: f"{r.status}: {cell.app} {r.version} in {cell.env}",
             ),
         )
 
     def action_reject(self) -> None:
-        if (cell := self._need_cell()) is None:
+        if (cell := self._need_cell()) is None or (request := self._shown_request(cell)) is None:
             return
         self._confirm(
             cell,
-            f"Reject the pending deploy of {cell.app} to {cell.env}?",
+            f"Reject the {request.describe()} (request {request.id})?",
             lambda: self.perform(
                 "reject",
-                lambda: self.engine.reject(cell.app, cell.env, actor=self.actor),
+                lambda: self.engine.reject(cell.app, cell.env, request=request.id, version=request.version),
                 lambda r: f"rejected the {r.describe()}",
             ),
             danger=False,
@@ -354,30 +379,32 @@ class ConsoleApp(App):
 
     def action_promote(self) -> None:
         self._rollout_action(
-            "promote", lambda c: self.engine.rollouts.promote(c.app, c.env, actor=self.actor), confirm=True
+            "promote", lambda c: self.engine.rollouts.promote(c.app, c.env, actor=self._me(c.env)), confirm=True
         )
 
     def action_promote_full(self) -> None:
         self._rollout_action(
             "promote fully",
-            lambda c: self.engine.rollouts.promote(c.app, c.env, full=True, actor=self.actor),
+            lambda c: self.engine.rollouts.promote(c.app, c.env, full=True, actor=self._me(c.env)),
             confirm=True,
         )
 
     def action_pause(self) -> None:
         self._rollout_action(
-            "pause", lambda c: self.engine.rollouts.pause(c.app, c.env, actor=self.actor), confirm=False
+            "pause", lambda c: self.engine.rollouts.pause(c.app, c.env, actor=self._me(c.env)), confirm=False
         )
 
     def action_resume(self) -> None:
         self._rollout_action(
-            "resume", lambda c: self.engine.rollouts.resume(c.app, c.env, actor=self.actor), confirm=False
+            "resume", lambda c: self.engine.rollouts.resume(c.app, c.env, actor=self._me(c.env)), confirm=False
         )
 
     def action_abort(self) -> None:
         self._rollout_action(
             "abort",
-            lambda c: self.engine.rollouts.abort(c.app, c.env, reason=f"aborted by {self.actor}", actor=self.actor),
+            lambda c: self.engine.rollouts.abort(
+                c.app, c.env, reason=f"aborted by {self._me(c.env)}", actor=self._me(c.env)
+            ),
             confirm=True,
         )
 
@@ -389,7 +416,7 @@ class ConsoleApp(App):
             f"Roll {cell.app} in {cell.env} back to its last Healthy version (now {cell.version})?",
             lambda: self.perform(
                 "roll back",
-                lambda: self.engine.rollback(cell.app, cell.env, actor=self.actor),
+                lambda: self.engine.rollback(cell.app, cell.env),
                 lambda r: f"{r.status}: {cell.app} in {cell.env} is on {r.version}",
             ),
         )
@@ -404,11 +431,11 @@ class ConsoleApp(App):
             try:
                 duration = timedelta(seconds=parse_duration(values[0]))
             except ValueError as e:
-                self.notify(str(e), title="freeze", severity="error")
+                self.notify(str(e), title="freeze", severity="error", markup=False)
                 return
             self.perform(
                 "freeze",
-                lambda: self.engine.freeze(cell.env, duration=duration, reason=values[1], actor=self.actor),
+                lambda: self.engine.freeze(cell.env, duration=duration, reason=values[1]),
                 lambda f: f"{cell.env} is frozen until {f.until:%Y-%m-%d %H:%M} UTC",
             )
 
