@@ -251,7 +251,7 @@ def _references(name: str, kustomization: dict[str, Any]) -> list[tuple[str, Any
         elif key in ("configMapGenerator", "secretGenerator"):
             for generator in (g for g in items if isinstance(g, dict)):
                 files = generator.get("files") or []
-                references += [(f"{key} files", f.partition("=")[2] if "=" in str(f) else f) for f in files]
+                references += [(f"{key} files", f.split("=", 1)[-1] if isinstance(f, str) else f) for f in files]
                 references += [(f"{key} envs", e) for e in generator.get("envs") or []]
                 references += [(f"{key} env", generator["env"])] if generator.get("env") else []
         else:

@@ -195,13 +195,14 @@ def test_in_repo_patches_and_generators_still_render(fleet):
             "apps/pricing-api/dev/kustomization.yaml": (
                 "resources:\n  - ../base\n"
                 "patches:\n  - path: replicas.yaml\n"
-                "configMapGenerator:\n  - name: settings\n    envs: [settings.env]\n    files: [conf=app.conf]\n"
+                "configMapGenerator:\n  - name: settings\n    envs: [settings.env]\n    files: [conf=app.conf, extra.txt]\n"
             ),
             "apps/pricing-api/dev/replicas.yaml": (
                 "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: pricing-api}\nspec: {replicas: 4}\n"
             ),
             "apps/pricing-api/dev/settings.env": "MODE=fast\n",
             "apps/pricing-api/dev/app.conf": "level=debug\n",
+            "apps/pricing-api/dev/extra.txt": "more\n",
         },
         "in-repo patch and generator",
     )
@@ -209,7 +210,7 @@ def test_in_repo_patches_and_generators_still_render(fleet):
     deployment = next(o for o in rendered.objects if o["kind"] == "Deployment")
     config = next(o for o in rendered.objects if o["kind"] == "ConfigMap")
     assert deployment["spec"]["replicas"] == 4
-    assert config["data"] == {"MODE": "fast", "conf": "level=debug\n"}
+    assert config["data"] == {"MODE": "fast", "conf": "level=debug\n", "extra.txt": "more\n"}
 
 
 # ------------------------------------------------------------- attack 7
@@ -288,8 +289,8 @@ def test_a_render_with_a_flood_of_warnings_finishes(fleet):
     assert len(result[0].objects) == 600
 
 
-def fake_kustomize(tmp_path: Path, monkeypatch, stderr_bytes: int) -> Path:
-    """A ``kustomize`` first on PATH that writes ``stderr_bytes`` of warnings, one byte of output, then sleeps.
+def fake_kustomize(tmp_path: Path, monkeypatch, stderr_bytes: int, stdout_bytes: int = 1) -> Path:
+    """A ``kustomize`` first on PATH that writes ``stderr_bytes`` of warnings, ``stdout_bytes`` of output, then sleeps.
 
     Returns the file where it writes its pid, to show it was killed.
     """
@@ -302,7 +303,7 @@ def fake_kustomize(tmp_path: Path, monkeypatch, stderr_bytes: int) -> Path:
         "import os, sys, time\n"
         f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
         f"sys.stderr.write('W' * {stderr_bytes}); sys.stderr.flush()\n"
-        "sys.stdout.write('a'); sys.stdout.flush()\n"
+        f"sys.stdout.write('a' * {stdout_bytes}); sys.stdout.flush()\n"
         "time.sleep(3600)\n"
     )
     script.chmod(0o755)
@@ -323,6 +324,15 @@ def test_a_kustomize_flooding_stderr_is_stopped_at_the_byte_limit(fleet, tmp_pat
     pid_file = fake_kustomize(tmp_path, monkeypatch, 3 * 1024 * 1024)
     renderer = Renderer(fleet.engine.repo, max_bytes=1024 * 1024, timeout=60)
     with pytest.raises(ManifestError, match="kustomize printed more than 1 MB of warnings rendering apps/pricing-api"):
+        renderer.render(fleet.engine.repo.resolve(), "apps/pricing-api/dev")
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
+
+
+def test_a_kustomize_output_over_the_render_limit_is_stopped(fleet, tmp_path, monkeypatch):
+    pid_file = fake_kustomize(tmp_path, monkeypatch, 0, 3 * 1024 * 1024)
+    renderer = Renderer(fleet.engine.repo, max_bytes=1024 * 1024, timeout=60)
+    with pytest.raises(ManifestError, match=r"apps/pricing-api/dev renders to more than the 1 MB limit"):
         renderer.render(fleet.engine.repo.resolve(), "apps/pricing-api/dev")
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
