@@ -32,6 +32,7 @@ from .source.render import Renderer
 from .source.repo import GitRepository
 from .source.writer import GitWriter
 
+log = logging.getLogger(__name__)
 SYNCED, OUT_OF_SYNC = "Synced", "OutOfSync"
 
 
@@ -161,7 +162,7 @@ class Engine:
             try:
                 callback(rollout, text)
             except Exception:  # a broken subscriber must never stop a rollout
-                logging.getLogger(__name__).exception("a rollout event subscriber failed")
+                log.exception("a rollout event subscriber failed")
 
     # ------------------------------------------------------------ lookups
 
@@ -433,6 +434,8 @@ class Engine:
                     done.append(self.rollouts.reconcile(spec.name, environment.name))
                 except PolicyError:
                     continue  # another controller acted first; the next pass sees its result
+                except GitOpsError as e:  # one broken rollout never holds up the others
+                    log.warning("cannot reconcile %s in %s: %s", spec.name, environment.name, e)
         return done
 
     def reject(

@@ -241,9 +241,9 @@ class Promotions:
     # ------------------------------------------------------------ versions
 
     def _git_version(self, app: App, env: Environment) -> tuple[str | None, str | None]:
-        """(version in Git, image repository) at the branch head."""
+        """(version in Git, image repository) at the branch head, whose objects must lie inside the boundary."""
         sha = self.engine.repo.resolve()
-        rendered = self.engine.renderer.render(sha, app.path_for(env.name))
+        rendered, _ = self.engine._desired(app, env, sha)
         version = find_version(list(rendered.objects), app.container)
         repository = None
         for obj in rendered.objects:
@@ -296,7 +296,7 @@ class Promotions:
                 raise PolicyError(
                     f"{app.name} {version} has not run Healthy in {upstream.name} ({where}); deploy it there first"
                 )
-        previous, _ = self._git_version(app, env)
+        previous, _ = self._git_version(app, env)  # renders the app: a path escape or boundary refusal stops here
         freeze = policy.active_freeze(env, _now(), self.manual_freeze(env))
         if freeze is not None and not break_glass:
             until = f" until {freeze.until:%a %H:%M %Z}" if freeze.until else ""

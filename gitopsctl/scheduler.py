@@ -21,6 +21,7 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from .cluster import claims
 from .drift_reports import DriftReports, Notifier
 from .errors import GitOpsError
 
@@ -102,6 +103,7 @@ class Scheduler:
             for request in self.engine.promotions.ended():
                 if self.notifier.request_ended(request):
                     self.engine.promotions.forget(request)
+            claims.sweep(*self.engine.coordination())
         except GitOpsError as e:
             log.warning("expiry failed: %s", e)
 

@@ -21,6 +21,7 @@ from kubernetes import client as k8s
 from kubernetes.informer import DELETED, MODIFIED, SharedInformer
 from kubernetes.informer.cache import ObjectCache
 
+from .errors import GitOpsError
 from .sync import TRACKED_SELECTOR, TRACKING_ANNOTATION
 
 if TYPE_CHECKING:
@@ -100,7 +101,12 @@ class DriftWatcher:
         sha = self.engine.repo.resolve()
         found = set()
         for spec, environment in self.engine.pairs():
-            for obj in self.engine._desired(spec, environment, sha)[1]:
+            try:
+                desired = self.engine._desired(spec, environment, sha)[1]
+            except GitOpsError as e:  # one broken or refused app is reported by the scans; the rest are watched
+                log.warning("not watching %s in %s: %s", spec.name, environment.name, e)
+                continue
+            for obj in desired:
                 key = (obj["apiVersion"], obj["kind"])
                 namespace = (obj.get("metadata") or {}).get("namespace")
                 if key in LIST_FUNCTIONS and namespace:

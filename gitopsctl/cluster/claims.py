@@ -78,13 +78,14 @@ class Claims:
     def release(self, key: str) -> None:
         self.cluster.delete("v1", "ConfigMap", self._name(key), self.namespace)
 
-    def sweep(self) -> int:
-        """Delete expired claims; returns how many."""
-        now, swept = datetime.now(UTC), 0
-        for cm in self.cluster.list("v1", "ConfigMap", self.namespace, label_selector=f"{CLAIM_LABEL}={self.kind}"):
-            if _expires(cm) <= now:
-                swept += self.cluster.delete("v1", "ConfigMap", cm["metadata"]["name"], self.namespace)
-        return swept
+
+def sweep(cluster: Cluster, namespace: str) -> int:
+    """Delete every expired claim in ``namespace``, of any kind; returns how many (the leader runs it)."""
+    now, swept = datetime.now(UTC), 0
+    for cm in cluster.list("v1", "ConfigMap", namespace, label_selector=CLAIM_LABEL):
+        if _expires(cm) <= now:
+            swept += cluster.delete("v1", "ConfigMap", cm["metadata"]["name"], namespace)
+    return swept
 
 
 def _expires(cm: dict[str, Any]) -> datetime:

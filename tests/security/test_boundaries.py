@@ -10,6 +10,7 @@ from __future__ import annotations
 import textwrap
 import tomllib
 
+import git
 import pytest
 from kubernetes import client as k8s
 
@@ -117,6 +118,14 @@ def test_attack_2_dev_manifests_cannot_change_prod_or_the_cluster(fleet):
     result = fleet.engine.sync("trade-service", "dev")
     assert (result.result, result.pruned) == ("Succeeded", [])
     assert all_objects(fleet, "trading-prod") == prod_before
+
+
+def test_a_deploy_of_an_app_outside_its_boundary_is_refused_before_its_commit(fleet):
+    head = fleet.repo.commit({"apps/trade-service/dev/extra.yaml": ATTACK}, "a little extra")
+    with pytest.raises(ManifestError, match="outside the namespaces dev allows"):
+        fleet.engine.deploy("trade-service", "dev", "v1.4.2", actor="alice")
+    assert git.Repo(fleet.repo.url).commit("main").hexsha == head  # no version bump was committed
+    assert fleet.engine.history("trade-service", "dev") == []
 
 
 def test_status_drift_and_the_fleet_show_the_refusal_in_that_apps_row(fleet):
