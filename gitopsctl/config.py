@@ -802,7 +802,7 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
             app_token=_secret(sr, "app_token"),
             api_base_url=sr.string("api_base_url", default=DEFAULT_SLACK_API, check=_url) or DEFAULT_SLACK_API,
             default_channel=sr.string("default_channel", check=slack_channel_problem),
-            roles=_slack_roles(sr.table("roles"), environments),
+            roles=_slack_roles(sr.table("roles"), environments, people),
         )
         sr.finish()
 
@@ -921,11 +921,27 @@ _SLACK_MEMBER = re.compile(r"^(\*|[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$")
 def _slack_member(value: str) -> str | None:
     if _SLACK_MEMBER.match(value):
         return None
-    return f'"{value}" is not a Slack user ID (U...), user group ID (S...) or "*"; find IDs in a profile\'s "Copy member ID"'
+    return (
+        f'"{value}" is not a Slack user ID (U...), user group ID (S...), "*" or a name from [people]; '
+        'find IDs in a profile\'s "Copy member ID"'
+    )
 
 
-def _slack_roles(reader: _Reader | None, environments: dict[str, Environment]) -> dict[str, SlackRoles]:
+def _slack_roles(
+    reader: _Reader | None, environments: dict[str, Environment], people: dict[str, Person]
+) -> dict[str, SlackRoles]:
+    """Roles per environment; a person from ``[people]`` stands for their Slack user ID."""
     roles: dict[str, SlackRoles] = {}
+
+    def member(value: str) -> str | None:
+        if value in people:
+            return None if people[value].slack else f'"{value}" has no slack ID under [people.{value}]'
+        return _slack_member(value)
+
+    def members(table: _Reader, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        named = table.strings(key, default=default, check=member)
+        return tuple(people[m].slack or m if m in people else m for m in named)
+
     if reader is None:
         return roles
     for env in reader.data:
@@ -936,9 +952,9 @@ def _slack_roles(reader: _Reader | None, environments: dict[str, Environment]) -
         table = reader.table(env)
         assert table is not None
         roles[env] = SlackRoles(
-            viewers=table.strings("viewers", default=("*",), check=_slack_member),
-            deployers=table.strings("deployers", check=_slack_member),
-            approvers=table.strings("approvers", check=_slack_member),
+            viewers=members(table, "viewers", ("*",)),
+            deployers=members(table, "deployers"),
+            approvers=members(table, "approvers"),
         )
         table.finish()
     reader.finish()

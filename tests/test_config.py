@@ -145,8 +145,8 @@ def test_secrets_must_be_environment_references(monkeypatch):
         ),
         (
             ("[apps.trade-service]", '[slack.roles.prod]\ndeployers = ["alice"]\n\n[apps.trade-service]'),
-            'slack.roles.prod.deployers[0]: "alice" is not a Slack user ID (U...), user group ID (S...) or "*"; '
-            'find IDs in a profile\'s "Copy member ID"',
+            'slack.roles.prod.deployers[0]: "alice" is not a Slack user ID (U...), user group ID (S...), "*" or a name '
+            'from [people]; find IDs in a profile\'s "Copy member ID"',
         ),
         (
             ("[apps.trade-service]", '[slack.roles.qa]\ndeployers = ["*"]\n\n[apps.trade-service]'),

@@ -19,6 +19,7 @@ REFERENCE = (ROOT / "docs" / "configuration.md").read_text()
 # each table of the reference, and where that table is in the example
 TABLES = {
     "Top level": (),
+    "[people.NAME]": ("people", "alice"),
     "[git]": ("git",),
     "[environments.NAME]": ("environments", "prod"),
     "[environments.NAME.approval]": ("environments", "prod", "approval"),

@@ -149,3 +149,16 @@ def test_people_must_not_share_an_identity(tmp_path):
     assert "people.mallory: cluster user alice is already alice's; one identity belongs to one person" in text
     assert "people.nobody: name at least one identity" in text
     assert 'people.typo.slack: must be a Slack user ID like U024BE7LH (got "alice")' in text
+
+
+def test_slack_roles_may_name_people(tmp_path):
+    path = tmp_path / "gitopsctl.toml"
+    path.write_text(
+        '[git]\nurl = "/tmp/x"\n[environments.prod]\ncontext = "c"\n[apps.a]\npath = "apps/a/{env}"\n'
+        '[people.alice]\nslack = "U1ALICE"\nkube = ["alice"]\n[people.ci]\nkube = ["ci-bot"]\n'
+        '[slack.roles.prod]\napprovers = ["alice", "U2BOB"]\n'
+    )
+    assert config_module.load(str(path)).slack.roles_for("prod").approvers == ("U1ALICE", "U2BOB")
+    path.write_text(path.read_text().replace('"U2BOB"', '"ci"'))
+    with pytest.raises(config_module.ConfigError, match=r'approvers\[1\]: "ci" has no slack ID under \[people.ci\]'):
+        config_module.load(str(path))
