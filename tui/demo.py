@@ -16,6 +16,7 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
+from textual.content import Content
 from textual.widgets import DataTable, RichLog, Static
 
 from gitopsctl.errors import GitOpsError
@@ -55,7 +56,7 @@ class DemoConsole(ConsoleApp):
 
     def compose(self):
         yield from super().compose()
-        yield Static(GUIDE + "\n" + "\n".join(self.notes), id="guide")
+        yield Static(Content.assemble(Content.from_markup(GUIDE), "\n", "\n".join(self.notes)), id="guide")
         yield RichLog(id="demo-log", wrap=True, max_lines=1000)
 
     def on_ready(self) -> None:
@@ -122,7 +123,7 @@ class DemoConsole(ConsoleApp):
             step()
         except (DemoFailed, GitOpsError) as e:
             self.say(f"refused: {e}")
-            self._from_thread(self.notify, str(e), title="demo", severity="error", timeout=12)
+            self._from_thread(self.notify, str(e), title="demo", severity="error", timeout=12, markup=False)
         finally:
             self.step_running.clear()
             self._from_thread(self.refresh_fleet)
@@ -140,7 +141,9 @@ class DemoConsole(ConsoleApp):
         else:
             revert = f"; reverted in Git by {rollout.revert_commit[:12]}" if rollout.revert_commit else ""
             self.say(f"{rollout.phase}: {rollout.message}{revert}; prod runs {rollout.stable_version} again.")
-        self._from_thread(self.notify, f"{APP} {version} in prod: {rollout.phase}", title="release", timeout=8)
+        self._from_thread(
+            self.notify, f"{APP} {version} in prod: {rollout.phase}", title="release", timeout=8, markup=False
+        )
 
 
 def run(world: DemoWorld, notes: list[str]) -> None:

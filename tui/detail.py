@@ -1,4 +1,8 @@
-"""One app in one environment: the rollout's steps and measurements, live plots, events, sync history; and its diff."""
+"""One app in one environment: the rollout's steps and measurements, live plots, events, sync history; and its diff.
+
+Everything shown here comes from Git, the cluster or people (titles, trailers, actors,
+events, object names): it is rendered as plain text (``Text``/``Content``), never as markup.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Collapsible, DataTable, Footer, Header, Label, Sparkline, Static
 
@@ -53,7 +59,7 @@ class DetailScreen(AppEnvScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll():
-            yield Static(f"{self.app_name} in {self.env}", id="title")
+            yield Static(Content(f"{self.app_name} in {self.env}"), id="title")
             yield Static("loading…", id="steps")
             yield Label("Analysis")
             yield DataTable(id="measurements", cursor_type="row")
@@ -109,7 +115,13 @@ class DetailScreen(AppEnvScreen):
             template = self.engine.config.analysis.get(m.metric)
             threshold = template.success_condition or template.failure_condition or "" if template else "judge score"
             value = f"{m.value:.4g}" if isinstance(m.value, float) else str(m.value)
-            table.add_row(m.metric, value, threshold, Text(m.phase, STATE_STYLE.get(m.phase, "")), m.at[11:19])
+            table.add_row(
+                Text(m.metric),
+                Text(value),
+                Text(threshold),
+                Text(m.phase, STATE_STYLE.get(m.phase, "")),
+                Text(m.at[11:19]),
+            )
             if isinstance(m.value, int | float):
                 series.setdefault(m.metric, []).append(float(m.value))
         plots = self.query_one("#plots", Vertical)
@@ -119,7 +131,7 @@ class DetailScreen(AppEnvScreen):
                 last = f"{values[-1]:.4g}" if values else "no data"
                 plots.mount(
                     Horizontal(
-                        Label(f"{metric} {track:>6} {last:>8} "),
+                        Label(Content(f"{metric} {track:>6} {last:>8} ")),
                         Sparkline(values, summary_function=max),
                         classes="plot",
                     )
@@ -127,21 +139,23 @@ class DetailScreen(AppEnvScreen):
         if not tracks:
             for metric, values in series.items():  # the measurements taken so far
                 plots.mount(
-                    Horizontal(Label(f"{metric:>16} "), Sparkline(values, summary_function=max), classes="plot")
+                    Horizontal(
+                        Label(Content(f"{metric:>16} ")), Sparkline(values, summary_function=max), classes="plot"
+                    )
                 )
 
         events = rollout.events[-15:] if rollout else []
-        self.query_one("#events", Static).update("\n".join(e.partition(" ")[2] for e in events) or "none")
+        self.query_one("#events", Static).update(Text("\n".join(e.partition(" ")[2] for e in events) or "none"))
         history_table = self.query_one("#history", DataTable)
         history_table.clear()
         for e in history:
             history_table.add_row(
-                e.time,
-                e.version or "-",
-                e.actor,
+                Text(e.time),
+                Text(e.version or "-"),
+                Text(e.actor),
                 Text(e.result, "green" if e.result == "Succeeded" else "red"),
-                e.health,
-                (e.revision or "")[:12],
+                Text(e.health),
+                Text((e.revision or "")[:12]),
             )
 
 
@@ -150,7 +164,7 @@ class DiffScreen(AppEnvScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Diff of {self.app_name} in {self.env}: loading…", id="title")
+        yield Static(Content(f"Diff of {self.app_name} in {self.env}: loading…"), id="title")
         yield VerticalScroll(id="objects")
         yield Footer()
 
@@ -166,7 +180,10 @@ class DiffScreen(AppEnvScreen):
             title.update(Text(f"{self.app_name} in {self.env} matches Git {result.revision[:12]}", "green"))
             return
         title.update(
-            f"Diff of {self.app_name} in {self.env}: {len(result.resources)} objects differ from Git {result.revision[:12]}"
+            Content(
+                f"Diff of {self.app_name} in {self.env}: {len(result.resources)} objects differ "
+                f"from Git {result.revision[:12]}"
+            )
         )
         box = self.query_one("#objects", VerticalScroll)
         for i, resource in enumerate(result.resources):
@@ -174,7 +191,9 @@ class DiffScreen(AppEnvScreen):
             text = "\n".join(line[4:] for line in body.splitlines())
             box.mount(
                 Collapsible(
-                    Static(Syntax(text, "diff", theme="ansi_dark", word_wrap=False)), title=header, collapsed=i > 0
+                    Static(Syntax(text, "diff", theme="ansi_dark", word_wrap=False)),
+                    title=escape(header),  # Collapsible parses its title as markup: the object's name escaped
+                    collapsed=i > 0,
                 )
             )
 
@@ -184,7 +203,7 @@ class HistoryScreen(AppEnvScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"History of {self.app_name} in {self.env}", id="title")
+        yield Static(Content(f"History of {self.app_name} in {self.env}"), id="title")
         yield DataTable(id="releases", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -199,4 +218,11 @@ class HistoryScreen(AppEnvScreen):
         table = self.query_one("#releases", DataTable)
         for r in releases:
             style = {"Rollback": "yellow", "Deploy": "green"}.get(r.kind, "")
-            table.add_row(r.time, Text(r.kind, style), r.actor, r.approvers or "-", r.commit[:12], r.title)
+            table.add_row(
+                Text(r.time),
+                Text(r.kind, style),
+                Text(r.actor),
+                Text(r.approvers or "-"),
+                Text(r.commit[:12]),
+                Text(r.title),
+            )

@@ -1,10 +1,14 @@
-"""Modal dialogs: confirmation (typing the app's name in production) and small forms."""
+"""Modal dialogs: confirmation (typing the app's name in production) and small forms.
+
+Questions quote versions and names from Git and users: they are shown as plain text, never markup.
+"""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -22,9 +26,9 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="danger" if self.danger else ""):
-            yield Static(self.question, id="question")
+            yield Static(Content(self.question), id="question")
             if self.type_to_confirm:
-                yield Label(f"Type [b]{self.type_to_confirm}[/b] to confirm:")
+                yield Label(Content.assemble("Type ", (self.type_to_confirm, "bold"), " to confirm:"))
                 yield Input(placeholder=self.type_to_confirm, id="typed")
             with Horizontal(id="buttons"):
                 yield Button("Confirm", id="confirm", variant="error" if self.danger else "primary")
@@ -63,9 +67,9 @@ class Ask(ModalScreen[list[str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.title_text, id="question")
+            yield Static(Content(self.title_text), id="question")
             for i, (label, placeholder) in enumerate(self.fields):
-                yield Label(label)
+                yield Label(Content(label))
                 yield Input(placeholder=placeholder, id=f"field-{i}")
             with Horizontal(id="buttons"):
                 yield Button("OK", id="ok", variant="primary")

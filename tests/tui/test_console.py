@@ -197,10 +197,10 @@ def test_history_shows_who_deployed_and_approved_from_git(fleet):
             table = app.screen.query_one("#releases", DataTable)
             await until(pilot, lambda: table.row_count >= 2, what="the releases")
             first, second = (table.get_row_at(i) for i in range(2))
-            assert (first[1].plain, first[2]) == ("Rollback", "bob") and first[5].startswith(
+            assert (first[1].plain, first[2].plain) == ("Rollback", "bob") and first[5].plain.startswith(
                 "Roll back trade-service dev to v1.4.1"
             )
-            assert (second[1].plain, second[2]) == ("Deploy", "alice")
+            assert (second[1].plain, second[2].plain) == ("Deploy", "alice")
 
     asyncio.run(run())
 
