@@ -37,7 +37,7 @@ def test_make_demo_shows_the_console_with_its_guide_and_stops_everything_on_quit
     done = tmp_path / "exit-code"
     # the shell records the exit code after the demo ends, so the test can read the demo's last words
     script = f'"{sys.executable}" -m gitopsctl demo; echo $? > "{done}"; sleep 60'
-    env = {"TERM": "xterm-256color", "GITOPSCTL_ACTOR": "newcomer", "HOME": str(tmp_path)}
+    env = {"TERM": "xterm-256color", "HOME": str(tmp_path)}
     exports = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
     _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", *exports, "bash", "-c", script)
     _tmux("resize-window", "-t", session, "-x", "80", "-y", "24")  # the smallest terminal it must fit

@@ -154,8 +154,12 @@ def test_a_controller_killed_mid_canary_loses_nothing(canary):
 def test_rollout_status_json_and_manual_controls_from_the_cli(canary):
     fleet = canary.fleet
     cli = [sys.executable, "-m", "gitopsctl", "--config", str(fleet.config_path)]
+
+    def as_user(user: str) -> list[str]:  # the CLI with that person's own kubeconfig
+        return [sys.executable, "-m", "gitopsctl", "--config", str(fleet.config_for(user))]
+
     deployed = subprocess.run(
-        [*cli, "deploy", "pricing-api", "prod", "v2.1.0", "--actor", "alice"],
+        [*as_user("alice"), "deploy", "pricing-api", "prod", "v2.1.0"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -185,7 +189,7 @@ def test_rollout_status_json_and_manual_controls_from_the_cli(canary):
     }
     assert (body["phase"], body["step"], body["steps"], body["weight"]) == ("Paused", 1, 3, 50)
     promoted = subprocess.run(
-        [*cli, "rollout", "promote", "pricing-api", "prod", "--full", "--actor", "carol"],
+        [*as_user("carol"), "rollout", "promote", "pricing-api", "prod", "--full"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -194,7 +198,7 @@ def test_rollout_status_json_and_manual_controls_from_the_cli(canary):
     assert promoted.returncode == 0, promoted.stderr
     assert fleet.engine.rollouts.drive("pricing-api", "prod", timeout=30).phase == "Promoted"
     bad = subprocess.run(
-        [*cli, "deploy", "trade-service", "prod", "v9-bad", "--wait", "--timeout", "2m", "--actor", "alice"],
+        [*as_user("alice"), "deploy", "trade-service", "prod", "v9-bad", "--wait", "--timeout", "2m"],
         capture_output=True,
         text=True,
         timeout=180,

@@ -21,15 +21,14 @@ def _phase(engine, app: str) -> str | None:
     return rollout.phase if rollout else None
 
 
-def test_pause_resume_promote_and_abort_from_the_console(canary, monkeypatch):
+def test_pause_resume_promote_and_abort_from_the_console(canary):
     engine = canary.fleet.engine
-    monkeypatch.setenv("GITOPSCTL_ACTOR", "oncall")
     loop = ReconcileLoop(engine, 0.3).start()
     engine.deploy("pricing-api", "prod", "v2.1.0", actor="alice")
     engine.deploy("ledger-worker", "prod", "v0.9.4", actor="alice")
 
     async def run():
-        app = ConsoleApp(engine, refresh_seconds=1)
+        app = ConsoleApp(canary.fleet.engine_for("oncall"), refresh_seconds=1)  # oncall's own credentials
         async with app.run_test(size=SIZE) as pilot:
             await at(pilot, app, "pricing-api", "prod")
             await until(pilot, lambda: _phase(engine, "pricing-api") == "Paused", 60, what="the indefinite pause")
@@ -62,16 +61,15 @@ def test_pause_resume_promote_and_abort_from_the_console(canary, monkeypatch):
         loop.stop()
 
 
-def test_approve_reject_freeze_and_unfreeze_from_the_console(fleet, monkeypatch):
+def test_approve_reject_freeze_and_unfreeze_from_the_console(fleet):
     engine = fleet.reload(APPROVAL)
     for app_name in engine.config.apps:
         engine.sync(app_name, "prod", wait=True, timeout=30)
     engine.deploy("trade-service", "prod", "v1.4.2", actor="alice")
     engine.deploy("pricing-api", "prod", "v2.1.0", actor="alice")
-    monkeypatch.setenv("GITOPSCTL_ACTOR", "carol")
 
     async def run():
-        app = ConsoleApp(engine, refresh_seconds=60)
+        app = ConsoleApp(fleet.engine_for("carol"), refresh_seconds=60)  # carol approves with her credentials
         async with app.run_test(size=SIZE) as pilot:
             await at(pilot, app, "trade-service", "prod")
             assert "[APPROVAL]" in app.query_one("#fleet").get_cell_at((2, 3)).plain

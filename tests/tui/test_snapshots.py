@@ -88,7 +88,8 @@ def _rollout() -> Rollout:
     )
 
 
-def _engine():
+def _engine(user: str = "oncall"):
+    """A faked engine whose cluster says we are ``user``."""
     cfg = config_module.parse(tomllib.loads(CONFIG))
     rollout = _rollout()
     request = Request("r1", "pricing-api", "prod", "v2.1.0", "v2.0.0", "bob", "2026-11-22T03:01:00Z", 1)
@@ -129,6 +130,7 @@ def _engine():
     )
     return SimpleNamespace(
         config=cfg,
+        whoami=lambda env: user,
         fleet=lambda: view,
         rollouts=SimpleNamespace(
             get=lambda app, env: rollout,
@@ -142,8 +144,7 @@ def _engine():
 
 
 @pytest.fixture
-def console(monkeypatch):
-    monkeypatch.setenv("GITOPSCTL_ACTOR", "oncall")
+def console():
     return ConsoleApp(_engine(), refresh_seconds=3600)
 
 
@@ -175,12 +176,11 @@ def test_diff_snapshot(snap_compare, console):
     assert snap_compare(console, terminal_size=(100, 30), run_before=open_diff)
 
 
-def test_demo_console_snapshot(snap_compare, monkeypatch):
+def test_demo_console_snapshot(snap_compare):
     """`gitopsctl demo`: the fleet, the guide's keys and notes, and the log of what happened."""
     from tui.demo import DemoConsole
 
-    monkeypatch.setenv("GITOPSCTL_ACTOR", "newcomer")
-    world = SimpleNamespace(engine=_engine(), say=lambda text: None)
+    world = SimpleNamespace(engine=_engine("newcomer"), say=lambda text: None)
     notes = ["analysis: Prometheus at http://127.0.0.1:9090", "Slack: off · files: /tmp/gitopsctl-demo-example"]
 
     async def progress(pilot):

@@ -47,7 +47,7 @@ def test_the_console_runs_in_a_terminal(fleet, tmp_path):
         "--refresh",
         "2",
     ]
-    env = {"TERM": "xterm-256color", "GITOPSCTL_ACTOR": "smoke", "HOME": str(tmp_path)}
+    env = {"TERM": "xterm-256color", "HOME": str(tmp_path)}
     exports = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", *exports, *command],
