@@ -43,13 +43,19 @@ def _sandbox_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    users = {}
+    for spec in args.user:
+        name, _, groups = spec.partition(":")
+        users[name] = [g for g in groups.split(",") if g]
     try:
-        sandbox = Sandbox.start(Path(args.state_dir), port=args.port)
+        sandbox = Sandbox.start(Path(args.state_dir), port=args.port, users=users)
     except OSError as e:
         print(f"cannot start the sandbox: {e.strerror or e}; choose another --port or --state-dir.", file=sys.stderr)
         return 2
     with sandbox:
         print(f"sandbox ready: kubeconfig={sandbox.kubeconfig} server={sandbox.server}", flush=True)
+        for name in users:
+            print(f"user {name}: kubeconfig={sandbox.kubeconfig_for(name)}", flush=True)
         while not stop.wait(0.5):
             pass
     with contextlib.suppress(BrokenPipeError):  # whoever started us may have stopped listening
@@ -632,6 +638,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-dir", required=True, metavar="DIR", help="where objects, certificates and the kubeconfig live"
     )
     up.add_argument("--port", type=int, default=0, metavar="N", help="port on 127.0.0.1 (default: a free one)")
+    up.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="NAME[:GROUP,...]",
+        help="a user with a token and kubeconfig of their own (repeatable); kubectl auth whoami names them",
+    )
     up.set_defaults(func=_sandbox_up)
 
     demo = commands.add_parser(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from kubernetes import client as k8s
 from kubernetes import config as kube_config
 
@@ -65,3 +67,30 @@ def test_sandbox_up_on_a_busy_port_says_what_to_do(tmp_path: Path):
         )
     assert result.returncode == 2
     assert "cannot start the sandbox" in result.stderr and "choose another --port" in result.stderr
+
+
+def test_sandbox_up_gives_each_user_a_kubeconfig_that_kubectl_names(tmp_path: Path):
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    command = [sys.executable, "-m", "gitopsctl", "sandbox", "up", "--state-dir", str(tmp_path / "state")]
+    proc = subprocess.Popen(
+        [*command, "--user", "alice@example.com:sre,oncall"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().startswith("sandbox ready:")
+        line = proc.stdout.readline()
+        assert line == f"user alice@example.com: kubeconfig={tmp_path / 'state' / 'kubeconfig-alice@example.com'}\n"
+        whoami = subprocess.run(
+            ["kubectl", "--kubeconfig", line.split("kubeconfig=")[1].strip(), "auth", "whoami", "-o", "json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert '"username": "alice@example.com"' in whoami.stdout and '"sre"' in whoami.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
+
+    bad = subprocess.run([*command, "--user", "$(id)"], capture_output=True, text=True, timeout=30, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("sandbox user name '$(id)' is not valid")
