@@ -27,7 +27,7 @@ from .config import App, Environment
 from .errors import ClusterError, PolicyError, UsageError
 from .identity import SLACK, as_actor, same_person
 from .source.images import check_version, set_version
-from .source.manifests import find_version
+from .source.manifests import find_version, image_repository
 
 if TYPE_CHECKING:
     from .engine import Engine, SyncResult
@@ -249,7 +249,7 @@ class Promotions:
         for obj in rendered.objects:
             for c in ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
                 if c.get("name") == app.container:
-                    repository = str(c.get("image", "")).partition("@")[0].rsplit(":", 1)[0]
+                    repository = image_repository(str(c.get("image", "")))
         return version, repository
 
     def _healthy_version(self, app: App, env: Environment) -> str | None:

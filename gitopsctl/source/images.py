@@ -20,6 +20,7 @@ from ruamel.yaml.error import YAMLError
 
 from ..errors import ManifestError
 from .manifests import WORKLOAD_KINDS, image_tag
+from .manifests import image_repository as repository_of
 from .safety import check_inside, write_inside
 
 VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -83,12 +84,6 @@ def _containers(doc: Any) -> list[CommentedMap]:
     return [c for c in pod.get("containers") or [] if isinstance(c, CommentedMap)]
 
 
-def _repository(image: str) -> str:
-    name = image.partition("@")[0]
-    head, _, last = name.rpartition("/")
-    return f"{head}/{last.split(':')[0]}" if head else last.split(":")[0]
-
-
 def set_version(
     app_dir: Path, container: str, version: str, image_repository: str | None, *, root: Path | None = None
 ) -> Edit:
@@ -113,7 +108,7 @@ def set_version(
             for c in _containers(doc):
                 if c.get("name") == container and c.get("image"):
                     old = str(c["image"])
-                    new = f"{_repository(old)}:{version}"
+                    new = f"{repository_of(old)}:{version}"
                     line, column = c.lc.value("image")
                     _write(root, path, _replace_scalar(path.read_text(encoding="utf-8"), line, column, new))
                     return Edit(path, image_tag(old), version)

@@ -122,6 +122,14 @@ def check_duplicates(objects: list[dict[str, Any]], where: str) -> None:
         seen.add(ref.identity)
 
 
+def image_repository(image: str) -> str:
+    """``registry:5000/team/app:v1.4.2@sha256:...`` -> ``registry:5000/team/app``: a tag's colon is in the last part."""
+    name = image.partition("@")[0]
+    head, _, last = name.rpartition("/")
+    last = last.partition(":")[0]
+    return f"{head}/{last}" if head else last
+
+
 def image_tag(image: str) -> str:
     """``registry:5000/team/app:v1.4.2@sha256:...`` -> ``v1.4.2`` (the digest when there is no tag)."""
     name, _, digest = image.partition("@")
