@@ -402,9 +402,7 @@ class ConsoleApp(App):
     def action_abort(self) -> None:
         self._rollout_action(
             "abort",
-            lambda c: self.engine.rollouts.abort(
-                c.app, c.env, reason=f"aborted by {self._me(c.env)}", actor=self._me(c.env)
-            ),
+            lambda c: self.engine.rollouts.abort(c.app, c.env, actor=self._me(c.env)),  # the title says who
             confirm=True,
         )
 

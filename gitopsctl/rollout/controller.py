@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
 
 TRACK_LABEL = "gitopsctl.io/track"
+REASON_LIMIT = 200  # characters of a typed abort reason kept in the revert commit's Reason: trailer
 Notifier = Callable[[Rollout, str], None]
 
 
@@ -167,11 +168,11 @@ class Rollouts:
         router = self._router(app, env, stable)
         canary = self.engine.cluster(env).get("apps/v1", "Deployment", router.canary, router.namespace)
         if canary is not None and health_checks.assess(canary).status == health_checks.DEGRADED:
-            return self.abort(app.name, env.name, reason=f"canary is Degraded: {health_checks.assess(canary).message}")
+            return self._abort(app.name, env.name, why=f"canary is Degraded: {health_checks.assess(canary).message}")
         if canary is not None and _crashlooping(self.engine.cluster(env), router.namespace, canary):
-            return self.abort(app.name, env.name, reason="canary pods are crash-looping")
+            return self._abort(app.name, env.name, why="canary pods are crash-looping")
         if live_stable is None:
-            return self.abort(app.name, env.name, reason="the stable Deployment is gone")
+            return self._abort(app.name, env.name, why="the stable Deployment is gone")
         background = self._background(app, env, rollout)
         if background is not None:
             return background
@@ -206,10 +207,10 @@ class Rollouts:
             taken = [m for m in rollout.measurements if m.metric == name]
             phase, why = assess(taken, replace(compiled.limits, count=10**9))
             if phase in (FAILED, ERROR):
-                return self.abort(
+                return self._abort(
                     app.name,
                     env.name,
-                    reason=f"{name} (background) {_last_reason(taken) or why} at {rollout.weight}% traffic",
+                    why=f"{name} (background) {_last_reason(taken) or why} at {rollout.weight}% traffic",
                 )
             last = max((_measured_at(m) for m in taken), default=None)
             if rollout.weight > 0 and (last is None or (_now() - last).total_seconds() >= template.interval):
@@ -259,8 +260,8 @@ class Rollouts:
         if phase == SUCCESSFUL:
             return self._advance(env, rollout, f"analysis {template.name} passed")
         if phase in (FAILED, ERROR):
-            return self.abort(
-                app.name, env.name, reason=f"{template.name} {_last_reason(taken) or why} at {rollout.weight}% traffic"
+            return self._abort(
+                app.name, env.name, why=f"{template.name} {_last_reason(taken) or why} at {rollout.weight}% traffic"
             )
         if phase == INCONCLUSIVE:
             rollout.phase, rollout.message = (
@@ -317,8 +318,8 @@ class Rollouts:
         if judgement.verdict == PASS:
             return self._advance(env, rollout, f"judge scored {judgement.score:.0f} (pass at {config.pass_score})")
         if judgement.verdict == FAIL:
-            return self.abort(
-                app.name, env.name, reason=f"judge scored {judgement.score:.0f}: {reasons} at {rollout.weight}% traffic"
+            return self._abort(
+                app.name, env.name, why=f"judge scored {judgement.score:.0f}: {reasons} at {rollout.weight}% traffic"
             )
         if judgement.verdict == MARGINAL:
             rollout.phase, rollout.paused_by_hand = PAUSED, True
@@ -343,8 +344,18 @@ class Rollouts:
         rollout.phase, rollout.weight, rollout.message = PROMOTED, 100, f"{rollout.canary_version} is stable"
         return self._save(env, rollout, f"promoted {app.name} {rollout.canary_version} in {env.name}")
 
-    def abort(self, app_name: str, env_name: str, *, reason: str, actor: str = "gitopsctl") -> Rollout:
-        """Traffic to stable at once, canary removed, the deploy reverted in Git by a new commit."""
+    def abort(self, app_name: str, env_name: str, *, reason: str = "", actor: str = "gitopsctl") -> Rollout:
+        """Aborted by hand: the revert's title is ours ("aborted by <actor>"), never what was typed.
+
+        ``reason`` (typed in Slack or a terminal) goes in a ``Reason:`` trailer, on one line and capped,
+        so it can neither pose as gitopsctl's own words nor forge a trailer.
+        """
+        typed = " ".join(reason.split())
+        typed = typed if len(typed) <= REASON_LIMIT else typed[: REASON_LIMIT - 1] + "…"
+        return self._abort(app_name, env_name, why=f"aborted by {actor}", reason=typed, actor=actor)
+
+    def _abort(self, app_name: str, env_name: str, *, why: str, reason: str = "", actor: str = "gitopsctl") -> Rollout:
+        """Traffic to stable at once, canary removed, the deploy reverted in Git by a commit that says ``why``."""
         app, env, rollout = self._in_progress(app_name, env_name)
         stable = self._workload(app, env, rollout.deploy_commit)
         router = self._router(app, env, stable)
@@ -353,19 +364,19 @@ class Rollouts:
         router.remove()
         path = app.path_for(env.name)
         repository = _repository(stable, app.container)
-        title = f"Roll back {app.name} {env.name} to {rollout.stable_version}: {reason}"
+        title = f"Roll back {app.name} {env.name} to {rollout.stable_version}: {why}"
         try:
             rollout.revert_commit = self.engine.writer.commit(
                 lambda root: [set_version(root / path, app.container, rollout.stable_version, repository).path],
                 title,
-                {"Rolled-back-by": actor, "Deployed-by": rollout.actor},
+                {"Rolled-back-by": actor, "Deployed-by": rollout.actor, "Reason": reason},
             )
         except SourceError as e:
             if "nothing to commit" not in str(e):
                 raise  # already reverted by an earlier attempt otherwise
         self.engine.sync(app.name, env.name, actor=actor, _rollout=True)
-        rollout.phase, rollout.weight, rollout.message = ABORTED, 0, reason
-        return self._save(env, rollout, f"aborted: {reason}; all traffic is back on {rollout.stable_version}")
+        rollout.phase, rollout.weight, rollout.message = ABORTED, 0, reason or why
+        return self._save(env, rollout, f"aborted: {reason or why}; all traffic is back on {rollout.stable_version}")
 
     # ------------------------------------------------------------ manual controls
 

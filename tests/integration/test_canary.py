@@ -101,8 +101,8 @@ def test_a_rollout_can_be_aborted_by_hand(canary):
     fleet.engine.rollouts.drive("pricing-api", "prod", timeout=20)
     aborted = fleet.engine.rollouts.abort("pricing-api", "prod", reason="latency looks odd", actor="dave")
     assert aborted.phase == "Aborted"
-    assert head(fleet).message.startswith("Roll back pricing-api prod to v2.0.0: latency looks odd")
-    assert "Rolled-back-by: dave" in head(fleet).message
+    assert head(fleet).message.startswith("Roll back pricing-api prod to v2.0.0: aborted by dave\n")
+    assert "Rolled-back-by: dave" in head(fleet).message and "Reason: latency looks odd" in head(fleet).message
     assert image(fleet, "pricing-api") == "registry.local/pricing-api:v2.0.0"
 
 
