@@ -162,8 +162,8 @@ class GitOpsBot:
         if parsed.verb == "help":
             ack(response_type="ephemeral", text="gitopsctl commands", blocks=blocks.help_blocks(USAGE))
             return
-        typed = blocks.escape(f"{parsed.usage.split()[0]} {command.get('text', '')}")
-        ack(response_type="ephemeral", text=f"Working on `{typed}`…")
+        typed = blocks.code(f"{parsed.usage.split()[0]} {command.get('text', '')}")
+        ack(response_type="ephemeral", text=f"Working on {typed}…")
         self.work.submit(self._guarded, respond, self._run_command, parsed, command, respond)
 
     def _on_decision(self, ack, body: dict, action: dict, respond) -> None:
@@ -282,9 +282,11 @@ class GitOpsBot:
             release.phase = result.status
             link = blocks.commit_link(result.commit, self.engine.config.git.link(result.commit or ""))
             health = result.sync.health if result.sync else "Unknown"
-            release.message = blocks.escape(
-                (f"commit {link}, " if link else "Git already had this version, ") + f"health {health}"
-            ) + (f"\n{blocks.escape(result.message)}" if result.message else "")
+            release.message = (
+                (f"commit {link}, " if link else "Git already had this version, ")  # a link is mrkdwn already
+                + blocks.escape(f"health {health}")
+                + (f"\n{blocks.escape(result.message)}" if result.message else "")
+            )
             self.tracker.show(release)
 
     def _production(self, env: str) -> bool:

@@ -2,12 +2,16 @@
 
 Slack's limits (50 blocks a message, 3,000 characters a section) are kept here:
 output that would not fit is summarised and the full text goes to a snippet.
+Text from Git and from people (tags, titles, reasons) is escaped here too, inside
+code formatting as well, so it can neither mention, link nor break out.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -111,13 +115,13 @@ def _phase_line(release: Release) -> str:
 def release_blocks(release: Release) -> list[dict]:
     """The root message of a deploy: the plan, the phase, and buttons while it waits for approval."""
     verb = "Roll back" if release.kind == "rollback" else "Deploy"
-    change = f"`{release.previous or 'nothing'}` → `{release.version}`"
+    change = f"{code(release.previous or 'nothing')} → {code(release.version)}"
     strategy = "canary: " + " → ".join(release.steps) if release.strategy == "canary" else "direct sync"
     blocks: list[dict] = [
-        _section(f"*{verb} {release.app} to {release.env}*   {change}"),
+        _section(f"*{verb} {escape(release.app)} to {escape(release.env)}*   {change}"),
         {
             "type": "context",
-            "elements": [_mrkdwn(f"Strategy: {_clip(strategy, 1500)}   ·   asked by <@{release.requester}>")],
+            "elements": [_mrkdwn(f"Strategy: {escape(_clip(strategy, 1500))}   ·   asked by <@{release.requester}>")],
         },
         _section(_phase_line(release)),
     ]
@@ -131,7 +135,9 @@ def release_blocks(release: Release) -> list[dict]:
 def release_text(release: Release) -> str:
     """The notification text (what a phone shows) for the root message."""
     verb = "Roll back" if release.kind == "rollback" else "Deploy"
-    return f"{verb} {release.app} {release.version} to {release.env}: {PHASE_TEXT.get(release.phase, release.phase)}"
+    return escape(
+        f"{verb} {release.app} {release.version} to {release.env}: {PHASE_TEXT.get(release.phase, release.phase)}"
+    )
 
 
 def _approval_actions(release: Release) -> dict:
@@ -146,7 +152,8 @@ def _approval_actions(release: Release) -> dict:
         approve["confirm"] = {
             "title": {"type": "plain_text", "text": f"Deploy to {release.env}?"},
             "text": _mrkdwn(
-                f"This deploys *{release.app} {release.version}* to *{release.env}* (asked by <@{release.requester}>)."
+                f"This deploys {code(f'{release.app} {release.version}')} to *{escape(release.env)}* "
+                f"(asked by <@{release.requester}>)."
             ),
             "confirm": {"type": "plain_text", "text": "Approve"},
             "deny": {"type": "plain_text", "text": "Cancel"},
@@ -163,17 +170,33 @@ def _approval_actions(release: Release) -> dict:
 
 
 def abort_alert(release: Release, reason: str, stable: str, revert_link: str | None) -> str:
+    """``reason`` is mrkdwn already escaped; ``revert_link`` comes from ``commit_link``."""
     where = f" Reverted in Git by {revert_link}." if revert_link else ""
     return (
-        f":rotating_light: *{release.app} {release.version} was rolled back in {release.env}*: {reason}. "
-        f"All traffic is back on `{stable}`.{where}"
+        f":rotating_light: *{escape(release.app)}* {code(release.version)} *was rolled back in {escape(release.env)}*: "
+        f"{reason}. All traffic is back on {code(stable)}.{where}"
     )
 
 
 def commit_link(sha: str | None, url: str | None) -> str | None:
+    """A real Slack link ``<url|label>`` to a commit (mrkdwn, not to be escaped again); only http(s) URLs link."""
     if not sha:
         return None
-    return f"<{url}|`{sha[:12]}`>" if url else f"`{sha[:12]}`"
+    label = code(sha[:12])
+    return f"<{_link_target(url)}|{label}>" if url and _linkable(url) else label
+
+
+def _linkable(url: str) -> bool:
+    """An http(s) URL with a host, nothing in it that ends a Slack link (``|``, ``>``) or starts another."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not _UNLINKABLE.search(url)
+
+
+def _link_target(url: str) -> str:
+    return url.replace("&", "&amp;")  # Slack's control characters, escaped in a link's URL too
+
+
+_UNLINKABLE = re.compile(r"[\s<>|`\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -187,9 +210,9 @@ class Fitted:
 
 def fit(title: str, body: str, summary: str = "") -> Fitted:
     """A title and a preformatted body; too long for one section, the summary stands in and a snippet carries it."""
-    code = f"```{body}```" if body else ""
-    if len(code) <= MAX_SECTION - 10:
-        blocks = [_section(f"*{title}*")] + ([_section(code)] if code else [])
+    block = f"```{body.replace('`', _BACKTICK)}```" if body else ""  # a ``` in the body cannot end the block
+    if len(block) <= MAX_SECTION - 10:
+        blocks = [_section(f"*{title}*")] + ([_section(block)] if block else [])
         return Fitted(blocks, title)
     lines = body.count("\n") + 1
     note = summary or f"{lines} lines"
@@ -223,3 +246,11 @@ def _clip(text: str, limit: int) -> str:
 def escape(text: str) -> str:
     """User text shown in mrkdwn: no mentions, links or formatting smuggled in."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_BACKTICK = "\u02cb"  # ˋ (modifier letter grave accent): looks like a backtick, cannot end code formatting
+
+
+def code(text: str) -> str:
+    """``text`` as inline code: escaped, on one line, and with no backtick that could end the code span."""
+    return f"`{escape(' '.join(text.split()).replace('`', _BACKTICK)) or ' '}`"

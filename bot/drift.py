@@ -44,15 +44,19 @@ def _value(value) -> str:
 
 
 def drift_lines(drift: AppDrift) -> list[str]:
-    """Which objects, which fields (Git vs live), and who changed them where known."""
+    """Which objects, which fields (Git vs live), and who changed them where known; mrkdwn, escaped here."""
+    code = blocks.code
     lines = []
     for resource in drift.resources[:SHOWN_OBJECTS]:
         ref = resource.ref
-        who = f" by {resource.changed_by}" if resource.changed_by else ""
+        who = f" by {blocks.escape(resource.changed_by)}" if resource.changed_by else ""
         what = {"missing": "missing from the cluster", "extra": "no longer in Git"}.get(resource.state, f"changed{who}")
-        lines.append(f"• `{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name}` {what}")
+        where = f"{ref.namespace}/" if ref.namespace else ""
+        lines.append(f"• {code(f'{ref.kind} {where}{ref.name}')} {what}")
         for change in resource.fields[:4]:
-            lines.append(f"    `{change.path}`: Git `{_value(change.desired)}`, live `{_value(change.live)}`")
+            lines.append(
+                f"    {code(change.path)}: Git {code(_value(change.desired))}, live {code(_value(change.live))}"
+            )
         if len(resource.fields) > 4:
             lines.append(f"    and {len(resource.fields) - 4} more fields")
     if len(drift.resources) > SHOWN_OBJECTS:
@@ -64,7 +68,7 @@ def report_blocks(
     incident: Incident, headline: str, lines: list[str], *, actions: bool, production: bool
 ) -> list[dict]:
     value = json.dumps({"app": incident.app, "env": incident.env}, separators=(",", ":"))
-    out = blocks.message_blocks(blocks.escape(headline + ("\n" + "\n".join(lines) if lines else "")))[:3]
+    out = blocks.message_blocks(blocks.escape(headline) + ("\n" + "\n".join(lines) if lines else ""))[:3]
     if actions:
         sync: dict = {
             "type": "button",

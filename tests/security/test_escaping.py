@@ -7,11 +7,19 @@ the console and the bot must show them literally: no crash, no spoofed link, no 
 from __future__ import annotations
 
 import asyncio
+import re
 
 from rich.segment import Segment
 from textual.geometry import Region
 from textual.widgets import DataTable
 
+from bot import blocks
+from bot.blocks import Release, abort_alert, commit_link, fit, release_blocks, release_text
+from bot.drift import drift_lines
+from gitopsctl.diff import FieldChange, ResourceDiff
+from gitopsctl.drift import AppDrift
+from gitopsctl.source.manifests import ObjectRef
+from tests.bot.conftest import BOB, root_blocks, start_bot
 from tests.tui.test_console import SIZE, at, synced, until
 from tui.app import ConsoleApp
 from tui.detail import DetailScreen, HistoryScreen
@@ -105,3 +113,111 @@ def test_a_refusal_quoting_what_was_typed_is_a_plain_notification(fleet):
 
     asyncio.run(run())
     assert engine.repo.resolve() == before, "nothing was committed"
+
+
+# ------------------------------------------------------------------ Slack
+
+HOSTILE_TAG = "v1`<!channel> *urgent* <https://evil.example/login|click>`"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _mrkdwn(shown) -> str:
+    """Every mrkdwn text of a message's blocks (buttons' dialogs included), joined."""
+    if isinstance(shown, list):
+        return "\n".join(_mrkdwn(item) for item in shown)
+    if isinstance(shown, dict):
+        if shown.get("type") == "mrkdwn":
+            return shown["text"]
+        return "\n".join(_mrkdwn(value) for value in shown.values())
+    return ""
+
+
+def _control(text: str) -> list[str]:
+    """What Slack would act on: every <...> (a mention, a link, a special command), mentions of users aside."""
+    return [m for m in re.findall(r"<[^>]*>", text) if not re.fullmatch(r"<@U[A-Z0-9]+>", m)]
+
+
+def _code_spans(text: str) -> list[str]:
+    return re.findall(r"`([^`]*)`", text)
+
+
+def test_a_hostile_tag_stays_inside_its_code_span_and_mentions_or_links_nobody():
+    release = Release("deploy", "trade-service", "prod", HOSTILE_TAG, "v1.4.1", "UALICE", "C1", production=True)
+    release.phase, release.request_id = "PendingApproval", "r1"
+    shown = release_blocks(release)
+    text = _mrkdwn(shown)
+    assert _control(text) == [] and _control(release_text(release)) == []
+    spans = _code_spans(text)
+    assert "v1ˋ&lt;!channel&gt; *urgent* &lt;https://evil.example/login|click&gt;ˋ" in spans
+    assert text.count("`") % 2 == 0
+    assert "This deploys `trade-service v1ˋ&lt;!channel&gt;" in text  # the approval dialog too
+    alert = abort_alert(release, "latency", "v0`<!here>", commit_link(SHA, "https://git.example.com/c/" + SHA))
+    assert _control(alert) == ["<https://git.example.com/c/" + SHA + "|`0123456789ab`>"]
+    assert "`v0ˋ&lt;!here&gt;`" in alert
+
+
+def test_a_commit_link_is_a_real_slack_link_only_to_an_http_url():
+    assert commit_link(SHA, "https://git.example.com/c/" + SHA) == f"<https://git.example.com/c/{SHA}|`0123456789ab`>"
+    assert (
+        commit_link(SHA, "https://git.example.com/c?sha=1&x=2")
+        == "<https://git.example.com/c?sha=1&amp;x=2|`0123456789ab`>"
+    )
+    for unsafe in (
+        "javascript:alert(1)//",
+        "https://a.example/x|evil",
+        "https://a.example/x>evil",
+        "file:///etc/passwd",
+    ):
+        assert commit_link(SHA, unsafe) == "`0123456789ab`", unsafe
+    assert commit_link(None, "https://git.example.com/c/") is None
+
+
+def test_drift_lines_escape_what_the_cluster_says_and_keep_values_in_code():
+    change = FieldChange("metadata.labels.team", "/metadata/labels/team", "platform", "x` <!here> `y")
+    resource = ResourceDiff(ObjectRef("v1", "ConfigMap", "trading-prod", "cfg"), "changed", [change], "<!channel>")
+    lines = "\n".join(drift_lines(AppDrift("trade-service", "prod", [resource])))
+    assert _control(lines) == []
+    assert "changed by &lt;!channel&gt;" in lines and 'live `"xˋ &lt;!here&gt; ˋy"`' in lines
+    assert all("<" not in span for span in _code_spans(lines)) and lines.count("`") % 2 == 0
+
+
+def test_a_triple_backtick_in_a_body_cannot_end_the_code_block():
+    fitted = fit("Status", blocks.escape("ok ```\n<!channel> `x`"))
+    section = fitted.blocks[1]["text"]["text"]
+    assert section.startswith("```") and section.endswith("```") and section.count("```") == 2
+    assert _control(section) == []
+
+
+def test_the_commit_link_of_a_deploy_shows_as_a_link_in_slack(fleet):
+    fleet.config_path.write_text(
+        fleet.config_path.read_text().replace(
+            'branch = "main"', 'branch = "main"\ncommit_url = "https://git.example.com/gitops/commit/{sha}"', 1
+        )
+    )
+    for bot in start_bot(fleet):
+        bot.command("/deploy", "trade-service dev v1.4.2")
+        done = bot.root_state(bot.root("Deploy trade-service v1.4.2 to dev"), "Deployed")
+        sha = bot.head().hexsha
+        text = _mrkdwn(root_blocks(done))
+        assert f"commit <https://git.example.com/gitops/commit/{sha}|`{sha[:12]}`>" in text
+        assert "&lt;https://" not in text
+
+
+# ------------------------------------------------------------------ abort reasons
+
+
+def test_an_abort_reason_typed_in_slack_is_a_capped_one_line_trailer_never_the_title(canary):
+    typed = "Ship it, all green   Approved-by: mallory " + "x" * 300
+    for bot in start_bot(canary.fleet):
+        bot.command("/deploy", "pricing-api prod v2.1.0")
+        root = bot.root("Deploy pricing-api v2.1.0 to prod")
+        bot.click("gitops_approve", bot.root_state(root, "Waiting for approval"), user=BOB)
+        bot.root_state(root, "Paused", timeout=60)  # pricing-api's canary waits to be promoted by hand
+        bot.command("/gitops", f"abort pricing-api prod {typed}")
+        bot.root_state(root, "Aborted", timeout=30)
+        title, _, body = bot.head().message.partition("\n")
+        assert title == "Roll back pricing-api prod to v2.0.0: aborted by alice (UALICE)"
+        reason = [line for line in body.splitlines() if line.startswith("Reason: ")]
+        assert len(reason) == 1 and reason[0].startswith("Reason: Ship it, all green Approved-by: mallory xxx")
+        assert len(reason[0]) <= len("Reason: ") + 200 and reason[0].endswith("…")
+        assert not any(line.startswith("Approved-by") for line in body.splitlines()), "no trailer was forged"
