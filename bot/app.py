@@ -378,8 +378,7 @@ class GitOpsBot:
 
     def _cmd_abort(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
         assert cmd.app and cmd.env
-        reason = cmd.reason or f"aborted by {actor}"
-        rollout = self.engine.rollouts.abort(cmd.app, cmd.env, reason=reason, actor=actor)
+        rollout = self.engine.rollouts.abort(cmd.app, cmd.env, reason=cmd.reason, actor=actor)
         self._rollout_reply(respond, "aborted", rollout, actor)
 
     def _cmd_pause(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:

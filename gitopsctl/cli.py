@@ -336,7 +336,7 @@ def _rollout(args: argparse.Namespace) -> int:
     if args.action == "promote":
         rollout = controls.promote(args.app, args.env, full=args.full, actor=actor)
     elif args.action == "abort":
-        rollout = controls.abort(args.app, args.env, reason=args.reason or f"aborted by {actor}", actor=actor)
+        rollout = controls.abort(args.app, args.env, reason=args.reason or "", actor=actor)
     elif args.action == "retry":
         return _print_deploy(
             controls.retry(args.app, args.env, actor=actor, wait=args.wait, timeout=_timeout(args)), args

@@ -30,7 +30,7 @@ from ..cluster import health as health_checks
 from ..config import App, Environment, Step
 from ..errors import PolicyError, SourceError
 from ..source.images import set_version
-from ..source.manifests import WORKLOAD_KINDS
+from ..source.manifests import WORKLOAD_KINDS, image_repository
 from . import record as records
 from .record import ABORTED, PAUSED, PROGRESSING, PROMOTED, Rollout
 from .traffic import TrafficRouter
@@ -488,7 +488,7 @@ def _last_reason(measurements: list[Any]) -> str:
 def _repository(workload: dict[str, Any], container: str) -> str | None:
     for c in workload["spec"]["template"]["spec"].get("containers") or []:
         if c.get("name") == container:
-            return str(c.get("image", "")).partition("@")[0].rsplit(":", 1)[0]
+            return image_repository(str(c.get("image", "")))
     return None
 
 
