@@ -31,7 +31,7 @@ from gitopsctl.diff import describe
 from gitopsctl.drift_reports import DriftReports
 from gitopsctl.engine import Engine
 from gitopsctl.errors import GitOpsError
-from gitopsctl.promotion import PENDING
+from gitopsctl.release.requests import PENDING
 
 from . import blocks, drift
 from .access import Access, NotAllowed

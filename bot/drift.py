@@ -28,7 +28,7 @@ from .releases import Outbox
 if TYPE_CHECKING:
     from gitopsctl.config import Config
     from gitopsctl.engine import SyncResult
-    from gitopsctl.promotion import Request
+    from gitopsctl.release.requests import Request
 
 log = logging.getLogger(__name__)
 SYNC, SNOOZE = "gitops_drift_sync", "gitops_drift_snooze"

@@ -25,7 +25,7 @@ from .config import App, Config, Environment
 from .errors import ClusterError, GitOpsError, ManifestError, PolicyError, UsageError
 from .identity import Actor
 from .metrics import Metrics
-from .promotion import Promotions
+from .release.promotions import Promotions
 from .rollout.controller import Rollouts
 from .source.manifests import ObjectRef, find_version
 from .source.render import Renderer
@@ -380,7 +380,7 @@ class Engine:
         reason: str = "",
     ):
         """What ``deploy`` would do after every policy check, writing nothing; raises what ``deploy`` would."""
-        return self.promotions.plan(
+        return self.promotions.planner.plan(
             app, env, version, actor=actor or self.whoami(env), break_glass=break_glass, reason=reason
         )
 
@@ -459,7 +459,7 @@ class Engine:
 
     def note_request_message(self, app: str, env: str, request: str, channel: str, ts: str) -> None:
         """Remember a message that shows a request, so it is updated (buttons gone) when the request ends."""
-        self.promotions.note_message(app, env, request, channel, ts)
+        self.promotions.requests.note_message(app, env, request, channel, ts)
 
     def whoami(self, env: str) -> str:
         """Who this process acts as in ``env``: the user its cluster credentials belong to (``kubectl auth whoami``).
@@ -486,10 +486,10 @@ class Engine:
         )
 
     def freeze(self, env: str, *, duration, reason: str, actor: str | None = None):
-        return self.promotions.freeze(env, duration=duration, reason=reason, actor=actor or self.whoami(env))
+        return self.promotions.freezes.freeze(env, duration=duration, reason=reason, actor=actor or self.whoami(env))
 
     def unfreeze(self, env: str) -> bool:
-        return self.promotions.unfreeze(env)
+        return self.promotions.freezes.unfreeze(env)
 
     def sync(
         self,

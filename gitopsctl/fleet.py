@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from . import drift as drifting
-from . import policy
 from .cluster import health as health_checks
 from .cluster import records
 from .cluster.locks import Locks
 from .errors import ClusterError, ManifestError
-from .promotion import REQUEST_LABEL, Request, request_of
+from .release import policy
+from .release.requests import REQUEST_LABEL, Request, request_of
 from .rollout import record as rollout_records
 from .source.manifests import ObjectRef, find_version
 from .sync import BoundaryError, find_untracked, foreign, observe

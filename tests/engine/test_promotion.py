@@ -11,7 +11,7 @@ import pytest
 from gitopsctl.cluster.locks import Locks
 from gitopsctl.config import FreezeWindow
 from gitopsctl.errors import LockedError, ManifestError, PolicyError, UsageError
-from gitopsctl.policy import window_active
+from gitopsctl.release.policy import window_active
 
 POLICY = """
 [groups]

@@ -14,7 +14,7 @@ from gitopsctl.cluster.records import HistoryEntry
 from gitopsctl.diff import FieldChange, ResourceDiff
 from gitopsctl.engine import DiffResult
 from gitopsctl.fleet import Cell, FleetView
-from gitopsctl.promotion import Request
+from gitopsctl.release.requests import Request
 from gitopsctl.rollout.record import Rollout
 from gitopsctl.source.manifests import ObjectRef
 from tui.app import ConsoleApp

@@ -10,9 +10,9 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from .config import DAYS as DAY_NAMES
-from .config import Config, Environment, FreezeWindow
-from .identity import Actor, as_actor, key_of, listed_key, same_person, unknown_across_front_ends
+from ..config import DAYS as DAY_NAMES
+from ..config import Config, Environment, FreezeWindow
+from ..identity import Actor, as_actor, key_of, listed_key, same_person, unknown_across_front_ends
 
 
 @dataclass(frozen=True)
