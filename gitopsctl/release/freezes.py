@@ -1,0 +1,72 @@
+"""Freezes set by hand (``gitopsctl freeze``): a ConfigMap per environment, lifted by hand or when it ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ..config import Environment
+from ..errors import UsageError
+from . import policy
+from .requests import config_map
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+FREEZE_LABEL = "gitopsctl.io/freeze"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Freezes:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def manual(self, env: Environment) -> policy.Freeze | None:
+        """The freeze set by hand on ``env``, if any (windows from the configuration are policy's)."""
+        cm = self.engine.cluster(env).get("v1", "ConfigMap", f"gitopsctl-freeze-{env.name}", env.namespace)
+        if not cm:
+            return None
+        data = cm.get("data") or {}
+        until = datetime.fromisoformat(data["until"]) if data.get("until") else None
+        return policy.Freeze("manual", f"{data.get('reason', '')} (frozen by {data.get('by', 'someone')})", until)
+
+    def freeze(self, env_name: str, *, duration: timedelta, reason: str, actor: str) -> policy.Freeze:
+        env = self._env(env_name)
+        if not reason:
+            raise UsageError("a freeze needs --reason saying why")
+        until = _now() + duration
+        cluster = self.engine.cluster(env)
+        cluster.ensure_namespace(env.namespace)
+        body = config_map(
+            f"gitopsctl-freeze-{env.name}",
+            env.namespace,
+            {FREEZE_LABEL: "true", "gitopsctl.io/env": env.name},
+            {"until": until.isoformat(), "reason": reason, "by": actor},
+        )
+        cluster.delete("v1", "ConfigMap", body["metadata"]["name"], env.namespace)
+        cluster.create(body)
+        return policy.Freeze("manual", reason, until)
+
+    def unfreeze(self, env_name: str) -> bool:
+        env = self._env(env_name)
+        return self.engine.cluster(env).delete("v1", "ConfigMap", f"gitopsctl-freeze-{env.name}", env.namespace)
+
+    def expire(self) -> list[str]:
+        """Lift manual freezes that have ended; returns what ended, in words."""
+        now, dropped = _now(), []
+        for env in self.engine.config.environments.values():
+            freeze = self.manual(env)
+            if freeze is not None and freeze.until is not None and freeze.until <= now:
+                self.unfreeze(env.name)
+                dropped.append(f"the freeze of {env.name} ({freeze.reason}), which ended at {freeze.until:%H:%M} UTC")
+        return dropped
+
+    def _env(self, name: str) -> Environment:
+        if name not in self.engine.config.environments:
+            raise UsageError(
+                f'unknown environment "{name}"; known environments: {", ".join(self.engine.config.environments)}'
+            )
+        return self.engine.config.environments[name]

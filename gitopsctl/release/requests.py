@@ -1,0 +1,191 @@
+"""Approval requests: one pending per app and environment, kept in the cluster where every front end sees it.
+
+A request has an id and a version; a decision binds to the request the person
+was shown (``bound``), never to one that replaced it. An ended request that was
+shown somewhere is kept as ended until the leader has updated its messages.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from kubernetes.client.exceptions import ApiException
+
+from ..cluster.client import message_of
+from ..config import App, Environment
+from ..errors import ClusterError, PolicyError, UsageError
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+REQUEST_LABEL = "gitopsctl.io/request"
+ENDED_LABEL = "gitopsctl.io/request-ended"
+PENDING = "PendingApproval"
+
+
+@dataclass
+class Request:
+    """A deploy (or a break-glass override of a freeze) waiting for approval."""
+
+    id: str
+    app: str
+    env: str
+    version: str
+    previous: str | None
+    requester: str
+    requested_at: str
+    required: int
+    break_glass: bool = False
+    reason: str = ""
+    approvals: list[str] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)  # where front ends show it: {"channel", "ts"}
+    state: str = PENDING  # PendingApproval | Approved | Rejected | Withdrawn | Expired
+    ended: str = ""  # how it ended, in words: "rejected by bob (U0B0B)"
+
+    def describe(self) -> str:
+        what = "break-glass deploy" if self.break_glass else "deploy"
+        return f"{what} of {self.app} {self.version} to {self.env} requested by {self.requester} at {self.requested_at}"
+
+
+def request_of(cm: dict[str, Any]) -> Request:
+    """The request kept in a ``gitopsctl-request-*`` ConfigMap."""
+    return Request(**json.loads((cm.get("data") or {}).get("request", "{}")))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def config_map(name: str, namespace: str, labels: dict[str, str], data: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "data": data,
+    }
+
+
+class Requests:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _request_name(self, app: str, env: str) -> str:
+        return f"gitopsctl-request-{app}-{env}"
+
+    def pending(self, app: App, env: Environment) -> Request | None:
+        cm = self.engine.cluster(env).get("v1", "ConfigMap", self._request_name(app.name, env.name), env.namespace)
+        return request_of(cm) if cm else None
+
+    def bound(self, app: App, env: Environment, request_id: str | None, version: str | None = None) -> Request:
+        """The pending request, refused unless it is the one the person saw (by id, and version when given).
+
+        An old Approve button, or a command typed while another request replaced
+        the one read, must never act on whatever is pending now.
+        """
+        request = self.pending(app, env)
+        seen = f"that request ({version})" if version else "that request" if request_id else None
+        if request is None:
+            if seen:
+                raise PolicyError(
+                    f"{seen} for {app.name} in {env.name} is no longer pending: it was approved, rejected or expired"
+                )
+            raise UsageError(f"there is no pending request for {app.name} in {env.name}")
+        if (request_id and request.id != request_id) or (version and request.version != version):
+            raise PolicyError(
+                f"{seen or 'that request'} expired or was replaced; the pending one is {request.version}, "
+                f"asked by {request.requester} (request {request.id}); look at it before you decide"
+            )
+        return request
+
+    def note_message(self, app_name: str, env_name: str, request_id: str, channel: str, ts: str) -> None:
+        """Remember where a front end shows a request, so its buttons go when the request ends, whoever ends it."""
+        app, env = self.engine.resolve(app_name, env_name)
+        request = self.bound(app, env, request_id)
+        request.messages.append({"channel": channel, "ts": ts})
+        self.save(env, request, replace=True)
+
+    def end(self, env: Environment, request: Request, state: str, how: str, *, notify: bool = True) -> None:
+        """Drop the pending request; one shown somewhere is kept as ended until its messages are updated."""
+        request.state, request.ended = state, how
+        if request.messages and notify:
+            cluster = self.engine.cluster(env)
+            cluster.create(
+                config_map(
+                    f"gitopsctl-request-ended-{request.id}",
+                    env.namespace,
+                    {ENDED_LABEL: "true", "gitopsctl.io/app": request.app, "gitopsctl.io/env": request.env},
+                    {"request": json.dumps(asdict(request))},
+                )
+            )
+        self.drop(request.app, env)
+
+    def ended(self) -> list[Request]:
+        """Requests that ended (approved, rejected, withdrawn, expired) whose messages still show buttons."""
+        found = []
+        for env in self._namespaces():
+            for cm in self.engine.cluster(env).list("v1", "ConfigMap", env.namespace, label_selector=ENDED_LABEL):
+                found.append(request_of(cm))
+        return found
+
+    def forget(self, request: Request) -> None:
+        env = self._env(request.env)
+        self.engine.cluster(env).delete("v1", "ConfigMap", f"gitopsctl-request-ended-{request.id}", env.namespace)
+
+    def _namespaces(self) -> list[Environment]:
+        """One environment per (cluster, namespace): requests of environments sharing one are listed once."""
+        seen, out = set(), []
+        for env in self.engine.config.environments.values():
+            key = (env.context, env.kubeconfig, env.namespace)
+            if key not in seen:
+                seen.add(key)
+                out.append(env)
+        return out
+
+    def save(self, env: Environment, request: Request, replace: bool) -> None:
+        cluster = self.engine.cluster(env)
+        body = config_map(
+            self._request_name(request.app, request.env),
+            env.namespace,
+            {REQUEST_LABEL: "deploy", "gitopsctl.io/app": request.app, "gitopsctl.io/env": request.env},
+            {"request": json.dumps(asdict(request))},
+        )
+        cluster.ensure_namespace(env.namespace)
+        try:
+            if replace:
+                current = cluster.get("v1", "ConfigMap", body["metadata"]["name"], env.namespace)
+                body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"] if current else None
+                cluster.replace(body)
+            else:
+                cluster.create(body)
+        except ApiException as e:
+            if e.status == 409:
+                raise PolicyError(
+                    f"another request for {request.app} in {request.env} was made at the same moment; look at it and try again"
+                ) from e
+            raise ClusterError(f"cannot save the request: {message_of(e)}") from e
+
+    def drop(self, app: str, env: Environment) -> None:
+        self.engine.cluster(env).delete("v1", "ConfigMap", self._request_name(app, env.name), env.namespace)
+
+    def expire(self, approval_ttl: float) -> list[str]:
+        """End requests older than ``approval_ttl`` seconds, as Expired; returns what ended, in words."""
+        now, dropped = _now(), []
+        for env in self.engine.config.environments.values():
+            cluster = self.engine.cluster(env)
+            for cm in cluster.list("v1", "ConfigMap", env.namespace, label_selector=REQUEST_LABEL):
+                request = request_of(cm)
+                asked = datetime.strptime(request.requested_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                if (now - asked).total_seconds() > approval_ttl:
+                    self.end(env, request, "Expired", "not approved in time")
+                    dropped.append(f"the {request.describe()}, not approved in time")
+        return dropped
+
+    def _env(self, name: str) -> Environment:
+        if name not in self.engine.config.environments:
+            raise UsageError(
+                f'unknown environment "{name}"; known environments: {", ".join(self.engine.config.environments)}'
+            )
+        return self.engine.config.environments[name]
