@@ -18,7 +18,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gitopsctl import config as config_module  # noqa: E402
-from gitopsctl.diff import FieldChange, ResourceDiff, describe  # noqa: E402
+from gitopsctl.sync.diff import FieldChange, ResourceDiff, describe  # noqa: E402
 from gitopsctl.engine import DiffResult  # noqa: E402
 from gitopsctl.fleet import FleetView  # noqa: E402
 from gitopsctl.source.manifests import ObjectRef  # noqa: E402

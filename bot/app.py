@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 
 from gitopsctl import output
 from gitopsctl.cluster.claims import Claims
-from gitopsctl.diff import describe
+from gitopsctl.sync.diff import describe
 from gitopsctl.drift_reports import DriftReports
 from gitopsctl.engine import Engine
 from gitopsctl.errors import GitOpsError
@@ -556,7 +556,7 @@ class GitOpsBot:
 
 
 def _short(value: Any) -> str:
-    from gitopsctl.diff import MISSING
+    from gitopsctl.sync.diff import MISSING
 
     if value is MISSING or value is None:
         return "<absent>"

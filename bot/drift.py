@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from gitopsctl.diff import MISSING, describe
+from gitopsctl.sync.diff import MISSING, describe
 from gitopsctl.drift import AppDrift
 from gitopsctl.drift_reports import Incident
 from gitopsctl.identity import Actor

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import diff as diffing
-from . import drift as drifting
 from . import sync as syncing
 from .cluster import health as health_checks
 from .cluster import records
 from .cluster.client import Cluster
 from .cluster.health import HEALTHY, UNKNOWN
 from .config import App, Config, Environment
+from .drift import scan as drifting
 from .errors import ClusterError, GitOpsError, ManifestError, PolicyError, UsageError
 from .identity import Actor
 from .metrics import Metrics
@@ -31,6 +30,7 @@ from .source.manifests import ObjectRef, find_version
 from .source.render import Renderer
 from .source.repo import GitRepository
 from .source.writer import GitWriter
+from .sync import diff as diffing
 
 log = logging.getLogger(__name__)
 SYNCED, OUT_OF_SYNC = "Synced", "OutOfSync"

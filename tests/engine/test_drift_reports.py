@@ -99,7 +99,7 @@ def test_apps_in_a_rollout_or_under_a_lock_are_not_reported(fleet):
 
 
 def test_the_fingerprint_follows_what_differs():
-    from gitopsctl.diff import FieldChange, ResourceDiff
+    from gitopsctl.sync.diff import FieldChange, ResourceDiff
     from gitopsctl.drift import AppDrift
     from gitopsctl.source.manifests import ObjectRef
 

@@ -11,7 +11,7 @@ import pytest
 from gitopsctl import config as config_module
 from gitopsctl.analysis.measurement import Measurement
 from gitopsctl.cluster.records import HistoryEntry
-from gitopsctl.diff import FieldChange, ResourceDiff
+from gitopsctl.sync.diff import FieldChange, ResourceDiff
 from gitopsctl.engine import DiffResult
 from gitopsctl.fleet import Cell, FleetView
 from gitopsctl.release.requests import Request
@@ -178,7 +178,7 @@ def test_diff_snapshot(snap_compare, console):
 
 def test_demo_console_snapshot(snap_compare):
     """`gitopsctl demo`: the fleet, the guide's keys and notes, and the log of what happened."""
-    from tui.demo import DemoConsole
+    from demo.console import DemoConsole
 
     world = SimpleNamespace(engine=_engine("newcomer"), say=lambda text: None)
     notes = ["analysis: Prometheus at http://127.0.0.1:9090", "Slack: off · files: /tmp/gitopsctl-demo-example"]

@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
-from .kube.fields import SERVER_SET_METADATA, key_element, owners
-from .kube.fields import Path as FieldsPath
-from .kube.lists import ATOMIC, SET, key_of, list_keys
-from .kube.quantity import parse_quantity
-from .source.manifests import ObjectRef
+from ..kube.fields import SERVER_SET_METADATA, key_element, owners
+from ..kube.fields import Path as FieldsPath
+from ..kube.lists import ATOMIC, SET, key_of, list_keys
+from ..kube.quantity import parse_quantity
+from ..source.manifests import ObjectRef
 
 MASK = "***"
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
