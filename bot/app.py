@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError
 from gitopsctl import output
 from gitopsctl.cluster.claims import Claims
 from gitopsctl.sync.diff import describe
-from gitopsctl.drift_reports import DriftReports
+from gitopsctl.drift.incidents import DriftReports
 from gitopsctl.engine import Engine
 from gitopsctl.errors import GitOpsError
 from gitopsctl.release.requests import PENDING

@@ -17,8 +17,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from gitopsctl.sync.diff import MISSING, describe
-from gitopsctl.drift import AppDrift
-from gitopsctl.drift_reports import Incident
+from gitopsctl.drift.model import AppDrift
+from gitopsctl.drift.settle import Incident
 from gitopsctl.identity import Actor
 
 from . import blocks

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from . import drift as drifting
 from .cluster import health as health_checks
 from .cluster import records
 from .cluster.locks import Locks
+from .drift import scan as drifting
 from .errors import ClusterError, ManifestError
 from .release import policy
 from .release.requests import REQUEST_LABEL, Request, request_of

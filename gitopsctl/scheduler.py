@@ -22,7 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .cluster import claims
-from .drift_reports import DriftReports, Notifier
+from .drift.incidents import DriftReports, Notifier
 from .errors import GitOpsError
 
 if TYPE_CHECKING:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from gitopsctl.drift_reports import DriftReports, fingerprint
+from gitopsctl.drift.incidents import DriftReports
+from gitopsctl.drift.settle import fingerprint
 
 
 class Recorder:
@@ -100,7 +101,7 @@ def test_apps_in_a_rollout_or_under_a_lock_are_not_reported(fleet):
 
 def test_the_fingerprint_follows_what_differs():
     from gitopsctl.sync.diff import FieldChange, ResourceDiff
-    from gitopsctl.drift import AppDrift
+    from gitopsctl.drift.model import AppDrift
     from gitopsctl.source.manifests import ObjectRef
 
     def drift(live):

@@ -12,51 +12,36 @@ incident is saved before it is reported; one a dead leader saved but never
 reported is reported by the next leader after two lease durations.
 
 Apps with a rollout in progress or a held lock are skipped: their live state
-is expected to differ while the operation runs.
+is expected to differ while the operation runs. What each scan means is
+decided by the pure ``settle`` (settle.py); this module reads the incidents,
+carries the decisions out and writes them back.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
 
-from .cluster.locks import Locks
-from .drift import AppDrift
-from .errors import GitOpsError
-from .rollout import record as rollout_records
+from ..cluster.locks import Locks
+from ..errors import GitOpsError
+from ..rollout import record as rollout_records
+from .model import AppDrift
+from .settle import Action, Incident, settle
 
 if TYPE_CHECKING:
-    from .engine import Engine, SyncResult
-    from .promotion import Request
+    from ..engine import Engine, SyncResult
+    from ..release.requests import Request
 
 log = logging.getLogger(__name__)
 STORE = "gitopsctl-drift-incidents"
 SELF_HEAL_ACTOR = "gitopsctl self-heal"
-
-
-@dataclass
-class Incident:
-    app: str
-    env: str
-    fingerprint: str
-    opened_at: str
-    objects: int = 0
-    scans: int = 1
-    reminded: bool = False
-    snoozed_until: str | None = None
-    ref: dict[str, str] = field(default_factory=dict)  # where the notifier reported it (channel, ts)
-    reported: bool = False
-
-    def snoozed(self, now: datetime) -> bool:
-        return bool(self.snoozed_until) and datetime.fromisoformat(self.snoozed_until) > now
 
 
 class Notifier(Protocol):
@@ -105,15 +90,6 @@ class LogNotifier:
         return True
 
 
-def fingerprint(drift: AppDrift) -> str:
-    """The same objects with the same differences give the same fingerprint."""
-    parts = sorted(
-        (str(r.ref), r.state, sorted((f.path, json.dumps(f.live, default=str, sort_keys=True)) for f in r.fields))
-        for r in drift.resources
-    )
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -154,7 +130,7 @@ class DriftReports:
     def open_incidents(self, env: str) -> dict[str, Incident]:
         return self._read(env)[0]
 
-    # ------------------------------------------------------------ decisions
+    # ------------------------------------------------------------ settling
 
     def _busy(self, env: str) -> set[str]:
         """Apps whose live state may differ on purpose now: a rollout in progress or an operation holding the lock."""
@@ -167,49 +143,50 @@ class DriftReports:
     def _settle(
         self, env: str, drifted: dict[str, AppDrift], scanned: set[str], how: str = "live matches Git again"
     ) -> None:
-        environment = self.engine.config.environments[env]
-        reminder_after = self.engine.config.drift.reminder_after_scans
+        """Settle each scanned app (see settle.py) and carry the decisions out, saving once at the end."""
+        config = self.engine.config
+        rules = {
+            "reminder_after_scans": config.drift.reminder_after_scans,
+            "lease_duration": config.serve.lease_duration,
+            "self_heal": config.environments[env].self_heal,
+        }
         with self._locks[env]:
             incidents, version = self._read(env)
             busy = self._busy(env) if drifted or incidents else set()
             now = _now()
-            for app in sorted(scanned - busy):
-                drift, incident = drifted.get(app), incidents.get(app)
-                if drift is None:
-                    if incident is not None:
+            for app in sorted(scanned):
+                drift = drifted.get(app)
+                decision = settle(incidents.get(app), drift, now, busy=app in busy, **rules)
+                healed = None
+                if decision.action is Action.HEAL:
+                    healed = self._heal(app, env)
+                    succeeded = healed is not None and healed.result == "Succeeded"
+                    decision = settle(incidents.get(app), drift, now, healed=succeeded, **rules)
+                incident = decision.incident
+                match decision.action:
+                    case Action.RESOLVE:
                         self.notifier.drift_resolved(incident, how)
                         del incidents[app]
-                    continue
-                healed = self._heal(app, env) if environment.self_heal else None
-                if healed is not None and healed.result == "Succeeded":
-                    if incident is None:
-                        healed_incident = self._new(drift, now)
-                        healed_incident.ref = self.notifier.drift_opened(healed_incident, drift, healed) or {}
-                        self.notifier.drift_details(healed_incident, drift)
-                    else:
+                    case Action.RESOLVE_HEALED:
                         self.notifier.drift_resolved(incident, f"healed automatically by {SELF_HEAL_ACTOR}")
                         del incidents[app]
-                    continue
-                if incident is None:
-                    # saved before it is reported: a leader killed in between leaves no report to repeat
-                    incident = incidents[app] = self._new(drift, now)
-                    version = self._write(env, incidents, version)
-                    if version is None:
-                        return  # another replica wrote the incidents meanwhile: it is leading now
-                    version = self._report(env, incidents, incident, drift, version)
-                    continue
-                if not incident.reported and self._orphaned(incident, now):
-                    # saved by a leader that died before reporting it: report it now (it may, rarely, be twice)
-                    version = self._report(env, incidents, incident, drift, version)
-                    continue
-                incident.scans += 1
-                current = fingerprint(drift)
-                if current != incident.fingerprint:
-                    incident.fingerprint, incident.objects = current, len(drift.resources)
-                    self.notifier.drift_changed(incident, drift, reminder=False)
-                elif incident.scans >= reminder_after and not incident.reminded and not incident.snoozed(now):
-                    incident.reminded = True
-                    self.notifier.drift_changed(incident, drift, reminder=True)
+                    case Action.HEALED:  # reported, never kept: there is nothing left to resolve
+                        incident = replace(incident, ref=self.notifier.drift_opened(incident, drift, healed) or {})
+                        self.notifier.drift_details(incident, drift)
+                    case Action.OPEN:
+                        # saved before it is reported: a leader killed in between leaves no report to repeat
+                        incidents[app] = incident
+                        version = self._write(env, incidents, version)
+                        if version is None:
+                            return  # another replica wrote the incidents meanwhile: it is leading now
+                        version = self._report(env, incidents, incident, drift, version)
+                    case Action.REPORT:  # it may, rarely, be reported twice
+                        version = self._report(env, incidents, incident, drift, version)
+                    case Action.CHANGED | Action.REMIND:
+                        incidents[app] = incident
+                        self.notifier.drift_changed(incident, drift, reminder=decision.action is Action.REMIND)
+                    case Action.UNCHANGED:
+                        incidents[app] = incident
             self._write(env, incidents, version)
 
     def _report(
@@ -221,14 +198,6 @@ class DriftReports:
         version = self._write(env, incidents, version)
         self.notifier.drift_details(incident, drift)
         return version
-
-    def _orphaned(self, incident: Incident, now: datetime) -> bool:
-        """Saved but never reported, and older than a leader hand-over takes."""
-        grace = 2 * self.engine.config.serve.lease_duration
-        return (now - datetime.fromisoformat(incident.opened_at)).total_seconds() > grace
-
-    def _new(self, drift: AppDrift, now: datetime) -> Incident:
-        return Incident(drift.app, drift.env, fingerprint(drift), now.isoformat(), len(drift.resources))
 
     def _heal(self, app: str, env: str) -> SyncResult | None:
         try:

@@ -21,11 +21,11 @@ from kubernetes import client as k8s
 from kubernetes.informer import DELETED, MODIFIED, SharedInformer
 from kubernetes.informer.cache import ObjectCache
 
-from .errors import GitOpsError
-from .sync import TRACKED_SELECTOR, TRACKING_ANNOTATION
+from ..errors import GitOpsError
+from ..sync.tracking import TRACKED_SELECTOR, TRACKING_ANNOTATION
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ..engine import Engine
 
 log = logging.getLogger(__name__)
 DEBOUNCE = 0.3

@@ -1,4 +1,4 @@
-"""Drift: live state that differs from Git, across the fleet or one environment.
+"""The drift scan: live state that differs from Git, across the fleet or one environment.
 
 A scan makes one LIST per (kind, namespace) per cluster with the tracking label,
 covering every app at once, never one GET per object (a GET is made only for a
@@ -10,42 +10,17 @@ say who changed it where they can.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from . import diff as diffing
-from .cluster.client import FIELD_MANAGER, Cluster
-from .config import App, Environment
-from .diff import ResourceDiff
-from .source.manifests import ObjectRef
-from .sync import TRACKING_ANNOTATION, find_untracked, is_tracked_by, observe, tracking_id
-
-
-@dataclass
-class AppDrift:
-    app: str
-    env: str
-    resources: list[ResourceDiff]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"app": self.app, "env": self.env, "resources": [r.as_dict() for r in self.resources]}
-
-
-@dataclass
-class DriftReport:
-    drifted: list[AppDrift] = field(default_factory=list)
-    clean: list[tuple[str, str]] = field(default_factory=list)
-    requests: int = 0
-
-    @property
-    def objects(self) -> int:
-        return sum(len(d.resources) for d in self.drifted)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "drifted": [d.as_dict() for d in self.drifted],
-            "clean": [{"app": app, "env": env} for app, env in self.clean],
-        }
+from ..cluster.client import FIELD_MANAGER, Cluster
+from ..config import App, Environment
+from ..source.manifests import ObjectRef
+from ..sync import diff as diffing
+from ..sync.diff import ResourceDiff
+from ..sync.observe import find_untracked, observe
+from ..sync.tracking import TRACKING_ANNOTATION, is_tracked_by, tracking_id
+from .model import AppDrift, DriftReport
 
 
 @dataclass(frozen=True)
