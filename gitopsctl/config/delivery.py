@@ -1,0 +1,292 @@
+"""What is delivered where, and how: ``[git]``, ``[environments.*]``, ``[apps.*]`` with their canary, ``[analysis.templates.*]``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from .model import (
+    DAYS,
+    PROVIDERS,
+    STRATEGIES,
+    TRAFFIC_ROUTERS,
+    AnalysisTemplate,
+    App,
+    Approval,
+    Canary,
+    Environment,
+    FreezeWindow,
+    GitConfig,
+    Step,
+)
+from .reader import (
+    Reader,
+    condition_problem,
+    dns_label_problem,
+    kind_problem,
+    slack_channel_problem,
+    timezone_problem,
+    url_problem,
+)
+
+_JSON_POINTER = re.compile(r"^(/([^~/]|~[01])*)+$")
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def read_git(reader: Reader | None, base_dir: Path, errors: list[str]) -> GitConfig | None:
+    if reader is None:
+        errors.append("git: required table is missing")
+        return None
+    url = reader.string("url", required=True)
+    branch = reader.string("branch", default="main")
+    cache_dir = reader.file_path("cache_dir", base_dir)
+    author_name = reader.string("author_name", default="gitopsctl")
+    author_email = reader.string("author_email", default="gitopsctl@localhost")
+    max_mb = reader.integer("max_render_mb", default=10, minimum=1, maximum=1024)
+    commit_url = reader.string(
+        "commit_url",
+        check=lambda v: url_problem(v) or (None if "{sha}" in v else 'must contain "{sha}" where the commit goes'),
+    )
+    reader.finish()
+    if url is None:
+        return None
+    return GitConfig(
+        url=url,
+        branch=branch or "main",
+        cache_dir=cache_dir or Path("~/.cache/gitopsctl").expanduser(),
+        author_name=author_name or "gitopsctl",
+        author_email=author_email or "gitopsctl@localhost",
+        max_render_bytes=max_mb * 1024 * 1024,
+        commit_url=commit_url,
+    )
+
+
+def _freeze(reader: Reader, index: int) -> FreezeWindow | None:
+    name = reader.string("name", default=f"freeze-{index}")
+    days = reader.strings(
+        "days", default=DAYS, check=lambda d: None if d in DAYS else f'"{d}" is not a day; use one of {", ".join(DAYS)}'
+    )
+    start = reader.string(
+        "start", required=True, check=lambda t: None if _TIME.match(t) else f'"{t}" is not a time; write it as HH:MM'
+    )
+    end = reader.string(
+        "end", required=True, check=lambda t: None if _TIME.match(t) else f'"{t}" is not a time; write it as HH:MM'
+    )
+    tz = reader.string("timezone", default="UTC", check=timezone_problem)
+    reason = reader.string("reason", default="")
+    reader.finish()
+    if start is None or end is None:
+        return None
+    return FreezeWindow(name or "", days, start, end, tz or "UTC", reason or "")
+
+
+def read_environment(name: str, reader: Reader, base_dir: Path, groups: dict[str, tuple[str, ...]]) -> Environment:
+    context = reader.string("context", required=True)
+    namespace = reader.string("namespace", default="default", check=dns_label_problem)
+    kubeconfig = reader.file_path("kubeconfig", base_dir)
+    auto_deploy = reader.boolean("auto_deploy", default=False)
+    strategy = reader.string(
+        "strategy",
+        default="direct",
+        check=lambda s: None if s in STRATEGIES else f'must be one of {", ".join(STRATEGIES)} (got "{s}")',
+    )
+    upstream = reader.boolean("require_upstream_healthy", default=False)
+    self_heal = reader.boolean("self_heal", default=False)
+    channel = reader.string("slack_channel", check=slack_channel_problem)
+    allowed_namespaces = reader.strings("allowed_namespaces", check=dns_label_problem)
+    cluster_resources = reader.strings("cluster_resources", check=kind_problem)
+    approval = Approval()
+    if (sub := reader.table("approval")) is not None:
+        required = sub.integer("required", default=1, minimum=0, maximum=10)
+        users = sub.strings("users")
+        group_names = sub.strings(
+            "groups", check=lambda g: None if g in groups else f'"{g}" is not defined under [groups]'
+        )
+        if required and not users and not group_names:
+            sub.error(
+                "required",
+                "approvals are required but no users or groups may approve; add approval.users or approval.groups",
+            )
+        sub.finish()
+        approval = Approval(required, users, group_names)
+    windows = []
+    raw_freeze = reader.raw("freeze")
+    if raw_freeze is not None:
+        if not isinstance(raw_freeze, list):
+            reader.error("freeze", "must be a list of tables ([[environments.NAME.freeze]])")
+        else:
+            for i, item in enumerate(raw_freeze):
+                window = _freeze(Reader(item, f"{reader.where('freeze')}[{i}]", reader.errors), i)
+                if window is not None:
+                    windows.append(window)
+    reader.finish()
+    return Environment(
+        name=name,
+        context=context or "",
+        namespace=namespace or "default",
+        kubeconfig=kubeconfig,
+        auto_deploy=auto_deploy,
+        strategy=strategy or "direct",
+        require_upstream_healthy=upstream,
+        self_heal=self_heal,
+        slack_channel=channel,
+        approval=approval,
+        freeze=tuple(windows),
+        allowed_namespaces=tuple(dict.fromkeys((namespace or "default", *allowed_namespaces))),
+        cluster_resources=cluster_resources,
+    )
+
+
+def _step(reader: Reader, templates: dict[str, Any]) -> Step | None:
+    kinds = [k for k in ("set_weight", "pause", "analysis", "judge") if reader.has(k)]
+    if len(kinds) != 1:
+        reader.error(
+            None,
+            "each step needs exactly one of set_weight, pause, analysis or judge"
+            + (f" (got {', '.join(kinds)})" if kinds else ""),
+        )
+    step = None
+    if reader.has("set_weight"):
+        weight = reader.integer("set_weight", default=-1, minimum=0, maximum=100)
+        step = Step(set_weight=weight) if weight >= 0 else None
+    if reader.has("pause"):
+        value = reader.raw("pause")
+        if isinstance(value, dict) and not value:
+            step = Step(pause_indefinitely=True)
+        else:
+            seconds = reader.duration("pause", default=None)
+            if seconds is not None:
+                step = Step(pause=seconds)
+    if reader.has("analysis"):
+        name = reader.string(
+            "analysis",
+            check=lambda t: (
+                None if t in templates else f'"{t}" is not an analysis template defined under [analysis.templates]'
+            ),
+        )
+        step = Step(analysis=name) if name else None
+    if reader.has("judge"):
+        names = reader.strings(
+            "judge",
+            check=lambda t: (
+                None
+                if getattr(templates.get(t), "judge", None)
+                else f'"{t}" is not an analysis template with judge = "increase", "decrease" or "either"'
+            ),
+        )
+        step = Step(judge=names) if names else None
+    reader.finish()
+    return step if len(kinds) == 1 else None
+
+
+def _canary(reader: Reader, templates: dict[str, Any]) -> Canary | None:
+    raw_steps = reader.raw("steps")
+    steps = []
+    if not isinstance(raw_steps, list) or not raw_steps:
+        reader.error("steps", "must be a non-empty list of steps such as { set_weight = 10 }")
+    else:
+        for i, item in enumerate(raw_steps):
+            step = _step(Reader(item, f"{reader.where('steps')}[{i}]", reader.errors), templates)
+            if step is not None:
+                steps.append(step)
+    router = reader.string(
+        "traffic_router",
+        default="replicas",
+        check=lambda r: None if r in TRAFFIC_ROUTERS else f'must be one of {", ".join(TRAFFIC_ROUTERS)} (got "{r}")',
+    )
+    background = reader.strings(
+        "background_analysis",
+        check=lambda t: (
+            None if t in templates else f'"{t}" is not an analysis template defined under [analysis.templates]'
+        ),
+    )
+    reader.finish()
+    return Canary(tuple(steps), router or "replicas", background)
+
+
+def read_app(name: str, reader: Reader, environments: dict[str, Any], templates: dict[str, Any]) -> App:
+    path = reader.string("path", required=True, check=_path_template)
+    container = reader.string("container", default=name)
+    envs = reader.strings(
+        "environments",
+        default=tuple(environments),
+        check=lambda e: None if e in environments else f'"{e}" is not an environment defined under [environments]',
+    )
+    ignore = reader.strings(
+        "ignore_differences",
+        check=lambda p: None if _JSON_POINTER.match(p) else f'"{p}" is not a JSON pointer such as /spec/replicas',
+    )
+    channel = reader.string("slack_channel", check=slack_channel_problem)
+    raw_kinds = reader.raw("kinds")
+    kinds = None if raw_kinds is None else reader.strings("kinds", check=kind_problem)
+    if raw_kinds == []:
+        reader.error("kinds", "must list at least one kind (leave it out to allow any namespaced kind)")
+    canary = None
+    if (sub := reader.table("canary")) is not None:
+        canary = _canary(sub, templates)
+    else:
+        needing = [e for e in envs if getattr(environments.get(e), "strategy", "direct") == "canary"]
+        if needing:
+            reader.error(
+                "canary",
+                f"required because environment {needing[0]} uses the canary strategy; add [apps.{name}.canary] with steps",
+            )
+    reader.finish()
+    return App(name, path or "", container or name, envs, ignore, canary, channel, kinds)
+
+
+def read_template(name: str, reader: Reader) -> AnalysisTemplate:
+    provider = reader.string(
+        "provider",
+        default="prometheus",
+        check=lambda p: None if p in PROVIDERS else f'must be one of {", ".join(PROVIDERS)} (got "{p}")',
+    )
+    query = reader.string("query", required=True)
+    interval = reader.duration("interval", default=30.0)
+    count = reader.integer("count", default=5, minimum=1, maximum=1000)
+    success = reader.string("success_condition", check=condition_problem)
+    failure = reader.string("failure_condition", check=condition_problem)
+    failure_limit = reader.integer("failure_limit", default=0, minimum=0, maximum=100)
+    inconclusive_limit = reader.integer("inconclusive_limit", default=0, minimum=0, maximum=100)
+    consecutive_error_limit = reader.integer("consecutive_error_limit", default=4, minimum=0, maximum=100)
+    url = reader.string("url", check=url_problem)
+    judge = reader.string(
+        "judge",
+        check=lambda j: (
+            None if j in ("increase", "decrease", "either") else f'must be increase, decrease or either (got "{j}")'
+        ),
+    )
+    window = reader.duration("window", default=60.0)
+    min_samples = reader.integer("min_samples", default=10, minimum=3, maximum=10000)
+    if not reader.has("success_condition") and not reader.has("failure_condition") and not reader.has("judge"):
+        reader.error(None, "needs success_condition or failure_condition (or both), or judge")
+    if provider == "web" and not url:
+        reader.error("url", "required when provider is web")
+    reader.finish()
+    return AnalysisTemplate(
+        name,
+        provider or "prometheus",
+        query or "",
+        interval or 30.0,
+        count,
+        success,
+        failure,
+        failure_limit,
+        inconclusive_limit,
+        consecutive_error_limit,
+        url,
+        judge,
+        window or 60.0,
+        min_samples,
+    )
+
+
+def _path_template(value: str) -> str | None:
+    if value.startswith("/") or ".." in Path(value).parts:
+        return f'"{value}" must be a relative path inside the repository'
+    try:
+        value.format(env="x", app="x")
+    except (KeyError, IndexError, ValueError):
+        return f'"{value}" may only use the placeholders {{env}} and {{app}}'
+    return None
