@@ -22,15 +22,13 @@ from .cluster.health import HEALTHY, UNKNOWN
 from .config import App, Config, Environment
 from .drift import scan as drifting
 from .errors import ClusterError, GitOpsError, ManifestError, PolicyError, UsageError
-from .identity import Actor
 from .metrics import Metrics
+from .release.history import GitRelease, releases
 from .release.promotions import Promotions
 from .rollout.controller import Rollouts
 from .source.manifests import ObjectRef, find_version
-from .source.render import Renderer
-from .source.repo import GitRepository
-from .source.writer import GitWriter
 from .sync import diff as diffing
+from .workspace import Workspace
 
 log = logging.getLogger(__name__)
 SYNCED, OUT_OF_SYNC = "Synced", "OutOfSync"
@@ -109,41 +107,15 @@ class SyncResult:
         }
 
 
-@dataclass(frozen=True)
-class GitRelease:
-    commit: str
-    time: str
-    kind: str  # Deploy | Rollback | Change
-    title: str
-    actor: str
-    approvers: str
-
-
-def _trailers(message: str) -> dict[str, str]:
-    """``Key: value`` lines of a commit message's last paragraph."""
-    last = message.strip().split("\n\n")[-1]
-    pairs = (line.split(": ", 1) for line in last.splitlines() if ": " in line)
-    return {key: value for key, value in pairs if key.replace("-", "").isalpha()}
-
-
 class Engine:
     def __init__(self, config: Config) -> None:
+        self.workspace = Workspace(config)
         self.config = config
-        self.repo = GitRepository(config.git.url, config.git.branch, config.git.cache_dir)
-        self.renderer = Renderer(self.repo, max_bytes=config.git.max_render_bytes)
-        self.writer = GitWriter(
-            config.git.url,
-            config.git.branch,
-            config.git.cache_dir,
-            author_name=config.git.author_name,
-            author_email=config.git.author_email,
-        )
+        self.repo, self.renderer, self.writer = self.workspace.repo, self.workspace.renderer, self.workspace.writer
         self.metrics = Metrics()
         self.promotions = Promotions(self)
         self._subscribers: list[Callable[[Any, str], None]] = []
         self.rollouts = Rollouts(self, notify=self._publish)
-        self._clusters: dict[tuple[str, str], Cluster] = {}
-        self._coordination: Cluster | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ events
@@ -167,38 +139,16 @@ class Engine:
     # ------------------------------------------------------------ lookups
 
     def resolve(self, app: str, env: str) -> tuple[App, Environment]:
-        if app not in self.config.apps:
-            raise UsageError(f'unknown app "{app}"; known apps: {", ".join(sorted(self.config.apps))}')
-        if env not in self.config.environments:
-            raise UsageError(f'unknown environment "{env}"; known environments: {", ".join(self.config.environments)}')
-        spec = self.config.apps[app]
-        if env not in spec.environments:
-            raise UsageError(f"{app} is not deployed to {env} (its environments: {', '.join(spec.environments)})")
-        return spec, self.config.environments[env]
+        return self.workspace.resolve(app, env)
 
     def pairs(self, app: str | None = None, env: str | None = None) -> list[tuple[App, Environment]]:
-        if app is not None and app not in self.config.apps:
-            raise UsageError(f'unknown app "{app}"; known apps: {", ".join(sorted(self.config.apps))}')
-        if env is not None and env not in self.config.environments:
-            raise UsageError(f'unknown environment "{env}"; known environments: {", ".join(self.config.environments)}')
-        return [
-            (spec, self.config.environments[e])
-            for spec in self.config.apps.values()
-            if app is None or spec.name == app
-            for e in self.config.promotion_chain
-            if e in spec.environments and (env is None or e == env)
-        ]
+        return self.workspace.pairs(app, env)
 
     def cluster(self, env: Environment) -> Cluster:
-        key = (env.context, str(env.kubeconfig or ""))
-        with self._lock:
-            if key not in self._clusters:
-                self._clusters[key] = Cluster(env.context, env.kubeconfig)
-            return self._clusters[key]
+        return self.workspace.cluster(env)
 
     def _desired(self, app: App, env: Environment, sha: str):
-        rendered = self.renderer.render(sha, app.path_for(env.name))
-        return rendered, syncing.prepare(rendered, app, env, self.cluster(env))
+        return self.workspace.desired(app, env, sha)
 
     # ------------------------------------------------------------ reads
 
@@ -258,28 +208,7 @@ class Engine:
     def releases(self, app: str, env: str, limit: int = 30) -> list[GitRelease]:
         """The Git history of an app in an environment: deploys, promotions, rollbacks, with who did and approved them."""
         spec, environment = self.resolve(app, env)
-        found = []
-        for commit in self.repo.log(self.repo.resolve(), spec.path_for(environment.name), limit):
-            trailers = _trailers(commit.message)
-            title = commit.message.splitlines()[0] if commit.message else ""
-            kind = (
-                "Rollback"
-                if title.startswith("Roll back")
-                else "Deploy"
-                if title.startswith(("Deploy ", "Break-glass deploy "))
-                else "Change"
-            )
-            found.append(
-                GitRelease(
-                    commit.hexsha,
-                    datetime.fromtimestamp(commit.committed_date, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    kind,
-                    title,
-                    trailers.get("Rolled-back-by") or trailers.get("Deployed-by") or commit.author.name,
-                    trailers.get("Approved-by", ""),
-                )
-            )
-        return found
+        return releases(self.repo, spec.path_for(environment.name), limit)
 
     def drift(self, env: str | None = None, apps: tuple[str, ...] = ()) -> drifting.DriftReport:
         for name in apps:
@@ -450,27 +379,15 @@ class Engine:
 
     def coordination(self) -> tuple[Cluster, str]:
         """Where replicas of serve meet: the lease's cluster and namespace (leader election, replay claims)."""
-        serve = self.config.serve
-        if serve.lease_context is not None:
-            if self._coordination is None:
-                self._coordination = Cluster(serve.lease_context, serve.lease_kubeconfig)
-            return self._coordination, serve.lease_namespace
-        return self.cluster(self.config.environments[self.config.promotion_chain[0]]), serve.lease_namespace
+        return self.workspace.coordination()
 
     def note_request_message(self, app: str, env: str, request: str, channel: str, ts: str) -> None:
         """Remember a message that shows a request, so it is updated (buttons gone) when the request ends."""
         self.promotions.requests.note_message(app, env, request, channel, ts)
 
     def whoami(self, env: str) -> str:
-        """Who this process acts as in ``env``: the user its cluster credentials belong to (``kubectl auth whoami``).
-
-        Never a flag or a variable: approvals and history rely on it.
-        """
-        spec = self.config.environments.get(env)
-        if spec is None:
-            raise UsageError(f'unknown environment "{env}"; known environments: {", ".join(self.config.environments)}')
-        username, _groups = self.cluster(spec).whoami()
-        return str(Actor.kube(username))
+        """Who this process acts as in ``env``: what its cluster says of its credentials, never a flag."""
+        return self.workspace.whoami(env)
 
     def rollback(self, app: str, env: str, *, to: str | None = None, actor: str | None = None, timeout: float = 300.0):
         return self._counted(
