@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from demo.seed import config_text, seed  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
-from gitopsctl.sandbox import Sandbox, Timing  # noqa: E402
-from gitopsctl.sandbox.prometheus import PrometheusServer  # noqa: E402
-from gitopsctl.sandbox.seed import config_text, seed  # noqa: E402
-from gitopsctl.sandbox.traffic import TrafficSimulator, tracks  # noqa: E402
+from kubesandbox import Sandbox, Timing  # noqa: E402
+from standins.prometheus import PrometheusServer  # noqa: E402
+from standins.traffic import TrafficSimulator, tracks  # noqa: E402
 
 INTERVAL = 2.0
 RUNS = 3

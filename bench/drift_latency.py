@@ -22,10 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import free_port, metric, sandbox_process, serve_process, wait_until  # noqa: E402
+from demo.seed import config_text, seed  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
-from gitopsctl.sandbox.seed import config_text, seed  # noqa: E402
-from gitopsctl.sandbox.slack import SlackStandIn  # noqa: E402
+from standins.slack import SlackStandIn  # noqa: E402
 
 RUNS = 5
 SECRET = "bench-signing-secret"  # noqa: S105 (shared by the stand-in and serve, on 127.0.0.1)

@@ -22,9 +22,9 @@ from kubernetes import client as k8s  # noqa: E402
 from kubernetes import config as kube_config  # noqa: E402
 
 from bench.harness import sandbox_process  # noqa: E402
+from demo.seed import GitOpsRepo, deployment_yaml, service_yaml  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
-from gitopsctl.sandbox.seed import GitOpsRepo, deployment_yaml, service_yaml  # noqa: E402
 
 APPS = 200
 ENVS = {"dev": "fleet-dev", "staging": "fleet-staging", "prod": "fleet-prod"}

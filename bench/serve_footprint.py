@@ -23,7 +23,7 @@ from bench.drift_scan import APPS, ENVS, fleet_repo  # noqa: E402
 from bench.harness import free_port, metric, sandbox_process, serve_process, wait_until  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
-from gitopsctl.sandbox.slack import SlackStandIn  # noqa: E402
+from standins.slack import SlackStandIn  # noqa: E402
 
 SECRET = "bench-signing-secret"  # noqa: S105 (shared by the stand-in and serve, on 127.0.0.1)
 EXTRA = """

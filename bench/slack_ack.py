@@ -24,10 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import sandbox_process  # noqa: E402
+from demo.seed import config_text, seed  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
-from gitopsctl.sandbox.seed import config_text, seed  # noqa: E402
-from gitopsctl.sandbox.slack import SlackStandIn  # noqa: E402
+from standins.slack import SlackStandIn  # noqa: E402
 
 REQUESTS = 50
 ROUNDS = 3

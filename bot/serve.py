@@ -159,21 +159,11 @@ class Serve:
             self.metrics.stop()
 
 
-def _where(server: Serve) -> str:
+def where(server: Serve) -> str:
+    """Where Slack reaches the bot, for a log line or a person."""
     if isinstance(server.server, HttpServer):
         return f"Slack over HTTP at {server.server.url}"
     return "Slack over Socket Mode" if server.server else "no Slack"
-
-
-def demo(engine: Engine, port: int) -> tuple[Serve, str]:
-    """The bot for ``gitopsctl demo`` when SLACK_BOT_TOKEN is set: Socket Mode with SLACK_APP_TOKEN, else HTTP.
-
-    It is the whole of ``serve`` (the leader's controller and drift reports
-    included), so the demo runs no controller of its own beside it.
-    """
-    mode = "socket" if os.environ.get("SLACK_APP_TOKEN") else "http"
-    server = Serve(engine, mode=mode, port=port, metrics_port=0).start()
-    return server, _where(server)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -187,7 +177,7 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     server.start()
     metrics = f"; metrics at {server.metrics.url}/metrics" if server.metrics else ""
-    log.info("serving: %s%s; replica %s", _where(server), metrics, server.leader.identity)
+    log.info("serving: %s%s; replica %s", where(server), metrics, server.leader.identity)
     stop.wait()
     server.stop()
     return 0

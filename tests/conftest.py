@@ -15,12 +15,12 @@ from kubernetes import client as k8s
 from kubernetes import config as kube_config
 from kubernetes import dynamic
 
+from demo.seed import GitOpsRepo, config_text, seed
 from gitopsctl import config as config_module
 from gitopsctl.engine import Engine
-from gitopsctl.sandbox import Sandbox, Timing
-from gitopsctl.sandbox.prometheus import PrometheusServer
-from gitopsctl.sandbox.seed import GitOpsRepo, config_text, seed
-from gitopsctl.sandbox.traffic import TrafficSimulator
+from kubesandbox import Sandbox, Timing
+from standins.prometheus import PrometheusServer
+from standins.traffic import TrafficSimulator
 
 
 def fast_timing() -> Timing:

@@ -11,7 +11,7 @@ import git
 import pytest
 
 from bot.serve import Serve, Tokens
-from gitopsctl.sandbox.slack import Call, SlackStandIn
+from standins.slack import Call, SlackStandIn
 from tests.conftest import Fleet
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

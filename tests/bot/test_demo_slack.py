@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from bot import serve
+from demo import slack as demo_slack
+from demo.world import DemoWorld
 from gitopsctl.engine import Engine
-from gitopsctl.sandbox.release_demo import DemoWorld
-from gitopsctl.sandbox.slack import SlackStandIn
+from standins.slack import SlackStandIn
 from tests.bot.conftest import SECRET, free_port, release_root, release_state, shown
 
 
@@ -31,7 +31,7 @@ def test_the_demo_bot_deploys_from_slack_and_reports_drift_to_the_demo_channel(m
         world.engine = Engine(
             dataclasses.replace(cfg, slack=dataclasses.replace(cfg.slack, api_base_url=slack.api_url))
         )
-        server, where = serve.demo(world.engine, free_port())
+        server, where = demo_slack.start(world.engine, free_port())
         try:
             # anyone in the workspace may deploy in the demo's own sandbox
             if mode == "socket":

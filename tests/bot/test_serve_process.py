@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from gitopsctl.sandbox.slack import SlackStandIn
+from standins.slack import SlackStandIn
 from tests.bot.conftest import ROLES, SECRET, free_port
 
 BOT_TOKEN = "xoxb-1234-5678-do-not-log-me"

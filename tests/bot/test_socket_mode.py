@@ -9,7 +9,7 @@ import git
 import pytest
 
 from bot.serve import Serve, Tokens
-from gitopsctl.sandbox.slack import SlackStandIn
+from standins.slack import SlackStandIn
 from tests.bot.conftest import ROLES, SECRET, release_root, release_state
 
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from textual.widgets import DataTable, Input, RichLog
 
-from gitopsctl.sandbox.release_demo import DemoController, DemoWorld
+from demo.console import DemoConsole
+from demo.world import DemoController, DemoWorld
 from tests.tui.test_console import until
-from tui.demo import DemoConsole
 from tui.modals import Confirm
 
 

@@ -7,8 +7,8 @@ import logging
 import subprocess
 import sys
 
-from gitopsctl.sync.diff import compare, normalize_desired
 from demo.seed import deployment_yaml
+from gitopsctl.sync.diff import compare, normalize_desired
 
 
 def _pod_resources(obj: dict, cpu, memory) -> dict:

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
+from demo.seed import deployment_yaml
 from gitopsctl.errors import SourceError
-from gitopsctl.sandbox.seed import deployment_yaml
 
 
 def render(fleet, path: str, revision: str | None = None):

@@ -9,7 +9,7 @@ from gitopsctl.rollout.traffic.gateway import GatewayRouter
 from gitopsctl.rollout.traffic.istio import IstioRouter
 from gitopsctl.rollout.traffic.nginx import NginxRouter
 from gitopsctl.rollout.traffic.replicas import ReplicasRouter, replica_counts
-from gitopsctl.sandbox.traffic import tracks
+from standins.traffic import tracks
 from tests.conftest import deployment, wait_for
 
 CRDS = {

@@ -12,8 +12,8 @@ from gitopsctl.analysis.measurement import ERROR, FAILED, SUCCESSFUL
 from gitopsctl.analysis.providers.prometheus import PrometheusProvider
 from gitopsctl.analysis.run import compile_template, measure
 from gitopsctl.config import AnalysisTemplate
-from gitopsctl.sandbox.prometheus import PrometheusServer
-from gitopsctl.sandbox.traffic import TrafficSimulator, tracks
+from standins.prometheus import PrometheusServer
+from standins.traffic import TrafficSimulator, tracks
 from tests.conftest import deployment, wait_for
 
 if shutil.which("prometheus") is None and os.environ.get("CI") == "true":

@@ -12,7 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ApiException as DynamicApiException
 from kubernetes.dynamic.exceptions import NotFoundError
 
-from gitopsctl.sandbox import Sandbox
+from kubesandbox import Sandbox
 from tests.conftest import available, configmap, deployment, fast_timing, wait_for
 
 SMP = "application/strategic-merge-patch+json"

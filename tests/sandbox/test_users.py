@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gitopsctl.cluster.client import Cluster
 from gitopsctl.errors import ClusterError, UsageError
-from gitopsctl.sandbox import Sandbox
+from kubesandbox import Sandbox
 from tests.conftest import fast_timing
 
 KUBECTL = shutil.which("kubectl")

@@ -14,9 +14,9 @@ import git
 import pytest
 from kubernetes import client as k8s
 
+from demo.seed import deployment_yaml
 from gitopsctl import config
 from gitopsctl.errors import ConfigError, ManifestError
-from gitopsctl.sandbox.seed import deployment_yaml
 from gitopsctl.sync import TRACKING_ANNOTATION
 from tests.engine.conftest import all_objects
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import git
 import pytest
 
+from demo.seed import deployment_yaml
 from gitopsctl.errors import ManifestError, UnsafeInputError
-from gitopsctl.sandbox.seed import deployment_yaml
 from gitopsctl.source.images import set_version
 from gitopsctl.source.render import Renderer
 from gitopsctl.source.safety import check_tree_path

@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as kube_config
 
-from gitopsctl.sandbox import Sandbox
+from kubesandbox import Sandbox
 from tests.conftest import fast_timing
 
 HUGE = 1_000_000_000  # a body no test ever sends: only a server that waits for it would hang

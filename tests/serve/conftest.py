@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from bot.serve import Serve, Tokens
-from gitopsctl.sandbox.slack import SlackStandIn
+from standins.slack import SlackStandIn
 from tests.bot.conftest import ROLES, SECRET, Bot, free_port
 from tests.conftest import Fleet
 

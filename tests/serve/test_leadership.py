@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.request
 
-from gitopsctl.sandbox.slack import SlackStandIn
+from standins.slack import SlackStandIn
 from tests.bot.conftest import ROLES, SECRET, free_port
 from tests.conftest import wait_for
 from tests.serve.conftest import SERVE, metric, with_channels

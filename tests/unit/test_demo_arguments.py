@@ -19,12 +19,12 @@ from gitopsctl.cli import main
     ],
 )
 def test_bad_demo_flags_are_refused_before_anything_starts(flags, sentence, capsys, monkeypatch):
-    import gitopsctl.sandbox.release_demo as release_demo
+    import demo.command as demo_command
 
     def must_not_start(*args, **kwargs):
         raise AssertionError("the demo started")
 
-    monkeypatch.setattr(release_demo, "interactive", must_not_start)
+    monkeypatch.setattr(demo_command, "interactive", must_not_start)
     with pytest.raises(SystemExit) as exit_:
         main(["demo", *flags])
     assert exit_.value.code == 2

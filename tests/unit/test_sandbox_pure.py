@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitopsctl.sandbox.errors import ApiError
-from gitopsctl.sandbox.fieldmanager import apply, fields_of, format_path, from_fields_v1, to_fields_v1
-from gitopsctl.sandbox.registry import BUILTINS, types_from_crd
-from gitopsctl.sandbox.selectors import parse_field_selector, parse_label_selector
-from gitopsctl.sandbox.structure import ATOMIC, SET, json_patch, list_keys, merge_patch
+from kubesandbox.errors import ApiError
+from kubesandbox.fieldmanager import apply, fields_of, format_path, from_fields_v1, to_fields_v1
+from kubesandbox.registry import BUILTINS, types_from_crd
+from kubesandbox.selectors import parse_field_selector, parse_label_selector
+from kubesandbox.structure import ATOMIC, SET, json_patch, list_keys, merge_patch
 
 DEPLOYMENT = next(rt for rt in BUILTINS if rt.kind == "Deployment")
 CONFIGMAP = next(rt for rt in BUILTINS if rt.kind == "ConfigMap")

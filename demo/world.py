@@ -5,15 +5,13 @@ cluster, a real GitOps repository, the traffic simulator, the real Prometheus
 server (the analysis reads the simulator's JSON with the web provider when
 Prometheus is not installed, and says so), and the apps synced everywhere.
 ``DemoController`` is the rollout controller loop and the watches that report
-drift. The console (a front end) drives the same steps from keys; ``headless``
-runs them in order and exits 0 when every step behaved as expected.
+drift. The console (``demo.console``) drives the same steps from keys;
+``headless`` runs them in order and exits 0 when every step behaved as expected.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import re
 import shutil
 import sys
@@ -22,21 +20,22 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TextIO
 
-from .. import config as config_module
-from ..drift import AppDrift
-from ..drift_reports import DriftReports, Incident
-from ..engine import Engine
-from ..errors import UsageError
-from ..rollout.loop import ReconcileLoop
-from ..watch import DriftWatcher
-from .cluster import Sandbox, Timing
-from .prometheus import PrometheusServer
+from gitopsctl import config as config_module
+from gitopsctl.drift.incidents import DriftReports
+from gitopsctl.drift.model import AppDrift
+from gitopsctl.drift.settle import Incident
+from gitopsctl.drift.watch import DriftWatcher
+from gitopsctl.engine import Engine
+from gitopsctl.errors import UsageError
+from gitopsctl.rollout.loop import ReconcileLoop
+from kubesandbox import Sandbox, Timing
+from standins.prometheus import PrometheusServer
+from standins.traffic import TrafficSimulator
+
 from .seed import ENVIRONMENTS, config_text, seed
-from .traffic import TrafficSimulator
 
 APP = "trade-service"
 PROMETHEUS_ANALYSIS = """
@@ -313,49 +312,3 @@ def _scenario(world: DemoWorld, controller: DemoController, say) -> None:
     controller.reports.check(APP, "prod", how="synced by demo")
     if f"{APP}/prod" not in controller.notifier.resolved:
         raise DemoFailed("the drift was not resolved by the sync")
-
-
-def interactive(
-    out: TextIO = sys.stdout,
-    *,
-    analysis_provider: str | None = None,
-    slack_channel: str = "#gitopsctl-demo",
-    slack_port: int = 3000,
-) -> int:
-    """The console over a running world (and the Slack bot when its tokens are set); headless without a terminal.
-
-    The console and the bot are front ends, found by entry point (group
-    ``gitopsctl.demo``) so the engine never imports them.
-    """
-
-    def say(text: str = "") -> None:
-        print(text, file=out, flush=True)
-
-    plugins = {ep.name: ep for ep in entry_points(group="gitopsctl.demo")}
-    if "console" not in plugins or not (sys.stdin.isatty() and out.isatty()):
-        say("no terminal here (or the console is not installed), so the demo runs headless\n")
-        return headless(out, analysis_provider)
-    slack = "slack" in plugins and bool(os.environ.get("SLACK_BOT_TOKEN"))
-    try:
-        with DemoWorld(
-            say, analysis_provider=analysis_provider, pause="5s", slack_channel=slack_channel if slack else None
-        ) as world:
-            log_path = world.root / "demo.log"
-            logging.basicConfig(filename=log_path, level=logging.INFO, force=True)
-            if slack:
-                controller, where = plugins["slack"].load()(world.engine, slack_port)
-                slack_note = f"Slack: {where}, to {slack_channel}"
-            else:
-                controller = DemoController(world).start()
-                slack_note = "Slack: off"
-            # short lines: the guide must fit under the fleet in 80x24
-            notes = [f"analysis: {world.analysis_short}", f"{slack_note} · files: {world.root}"]
-            try:
-                plugins["console"].load()(world, notes)
-            finally:
-                controller.stop()
-    except DemoFailed as e:
-        say(f"\ndemo failed: {e}")
-        return 1
-    say("everything stopped; the demo is over.")
-    return 0

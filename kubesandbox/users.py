@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
+from gitopsctl.errors import UsageError
 
 ADMIN = "sandbox-admin"
 MASTERS = "system:masters"

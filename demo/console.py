@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -20,9 +22,9 @@ from textual.content import Content
 from textual.widgets import DataTable, RichLog, Static
 
 from gitopsctl.errors import GitOpsError
-from gitopsctl.sandbox.release_demo import APP, DemoFailed, DemoWorld
+from tui.app import ConsoleApp
 
-from .app import ConsoleApp
+from .world import APP, DemoFailed, DemoWorld
 
 GUIDE = """\
 [b]1[/b] a good release of trade-service: dev → staging → prod, a canary in prod
@@ -33,6 +35,9 @@ GUIDE = """\
 
 class DemoConsole(ConsoleApp):
     """The console with the demo's guide beside what happens, line by line."""
+
+    # Textual reads a relative CSS_PATH beside the subclass: the console's stylesheet (the guide's rules too) is tui's
+    CSS_PATH = Path(inspect.getfile(ConsoleApp)).with_name("console.tcss")
 
     # the footer has room for the guide's keys: the console's others stay, listed under ?
     BINDINGS = [

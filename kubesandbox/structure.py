@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kube.lists import ATOMIC, SET, key_of
-from ..kube.lists import list_keys as kube_list_keys
+from gitopsctl.kube.lists import ATOMIC, SET, key_of
+from gitopsctl.kube.lists import list_keys as kube_list_keys
+
 from .registry import ResourceType
 
 __all__ = ["ATOMIC", "SET", "key_of", "list_keys", "merge_patch", "json_patch", "strategic_merge_patch", "PatchError"]

@@ -21,7 +21,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from .store import Store
+from kubesandbox.store import Store
 
 APP_LABEL, ENV_LABEL, TRACK_LABEL = "gitopsctl.io/app", "gitopsctl.io/env", "gitopsctl.io/track"
 BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)

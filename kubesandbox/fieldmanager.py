@@ -18,7 +18,8 @@ import copy
 import json
 from typing import Any
 
-from ..kube.fields import SERVER_SET_METADATA, from_fields_v1, key_element, to_fields_v1
+from gitopsctl.kube.fields import SERVER_SET_METADATA, from_fields_v1, key_element, to_fields_v1
+
 from .errors import ApiError
 from .registry import ResourceType
 from .structure import ATOMIC, SET, key_of, list_keys

@@ -2,7 +2,7 @@
 
 Served over HTTPS on 127.0.0.1. A request's bearer token is checked before
 its body is read: an unknown token gets 401 and its body is never read.
-Requests are decoded into calls on :class:`~gitopsctl.sandbox.api.Api`; every
+Requests are decoded into calls on :class:`~kubesandbox.api.Api`; every
 failure comes back as a ``Status`` object with the right code and reason.
 """
 

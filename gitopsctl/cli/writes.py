@@ -1,0 +1,218 @@
+"""Commands that change what runs, each through the engine's gates: sync, deploy, approve, reject, rollback, freeze."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import output
+from ..durations import parse_duration
+from ..errors import UsageError
+from .common import emit_json, engine_for, timeout
+
+
+def print_deploy(result, args: argparse.Namespace) -> int:
+    """A deploy's outcome, as text or JSON; the exit code (1 when it failed or was aborted)."""
+    if args.output == "json":
+        emit_json(result.as_dict())
+    elif result.status == "PendingApproval":
+        print(f"{result.app} {result.version} to {result.env} is waiting for approval: {result.message}")
+    elif result.rollout is not None:
+        r = result.rollout
+        print(
+            f"{output.paint(r.phase)}: canary rollout of {result.app} {r.stable_version} -> {r.canary_version} in {result.env}, "
+            f"{r.weight}% on the canary"
+            + (f" ({r.message})" if r.message else "")
+            + (
+                ""
+                if r.phase in ("Promoted", "Aborted", "Failed")
+                else f"; follow it with: gitopsctl rollout status {result.app} {result.env} --watch"
+            )
+        )
+    else:
+        was = f" (was {result.previous})" if result.previous and result.previous != result.version else ""
+        commit = f" in commit {output.short(result.commit)}" if result.commit else " (Git already had it)"
+        health = output.paint(result.sync.health) if result.sync else "-"
+        print(
+            f"{output.paint(result.status if result.status != 'Deployed' else 'Succeeded')}: {result.app} "
+            f"{result.version} in {result.env}{was}{commit}; health {health}"
+            + (f" ({result.message})" if result.message else "")
+        )
+    return 1 if result.status in ("Failed", "Aborted") else 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    progress = (lambda message: print(message, file=sys.stderr, flush=True)) if args.output == "text" else None
+    result = engine_for(args).sync(
+        args.app,
+        args.env,
+        revision=args.revision,
+        dry_run=args.dry_run,
+        prune=not args.no_prune,
+        allow_empty=args.allow_empty,
+        wait=args.wait,
+        timeout=timeout(args),
+        progress=progress,
+    )
+    if args.output == "json":
+        emit_json(result.as_dict())
+    else:
+        verb = "would apply" if result.dry_run else "applied"
+        pruned = "would prune" if result.dry_run else "pruned"
+        print(
+            f"{output.paint(result.result)}: {args.app} in {args.env} at {output.short(result.revision)} "
+            f"(version {result.version or '-'}): {verb} {len(result.applied)}, unchanged {result.unchanged}, "
+            f"{pruned} {len(result.pruned)}; health {output.paint(result.health)}"
+            + (f" ({result.message})" if result.message else "")
+        )
+    return 0 if result.result == "Succeeded" else 1
+
+
+def _confirm(what: str, args: argparse.Namespace) -> None:
+    """Ask on a terminal, unless --yes; scripts (no terminal) are not asked."""
+    if args.yes or not sys.stdin.isatty():
+        return
+    answer = input(f"{what}? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise UsageError("not confirmed; nothing was changed")
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    engine = engine_for(args)
+    _confirm(f"Deploy {args.app} {args.version or '(the version Healthy upstream)'} to {args.env}", args)
+    result = engine.deploy(
+        args.app,
+        args.env,
+        args.version,
+        break_glass=args.break_glass,
+        wait=args.wait,
+        reason=args.reason or "",
+        timeout=timeout(args),
+    )
+    return print_deploy(result, args)
+
+
+def _decided_request(engine, args: argparse.Namespace, verb: str):
+    """The request a decision binds to: --request, else the one pending now, named before anything is decided."""
+    request = engine.pending(args.app, args.env)
+    if args.request is None:
+        if request is None:
+            raise UsageError(f"there is no pending request for {args.app} in {args.env}")
+        print(f"{verb} request {request.id}: the {request.describe()}", file=sys.stderr, flush=True)
+        _confirm(
+            f"{verb.capitalize()} {request.app} {request.version} to {request.env}, asked by {request.requester}", args
+        )
+        return request.id
+    return args.request
+
+
+def _approve(args: argparse.Namespace) -> int:
+    engine = engine_for(args)
+    request = _decided_request(engine, args, "approving")
+    result = engine.approve(args.app, args.env, request=request, version=args.version, timeout=timeout(args))
+    return print_deploy(result, args)
+
+
+def _reject(args: argparse.Namespace) -> int:
+    engine = engine_for(args)
+    request = engine.reject(
+        args.app, args.env, request=_decided_request(engine, args, "rejecting"), version=args.version
+    )
+    print(f"{'withdrew' if request.state == 'Withdrawn' else 'rejected'} the {request.describe()}")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    engine = engine_for(args)
+    _confirm(f"Roll back {args.app} in {args.env}" + (f" to {args.to}" if args.to else ""), args)
+    return print_deploy(engine.rollback(args.app, args.env, to=args.to, timeout=timeout(args)), args)
+
+
+def _freeze(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    try:
+        duration = timedelta(seconds=parse_duration(args.duration))
+    except ValueError as e:
+        raise UsageError(f"--for: {e}") from e
+    freeze = engine_for(args).freeze(args.env, duration=duration, reason=args.reason or "")
+    print(f"{args.env} is frozen until {freeze.until:%Y-%m-%d %H:%M} UTC: {freeze.reason}")
+    return 0
+
+
+def _unfreeze(args: argparse.Namespace) -> int:
+    removed = engine_for(args).unfreeze(args.env)
+    print(f"{args.env} is unfrozen" if removed else f"{args.env} had no manual freeze (configured windows still apply)")
+    return 0
+
+
+def register(commands, common: argparse.ArgumentParser) -> None:
+    sync = commands.add_parser("sync", parents=[common], help="make an app in an environment match Git")
+    sync.add_argument("app")
+    sync.add_argument("env")
+    sync.add_argument("--revision", metavar="REV", help="a branch, tag or commit (default: the configured branch)")
+    sync.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
+    sync.add_argument("--no-prune", action="store_true", help="keep objects that are no longer in Git")
+    sync.add_argument(
+        "--allow-empty", action="store_true", help="allow pruning everything when the app's Git path is gone"
+    )
+    sync.add_argument("--wait", action="store_true", help="wait until the app is Healthy")
+    sync.add_argument("--timeout", default="5m", help="how long --wait waits (default 5m)")
+    sync.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    sync.set_defaults(func=_sync)
+
+    acting = argparse.ArgumentParser(add_help=False)
+    acting.add_argument("--timeout", default="5m", help="how long to wait for Healthy (default 5m)")
+    acting.add_argument("-o", "--output", choices=("text", "json"), default="text")
+
+    deploy = commands.add_parser(
+        "deploy", parents=[common, acting], help="deploy a version under the environment's policy"
+    )
+    deploy.add_argument("app")
+    deploy.add_argument("env")
+    deploy.add_argument("version", nargs="?", help="an image tag (default: the version running Healthy upstream)")
+    deploy.add_argument("--wait", action="store_true", help="wait until the deploy ends (direct deploys always wait)")
+    deploy.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    deploy.add_argument(
+        "--break-glass", action="store_true", help="ask for an override of a freeze (a second person approves)"
+    )
+    deploy.add_argument("--reason", help="why (required with --break-glass)")
+    deploy.set_defaults(func=_deploy)
+
+    deciding = argparse.ArgumentParser(add_help=False)
+    deciding.add_argument("app")
+    deciding.add_argument("env")
+    deciding.add_argument(
+        "--request", metavar="ID", help="the request's id (default: the one pending now, named first)"
+    )
+    deciding.add_argument("--version", help="refuse unless the request is for this version")
+    deciding.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    approve = commands.add_parser(
+        "approve", parents=[common, acting, deciding], help="approve the pending deploy request"
+    )
+    approve.set_defaults(func=_approve)
+    reject = commands.add_parser(
+        "reject", parents=[common, acting, deciding], help="reject (or withdraw) the pending deploy request"
+    )
+    reject.set_defaults(func=_reject)
+
+    rollback = commands.add_parser(
+        "rollback", parents=[common, acting], help="back to the previous Healthy version, as a commit"
+    )
+    rollback.add_argument("app")
+    rollback.add_argument("env")
+    rollback.add_argument("--to", metavar="VERSION", help="the version to go back to")
+    rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    rollback.set_defaults(func=_rollback)
+
+    freeze = commands.add_parser(
+        "freeze", parents=[common, acting], help="refuse deploys to an environment for a while"
+    )
+    freeze.add_argument("env")
+    freeze.add_argument("--for", dest="duration", required=True, help="how long, e.g. 2h")
+    freeze.add_argument("--reason", required=True, help="why")
+    freeze.set_defaults(func=_freeze)
+
+    unfreeze = commands.add_parser("unfreeze", parents=[common], help="lift a manual freeze")
+    unfreeze.add_argument("env")
+    unfreeze.set_defaults(func=_unfreeze)
