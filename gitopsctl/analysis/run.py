@@ -10,13 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..config import AnalysisTemplate, Config
+from ..config import AnalysisTemplate
 from .conditions import Condition, compile_condition
 from .judge import FAIL, PASS, MetricVerdict, judge_metric
 from .measurement import ERROR, FAILED, INCONCLUSIVE, SUCCESSFUL, Limits, Measurement, evaluate
 from .providers import MetricProvider, ProviderError
-from .providers.prometheus import PrometheusProvider
-from .providers.web import WebProvider
 
 PLACEHOLDERS = ("app", "env", "namespace", "track", "canary", "stable")
 
@@ -47,15 +45,6 @@ def compile_template(template: AnalysisTemplate) -> CompiledTemplate:
         compile_condition(template.success_condition) if template.success_condition else None,
         compile_condition(template.failure_condition) if template.failure_condition else None,
     )
-
-
-def provider_for(template: AnalysisTemplate, config: Config) -> MetricProvider:
-    """The template's provider, with ``[prometheus]``'s TLS settings (and, for Prometheus, its credentials)."""
-    if template.provider == "web":
-        return WebProvider(template.url or "", access=config.prometheus)
-    if not config.prometheus_url:
-        raise ValueError(f"analysis template {template.name} uses Prometheus but [prometheus] url is not configured")
-    return PrometheusProvider(config.prometheus_url, access=config.prometheus)
 
 
 def measure(

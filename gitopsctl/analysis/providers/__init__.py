@@ -1,8 +1,17 @@
-"""Metric providers behind one Protocol; one module each (as Argo Rollouts' metricproviders)."""
+"""Metric providers behind one Protocol and one registry; one module each (as Argo Rollouts' metricproviders).
+
+``PROVIDERS`` is the one list of provider names: configuration checks against it
+and ``provider_for`` builds from it. Importing this package is cheap: a
+provider's module (and its HTTP client) loads when a template first needs it.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ...config import AnalysisTemplate, Config
 
 
 class ProviderError(Exception):
@@ -17,3 +26,26 @@ class MetricProvider(Protocol):
     def samples(self, query: str, seconds: float, step: float) -> list[float]:
         """Values over the last ``seconds`` (for the statistical judge). Raises ProviderError."""
         ...
+
+
+def _prometheus(template: AnalysisTemplate, config: Config) -> MetricProvider:
+    if not config.prometheus_url:
+        raise ValueError(f"analysis template {template.name} uses Prometheus but [prometheus] url is not configured")
+    from .prometheus import PrometheusProvider
+
+    return PrometheusProvider(config.prometheus_url, access=config.prometheus)
+
+
+def _web(template: AnalysisTemplate, config: Config) -> MetricProvider:
+    from .web import WebProvider
+
+    return WebProvider(template.url or "", access=config.prometheus)
+
+
+_BUILDERS: dict[str, Callable[[AnalysisTemplate, Config], MetricProvider]] = {"prometheus": _prometheus, "web": _web}
+PROVIDERS = tuple(_BUILDERS)  # every provider name, the default first
+
+
+def provider_for(template: AnalysisTemplate, config: Config) -> MetricProvider:
+    """The template's provider, with ``[prometheus]``'s TLS settings (and, for Prometheus, its credentials)."""
+    return _BUILDERS[template.provider](template, config)

@@ -1,13 +1,24 @@
-"""Traffic routers: how a canary weight becomes traffic; one module each behind one Protocol.
+"""Traffic routers: how a canary weight becomes traffic; one module each behind one Protocol, one registry.
 
 ``replicas`` needs no mesh (the weight is the replica ratio); ``istio``
 (VirtualService), ``gateway`` (HTTPRoute) and ``nginx`` (canary Ingress) set
-route weights on an object of their own.
+route weights on an object of their own. ``ROUTERS`` is the one list of router
+names: configuration checks against it and the controller builds from it. It
+imports nothing heavy (the cluster client only for type checking).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .gateway import GatewayRouter
+from .istio import IstioRouter
+from .nginx import NginxRouter
+from .replicas import ReplicasRouter
+from .routes import RouteRouter
+
+if TYPE_CHECKING:
+    from ...cluster.client import Cluster
 
 
 class TrafficRouter(Protocol):
@@ -25,3 +36,29 @@ class TrafficRouter(Protocol):
     def remove(self) -> None:
         """Remove everything the router created; traffic all on stable."""
         ...
+
+
+ROUTES: dict[str, type[RouteRouter]] = {"istio": IstioRouter, "gateway": GatewayRouter, "nginx": NginxRouter}
+ROUTERS = ("replicas", *ROUTES)  # every router name, the default first
+
+
+def needs_service(kind: str) -> bool:
+    """Whether the ``kind`` router copies the app's Service from Git (the route-based ones do)."""
+    return kind in ROUTES
+
+
+def build(
+    kind: str,
+    cluster: Cluster,
+    namespace: str,
+    stable: str,
+    canary: str,
+    replicas: int,
+    *,
+    service: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
+) -> TrafficRouter:
+    """The ``kind`` router for the ``stable`` and ``canary`` Deployments; ``service`` when ``needs_service(kind)``."""
+    if kind == "replicas":
+        return ReplicasRouter(cluster, namespace, stable, canary, replicas)
+    return ROUTES[kind](cluster, namespace, stable, canary, replicas, service or {}, labels or {})

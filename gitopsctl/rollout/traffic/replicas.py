@@ -8,8 +8,10 @@ so stable never drops below what the weight leaves it.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from ...cluster.client import Cluster
+if TYPE_CHECKING:
+    from ...cluster.client import Cluster
 
 
 def replica_counts(replicas: int, weight: int) -> tuple[int, int]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...cluster.client import Cluster
+if TYPE_CHECKING:
+    from ...cluster.client import Cluster
 
 TRACK_LABEL = "gitopsctl.io/track"
 
