@@ -89,7 +89,7 @@ logging.getLogger("kubernetes.informer.informer").addFilter(_QuietAfterStop())
 
 class DriftWatcher:
     def __init__(self, engine: Engine, on_change: Callable[[str, str], None], debounce: float = DEBOUNCE) -> None:
-        self.engine = engine
+        self.workspace = engine.workspace  # the repository, the clusters and each app's desired state
         self.on_change = on_change
         self.debounce = debounce
         self._informers: list[SharedInformer] = []
@@ -98,11 +98,11 @@ class DriftWatcher:
 
     def targets(self) -> set[tuple[str, str, str, str]]:
         """(env, namespace, apiVersion, kind) for every watchable kind an app has in Git."""
-        sha = self.engine.repo.resolve()
+        sha = self.workspace.repo.resolve()
         found = set()
-        for spec, environment in self.engine.pairs():
+        for spec, environment in self.workspace.pairs():
             try:
-                desired = self.engine._desired(spec, environment, sha)[1]
+                desired = self.workspace.desired(spec, environment, sha)[1]
             except GitOpsError as e:  # one broken or refused app is reported by the scans; the rest are watched
                 log.warning("not watching %s in %s: %s", spec.name, environment.name, e)
                 continue
@@ -115,9 +115,9 @@ class DriftWatcher:
 
     def start(self) -> DriftWatcher:
         for env, namespace, api_version, kind in sorted(self.targets()):
-            environment = self.engine.config.environments[env]
+            environment = self.workspace.config.environments[env]
             api_class, method = LIST_FUNCTIONS[(api_version, kind)]
-            api = api_class(self.engine.cluster(environment).dynamic.client)
+            api = api_class(self.workspace.cluster(environment).dynamic.client)
             informer = SharedInformer(getattr(api, method), namespace=namespace, label_selector=TRACKED_SELECTOR)
             informer._cache = _SlimCache()  # the library keeps whole objects; relists need only their keys
             informer.add_event_handler(MODIFIED, self._event)
@@ -142,7 +142,7 @@ class DriftWatcher:
 
     def _event(self, obj) -> None:
         app, _, env = _tracking(obj).partition("/")
-        if not app or env not in self.engine.config.environments:
+        if not app or env not in self.workspace.config.environments:
             return
         key = (app, env)
         with self._lock:
