@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from gitopsctl import config as config_module
 from gitopsctl import logs
 from gitopsctl.config import SecretRef
-from gitopsctl.drift_reports import DriftReports, LogNotifier
+from gitopsctl.drift.incidents import DriftReports, LogNotifier
+from gitopsctl.drift.watch import DriftWatcher
 from gitopsctl.engine import Engine
 from gitopsctl.errors import UsageError
 from gitopsctl.leader import LeaderElector
 from gitopsctl.metrics import MetricsServer
 from gitopsctl.scheduler import Scheduler
-from gitopsctl.watch import DriftWatcher
 
 from .app import GitOpsBot
 from .server import HttpServer, SocketModeServer
