@@ -10,72 +10,20 @@ say who changed it where they can.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..cluster.client import FIELD_MANAGER, Cluster
-from ..config import App, Environment
+from ..cluster import records
+from ..cluster.client import Cluster
+from ..errors import UsageError
 from ..source.manifests import ObjectRef
-from ..sync import diff as diffing
+from ..sync.compare import Target, by_tracking_id, compare_target
 from ..sync.diff import ResourceDiff
 from ..sync.observe import find_untracked, observe
-from ..sync.tracking import TRACKING_ANNOTATION, is_tracked_by, tracking_id
+from ..sync.prepare import BoundaryError
 from .model import AppDrift, DriftReport
 
-
-@dataclass(frozen=True)
-class Target:
-    """One app in one environment with what Git wants and what the last sync left behind."""
-
-    app: App
-    env: Environment
-    desired: list[dict[str, Any]]
-    inventory: list[ObjectRef]
-
-
-def by_tracking_id(live: dict[tuple[str, str, str, str], dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Live objects grouped by the app/environment they are tracked for."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for obj in live.values():
-        tracking = ((obj.get("metadata") or {}).get("annotations") or {}).get(TRACKING_ANNOTATION)
-        if tracking:
-            grouped.setdefault(tracking, []).append(obj)
-    return grouped
-
-
-def compare_target(
-    target: Target,
-    live: dict[tuple[str, str, str, str], dict[str, Any]],
-    tracked: dict[str, list[dict[str, Any]]] | None = None,
-) -> list[ResourceDiff]:
-    resources = []
-    wanted = set()
-    for obj in target.desired:
-        ref = ObjectRef.of(obj)
-        wanted.add(ref.identity)
-        current = live.get(ref.identity)
-        if current is None:
-            resources.append(ResourceDiff(ref, "missing", desired=obj))
-            continue
-        changes = diffing.compare(obj, current, target.app.ignore_differences)
-        if changes:
-            resources.append(
-                ResourceDiff(ref, "changed", changes, diffing.changed_by(current, changes, FIELD_MANAGER), obj, current)
-            )
-    candidates = (tracked if tracked is not None else by_tracking_id(live)).get(
-        tracking_id(target.app.name, target.env.name), []
-    )
-    for current in candidates:
-        if ObjectRef.of(current).identity not in wanted and is_tracked_by(current, target.app.name, target.env.name):
-            resources.append(
-                ResourceDiff(
-                    ObjectRef.of(current),
-                    "extra",
-                    live=current,
-                    changed_by=diffing.other_writers(current, FIELD_MANAGER),
-                )
-            )
-    return resources
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 
 def scan(cluster: Cluster, targets: list[Target]) -> DriftReport:
@@ -93,4 +41,41 @@ def scan(cluster: Cluster, targets: list[Target]) -> DriftReport:
         else:
             report.clean.append((target.app.name, target.env.name))
     report.requests = cluster.requests - before
+    return report
+
+
+def scan_fleet(workspace: Workspace, env: str | None = None, apps: tuple[str, ...] = ()) -> DriftReport:
+    """The drift of every app (or ``apps``) in every environment (or ``env``); a refused app is reported in its row."""
+    for name in apps:
+        if name not in workspace.config.apps:
+            raise UsageError(f'unknown app "{name}"; known apps: {", ".join(sorted(workspace.config.apps))}')
+    sha = workspace.repo.resolve()
+    clusters = {id(workspace.cluster(e)): workspace.cluster(e) for _, e in workspace.pairs(None, env)}
+    before = {key: cluster.requests for key, cluster in clusters.items()}
+    by_cluster: dict[int, tuple[Cluster, list[Target]]] = {}
+    record_cache: dict[tuple[int, str], dict[tuple[str, str], records.SyncRecord]] = {}
+    refused: list[AppDrift] = []
+    for spec, environment in workspace.pairs(None, env):
+        if apps and spec.name not in apps:
+            continue
+        cluster = workspace.cluster(environment)
+        key = (id(cluster), environment.namespace)
+        if key not in record_cache:
+            record_cache[key] = records.read_all(cluster, environment.namespace)
+        record = record_cache[key].get((spec.name, environment.name)) or records.SyncRecord(spec.name, environment.name)
+        try:
+            _, desired = workspace.desired(spec, environment, sha)
+        except BoundaryError as e:  # reported in the app's row; the rest of the fleet is still scanned
+            resources = [ResourceDiff(r.ref, "refused", reason=r.reason) for r in e.refusals]
+            refused.append(AppDrift(spec.name, environment.name, resources))
+            continue
+        by_cluster.setdefault(id(cluster), (cluster, []))[1].append(
+            Target(spec, environment, desired, record.inventory)
+        )
+    report = DriftReport(drifted=refused)
+    for cluster, targets in by_cluster.values():
+        part = scan(cluster, targets)
+        report.drifted += part.drifted
+        report.clean += part.clean
+    report.requests = sum(cluster.requests - before[key] for key, cluster in clusters.items())
     return report

@@ -232,9 +232,7 @@ class Act:
         return self.carry_out(app, env, rollout, router, outcome)
 
     def promote(self, app: App, env: Environment, rollout: Rollout, router: TrafficRouter) -> Rollout:
-        self.engine.sync(
-            app.name, env.name, revision=rollout.deploy_commit, wait=True, actor=rollout.actor, _rollout=True
-        )
+        self.engine.syncs.sync(app.name, env.name, revision=rollout.deploy_commit, wait=True, actor=rollout.actor)
         self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
         router.remove()
         rollout.phase, rollout.weight, rollout.message = PROMOTED, 100, f"{rollout.canary_version} is stable"
@@ -260,7 +258,7 @@ class Act:
         except SourceError as e:
             if "nothing to commit" not in str(e):
                 raise  # already reverted by an earlier attempt otherwise
-        self.engine.sync(app.name, env.name, actor=actor, _rollout=True)
+        self.engine.syncs.sync(app.name, env.name, actor=actor)
         rollout.phase, rollout.weight, rollout.message = ABORTED, 0, reason or why
         return self.save(env, rollout, f"aborted: {reason or why}; all traffic is back on {rollout.stable_version}")
 

@@ -1,0 +1,235 @@
+"""The sync service: status, diff and sync of one app in one environment, on one shared observation.
+
+Each of them renders the app, reads its sync record, observes the live objects
+(one LIST per kind and namespace), finds untracked and foreign objects and
+compares: ``observe`` does that once, in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..cluster import health as health_checks
+from ..cluster import records
+from ..cluster.client import Cluster
+from ..cluster.health import HEALTHY, UNKNOWN
+from ..config import App, Environment
+from ..errors import ClusterError, GitOpsError, ManifestError
+from ..source.manifests import ObjectRef, find_version
+from ..workspace import Workspace
+from . import diff as diffing
+from .apply import assess, execute, wait_healthy
+from .compare import Target, compare_target
+from .observe import Observation, find_untracked, observe, refuse_foreign
+from .plan import make_plan, missing_namespaces, refuse_unsafe_prune, validate
+
+SYNCED, OUT_OF_SYNC = "Synced", "OutOfSync"
+
+
+@dataclass
+class StatusRow:
+    app: str
+    env: str
+    version: str | None
+    revision: str | None
+    sync: str
+    health: str
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "env": self.env,
+            "version": self.version,
+            "revision": self.revision,
+            "sync": self.sync,
+            "health": self.health,
+            "message": self.message,
+        }
+
+
+@dataclass
+class DiffResult:
+    app: str
+    env: str
+    revision: str
+    resources: list[diffing.ResourceDiff]
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.resources
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "env": self.env,
+            "revision": self.revision,
+            "in_sync": self.in_sync,
+            "resources": [r.as_dict() for r in self.resources],
+        }
+
+
+@dataclass
+class SyncResult:
+    app: str
+    env: str
+    revision: str
+    result: str  # Succeeded | Failed
+    applied: list[ObjectRef] = field(default_factory=list)
+    unchanged: int = 0
+    pruned: list[ObjectRef] = field(default_factory=list)
+    health: str = UNKNOWN
+    message: str = ""
+    dry_run: bool = False
+    version: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "env": self.env,
+            "revision": self.revision,
+            "result": self.result,
+            "applied": len(self.applied),
+            "unchanged": self.unchanged,
+            "pruned": len(self.pruned),
+            "health": self.health,
+            "message": self.message,
+            "dry_run": self.dry_run,
+            "version": self.version,
+        }
+
+
+class Syncs:
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    def observe(
+        self, app: App, env: Environment, sha: str
+    ) -> tuple[list[dict[str, Any]], records.SyncRecord, Observation, list[diffing.ResourceDiff]]:
+        """(desired objects, sync record, live observation, differences): what status and diff both need."""
+        cluster = self.workspace.cluster(env)
+        _, desired = self.workspace.desired(app, env, sha)
+        record = records.read(cluster, app.name, env.name, env.namespace)
+        observation = observe(cluster, [ObjectRef.of(o) for o in desired] + record.inventory)
+        find_untracked(cluster, desired, observation)
+        refuse_foreign(desired, observation, app, env)
+        differences = compare_target(Target(app, env, desired, record.inventory), observation.live)
+        return desired, record, observation, differences
+
+    def status(self, app: str | None = None, env: str | None = None) -> list[StatusRow]:
+        sha = self.workspace.repo.resolve()
+        rows = []
+        for spec, environment in self.workspace.pairs(app, env):
+            try:
+                rows.append(self._status_row(spec, environment, sha))
+            except (ClusterError, ManifestError) as e:  # one app's broken or refused manifests stay in its row
+                rows.append(StatusRow(spec.name, environment.name, None, None, UNKNOWN, UNKNOWN, str(e)))
+        return rows
+
+    def _status_row(self, app: App, env: Environment, sha: str) -> StatusRow:
+        desired, record, observation, differences = self.observe(app, env, sha)
+        health, message = HEALTHY, ""
+        for obj in desired:
+            result = health_checks.assess(observation.get(ObjectRef.of(obj)))
+            if health_checks.worst([health, result.status]) != health:
+                health, message = result.status, f"{ObjectRef.of(obj)}: {result.message}"
+        live_objects = [o for o in (observation.get(ObjectRef.of(d)) for d in desired) if o is not None]
+        version = find_version(live_objects, app.container)
+        last = record.last
+        return StatusRow(
+            app.name,
+            env.name,
+            version,
+            last.revision if last else None,
+            OUT_OF_SYNC if differences else SYNCED,
+            health if desired else HEALTHY,
+            message,
+        )
+
+    def diff(self, app: str, env: str, revision: str | None = None) -> DiffResult:
+        spec, environment = self.workspace.resolve(app, env)
+        sha = self.workspace.repo.resolve(revision)
+        return DiffResult(app, env, sha, self.observe(spec, environment, sha)[3])
+
+    def sync(
+        self,
+        app: str,
+        env: str,
+        *,
+        revision: str | None = None,
+        dry_run: bool = False,
+        prune: bool = True,
+        allow_empty: bool = False,
+        wait: bool = False,
+        timeout: float = 300.0,
+        actor: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> SyncResult:
+        """Make ``app`` in ``env`` match Git at ``revision`` (the branch head by default); no rollout guard here."""
+        progress = progress or (lambda _message: None)
+        spec, environment = self.workspace.resolve(app, env)
+        cluster = self.workspace.cluster(environment)
+        sha = self.workspace.repo.resolve(revision)
+        rendered, desired = self.workspace.desired(spec, environment, sha)
+        version = find_version(desired, spec.container)
+        record = records.read(cluster, spec.name, environment.name, environment.namespace)
+        observation = observe(cluster, [ObjectRef.of(o) for o in desired] + record.inventory)
+        find_untracked(cluster, desired, observation)
+        plan = make_plan(desired, observation, observation.live.values(), spec, environment)
+        refuse_unsafe_prune(rendered, plan, prune=prune, allow_empty=allow_empty, app=app, env=env)
+        absent = missing_namespaces(cluster, plan)
+        validate(cluster, plan, absent)
+        result = SyncResult(app, env, sha, "Succeeded", unchanged=len(plan.unchanged), dry_run=dry_run, version=version)
+        if dry_run:
+            result.applied = [ObjectRef.of(o) for o in plan.writes]
+            result.pruned = [ObjectRef.of(o) for o in plan.prune] if prune else []
+            result.health, result.message = UNKNOWN, "dry run: nothing was changed"
+            return result
+        progress(
+            f"syncing {app} to {env} at {sha[:12]}: {len(plan.writes)} to apply, {len(plan.unchanged)} unchanged, "
+            f"{len(plan.prune) if prune else 0} to prune"
+        )
+        try:
+            result.applied, result.pruned = execute(
+                cluster, plan, prune=prune, progress=progress, create_namespaces=absent
+            )
+            kept = [] if prune else [ObjectRef.of(o) for o in plan.prune]
+            inventory = [ObjectRef.of(o) for o in desired] + kept
+            if wait:
+                result.health, result.message = wait_healthy(cluster, desired, timeout, progress)
+                if result.health != HEALTHY:
+                    result.result = "Failed"
+                    result.message = (
+                        f"not Healthy after the sync ({result.message})"
+                        if result.message
+                        else "not Healthy after the sync"
+                    )
+            else:
+                result.health, result.message = assess(cluster, desired)
+        except GitOpsError as e:
+            result.result, result.message = "Failed", str(e)
+            inventory = [ObjectRef.of(o) for o in desired] + record.inventory
+            self._record(cluster, environment, result, actor, inventory)
+            raise
+        self._record(cluster, environment, result, actor, inventory)
+        return result
+
+    def _record(
+        self, cluster: Cluster, env: Environment, result: SyncResult, actor: str | None, inventory: list[ObjectRef]
+    ) -> None:
+        entry = records.HistoryEntry(
+            revision=result.revision,
+            version=result.version,
+            actor=actor or self.workspace.whoami(env.name),
+            time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            result=result.result,
+            applied=len(result.applied),
+            unchanged=result.unchanged,
+            pruned=len(result.pruned),
+            health=result.health,
+            message=result.message,
+        )
+        records.write(cluster, env.namespace, result.app, env.name, entry, inventory)
