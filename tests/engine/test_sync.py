@@ -185,8 +185,8 @@ def test_unknown_apps_and_environments_are_one_clear_sentence(fleet):
 
 def test_an_unreachable_cluster_is_a_cluster_error_and_status_says_unknown(fleet):
     fleet.sandbox.stop()
-    for cluster in fleet.engine._clusters.values():
-        cluster.attempts = 2
+    for env in fleet.engine.config.environments.values():
+        fleet.engine.cluster(env).attempts = 2
     with pytest.raises(ClusterError, match="cannot reach the cluster"):
         fleet.engine.sync("trade-service", "dev")
     rows = fleet.engine.status("trade-service", "dev")

@@ -23,7 +23,7 @@ from gitopsctl.analysis.measurement import ERROR, SUCCESSFUL
 from gitopsctl.analysis.providers import provider_for, transport
 from gitopsctl.analysis.run import compile_template, measure
 from gitopsctl.errors import ConfigError
-from gitopsctl.sandbox.tls import ensure_certificates
+from kubesandbox.tls import ensure_certificates
 
 EXAMPLE = tomllib.loads((Path(__file__).resolve().parents[2] / "config.example.toml").read_text())
 VARIABLES = {"app": "trade-service", "env": "prod", "namespace": "trading-prod", "track": "canary"}
