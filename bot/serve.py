@@ -17,13 +17,9 @@ from dataclasses import dataclass
 from gitopsctl import config as config_module
 from gitopsctl import logs
 from gitopsctl.config import SecretRef
-from gitopsctl.drift.incidents import DriftReports, LogNotifier
-from gitopsctl.drift.watch import DriftWatcher
 from gitopsctl.engine import Engine
 from gitopsctl.errors import UsageError
-from gitopsctl.leader import LeaderElector
-from gitopsctl.metrics import MetricsServer
-from gitopsctl.scheduler import Scheduler
+from gitopsctl.serve.process import Service
 
 from .app import GitOpsBot
 from .server import HttpServer, SocketModeServer
@@ -58,13 +54,9 @@ def tokens(cfg: config_module.Config, mode: str) -> Tokens:
     return Tokens(bot, secret, app)
 
 
-class Serve:
-    """Everything ``gitopsctl serve`` runs, startable and stoppable in-process (as the tests do).
-
-    Every replica answers Slack and serves /metrics; only the leader runs the
-    scheduler's jobs (drift scans, the rollout controller, expiry, summaries)
-    and the watches that report hand-made changes within seconds.
-    """
+class Serve(Service):
+    """Everything ``gitopsctl serve`` runs, startable and stoppable in-process (as the tests do): the Slack-free
+    core (``gitopsctl.serve``) with the bot as its notifier, answering Slack on every replica."""
 
     def __init__(
         self,
@@ -77,8 +69,6 @@ class Serve:
         channel_interval: float = 1.0,
         metrics_port: int | None = None,
     ) -> None:
-        self.engine = engine
-        serve = engine.config.serve
         self.bot: GitOpsBot | None = None
         self.server: HttpServer | SocketModeServer | None = None
         if mode != "off":
@@ -94,69 +84,23 @@ class Serve:
             else:
                 assert token.app is not None
                 self.server = SocketModeServer(self.bot, token.app)
-        notifier = self.bot.notifier if self.bot is not None else LogNotifier()
-        self.reports = DriftReports(engine, notifier)
+        super().__init__(engine, self.bot.notifier if self.bot else None, metrics_port=metrics_port)
         if self.bot is not None:
             self.bot.reports = self.reports
-        self.scheduler = Scheduler(engine, self.reports, notifier)
-        self.watcher = DriftWatcher(engine, self.reports.check) if serve.watch else None
-        self.leader = LeaderElector(self._lease_cluster(), serve, on_started=self._lead, on_stopped=self._follow)
-        port_for_metrics = serve.metrics_port if metrics_port is None else metrics_port
-        self.metrics = (
-            MetricsServer(engine.metrics, serve.metrics_address, port_for_metrics, ready=self.ready)
-            if port_for_metrics
-            else None
-        )
-        self._started = False
-
-    def _lease_cluster(self):
-        return self.engine.coordination()[0]
-
-    def ready(self) -> bool:
-        return self._started
-
-    def _lead(self) -> None:
-        self.engine.metrics.leader.set(1)
-        self.scheduler.lead()
-        if self.watcher is not None:
-            threading.Thread(target=self._watch, name="drift-watch-start", daemon=True).start()
-
-    def _watch(self) -> None:
-        try:
-            if self.leader.leading.is_set():
-                self.watcher.start()
-        except Exception:  # the scheduled scans still cover it
-            log.exception("cannot start watching for hand-made changes")
-
-    def _follow(self) -> None:
-        self.engine.metrics.leader.set(0)
-        self.scheduler.follow()
-        if self.watcher is not None:
-            self.watcher.stop()
 
     def start(self) -> Serve:
-        if self.metrics is not None:
-            self.metrics.start()
         if self.bot is not None and self.server is not None:
             self.bot.start()
             self.server.start()
-        self.scheduler.start()
-        self.leader.start()
-        self._started = True
+        super().start()
         return self
 
     def stop(self) -> None:
-        self._started = False
-        self.leader.stop()
-        self.scheduler.stop()
-        if self.watcher is not None:
-            self.watcher.stop()
+        super().stop()
         if self.server is not None:
             self.server.stop()
         if self.bot is not None:
             self.bot.stop()
-        if self.metrics is not None:
-            self.metrics.stop()
 
 
 def where(server: Serve) -> str:

@@ -112,7 +112,7 @@ def test_the_fingerprint_follows_what_differs():
 
 
 def test_the_summary_counts_each_environment_from_one_fleet_snapshot(fleet):
-    from gitopsctl.scheduler import Scheduler
+    from gitopsctl.serve.scheduler import Scheduler
 
     engine = fleet.reload()
     for app in engine.config.apps:

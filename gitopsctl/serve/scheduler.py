@@ -21,12 +21,12 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .cluster import claims
-from .drift.incidents import DriftReports, Notifier
-from .errors import GitOpsError
+from ..cluster import claims
+from ..drift.incidents import DriftReports, Notifier
+from ..errors import GitOpsError
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ..engine import Engine
 
 log = logging.getLogger(__name__)
 EXPIRY_INTERVAL = 30.0

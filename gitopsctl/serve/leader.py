@@ -21,8 +21,8 @@ from kubernetes import client as k8s
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
-from .cluster.client import Cluster
-from .config import ServeConfig
+from ..cluster.client import Cluster
+from ..config import ServeConfig
 
 log = logging.getLogger(__name__)
 
