@@ -26,12 +26,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from gitopsctl import output
-from gitopsctl.cluster.claims import Claims
-from gitopsctl.sync.diff import describe
-from gitopsctl.drift.incidents import DriftReports
-from gitopsctl.engine import Engine
+from gitopsctl.engine import PENDING, Claims, DriftReports, Engine, describe
 from gitopsctl.errors import GitOpsError
-from gitopsctl.release.requests import PENDING
 
 from . import blocks, drift
 from .access import Access, NotAllowed
@@ -112,9 +108,8 @@ class GitOpsBot:
         self.outbox = Outbox(self.client, interval=channel_interval)
         self.tracker = Tracker(engine, self.outbox, poll=poll_interval)
         self.work = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
-        cluster, namespace = engine.coordination()
-        self.seen = Seen(Claims(cluster, namespace, "slack-request", SEEN_TTL))
-        self.in_flight = InFlight(Claims(cluster, namespace, "deploy", IN_FLIGHT_TTL))
+        self.seen = Seen(engine.claims("slack-request", SEEN_TTL))
+        self.in_flight = InFlight(engine.claims("deploy", IN_FLIGHT_TTL))
         self.app.middleware(self._drop_retries)
         for slash in ("/deploy", "/rollback", "/gitops"):
             self.app.command(slash)(self._on_command)
@@ -556,7 +551,7 @@ class GitOpsBot:
 
 
 def _short(value: Any) -> str:
-    from gitopsctl.sync.diff import MISSING
+    from gitopsctl.engine import MISSING
 
     if value is MISSING or value is None:
         return "<absent>"

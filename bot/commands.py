@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 from gitopsctl.durations import parse_duration
+from gitopsctl.engine import check_version
 from gitopsctl.errors import ManifestError, UsageError
-from gitopsctl.source.images import check_version
 
 MAX_TEXT = 500
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

@@ -16,10 +16,7 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from gitopsctl.sync.diff import MISSING, describe
-from gitopsctl.drift.model import AppDrift
-from gitopsctl.drift.settle import Incident
-from gitopsctl.identity import Actor
+from gitopsctl.engine import MISSING, Actor, AppDrift, Incident, describe
 
 from . import blocks
 from .blocks import Release, release_blocks, release_text
@@ -27,8 +24,7 @@ from .releases import Outbox
 
 if TYPE_CHECKING:
     from gitopsctl.config import Config
-    from gitopsctl.engine import SyncResult
-    from gitopsctl.release.requests import Request
+    from gitopsctl.engine import Request, SyncResult
 
 log = logging.getLogger(__name__)
 SYNC, SNOOZE = "gitops_drift_sync", "gitops_drift_snooze"

@@ -13,19 +13,49 @@ from collections.abc import Callable
 from typing import Any
 
 from .cluster import records
+from .cluster.claims import Claims
 from .cluster.client import Cluster
 from .config import App, Config, Environment
-from .drift.model import DriftReport
+from .drift.incidents import DriftReports
+from .drift.model import AppDrift, DriftReport
 from .drift.scan import scan_fleet
+from .drift.settle import Incident
 from .errors import GitOpsError, PolicyError
+from .fleet import Cell, FleetView
+from .identity import Actor
 from .metrics import Metrics
 from .release.history import GitRelease, releases
 from .release.promotions import Promotions
+from .release.requests import PENDING, Request
 from .rollout.controller import Rollouts
+from .source.images import check_version
+from .sync.diff import MISSING, describe
 from .sync.service import DiffResult, StatusRow, SyncResult, Syncs
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+# The front door: front ends import the Engine and what it answers with from here, and nothing deeper.
+__all__ = [
+    "MISSING",
+    "PENDING",
+    "Actor",
+    "AppDrift",
+    "Cell",
+    "Claims",
+    "DiffResult",
+    "DriftReport",
+    "DriftReports",
+    "Engine",
+    "FleetView",
+    "GitRelease",
+    "Incident",
+    "Request",
+    "StatusRow",
+    "SyncResult",
+    "check_version",
+    "describe",
+]
 SYNCED, OUT_OF_SYNC = "Synced", "OutOfSync"
 
 
@@ -228,6 +258,11 @@ class Engine:
     def coordination(self) -> tuple[Cluster, str]:
         """Where replicas of serve meet: the lease's cluster and namespace (leader election, replay claims)."""
         return self.workspace.coordination()
+
+    def claims(self, kind: str, ttl: float) -> Claims:
+        """Once-only keys shared by every replica (Slack requests seen, deploys being started), kept ``ttl`` seconds."""
+        cluster, namespace = self.coordination()
+        return Claims(cluster, namespace, kind, ttl)
 
     def note_request_message(self, app: str, env: str, request: str, channel: str, ts: str) -> None:
         """Remember a message that shows a request, so it is updated (buttons gone) when the request ends."""

@@ -20,9 +20,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from gitopsctl.durations import parse_duration
-from gitopsctl.engine import Engine
+from gitopsctl.engine import Cell, Engine, FleetView
 from gitopsctl.errors import GitOpsError
-from gitopsctl.fleet import Cell, FleetView
 
 from .cells import render_cell, state_words
 from .detail import DetailScreen, DiffScreen, HistoryScreen

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from gitopsctl.fleet import Cell
+from gitopsctl.engine import Cell
 
 STATE_STYLE = {
     "Synced": "green",

@@ -17,8 +17,7 @@ from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Collapsible, DataTable, Footer, Header, Label, Sparkline, Static
 
-from gitopsctl.sync.diff import describe
-from gitopsctl.engine import Engine
+from gitopsctl.engine import Engine, describe
 from gitopsctl.errors import GitOpsError
 
 from .cells import STATE_STYLE, weight_bar
