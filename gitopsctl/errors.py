@@ -7,11 +7,16 @@
      │    ├── UnsafeInputError     a repo URL, ref or path that could reach a shell, an option or outside the repo
      │    └── ManifestError        manifests that cannot be rendered or are refused (size, aliases, duplicates)
      ├── ClusterError         the cluster cannot be reached or refused a request
+     │    ├── ApiStatusError       the API server answered an error status (``status``, its ``message``)
+     │    │    ├── NotFoundError        404: no such object (or kind)
+     │    │    └── ConflictError        409: it changed since it was read, or it already exists
      │    └── SyncRefusedError     a sync that would do harm (pruning everything) and was not allowed
      └── PolicyError          the request is understood but not allowed now
           └── LockedError          another operation holds the app/environment's lock
 
-Library errors are wrapped with ``raise ... from e`` so the cause stays visible in logs.
+Library errors are wrapped with ``raise ... from e`` so the cause stays visible in logs; the kubernetes
+client's ``ApiException`` is mapped once, where the cluster layer calls it (``cluster/client.py``), so nothing
+above that layer knows the library.
 """
 
 from __future__ import annotations
@@ -52,6 +57,23 @@ class ManifestError(SourceError):
 
 class ClusterError(GitOpsError):
     """The cluster could not be reached, or it refused a request."""
+
+
+class ApiStatusError(ClusterError):
+    """The API server refused a request with an error status; ``message`` is what it said."""
+
+    def __init__(self, status: int, message: str, what: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"cannot {what}: {message}")
+
+
+class NotFoundError(ApiStatusError):
+    """404: the object (or its kind) does not exist."""
+
+
+class ConflictError(ApiStatusError):
+    """409: the object changed since it was read, or it already exists."""
 
 
 class SyncRefusedError(ClusterError):

@@ -14,10 +14,8 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
-from ..errors import ClusterError
-from .client import Cluster, message_of
+from ..errors import ApiStatusError, ClusterError, ConflictError
+from .client import Cluster
 
 CLAIM_LABEL = "gitopsctl.io/claim"
 
@@ -53,9 +51,10 @@ class Claims:
         try:
             self.cluster.create(self._body(key, now))
             return True
-        except ApiException as e:
-            if e.status != 409:
-                raise ClusterError(f"cannot record a {self.kind} claim: {message_of(e)}") from e
+        except ConflictError:
+            pass  # held already: it may have expired
+        except ApiStatusError as e:
+            raise ClusterError(f"cannot record a {self.kind} claim: {e.message}") from e
         held = self.cluster.get("v1", "ConfigMap", self._name(key), self.namespace)
         if held is None:  # released in between: claim it again, once
             return self._retake(key, now, None)
@@ -69,10 +68,10 @@ class Claims:
                 self.cluster.create(self._body(key, now))
             else:
                 self.cluster.replace(self._body(key, now, resource_version))
-        except ApiException as e:
-            if e.status == 409:
-                return False  # another replica took it first
-            raise ClusterError(f"cannot record a {self.kind} claim: {message_of(e)}") from e
+        except ConflictError:
+            return False  # another replica took it first
+        except ApiStatusError as e:
+            raise ClusterError(f"cannot record a {self.kind} claim: {e.message}") from e
         return True
 
     def release(self, key: str) -> None:

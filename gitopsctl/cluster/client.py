@@ -8,6 +8,7 @@ update is handled where the read-modify-write happens (see records.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
 from tenacity import Retrying as TenacityRetrying
 
-from ..errors import ClusterError
+from ..errors import ApiStatusError, ClusterError, ConflictError, NotFoundError
 
 FIELD_MANAGER = "gitopsctl"
 T = TypeVar("T")
@@ -126,10 +127,10 @@ class Cluster:
                     what="learn who you are",
                     count=True,
                 )
-            except ApiException as e:
+            except ApiStatusError as e:
                 why = " (SelfSubjectReview needs Kubernetes 1.28 or later)" if e.status in (404, 405) else ""
                 raise ClusterError(
-                    f"the cluster behind context {self.context} would not say who you are{why}: {message_of(e)}"
+                    f"the cluster behind context {self.context} would not say who you are{why}: {e.message}"
                 ) from e
             user = review.status.user_info if review.status else None
             if user is None or not user.username:
@@ -154,7 +155,8 @@ class Cluster:
                 raise ClusterError(
                     f"cannot {what} in context {self.context}: {message_of(e)} (after {self.attempts} attempts)"
                 ) from e
-            raise
+            error = {404: NotFoundError, 409: ConflictError}.get(e.status, ApiStatusError)
+            raise error(e.status, message_of(e), what) from e
         except (urllib3.exceptions.HTTPError, ConnectionError) as e:
             raise ClusterError(
                 f"cannot reach the cluster of context {self.context} to {what}: {type(e).__name__}"
@@ -195,10 +197,8 @@ class Cluster:
                 what=f"read {kind} {name}",
                 count=True,
             )
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise ClusterError(f"cannot read {kind} {name}: {message_of(e)}") from e
+        except NotFoundError:
+            return None
 
     def list(
         self, api_version: str, kind: str, namespace: str | None, label_selector: str | None = None
@@ -210,10 +210,8 @@ class Cluster:
                 what=f"list {kind}",
                 count=True,
             )
-        except ApiException as e:
-            if e.status == 404:
-                return []
-            raise ClusterError(f"cannot list {kind}: {message_of(e)}") from e
+        except NotFoundError:
+            return []
         items = listed.get("items") or []
         for item in items:  # list items may omit these; the engine always wants them
             item.setdefault("apiVersion", api_version)
@@ -252,10 +250,8 @@ class Cluster:
                 what=f"delete {kind} {name}",
                 count=True,
             )
-        except ApiException as e:
-            if e.status == 404:
-                return False
-            raise ClusterError(f"cannot delete {kind} {name}: {message_of(e)}") from e
+        except NotFoundError:
+            return False
         return True
 
     def patch(
@@ -280,11 +276,8 @@ class Cluster:
         """Create ``namespace`` if it is missing (records, locks and requests live there before any sync)."""
         if self.get("v1", "Namespace", namespace, None) is not None:
             return
-        try:
+        with contextlib.suppress(ConflictError):  # someone created it in between
             self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-        except ApiException as e:
-            if e.status != 409:
-                raise ClusterError(f"cannot create namespace {namespace}: {message_of(e)}") from e
 
     def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         resource = self.resource(obj["apiVersion"], obj["kind"])

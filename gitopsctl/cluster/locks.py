@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
-from ..errors import ClusterError, LockedError
-from .client import Cluster, message_of
+from ..errors import ApiStatusError, ClusterError, ConflictError, LockedError
+from .client import Cluster
 
 LOCK_LABEL = "gitopsctl.io/lock"
 DEFAULT_TTL = 60
@@ -130,14 +128,14 @@ class Locks:
             if info is not None and info.holder != self.identity and info.expires > _now():
                 raise LockedError(info.describe())
             self.cluster.replace(self._body(app, env, actor, operation, _now(), current["metadata"]["resourceVersion"]))
-        except ApiException as e:
-            if e.status == 409:  # someone else took it between our read and our write
-                latest = self.cluster.get("coordination.k8s.io/v1", "Lease", name, self.namespace)
-                info = _info(latest) if latest else None
-                raise LockedError(
-                    info.describe() if info else f"{app} in {env} was locked by another operation just now"
-                ) from e
-            raise ClusterError(f"cannot take the lock for {app} in {env}: {message_of(e)}") from e
+        except ConflictError as e:  # someone else took it between our read and our write
+            latest = self.cluster.get("coordination.k8s.io/v1", "Lease", name, self.namespace)
+            info = _info(latest) if latest else None
+            raise LockedError(
+                info.describe() if info else f"{app} in {env} was locked by another operation just now"
+            ) from e
+        except ApiStatusError as e:
+            raise ClusterError(f"cannot take the lock for {app} in {env}: {e.message}") from e
 
     def renew(self, app: str, env: str) -> bool:
         """Extend a lock we hold; False when it is no longer ours."""
@@ -147,10 +145,8 @@ class Locks:
         current["spec"]["renewTime"] = _stamp(_now())
         try:
             self.cluster.replace(current)
-        except ApiException as e:
-            if e.status == 409:
-                return False
-            raise
+        except ConflictError:
+            return False
         return True
 
     def release(self, app: str, env: str) -> None:
@@ -161,9 +157,10 @@ class Locks:
         current["spec"]["renewTime"] = None
         try:
             self.cluster.replace(current)
-        except ApiException as e:
-            if e.status != 409:
-                raise ClusterError(f"cannot release the lock for {app} in {env}: {message_of(e)}") from e
+        except ConflictError:
+            pass  # taken over since we read it: no longer ours to release
+        except ApiStatusError as e:
+            raise ClusterError(f"cannot release the lock for {app} in {env}: {e.message}") from e
 
     @contextmanager
     def hold(self, app: str, env: str, *, actor: str, operation: str) -> Iterator[None]:
@@ -176,7 +173,7 @@ class Locks:
                 try:
                     if not self.renew(app, env):
                         return
-                except (ClusterError, ApiException):
+                except ClusterError:
                     continue  # try again next period; the lease outlives a few missed renewals
 
         renewer = threading.Thread(target=renew_until_done, daemon=True, name=f"lock-{app}-{env}")

@@ -13,11 +13,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
-from ..errors import ClusterError
+from ..errors import ApiStatusError, ClusterError, ConflictError
 from ..source.manifests import ObjectRef
-from .client import Cluster, message_of
+from .client import Cluster
 
 HISTORY_LIMIT = 20
 RECORD_LABEL = "gitopsctl.io/record"
@@ -113,7 +111,8 @@ def write(
                 body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
                 cluster.replace(body)
             return record
-        except ApiException as e:
-            if e.status != 409:
-                raise ClusterError(f"cannot write the sync record {name}: {message_of(e)}") from e
+        except ConflictError:
+            continue  # written by someone else since we read it: read it again
+        except ApiStatusError as e:
+            raise ClusterError(f"cannot write the sync record {name}: {e.message}") from e
     raise ClusterError(f"the sync record {name} kept changing under us; try the sync again")

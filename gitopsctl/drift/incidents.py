@@ -27,10 +27,8 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kubernetes.client.exceptions import ApiException
-
 from ..cluster.locks import Locks
-from ..errors import GitOpsError
+from ..errors import ApiStatusError, GitOpsError
 from ..rollout import record as rollout_records
 from .model import AppDrift
 from .settle import Action, Incident, settle
@@ -233,7 +231,7 @@ class DriftReports:
             else:
                 body["metadata"]["resourceVersion"] = version
                 saved = cluster.replace(body)
-        except ApiException as e:
+        except ApiStatusError as e:
             # another leader wrote in between (a hand-over): its view wins, the next scan settles the rest
             log.warning("drift incidents of %s changed under us (%s); the next scan settles it", env, e.status)
             return None

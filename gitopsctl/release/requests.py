@@ -12,11 +12,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from kubernetes.client.exceptions import ApiException
-
-from ..cluster.client import message_of
 from ..config import App, Environment
-from ..errors import ClusterError, PolicyError, UsageError
+from ..errors import ApiStatusError, ClusterError, ConflictError, PolicyError, UsageError
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -160,12 +157,12 @@ class Requests:
                 cluster.replace(body)
             else:
                 cluster.create(body)
-        except ApiException as e:
-            if e.status == 409:
-                raise PolicyError(
-                    f"another request for {request.app} in {request.env} was made at the same moment; look at it and try again"
-                ) from e
-            raise ClusterError(f"cannot save the request: {message_of(e)}") from e
+        except ConflictError as e:
+            raise PolicyError(
+                f"another request for {request.app} in {request.env} was made at the same moment; look at it and try again"
+            ) from e
+        except ApiStatusError as e:
+            raise ClusterError(f"cannot save the request: {e.message}") from e
 
     def drop(self, app: str, env: Environment) -> None:
         self.engine.cluster(env).delete("v1", "ConfigMap", self._request_name(app, env.name), env.namespace)

@@ -11,11 +11,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from ..analysis.measurement import Measurement
-from ..cluster.client import Cluster, message_of
-from ..errors import ClusterError, PolicyError
+from ..cluster.client import Cluster
+from ..errors import ApiStatusError, ClusterError, ConflictError, PolicyError
 
 PENDING, PROGRESSING, PAUSED, PROMOTED, ABORTED, FAILED = (
     "Pending",
@@ -112,11 +110,11 @@ def write(cluster: Cluster, namespace: str, rollout: Rollout) -> Rollout:
         else:
             body["metadata"]["resourceVersion"] = rollout.resource_version
             saved = cluster.replace(body)
-    except ApiException as e:
-        if e.status == 409:
-            raise PolicyError(
-                f"the rollout of {rollout.app} in {rollout.env} was changed by someone else just now; look again"
-            ) from e
-        raise ClusterError(f"cannot save the rollout record: {message_of(e)}") from e
+    except ConflictError as e:
+        raise PolicyError(
+            f"the rollout of {rollout.app} in {rollout.env} was changed by someone else just now; look again"
+        ) from e
+    except ApiStatusError as e:
+        raise ClusterError(f"cannot save the rollout record: {e.message}") from e
     rollout.resource_version = saved["metadata"]["resourceVersion"]
     return rollout

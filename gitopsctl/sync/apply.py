@@ -8,12 +8,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from ..cluster import health as health_checks
-from ..cluster.client import Cluster, message_of
+from ..cluster.client import Cluster
 from ..config import App
-from ..errors import ClusterError
+from ..errors import ApiStatusError, ClusterError
 from ..source.manifests import ObjectRef, find_version
 from .observe import find_untracked, observe
 from .plan import BUILTIN_SMP_KINDS, Plan, removal_patch, stage
@@ -40,8 +38,8 @@ def execute(
         ref = ObjectRef.of(obj)
         try:
             cluster.apply(obj)
-        except ApiException as e:
-            raise ClusterError(f"applying {ref} failed: {message_of(e)}; objects before it were applied") from e
+        except ApiStatusError as e:
+            raise ClusterError(f"applying {ref} failed: {e.message}; objects before it were applied") from e
         applied.append(ref)
         progress(f"applied {ref}")
         if obj["kind"] in BUILTIN_SMP_KINDS and (patch := removal_patch(plan.changes_of(obj))):

@@ -9,11 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
-from ..cluster.client import Cluster, message_of
+from ..cluster.client import Cluster
 from ..config import App, Environment
-from ..errors import ManifestError, SyncRefusedError
+from ..errors import ApiStatusError, ManifestError, SyncRefusedError
 from ..source.manifests import ObjectRef
 from ..source.render import Rendered
 from . import diff as diffing
@@ -179,8 +177,8 @@ def validate(cluster: Cluster, plan: Plan, absent_namespaces: list[str]) -> None
             continue
         try:
             cluster.apply(obj, dry_run=True)
-        except ApiException as e:
-            raise ManifestError(f"{ObjectRef.of(obj)} was refused by the cluster: {message_of(e)}") from e
+        except ApiStatusError as e:
+            raise ManifestError(f"{ObjectRef.of(obj)} was refused by the cluster: {e.message}") from e
 
 
 def refuse_unsafe_prune(rendered: Rendered, plan: Plan, *, prune: bool, allow_empty: bool, app: str, env: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cluster import health as health_checks
 from ..cluster import records
@@ -19,12 +19,14 @@ from ..cluster.health import HEALTHY, UNKNOWN
 from ..config import App, Environment
 from ..errors import ClusterError, GitOpsError, ManifestError
 from ..source.manifests import ObjectRef, find_version
-from ..workspace import Workspace
 from . import diff as diffing
 from .apply import assess, execute, wait_healthy
 from .compare import Target, compare_target
 from .observe import Observation, find_untracked, observe, refuse_foreign
 from .plan import make_plan, missing_namespaces, refuse_unsafe_prune, validate
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 SYNCED, OUT_OF_SYNC = "Synced", "OutOfSync"
 

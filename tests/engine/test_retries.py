@@ -9,7 +9,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from gitopsctl.cluster.client import Cluster
-from gitopsctl.errors import ClusterError
+from gitopsctl.errors import ApiStatusError, ClusterError, ConflictError, NotFoundError
 
 
 def failing(*statuses: int, headers: dict[str, str] | None = None):
@@ -42,12 +42,16 @@ def test_429_waits_for_retry_after():
     assert attempts[1] - attempts[0] >= 0.95
 
 
-@pytest.mark.parametrize("status", [400, 403, 404, 409, 422])
-def test_other_client_errors_are_not_retried(status):
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, ApiStatusError), (403, ApiStatusError), (404, NotFoundError), (409, ConflictError), (422, ApiStatusError)],
+)
+def test_other_client_errors_are_not_retried_and_leave_the_cluster_layer_as_our_errors(status, error):
     call, attempts = failing(status)
-    with pytest.raises(ApiException):
-        Cluster("ctx").call(call, what="read")
+    with pytest.raises(error, match=r"^cannot read x: the server is busy$") as raised:
+        Cluster("ctx").call(call, what="read x")
     assert len(attempts) == 1
+    assert raised.value.status == status and not isinstance(raised.value, ApiException)
 
 
 def test_persistent_server_errors_become_one_clear_sentence():
