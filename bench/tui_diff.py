@@ -18,10 +18,10 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gitopsctl import config as config_module  # noqa: E402
-from gitopsctl.sync.diff import FieldChange, ResourceDiff, describe  # noqa: E402
 from gitopsctl.engine import DiffResult  # noqa: E402
 from gitopsctl.fleet import FleetView  # noqa: E402
 from gitopsctl.source.manifests import ObjectRef  # noqa: E402
+from gitopsctl.sync.diff import FieldChange, ResourceDiff, describe  # noqa: E402
 from tui.app import ConsoleApp  # noqa: E402
 from tui.detail import DiffScreen  # noqa: E402
 

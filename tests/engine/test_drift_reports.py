@@ -100,9 +100,9 @@ def test_apps_in_a_rollout_or_under_a_lock_are_not_reported(fleet):
 
 
 def test_the_fingerprint_follows_what_differs():
-    from gitopsctl.sync.diff import FieldChange, ResourceDiff
     from gitopsctl.drift.model import AppDrift
     from gitopsctl.source.manifests import ObjectRef
+    from gitopsctl.sync.diff import FieldChange, ResourceDiff
 
     def drift(live):
         change = FieldChange("spec.replicas", "/spec/replicas", 1, live)

@@ -16,9 +16,9 @@ from textual.widgets import DataTable
 from bot import blocks
 from bot.blocks import Release, abort_alert, commit_link, fit, release_blocks, release_text
 from bot.drift import drift_lines
-from gitopsctl.sync.diff import FieldChange, ResourceDiff
 from gitopsctl.drift.model import AppDrift
 from gitopsctl.source.manifests import ObjectRef
+from gitopsctl.sync.diff import FieldChange, ResourceDiff
 from tests.bot.conftest import BOB, root_blocks, start_bot
 from tests.tui.test_console import SIZE, at, synced, until
 from tui.app import ConsoleApp

@@ -11,12 +11,12 @@ import pytest
 from gitopsctl import config as config_module
 from gitopsctl.analysis.measurement import Measurement
 from gitopsctl.cluster.records import HistoryEntry
-from gitopsctl.sync.diff import FieldChange, ResourceDiff
 from gitopsctl.engine import DiffResult
 from gitopsctl.fleet import Cell, FleetView
 from gitopsctl.release.requests import Request
 from gitopsctl.rollout.record import Rollout
 from gitopsctl.source.manifests import ObjectRef
+from gitopsctl.sync.diff import FieldChange, ResourceDiff
 from tui.app import ConsoleApp
 from tui.detail import DetailScreen, DiffScreen
 
