@@ -100,9 +100,6 @@ class Engine:
     def cluster(self, env: Environment) -> Cluster:
         return self.workspace.cluster(env)
 
-    def _desired(self, app: App, env: Environment, sha: str):
-        return self.workspace.desired(app, env, sha)
-
     # ------------------------------------------------------------ reads
 
     def status(self, app: str | None = None, env: str | None = None) -> list[StatusRow]:

@@ -11,6 +11,7 @@
      │    │    ├── NotFoundError        404: no such object (or kind)
      │    │    └── ConflictError        409: it changed since it was read, or it already exists
      │    └── SyncRefusedError     a sync that would do harm (pruning everything) and was not allowed
+     ├── ProviderError        a metric provider could not answer (the analysis records a Measurement in Error)
      └── PolicyError          the request is understood but not allowed now
           └── LockedError          another operation holds the app/environment's lock
 
@@ -78,6 +79,10 @@ class ConflictError(ApiStatusError):
 
 class SyncRefusedError(ClusterError):
     """A sync that would do harm unless explicitly allowed (for example pruning everything an app has)."""
+
+
+class ProviderError(GitOpsError):
+    """A metric query that could not be answered; the analysis records it as a Measurement in Error, never a success."""
 
 
 class PolicyError(GitOpsError):

@@ -95,7 +95,7 @@ def snapshot(engine: Engine) -> FleetView:
         )
         refusal = ""
         try:
-            _, desired = engine._desired(spec, environment, sha)
+            _, desired = engine.workspace.desired(spec, environment, sha)
             targets_by_cluster.setdefault(id(cluster), []).append(
                 drifting.Target(spec, environment, desired, record.inventory)
             )

@@ -53,7 +53,7 @@ class Planner:
     def git_version(self, app: App, env: Environment) -> tuple[str | None, str | None]:
         """(version in Git, image repository) at the branch head, whose objects must lie inside the boundary."""
         sha = self.engine.repo.resolve()
-        rendered, _ = self.engine._desired(app, env, sha)
+        rendered, _ = self.engine.workspace.desired(app, env, sha)
         version = find_version(list(rendered.objects), app.container)
         repository = None
         for obj in rendered.objects:

@@ -83,7 +83,7 @@ class Act:
         return app, env, rollout
 
     def workload(self, app: App, env: Environment, revision: str) -> dict[str, Any]:
-        _, desired = self.engine._desired(app, env, self.engine.repo.resolve(revision))
+        _, desired = self.engine.workspace.desired(app, env, self.engine.repo.resolve(revision))
         for obj in desired:
             if obj["kind"] == "Deployment" and any(
                 c.get("name") == app.container for c in obj["spec"]["template"]["spec"].get("containers") or []
@@ -101,7 +101,7 @@ class Act:
         kind = app.canary.traffic_router if app.canary else "replicas"
         service = None
         if traffic.needs_service(kind):
-            _, desired = self.engine._desired(app, env, self.engine.repo.resolve(None))
+            _, desired = self.engine.workspace.desired(app, env, self.engine.repo.resolve(None))
             service = next((o for o in desired if o["kind"] == "Service"), None)
             if service is None:
                 raise PolicyError(f"the {kind} traffic router needs a Service in {app.name}'s manifests for {env.name}")

@@ -1,7 +1,7 @@
 """Metric providers behind one Protocol and one registry; one module each (as Argo Rollouts' metricproviders).
 
-``PROVIDERS`` is the one list of provider names: configuration checks against it
-and ``provider_for`` builds from it. Importing this package is cheap: a
+``PROVIDERS`` is what ``provider_for`` builds from; the configuration checks
+names against ``config.PROVIDERS``, and a test holds the two equal. Importing this package is cheap: a
 provider's module (and its HTTP client) loads when a template first needs it.
 """
 
@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ...errors import ProviderError
+
 if TYPE_CHECKING:
     from ...config import AnalysisTemplate, Config
-
-
-class ProviderError(Exception):
-    """A query that could not be answered; the analysis records it as a Measurement in Error."""
 
 
 class MetricProvider(Protocol):
@@ -30,7 +28,7 @@ class MetricProvider(Protocol):
 
 def _prometheus(template: AnalysisTemplate, config: Config) -> MetricProvider:
     if not config.prometheus_url:
-        raise ValueError(f"analysis template {template.name} uses Prometheus but [prometheus] url is not configured")
+        raise ProviderError(f"analysis template {template.name} uses Prometheus but [prometheus] url is not configured")
     from .prometheus import PrometheusProvider
 
     return PrometheusProvider(config.prometheus_url, access=config.prometheus)

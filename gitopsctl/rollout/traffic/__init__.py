@@ -2,9 +2,10 @@
 
 ``replicas`` needs no mesh (the weight is the replica ratio); ``istio``
 (VirtualService), ``gateway`` (HTTPRoute) and ``nginx`` (canary Ingress) set
-route weights on an object of their own. ``ROUTERS`` is the one list of router
-names: configuration checks against it and the controller builds from it. It
-imports nothing heavy (the cluster client only for type checking).
+route weights on an object of their own. ``ROUTERS`` is what the controller
+builds from; the configuration (the bottom layer, so it cannot import this)
+checks names against ``config.TRAFFIC_ROUTERS``, and a test holds the two
+equal. It imports nothing heavy (the cluster client only for type checking).
 """
 
 from __future__ import annotations
