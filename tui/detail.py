@@ -6,6 +6,8 @@ events, object names): it is rendered as plain text (``Text``/``Content``), neve
 
 from __future__ import annotations
 
+import math
+
 from rich.syntax import Syntax
 from rich.text import Text
 from textual import work
@@ -121,12 +123,13 @@ class DetailScreen(AppEnvScreen):
                 Text(m.phase, STATE_STYLE.get(m.phase, "")),
                 Text(m.at[11:19]),
             )
-            if isinstance(m.value, int | float):
+            if isinstance(m.value, int | float) and math.isfinite(m.value):  # NaN or inf cannot be plotted
                 series.setdefault(m.metric, []).append(float(m.value))
         plots = self.query_one("#plots", Vertical)
         plots.remove_children()
         for metric, (canary, stable) in (tracks or {}).items():  # live: canary against stable
-            for track, values in (("canary", canary), ("stable", stable)):
+            for track, samples in (("canary", canary), ("stable", stable)):
+                values = [v for v in samples if math.isfinite(v)]  # a provider's NaN never ends the console
                 last = f"{values[-1]:.4g}" if values else "no data"
                 plots.mount(
                     Horizontal(

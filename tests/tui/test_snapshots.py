@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+from textual.widgets import Sparkline
 
 from gitopsctl import config as config_module
 from gitopsctl.analysis.measurement import Measurement
@@ -195,3 +196,32 @@ def test_demo_console_snapshot(snap_compare):
 
     app = DemoConsole(world, notes, refresh_seconds=3600)
     assert snap_compare(app, terminal_size=(80, 24), run_before=progress)
+
+
+@pytest.mark.parametrize("where", ["measurements", "live plots"])
+def test_a_nan_sample_never_ends_the_detail_screen(where):
+    """The README's tour, press 2 then Enter: a -bad canary's NaN must show as no point, not end the console."""
+    import asyncio
+
+    nan = float("nan")
+    engine = _engine()
+    rollout = _rollout()
+    rollout.measurements.append(Measurement("success-rate", "Error", nan, "2026-11-22T03:05:00.000000Z"))
+    engine.rollouts.get = lambda app, env: rollout
+    engine.rollouts.tracks = (
+        (lambda app, env: {"success-rate": ([nan, 0.8, nan], [nan])})
+        if where == "live plots"
+        else (lambda app, env: {})
+    )
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=3600)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _settle(pilot)
+            app.push_screen(DetailScreen(app.engine, "trade-service", "prod"))
+            await _settle(pilot)
+            assert app.is_running and isinstance(app.screen, DetailScreen)
+            plotted = [list(plot.data or []) for plot in app.screen.query(Sparkline)]
+            assert plotted and all(v == v for values in plotted for v in values)  # plotted, and no NaN among them
+
+    asyncio.run(run())
