@@ -214,8 +214,9 @@ class DemoWorld:
         for env in ("dev", "staging"):
             self._go_on()
             result = self.engine.deploy(APP, env, version, actor="demo")
-            self.say(f"  {result.status}: {APP} {version} in {env} (commit {(result.commit or '')[:12]})")
-            if result.status != "Deployed":
+            where = f"commit {result.commit[:12]}" if result.commit else "already there"
+            self.say(f"  {result.status}: {APP} {version} in {env} ({where})")
+            if result.status not in ("Deployed", "Unchanged"):  # the same version again goes on to prod
                 raise DemoFailed(f"the deploy to {env} ended {result.status}: {result.message}")
         self._go_on()
         self.engine.deploy(APP, "prod", version, actor="demo")
