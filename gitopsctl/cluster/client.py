@@ -166,12 +166,14 @@ class Cluster:
     def resource(self, api_version: str, kind: str) -> Any:
         key = (api_version, kind)
         if key not in self._resources:
+            what = f"look up {kind} in {api_version}"
+            lookup = lambda: self.dynamic.resources.get(api_version=api_version, kind=kind)  # noqa: E731
             try:
-                self._resources[key] = self.dynamic.resources.get(api_version=api_version, kind=kind)
+                self._resources[key] = self.call(lookup, what=what)  # discovery fails as any call does
             except ResourceNotFoundError:
                 self.dynamic.resources.invalidate_cache()
                 try:
-                    self._resources[key] = self.dynamic.resources.get(api_version=api_version, kind=kind)
+                    self._resources[key] = self.call(lookup, what=what)
                 except ResourceNotFoundError as e:
                     raise ClusterError(
                         f"the cluster of context {self.context} does not serve {kind} in {api_version}; is its CRD installed?"
