@@ -34,7 +34,7 @@ class Freezes:
         return policy.Freeze("manual", f"{data.get('reason', '')} (frozen by {data.get('by', 'someone')})", until)
 
     def freeze(self, env_name: str, *, duration: timedelta, reason: str, actor: str) -> policy.Freeze:
-        env = self._env(env_name)
+        env = self.engine.workspace.environment(env_name)
         if not reason:
             raise UsageError("a freeze needs --reason saying why")
         until = _now() + duration
@@ -51,7 +51,7 @@ class Freezes:
         return policy.Freeze("manual", reason, until)
 
     def unfreeze(self, env_name: str) -> bool:
-        env = self._env(env_name)
+        env = self.engine.workspace.environment(env_name)
         return self.engine.cluster(env).delete("v1", "ConfigMap", f"gitopsctl-freeze-{env.name}", env.namespace)
 
     def expire(self) -> list[str]:
@@ -63,10 +63,3 @@ class Freezes:
                 self.unfreeze(env.name)
                 dropped.append(f"the freeze of {env.name} ({freeze.reason}), which ended at {freeze.until:%H:%M} UTC")
         return dropped
-
-    def _env(self, name: str) -> Environment:
-        if name not in self.engine.config.environments:
-            raise UsageError(
-                f'unknown environment "{name}"; known environments: {", ".join(self.engine.config.environments)}'
-            )
-        return self.engine.config.environments[name]

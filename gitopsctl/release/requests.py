@@ -128,7 +128,7 @@ class Requests:
         return found
 
     def forget(self, request: Request) -> None:
-        env = self._env(request.env)
+        env = self.engine.workspace.environment(request.env)
         self.engine.cluster(env).delete("v1", "ConfigMap", f"gitopsctl-request-ended-{request.id}", env.namespace)
 
     def _namespaces(self) -> list[Environment]:
@@ -179,10 +179,3 @@ class Requests:
                     self.end(env, request, "Expired", "not approved in time")
                     dropped.append(f"the {request.describe()}, not approved in time")
         return dropped
-
-    def _env(self, name: str) -> Environment:
-        if name not in self.engine.config.environments:
-            raise UsageError(
-                f'unknown environment "{name}"; known environments: {", ".join(self.engine.config.environments)}'
-            )
-        return self.engine.config.environments[name]
