@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 TRACK_LABEL = "gitopsctl.io/track"
 Notifier = Callable[[Rollout, str], None]
 
+CONFLICT_ATTEMPTS = 5  # manual actions and the controller write one record; the later re-reads and retries
+
 
 def now() -> datetime:
     return datetime.now(UTC)
@@ -259,8 +261,18 @@ class Act:
             if "nothing to commit" not in str(e):
                 raise  # already reverted by an earlier attempt otherwise
         self.engine.syncs.sync(app.name, env.name, actor=actor)
-        rollout.phase, rollout.weight, rollout.message = ABORTED, 0, reason or why
-        return self.save(env, rollout, f"aborted: {reason or why}; all traffic is back on {rollout.stable_version}")
+        event = f"aborted: {reason or why}; all traffic is back on {rollout.stable_version}"
+        for _ in range(CONFLICT_ATTEMPTS):  # traffic is back and Git reverted: the record must say so
+            rollout.phase, rollout.weight, rollout.message = ABORTED, 0, reason or why
+            try:
+                return self.save(env, rollout, event)
+            except records.RolloutChanged:  # the controller wrote in between: record the abort on its version
+                fresh = records.read(self.engine.cluster(env), app.name, env.name, env.namespace)
+                if fresh is None or not fresh.active:
+                    return fresh or rollout
+                fresh.revert_commit = rollout.revert_commit
+                rollout = fresh
+        raise records.RolloutChanged(f"the rollout of {app.name} in {env.name} kept changing; abort it again")
 
 
 def analysis_variables(app: App, env: Environment) -> dict[str, str]:

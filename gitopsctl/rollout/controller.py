@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..analysis.providers import ProviderError, provider_for
@@ -24,9 +25,9 @@ from ..analysis.run import render_query
 from ..config import App, Environment
 from ..errors import PolicyError
 from . import record as records
-from .act import TRACK_LABEL, Act, Notifier, analysis_variables, canary_name, now, stamp
+from .act import CONFLICT_ATTEMPTS, TRACK_LABEL, Act, Notifier, analysis_variables, canary_name, now, stamp
 from .decide import next_action, skips_step
-from .record import ABORTED, PAUSED, PROGRESSING, Rollout
+from .record import ABORTED, PAUSED, PROGRESSING, Rollout, RolloutChanged
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -112,7 +113,19 @@ class Rollouts:
         typed = typed if len(typed) <= REASON_LIMIT else typed[: REASON_LIMIT - 1] + "…"
         return self.act.abort(app_name, env_name, why=f"aborted by {actor}", reason=typed, actor=actor)
 
+    def _by_hand(self, change: Callable[[], Rollout]) -> Rollout:
+        """A change by hand races the controller's writes to the same record: read again and retry it."""
+        for _ in range(CONFLICT_ATTEMPTS - 1):
+            try:
+                return change()
+            except RolloutChanged:
+                continue
+        return change()
+
     def promote(self, app_name: str, env_name: str, *, full: bool = False, actor: str) -> Rollout:
+        return self._by_hand(lambda: self._promote(app_name, env_name, full=full, actor=actor))
+
+    def _promote(self, app_name: str, env_name: str, *, full: bool, actor: str) -> Rollout:
         app, env, rollout = self.act.in_progress(app_name, env_name)
         rollout.paused_by_hand = False
         if full:
@@ -131,14 +144,20 @@ class Rollouts:
         return self.engine.deploy(app.name, env.name, last.canary_version, actor=actor, wait=wait, timeout=timeout)
 
     def pause(self, app_name: str, env_name: str, *, actor: str) -> Rollout:
-        app, env, rollout = self.act.in_progress(app_name, env_name)
-        rollout.paused_by_hand, rollout.phase = True, PAUSED
-        return self.act.save(env, rollout, f"paused by {actor}")
+        def change() -> Rollout:
+            app, env, rollout = self.act.in_progress(app_name, env_name)
+            rollout.paused_by_hand, rollout.phase = True, PAUSED
+            return self.act.save(env, rollout, f"paused by {actor}")
+
+        return self._by_hand(change)
 
     def resume(self, app_name: str, env_name: str, *, actor: str) -> Rollout:
-        app, env, rollout = self.act.in_progress(app_name, env_name)
-        rollout.paused_by_hand, rollout.phase = False, PROGRESSING
-        return self.act.save(env, rollout, f"resumed by {actor}")
+        def change() -> Rollout:
+            app, env, rollout = self.act.in_progress(app_name, env_name)
+            rollout.paused_by_hand, rollout.phase = False, PROGRESSING
+            return self.act.save(env, rollout, f"resumed by {actor}")
+
+        return self._by_hand(change)
 
     def tracks(
         self, app_name: str, env_name: str, seconds: float = 120.0

@@ -70,6 +70,10 @@ def record_name(app: str, env: str) -> str:
     return f"gitopsctl-rollout-{app}-{env}"
 
 
+class RolloutChanged(PolicyError):
+    """The record was written by someone else (the controller, another replica) since it was read."""
+
+
 def read(cluster: Cluster, app: str, env: str, namespace: str) -> Rollout | None:
     cm = cluster.get("v1", "ConfigMap", record_name(app, env), namespace)
     return None if cm is None else _parse(cm)
@@ -111,7 +115,7 @@ def write(cluster: Cluster, namespace: str, rollout: Rollout) -> Rollout:
             body["metadata"]["resourceVersion"] = rollout.resource_version
             saved = cluster.replace(body)
     except ConflictError as e:
-        raise PolicyError(
+        raise RolloutChanged(
             f"the rollout of {rollout.app} in {rollout.env} was changed by someone else just now; look again"
         ) from e
     except ApiStatusError as e:

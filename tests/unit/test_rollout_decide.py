@@ -466,3 +466,18 @@ def test_judgement_phase(verdict: str, phase: str) -> None:
 )
 def test_promote_by_hand_skips_step(record: Rollout, skips: bool) -> None:
     assert skips_step(record, STEPS) is skips
+
+
+def test_a_change_by_hand_that_races_the_controller_is_read_again_and_retried():
+    from gitopsctl.rollout.controller import Rollouts
+    from gitopsctl.rollout.record import RolloutChanged
+
+    tries = []
+
+    def change():
+        tries.append(1)
+        if len(tries) < 3:
+            raise RolloutChanged("the rollout of a in prod was changed by someone else just now; look again")
+        return "saved"
+
+    assert Rollouts._by_hand(None, change) == "saved" and len(tries) == 3
