@@ -26,7 +26,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from gitopsctl import output
-from gitopsctl.engine import PENDING, Claims, DriftReports, Engine, describe
+from gitopsctl.engine import PENDING, Actor, Claims, DriftReports, Engine, describe
 from gitopsctl.errors import GitOpsError
 
 from . import blocks, drift
@@ -79,8 +79,7 @@ class InFlight:
 
 def actor_of(user_id: str, name: str | None) -> str:
     """The actor recorded in Git trailers and history: the Slack name (cleaned) and the ID that identifies them."""
-    clean = re.sub(r"[^\w.\-]", "", name or "")[:40] or "slack-user"
-    return f"{clean} ({user_id})"
+    return str(Actor.slack(user_id, name))
 
 
 class GitOpsBot:

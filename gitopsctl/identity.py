@@ -57,16 +57,8 @@ class Actor:
     def key(self) -> str:
         return f"{self.source}:{self.id}"
 
-    @property
-    def short(self) -> str:
-        """How a message names them: the Slack name, else the user name."""
-        return self.name or self.id
-
     def __str__(self) -> str:
         return f"{self.name} ({self.id})" if self.source == SLACK else self.id
-
-
-ENGINE = Actor(GITOPSCTL, GITOPSCTL)
 
 
 def as_actor(actor: Actor | str) -> Actor:
