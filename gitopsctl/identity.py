@@ -4,6 +4,9 @@ A Slack user is their user ID (Slack signs the request that carries it); a
 CLI or console user is the user name their cluster reports for their
 credentials (``SelfSubjectReview``, what ``kubectl auth whoami`` prints);
 gitopsctl's own actions are ``gitopsctl``. Nothing a user types names them.
+A commit's author (``git``) is the one unverified identity: anyone who can
+push may write any name, so it only ever names who asked for a change
+(a request's requester, who then may not approve it), never who approved.
 
 One person may reach gitopsctl through several of these; ``[people.NAME]``
 says which identities are one person, so four-eyes rules hold across front
@@ -25,7 +28,8 @@ if TYPE_CHECKING:
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_ACTOR = re.compile(r"^(?P<name>[\w.\-]{1,40}) \((?P<id>[UW][A-Z0-9]{2,})\)$")
-SLACK, KUBE, GITOPSCTL = "slack", "kube", "gitopsctl"
+_GIT_ACTOR = re.compile(r"^(?P<name>[^<>\n]{0,80}) <(?P<email>[^<>\s]{1,320})>$")
+SLACK, KUBE, GIT, GITOPSCTL = "slack", "kube", "git", "gitopsctl"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,12 @@ class Actor:
         return cls(KUBE, username)
 
     @classmethod
+    def git(cls, name: str, email: str) -> Actor:
+        """A commit's author: ``Name <email>``, as Git writes it."""
+        clean = " ".join(re.sub(r"[<>]", "", name).split())[:80]
+        return cls(GIT, email.strip().lower(), clean)
+
+    @classmethod
     def parse(cls, text: str) -> Actor:
         """The actor a text names, as written by ``str()``; anything else is a cluster user name."""
         if text == GITOPSCTL:
@@ -51,6 +61,9 @@ class Actor:
         match = _SLACK_ACTOR.match(text)
         if match:
             return cls(SLACK, match["id"], match["name"])
+        match = _GIT_ACTOR.match(text)
+        if match:
+            return cls(GIT, match["email"].lower(), match["name"].strip())
         return cls(KUBE, text)
 
     @property
@@ -58,7 +71,9 @@ class Actor:
         return f"{self.source}:{self.id}"
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.id})" if self.source == SLACK else self.id
+        if self.source == SLACK:
+            return f"{self.name} ({self.id})"
+        return f"{self.name} <{self.id}>" if self.source == GIT else self.id
 
 
 def as_actor(actor: Actor | str) -> Actor:
@@ -69,7 +84,11 @@ def person_of(config: Config, actor: Actor | str) -> str | None:
     """The ``[people]`` name of an actor, when the configuration lists one of its identities."""
     actor = as_actor(actor)
     for name, person in config.people.items():
-        if (actor.source == SLACK and actor.id == person.slack) or (actor.source == KUBE and actor.id in person.kube):
+        if (
+            (actor.source == SLACK and actor.id == person.slack)
+            or (actor.source == KUBE and actor.id in person.kube)
+            or (actor.source == GIT and actor.id in person.git)
+        ):
             return name
     return None
 

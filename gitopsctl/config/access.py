@@ -9,6 +9,7 @@ from .model import DEFAULT_SLACK_API, Environment, Person, SlackConfig, SlackRol
 from .reader import Reader, named_tables, slack_channel_problem, url_problem
 
 _KUBE_USER = re.compile(r"^[^\x00-\x20\x7f]{1,253}$")
+_EMAIL = re.compile(r"^[^@<>\s]{1,64}@[^@<>\s]{1,253}$")
 _SLACK_MEMBER = re.compile(r"^(\*|[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$")
 
 
@@ -24,14 +25,19 @@ def read_people(reader: Reader | None) -> dict[str, Person]:
         kube = sub.strings(
             "kube", check=lambda v: None if _KUBE_USER.match(v) else f'must be a cluster user name (got "{v}")'
         )
-        for identity in ([f"slack {slack}"] if slack else []) + [f"cluster user {k}" for k in kube]:
+        git = sub.strings(
+            "git", check=lambda v: None if _EMAIL.match(v) else f'must be a commit author e-mail address (got "{v}")'
+        )
+        identities = [f"slack {slack}"] if slack else []
+        identities += [f"cluster user {k}" for k in kube] + [f"git author {g.lower()}" for g in git]
+        for identity in identities:
             if identity in owners:
                 sub.error(None, f"{identity} is already {owners[identity]}'s; one identity belongs to one person")
             owners.setdefault(identity, name)
-        if not slack and not kube:
-            sub.error(None, "name at least one identity: slack (a user ID) or kube (cluster user names)")
+        if not slack and not kube and not git:
+            sub.error(None, "name at least one identity: slack (a user ID), kube (cluster user names) or git (e-mails)")
         sub.finish()
-        people[name] = Person(name, slack, kube)
+        people[name] = Person(name, slack, kube, tuple(g.lower() for g in git))
     return people
 
 

@@ -10,6 +10,7 @@ from .model import (
     DAYS,
     PROVIDERS,
     STRATEGIES,
+    SYNC_POLICIES,
     TRAFFIC_ROUTERS,
     AnalysisTemplate,
     App,
@@ -44,6 +45,9 @@ def read_git(reader: Reader | None, base_dir: Path, errors: list[str]) -> GitCon
     author_name = reader.string("author_name", default="gitopsctl")
     author_email = reader.string("author_email", default="gitopsctl@localhost")
     max_mb = reader.integer("max_render_mb", default=10, minimum=1, maximum=1024)
+    # "0" (or "0s") turns polling off: the branch is then fetched on webhooks only
+    poll_interval = 0.0 if reader.raw("poll_interval") == "0" else reader.duration("poll_interval", default=60.0)
+    webhook_secret = reader.secret("webhook_secret")
     commit_url = reader.string(
         "commit_url",
         check=lambda v: url_problem(v) or (None if "{sha}" in v else 'must contain "{sha}" where the commit goes'),
@@ -59,6 +63,8 @@ def read_git(reader: Reader | None, base_dir: Path, errors: list[str]) -> GitCon
         author_email=author_email or "gitopsctl@localhost",
         max_render_bytes=max_mb * 1024 * 1024,
         commit_url=commit_url,
+        poll_interval=poll_interval or 0.0,
+        webhook_secret=webhook_secret,
     )
 
 
@@ -93,6 +99,11 @@ def read_environment(name: str, reader: Reader, base_dir: Path, groups: dict[str
     )
     upstream = reader.boolean("require_upstream_healthy", default=False)
     self_heal = reader.boolean("self_heal", default=False)
+    sync = reader.string(
+        "sync",
+        default="manual",
+        check=lambda s: None if s in SYNC_POLICIES else f'must be one of {", ".join(SYNC_POLICIES)} (got "{s}")',
+    )
     channel = reader.string("slack_channel", check=slack_channel_problem)
     allowed_namespaces = reader.strings("allowed_namespaces", check=dns_label_problem)
     cluster_resources = reader.strings("cluster_resources", check=kind_problem)
@@ -130,6 +141,7 @@ def read_environment(name: str, reader: Reader, base_dir: Path, groups: dict[str
         strategy=strategy or "direct",
         require_upstream_healthy=upstream,
         self_heal=self_heal,
+        sync=sync or "manual",
         slack_channel=channel,
         approval=approval,
         freeze=tuple(windows),

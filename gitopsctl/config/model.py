@@ -14,6 +14,7 @@ from ..errors import ConfigError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 STRATEGIES = ("direct", "canary")
+SYNC_POLICIES = ("manual", "auto")  # who delivers a Git change: a person asking, or the leader by itself
 TRAFFIC_ROUTERS = ("replicas", "istio", "gateway", "nginx")
 PROVIDERS = ("prometheus", "web")
 ROLES = ("viewer", "deployer", "approver")  # each includes the ones before it
@@ -47,6 +48,8 @@ class GitConfig:
     author_email: str = "gitopsctl@localhost"
     max_render_bytes: int = 10 * 1024 * 1024
     commit_url: str | None = None  # e.g. "https://github.com/acme/deploy/commit/{sha}", for links in Slack
+    poll_interval: float = 60.0  # seconds between fetches of the branch by the leader; 0: webhooks only
+    webhook_secret: SecretRef | None = None  # opens POST /hooks/git on serve's --port when set
 
     def link(self, sha: str) -> str | None:
         return self.commit_url.replace("{sha}", sha) if self.commit_url else None
@@ -79,6 +82,7 @@ class Environment:
     strategy: str = "direct"
     require_upstream_healthy: bool = False
     self_heal: bool = False
+    sync: str = "manual"  # manual | auto: whether the leader delivers Git changes here without being asked
     slack_channel: str | None = None
     approval: Approval = field(default_factory=Approval)
     freeze: tuple[FreezeWindow, ...] = ()
@@ -231,6 +235,7 @@ class Person:
     name: str
     slack: str | None = None  # Slack user ID
     kube: tuple[str, ...] = ()  # cluster user names, as `kubectl auth whoami` prints them
+    git: tuple[str, ...] = ()  # commit author e-mail addresses (unverified: they only ever name a requester)
 
 
 @dataclass(frozen=True)
