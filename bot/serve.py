@@ -19,6 +19,7 @@ from gitopsctl import logs
 from gitopsctl.config import SecretRef
 from gitopsctl.engine import Engine
 from gitopsctl.errors import UsageError
+from gitopsctl.serve.http import HOOKS_PATH
 from gitopsctl.serve.process import Service
 
 from .app import GitOpsBot
@@ -84,9 +85,14 @@ class Serve(Service):
             else:
                 assert token.app is not None
                 self.server = SocketModeServer(self.bot, token.app)
-        super().__init__(engine, self.bot.notifier if self.bot else None, metrics_port=metrics_port)
+        # Git webhooks: on the bot's listener in http mode (one port), else on the core's own
+        listen = None if isinstance(self.server, HttpServer) else port
+        notifier = self.bot.notifier if self.bot else None
+        super().__init__(engine, notifier, metrics_port=metrics_port, host=host, port=listen)
         if self.bot is not None:
             self.bot.reports = self.reports
+        if isinstance(self.server, HttpServer):
+            self.server.routes.hooks = self.hooks
 
     def start(self) -> Serve:
         if self.bot is not None and self.server is not None:
@@ -104,16 +110,22 @@ class Serve(Service):
 
 
 def where(server: Serve) -> str:
-    """Where Slack reaches the bot, for a log line or a person."""
+    """Where Slack reaches the bot and Git hosts reach serve, for a log line or a person."""
     if isinstance(server.server, HttpServer):
-        return f"Slack over HTTP at {server.server.url}"
-    return "Slack over Socket Mode" if server.server else "no Slack"
+        slack = f"Slack over HTTP at {server.server.url}"
+    else:
+        slack = "Slack over Socket Mode" if server.server else "no Slack"
+    if server.hooks is None:
+        return slack
+    listener = server.server.listener if isinstance(server.server, HttpServer) else server.http
+    return f"{slack}; Git webhooks at {listener.url}{HOOKS_PATH}" if listener else slack
 
 
 def _serve(args: argparse.Namespace) -> int:
     cfg = config_module.load(getattr(args, "config", None))
     names = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"}
-    names |= {ref.env_var for ref in (cfg.slack.bot_token, cfg.slack.signing_secret, cfg.slack.app_token) if ref}
+    refs = (cfg.slack.bot_token, cfg.slack.signing_secret, cfg.slack.app_token, cfg.git.webhook_secret)
+    names |= {ref.env_var for ref in refs if ref}
     logs.setup(os.environ.get(name, "") for name in names)
     server = Serve(Engine(cfg), mode=args.slack_mode, host=args.host, port=args.port, metrics_port=args.metrics_port)
     stop = threading.Event()
@@ -137,8 +149,12 @@ def register(commands, common: argparse.ArgumentParser) -> None:
         default="socket",
         help="socket: Socket Mode, no public URL (SLACK_APP_TOKEN); http: Slack calls --port; off: no bot",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address for --slack-mode http (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=3000, help="port for --slack-mode http (default 3000)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address for --slack-mode http and Git webhooks (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=3000, help="port for --slack-mode http and Git webhooks (default 3000)"
+    )
     serve.add_argument(
         "--metrics-port", type=int, default=None, metavar="N", help="port of /metrics (default: [serve] metrics_port)"
     )

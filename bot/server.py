@@ -1,36 +1,22 @@
 """Serving the bolt app: HTTP (Events API and interactivity) or Socket Mode.
 
-HTTP mode runs bolt's WSGI adapter on a threading server, so a slow request
-never holds up another's acknowledgement; it refuses to start without a
-signing secret, since unsigned requests would otherwise be trusted.
+HTTP mode runs bolt's WSGI adapter on serve's threading listener, so a slow
+request never holds up another's acknowledgement, and the same port answers
+Git push webhooks at /hooks/git when serve has them; it refuses to start
+without a signing secret, since unsigned requests would otherwise be trusted.
 """
 
 from __future__ import annotations
-
-import logging
-import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from gitopsctl.errors import UsageError
+from gitopsctl.serve.http import Listener, Routes
 
 from .app import GitOpsBot
 
-log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib's name)
-        log.debug("%s %s", self.address_string(), format % args)
 
 
 class HttpServer:
@@ -40,24 +26,19 @@ class HttpServer:
                 "HTTP mode needs the signing secret: set SLACK_SIGNING_SECRET (Slack app > Basic Information)"
             )
         self.bot = bot
-        self._server = make_server(
-            host, port, SlackRequestHandler(bot.app, EVENTS_PATH), _ThreadingWSGIServer, _QuietHandler
-        )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-http", daemon=True)
+        self.routes = Routes(inner=SlackRequestHandler(bot.app, EVENTS_PATH))  # serve adds its hooks
+        self.listener = Listener(host, port, self.routes, name="slack-http")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{EVENTS_PATH}"
+        return f"{self.listener.url}{EVENTS_PATH}"
 
     def start(self) -> HttpServer:
-        self._thread.start()
+        self.listener.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self.listener.stop()
 
 
 class SocketModeServer:

@@ -3,7 +3,10 @@
 Where reports go is a ``Notifier`` (Slack's, in the bot; the log's, without
 it), so ``--slack-mode off`` runs without any front end. Every replica serves
 /metrics; only the leader runs the jobs (drift scans, the rollout controller,
-expiry, summaries) and the watches that report hand-made changes in seconds.
+expiry, summaries, the poll of Git) and the watches that report hand-made
+changes in seconds. With ``[git] webhook_secret`` set, ``port`` also answers
+push webhooks at POST /hooks/git (unless ``port`` is None: then the caller
+serves ``self.hooks`` on its own listener, as the bot does beside Slack's).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import TYPE_CHECKING
 from ..drift.incidents import DriftReports, LogNotifier, Notifier
 from ..drift.watch import DriftWatcher
 from ..metrics import MetricsServer
+from .follow import Follower
+from .http import GitHooks, Listener, Routes
 from .leader import LeaderElector
 from .scheduler import Scheduler
 
@@ -25,14 +30,26 @@ log = logging.getLogger("gitopsctl.serve")
 
 
 class Service:
-    def __init__(self, engine: Engine, notifier: Notifier | None = None, *, metrics_port: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        notifier: Notifier | None = None,
+        *,
+        metrics_port: int | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+    ) -> None:
         self.engine = engine
         serve = engine.config.serve
         notifier = notifier or LogNotifier()
         self.reports = DriftReports(engine, notifier)
-        self.scheduler = Scheduler(engine, self.reports, notifier)
-        self.watcher = DriftWatcher(engine, self.reports.check) if serve.watch else None
         self.leader = LeaderElector(engine.coordination()[0], serve, on_started=self._lead, on_stopped=self._follow)
+        self.follower = Follower(lambda: engine.follow(), self.leader.leading)  # looked up when it runs
+        self.scheduler = Scheduler(engine, self.reports, notifier, poll=self.follower.run)
+        self.watcher = DriftWatcher(engine, self.reports.check) if serve.watch else None
+        git = engine.config.git
+        self.hooks = GitHooks(git.webhook_secret.resolve(), git, self.follower) if git.webhook_secret else None
+        self.http = Listener(host, port, Routes(self.hooks)) if self.hooks is not None and port is not None else None
         port_for_metrics = serve.metrics_port if metrics_port is None else metrics_port
         self.metrics = (
             MetricsServer(engine.metrics, serve.metrics_address, port_for_metrics, ready=self.ready)
@@ -47,6 +64,8 @@ class Service:
     def start(self) -> Service:
         if self.metrics is not None:
             self.metrics.start()
+        if self.http is not None:
+            self.http.start()
         self.scheduler.start()
         self.leader.start()
         self._started = True
@@ -55,7 +74,10 @@ class Service:
     def stop(self) -> None:
         self._started = False
         self.leader.stop()
+        self.follower.stop()
         self.scheduler.stop()
+        if self.http is not None:
+            self.http.stop()
         if self.watcher is not None:
             self.watcher.stop()
         if self.metrics is not None:

@@ -4,6 +4,7 @@
 - the rollout controller: every active rollout reconciled every few seconds
 - expiry: stale approval requests and ended freezes removed
 - a summary per environment on the configured cron
+- a poll of the Git branch every ``[git] poll_interval`` (none when 0), delivering what is due
 
 Every job coalesces and runs one instance at a time: a scan that overruns never
 stacks up, and runs missed while paused or down become one. The scheduler runs
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -33,7 +35,9 @@ EXPIRY_INTERVAL = 30.0
 
 
 class Scheduler:
-    def __init__(self, engine: Engine, reports: DriftReports, notifier: Notifier) -> None:
+    def __init__(
+        self, engine: Engine, reports: DriftReports, notifier: Notifier, *, poll: Callable[[], None] | None = None
+    ) -> None:
         self.engine = engine
         self.reports = reports
         self.notifier = notifier
@@ -53,6 +57,10 @@ class Scheduler:
             self.reconcile, IntervalTrigger(seconds=engine.config.serve.reconcile_interval), id="reconcile"
         )
         self._scheduler.add_job(self.expire, IntervalTrigger(seconds=EXPIRY_INTERVAL), id="expire")
+        if poll is not None and engine.config.git.poll_interval:
+            self._scheduler.add_job(
+                poll, IntervalTrigger(seconds=engine.config.git.poll_interval), id="poll-git", name="poll of Git"
+            )
         if drift.summary_cron:
             self._scheduler.add_job(
                 self.summary, CronTrigger.from_crontab(drift.summary_cron, timezone="UTC"), id="summary"
@@ -65,9 +73,9 @@ class Scheduler:
         return self
 
     def lead(self) -> None:
-        """Run the jobs; each scan and the reconcile loop start at once rather than after their first interval."""
+        """Run the jobs; the scans, the reconcile loop and the poll start at once, not after their first interval."""
         for job in self._scheduler.get_jobs():
-            if job.id.startswith("drift-") or job.id == "reconcile":
+            if job.id.startswith("drift-") or job.id in ("reconcile", "poll-git"):
                 job.modify(next_run_time=_utcnow())
         self._scheduler.resume()
 
