@@ -53,7 +53,7 @@ class Follower:
                 return
             try:
                 for each in self._follow():
-                    log.info("followed Git: %s %s %s: %s", each.app, each.env, each.result, each.message)
+                    log.info("followed Git: %s in %s: %s", each.app, each.env, each.message)
             except GitOpsError as e:
                 log.warning("following Git failed: %s", e)
             except Exception:  # a bug must not end the thread: the next poke or poll tries again

@@ -15,10 +15,12 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
 from bot.serve import Serve, where
+from gitopsctl.errors import ConfigError
 from gitopsctl.serve.follow import Follower
 from gitopsctl.serve.http import HOOKS_PATH
 from gitopsctl.serve.webhooks import MAX_BODY
@@ -43,9 +45,10 @@ PUSH = json.dumps({"ref": "refs/heads/main", "after": "bffeb74224043ba2feb48d137
 class Counted:
     """Stands for the engine's follow: counts its runs; the first ``fails`` raise, as a bug would."""
 
-    def __init__(self, fails: int = 0) -> None:
+    def __init__(self, fails: int = 0, results: list | None = None) -> None:
         self.runs = 0
         self.fails = fails
+        self.results = results or []
         self._lock = threading.Lock()
 
     def __call__(self) -> list:
@@ -53,7 +56,7 @@ class Counted:
             self.runs += 1
             if self.runs <= self.fails:
                 raise RuntimeError("a bug in follow")
-        return []
+        return self.results
 
 
 def hexmac(body: bytes, secret: str = SECRET) -> str:
@@ -249,8 +252,9 @@ def test_slack_and_git_webhooks_share_serves_port_in_http_mode(fleet, monkeypatc
 
 
 def test_a_failing_follow_is_logged_and_the_next_poke_still_runs(caplog):
+    caplog.set_level(logging.INFO)
     leading = threading.Event()
-    counted = Counted(fails=1)
+    counted = Counted(fails=1, results=[SimpleNamespace(app="trade-service", env="dev", message="Delivered v1.4.2")])
     follower = Follower(counted, leading, debounce=0.01)
     assert follower.poke() is False  # not leading: nothing runs
     leading.set()
@@ -259,4 +263,12 @@ def test_a_failing_follow_is_logged_and_the_next_poke_still_runs(caplog):
     assert "following Git failed" in caplog.text
     follower.poke()
     wait_for(lambda: counted.runs == 2 and follower.idle, 5, 0.01)
+    assert "followed Git: trade-service in dev: Delivered v1.4.2" in caplog.text
     follower.stop()
+
+
+def test_serve_refuses_to_start_when_the_webhook_secret_is_not_in_the_environment(fleet, monkeypatch):
+    monkeypatch.delenv(SECRET_VAR, raising=False)
+    with_hooks(fleet)
+    with pytest.raises(ConfigError, match=SECRET_VAR):
+        replica(fleet, monkeypatch)
