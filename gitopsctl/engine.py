@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .cluster import records
+from .cluster import quarantine, records
 from .cluster.claims import Claims
 from .cluster.client import Cluster
 from .config import App, Config, Environment
@@ -20,22 +20,26 @@ from .drift.incidents import DriftReports
 from .drift.model import AppDrift, DriftReport
 from .drift.scan import scan_fleet
 from .drift.settle import Incident
-from .errors import GitOpsError, PolicyError
+from .errors import GitOpsError, PolicyError, UsageError
 from .fleet import Cell, FleetView
 from .identity import Actor
 from .metrics import Metrics
+from .release.following import Following, Outcome
 from .release.history import GitRelease, releases
 from .release.promotions import Promotions
 from .release.requests import PENDING, Request
 from .rollout.controller import Rollouts
+from .source.commits import Commit
 from .source.images import check_version
 from .sync.diff import MISSING, describe
+from .sync.pending import Pending
 from .sync.service import DiffResult, StatusRow, SyncResult, Syncs
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 # The front door: front ends import the Engine and what it answers with from here, and nothing deeper.
+Quarantined = quarantine.Quarantined
 __all__ = [
     "MISSING",
     "PENDING",
@@ -43,6 +47,7 @@ __all__ = [
     "AppDrift",
     "Cell",
     "Claims",
+    "Commit",
     "DiffResult",
     "DriftReport",
     "DriftReports",
@@ -50,6 +55,9 @@ __all__ = [
     "FleetView",
     "GitRelease",
     "Incident",
+    "Outcome",
+    "Pending",
+    "Quarantined",
     "Request",
     "StatusRow",
     "SyncResult",
@@ -69,6 +77,7 @@ class Engine:
         self.promotions = Promotions(self)
         self._subscribers: list[Callable[[Any, str], None]] = []
         self.rollouts = Rollouts(self, notify=self._publish)
+        self.following = Following(self)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ events
@@ -302,22 +311,62 @@ class Engine:
         actor: str | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> SyncResult:
-        """Make ``app`` in ``env`` match Git at ``revision``; refused while a rollout owns it (the controller syncs)."""
+        """Make ``app`` in ``env`` match Git at ``revision`` (the branch head by default).
+
+        Commits not delivered yet go through the gates a deploy meets (quarantine, freezes, the lock, approvals)
+        and, in a canary environment, a change of the pod template starts a canary; a sync that delivers nothing
+        new only puts live state back. Refused while a rollout owns the app (its controller syncs).
+        """
         spec, environment = self.resolve(app, env)
         if (active := self.rollouts.active(spec, environment)) is not None:
             raise PolicyError(
                 f"a rollout of {app} {active.canary_version} in {env} is in progress ({active.phase}, "
                 f"{active.weight}% on the canary); promote or abort it first"
             )
-        return self.syncs.sync(
-            app,
-            env,
-            revision=revision,
-            dry_run=dry_run,
-            prune=prune,
-            allow_empty=allow_empty,
-            wait=wait,
-            timeout=timeout,
-            actor=actor,
-            progress=progress,
-        )
+        plain = dict(prune=prune, allow_empty=allow_empty, wait=wait, timeout=timeout, progress=progress)
+        wanted = self.syncs.pending(spec, environment, revision)
+        if dry_run or not wanted.changed:
+            return self.syncs.sync(app, env, revision=wanted.wanted, dry_run=dry_run, actor=actor, **plain)
+        return self.promotions.deliveries.deliver(spec, environment, wanted, actor=actor or self.whoami(env), **plain)
+
+    def repair(self, app: str, env: str, *, actor: str, timeout: float = 120.0) -> SyncResult | None:
+        """Put live state back to what was delivered, never further (self-heal); None when nothing was delivered."""
+        spec, environment = self.resolve(app, env)
+        wanted = self.syncs.pending(spec, environment)
+        if wanted.delivered is None:
+            return None
+        revision = wanted.wanted if not wanted.changed else wanted.delivered
+        return self.syncs.sync(app, env, revision=revision, wait=True, timeout=timeout, actor=actor)
+
+    def pending_change(self, app: str, env: str) -> Pending:
+        """Git's side of ``app`` in ``env``: the revision delivered and the commits not delivered yet."""
+        spec, environment = self.resolve(app, env)
+        return self.syncs.pending(spec, environment)
+
+    def follow(self) -> list[Outcome]:
+        """Fetch the branch and deliver new commits where ``sync = "auto"``; promote where ``auto_deploy``."""
+        return self.following.follow()
+
+    # ------------------------------------------------------------ quarantine
+
+    def quarantined(self, app: str | None = None) -> list[quarantine.Quarantined]:
+        """Versions refused everywhere since they were aborted or rolled back, with the numbers that failed."""
+        if app is not None:
+            self.pairs(app)
+        cluster, namespace = self.coordination()
+        return [q for q in quarantine.read_all(cluster, namespace) if app is None or q.app == app]
+
+    def unquarantine(self, app: str, version: str, *, reason: str, actor: str | None = None) -> quarantine.Quarantined:
+        """Let ``version`` of ``app`` be delivered again; the reason is kept with who lifted it."""
+        self.pairs(app)
+        if not " ".join(reason.split()):
+            raise UsageError("say why the version may run again: --reason TEXT")
+        if not any(q.version == version for q in self.quarantined(app)):
+            raise UsageError(f"{app} {version} is not quarantined; see gitopsctl quarantine")
+        cluster, namespace = self.coordination()
+        who = actor or self.whoami(self.config.promotion_chain[0])
+        lifted = quarantine.lift(cluster, namespace, app, version, by=who, reason=" ".join(reason.split())[:500])
+        if lifted is None:
+            raise UsageError(f"{app} {version} is not quarantined; see gitopsctl quarantine")
+        log.info("quarantine of %s %s lifted by %s", app, version, who)
+        return lifted

@@ -18,10 +18,13 @@ from .cluster.locks import Locks
 from .drift import scan as drifting
 from .errors import ClusterError, ManifestError
 from .release import policy
+from .release.following import HELD, Followed
 from .release.requests import REQUEST_LABEL, Request, request_of
 from .rollout import record as rollout_records
+from .source.commits import Commit
 from .source.manifests import ObjectRef, find_version
 from .sync import BoundaryError, find_untracked, foreign, observe
+from .sync.pending import pending as pending_change
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -33,15 +36,17 @@ class Cell:
     app: str
     env: str
     version: str | None
-    sync: str  # Synced | OutOfSync | Unknown
+    sync: str  # Synced | OutOfSync (Git has commits not delivered) | Unknown
     health: str
     message: str = ""
-    drifted: int = 0
+    drifted: int = 0  # objects changed live outside Git (against what was delivered)
     rollout: Rollout | None = None  # the latest rollout, active or not
     steps: int = 0
     locked_by: str | None = None
     frozen: str | None = None
     pending: Request | None = None
+    commits: tuple[Commit, ...] = ()  # not delivered yet, newest first
+    held: str = ""  # why the leader has not delivered them (frozen, quarantined, ...), as it last reported
 
     @property
     def rolling(self) -> bool:
@@ -68,6 +73,7 @@ def snapshot(engine: Engine) -> FleetView:
     per_namespace: dict[tuple[int, str], dict] = {}
     cells: dict[tuple[str, str], Cell] = {}
     errors: list[str] = []
+    delivered_by_cell: dict[tuple[str, str], str | None] = {}
     pairs = engine.pairs()
     for spec, environment in pairs:
         cluster = engine.cluster(environment)
@@ -78,6 +84,7 @@ def snapshot(engine: Engine) -> FleetView:
                     "records": records.read_all(cluster, environment.namespace),
                     "rollouts": rollout_records.read_all(cluster, environment.namespace),
                     "locks": {(i.app, i.env): i for i in Locks(cluster, environment.namespace).held()},
+                    "followed": engine.following.held(environment),
                     "requests": {
                         (r.app, r.env): r
                         for r in map(
@@ -93,14 +100,19 @@ def snapshot(engine: Engine) -> FleetView:
         record = (known.get("records") or {}).get((spec.name, environment.name)) or records.SyncRecord(
             spec.name, environment.name
         )
-        refusal = ""
+        refusal, commits, delivered, changed = "", (), None, False
         try:
             _, desired = engine.workspace.desired(spec, environment, sha)
+            wanted = pending_change(engine.workspace, spec, environment, record, sha)
+            commits, delivered, changed = wanted.commits, wanted.delivered, wanted.changed
+            if wanted.changed and wanted.delivered is not None:
+                _, desired = engine.workspace.desired(spec, environment, wanted.delivered)
             targets_by_cluster.setdefault(id(cluster), []).append(
                 drifting.Target(spec, environment, desired, record.inventory)
             )
         except ManifestError as e:  # refused or broken manifests are this cell's problem, not the whole fleet's
             refusal = str(e)
+        followed = (known.get("followed") or {}).get(spec.name) or Followed()
         lock = (known.get("locks") or {}).get((spec.name, environment.name))
         cells[(spec.name, environment.name)] = Cell(
             spec.name,
@@ -113,7 +125,13 @@ def snapshot(engine: Engine) -> FleetView:
             steps=len(spec.canary.steps) if spec.canary else 0,
             locked_by=f"{lock.actor} ({lock.operation})" if lock else None,
             pending=(known.get("requests") or {}).get((spec.name, environment.name)),
+            commits=tuple(commits),
+            held=followed.message if followed.state == HELD and changed and followed.revision == sha else "",
         )
+        cells[(spec.name, environment.name)].sync = (
+            cells[(spec.name, environment.name)].sync if not known or refusal else "OutOfSync" if changed else "Synced"
+        )
+        delivered_by_cell[(spec.name, environment.name)] = delivered
     now = datetime.now(UTC)
     for environment in config.environments.values():
         try:
@@ -142,8 +160,7 @@ def snapshot(engine: Engine) -> FleetView:
                 cell.sync = health_checks.UNKNOWN
                 continue
             differences = drifting.compare_target(target, observation.live, tracked)
-            cell.drifted = len(differences)
-            cell.sync = "OutOfSync" if differences else "Synced"
+            cell.drifted = len(differences) if delivered_by_cell.get((cell.app, cell.env)) else 0
             live = [o for o in (observation.get(ObjectRef.of(d)) for d in target.desired) if o is not None]
             cell.version = find_version(live, target.app.container)
             health, message = health_checks.HEALTHY, ""

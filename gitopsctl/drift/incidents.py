@@ -2,7 +2,8 @@
 
 A scan (scheduled, or a check started by a watch event) compares the fleet with
 Git. Drift in an app that has no open incident opens one and is reported once
-(or, with ``self_heal``, synced and reported as healed); the same drift on the
+(or, with ``self_heal``, put back to what was delivered, never to a newer
+commit, and reported as healed); the same drift on the
 next scan is not reported again; drift that changes updates the report; after
 ``reminder_after_scans`` unresolved scans a reminder is sent (unless snoozed);
 when the app matches Git again the report is marked resolved and the incident
@@ -199,7 +200,7 @@ class DriftReports:
 
     def _heal(self, app: str, env: str) -> SyncResult | None:
         try:
-            return self.engine.sync(app, env, wait=True, timeout=120, actor=SELF_HEAL_ACTOR)
+            return self.engine.repair(app, env, timeout=120, actor=SELF_HEAL_ACTOR)  # never a Git change
         except GitOpsError as e:
             log.warning("self-heal of %s in %s failed: %s", app, env, e)
             return None

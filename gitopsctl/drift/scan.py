@@ -1,4 +1,8 @@
-"""The drift scan: live state that differs from Git, across the fleet or one environment.
+"""The drift scan: live state changed outside Git, across the fleet or one environment.
+
+Live is compared with what was delivered (the last successful sync's revision),
+never with Git's head: a commit not delivered yet is OutOfSync, not drift
+(sync/pending.py), and an app never delivered has no drift to report.
 
 A scan makes one LIST per (kind, namespace) per cluster with the tracking label,
 covering every app at once, never one GET per object (a GET is made only for a
@@ -19,6 +23,7 @@ from ..source.manifests import ObjectRef
 from ..sync.compare import Target, by_tracking_id, compare_target
 from ..sync.diff import ResourceDiff
 from ..sync.observe import find_untracked, observe
+from ..sync.pending import delivered as delivered_revision
 from ..sync.prepare import BoundaryError
 from .model import AppDrift, DriftReport
 
@@ -55,6 +60,7 @@ def scan_fleet(workspace: Workspace, env: str | None = None, apps: tuple[str, ..
     by_cluster: dict[int, tuple[Cluster, list[Target]]] = {}
     record_cache: dict[tuple[int, str], dict[tuple[str, str], records.SyncRecord]] = {}
     refused: list[AppDrift] = []
+    report = DriftReport()
     for spec, environment in workspace.pairs(None, env):
         if apps and spec.name not in apps:
             continue
@@ -64,7 +70,13 @@ def scan_fleet(workspace: Workspace, env: str | None = None, apps: tuple[str, ..
             record_cache[key] = records.read_all(cluster, environment.namespace)
         record = record_cache[key].get((spec.name, environment.name)) or records.SyncRecord(spec.name, environment.name)
         try:
-            _, desired = workspace.desired(spec, environment, sha)
+            _, desired = workspace.desired(spec, environment, sha)  # Git refusing the app is shown in its row
+            delivered = delivered_revision(record)
+            if delivered is None:
+                report.clean.append((spec.name, environment.name))
+                continue
+            if delivered != sha and workspace.repo.has(delivered):  # else rewritten away upstream: Git's head
+                _, desired = workspace.desired(spec, environment, delivered)
         except BoundaryError as e:  # reported in the app's row; the rest of the fleet is still scanned
             resources = [ResourceDiff(r.ref, "refused", reason=r.reason) for r in e.refusals]
             refused.append(AppDrift(spec.name, environment.name, resources))
@@ -72,7 +84,7 @@ def scan_fleet(workspace: Workspace, env: str | None = None, apps: tuple[str, ..
         by_cluster.setdefault(id(cluster), (cluster, []))[1].append(
             Target(spec, environment, desired, record.inventory)
         )
-    report = DriftReport(drifted=refused)
+    report.drifted += refused
     for cluster, targets in by_cluster.values():
         part = scan(cluster, targets)
         report.drifted += part.drifted

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..source.commits import trailers as _trailers
 from ..source.repo import GitRepository
 
 
@@ -17,13 +18,6 @@ class GitRelease:
     title: str
     actor: str
     approvers: str
-
-
-def _trailers(message: str) -> dict[str, str]:
-    """``Key: value`` lines of a commit message's last paragraph."""
-    last = message.strip().split("\n\n")[-1]
-    pairs = (line.split(": ", 1) for line in last.splitlines() if ": " in line)
-    return {key: value for key, value in pairs if key.replace("-", "").isalpha()}
 
 
 def releases(repo: GitRepository, path: str, limit: int = 30) -> list[GitRelease]:

@@ -17,6 +17,7 @@ from ..identity import same_person
 from ..source.images import check_version
 from ..source.manifests import find_version, image_repository
 from . import policy
+from .deliveries import Deliveries
 from .freezes import Freezes
 from .requests import Requests
 
@@ -45,10 +46,11 @@ def _now() -> datetime:
 
 
 class Planner:
-    def __init__(self, engine: Engine, requests: Requests, freezes: Freezes) -> None:
+    def __init__(self, engine: Engine, requests: Requests, freezes: Freezes, deliveries: Deliveries) -> None:
         self.engine = engine
         self.requests = requests
         self.freezes = freezes
+        self.deliveries = deliveries
 
     def git_version(self, app: App, env: Environment) -> tuple[str | None, str | None]:
         """(version in Git, image repository) at the branch head, whose objects must lie inside the boundary."""
@@ -95,6 +97,7 @@ class Planner:
                     f"{app.name} is not running Healthy in {upstream.name}, so there is no version to promote; give one explicitly"
                 )
         check_version(version)
+        self.deliveries.refuse_quarantined(app, [version])
         if env.require_upstream_healthy and upstream is not None:
             running = self.healthy_version(app, upstream)
             if running != version:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..cluster import quarantine
 from ..cluster.health import HEALTHY
 from ..cluster.locks import Locks
 from ..config import App, Environment
@@ -21,6 +22,7 @@ from ..errors import PolicyError
 from ..identity import SLACK, as_actor, same_person
 from ..source.images import check_version, set_version
 from . import policy
+from .deliveries import Deliveries
 from .freezes import Freezes
 from .plan import Plan, Planner
 from .requests import PENDING, Request, Requests, _now
@@ -68,7 +70,8 @@ class Promotions:
         self.engine = engine
         self.requests = Requests(engine)
         self.freezes = Freezes(engine)
-        self.planner = Planner(engine, self.requests, self.freezes)
+        self.deliveries = Deliveries(engine, self.requests, self.freezes)
+        self.planner = Planner(engine, self.requests, self.freezes, self.deliveries)
 
     def pending(self, app: App, env: Environment) -> Request | None:
         return self.requests.pending(app, env)
@@ -179,6 +182,22 @@ class Promotions:
             f"approved by {', '.join(request.approvals)}",
             notify=as_actor(actor).source != SLACK,
         )
+        if request.revision:  # a Git change: delivered as it is, by whoever asked, with these approvals
+            delivered = self.deliveries.carry_out(
+                app, env, request.revision, actor=request.requester, wait=wait, timeout=timeout, progress=progress
+            )
+            status = {"Succeeded": DEPLOYED, "Failed": FAILED}.get(delivered.result, PROGRESSING)
+            return DeployResult(
+                app.name,
+                env.name,
+                status,
+                request.version,
+                request.previous,
+                request.revision,
+                delivered if delivered.rollout is None else None,
+                message=delivered.message,
+                rollout=delivered.rollout,
+            )
         kind = "Break-glass deploy" if request.break_glass else "Deploy"
         return self._execute(
             app,
@@ -228,7 +247,13 @@ class Promotions:
                     f"{app.name} in {env.name} has no earlier Healthy version in its history; give one with --to"
                 )
         check_version(to)
-        return self._execute(app, env, to, actor=actor, approvers=[], timeout=timeout, kind="Roll back")
+        self.deliveries.refuse_quarantined(app, [to])
+        result = self._execute(app, env, to, actor=actor, approvers=[], timeout=timeout, kind="Roll back")
+        if current and current != to and result.status != FAILED:
+            cluster, namespace = self.engine.coordination()
+            why = f"rolled back to {to} by {actor}"
+            quarantine.add(cluster, namespace, app.name, current, env=env.name, reason=why, by=actor)
+        return result
 
     def _execute(
         self,
@@ -270,8 +295,8 @@ class Promotions:
                 rollout = self.engine.rollouts.start(
                     app, env, stable_version=previous, canary_version=version, commit=commit, actor=actor
                 )
-            else:
-                sync = self.engine.sync(
+            else:  # the gates were passed above: the plain sync, not the engine's gated one
+                sync = self.engine.syncs.sync(
                     app.name, env.name, revision=commit, wait=True, timeout=timeout, actor=actor, progress=progress
                 )
         if rollout is not None:

@@ -39,10 +39,17 @@ class Request:
     reason: str = ""
     approvals: list[str] = field(default_factory=list)
     messages: list[dict[str, str]] = field(default_factory=list)  # where front ends show it: {"channel", "ts"}
-    state: str = PENDING  # PendingApproval | Approved | Rejected | Withdrawn | Expired
+    state: str = PENDING  # PendingApproval | Approved | Rejected | Withdrawn | Expired | Superseded
     ended: str = ""  # how it ended, in words: "rejected by bob (U0B0B)"
+    revision: str = ""  # a Git change waiting to be delivered: its commit (a deploy writes its own commit)
+    change: str = ""  # that commit's title
 
     def describe(self) -> str:
+        if self.revision:
+            return (
+                f"delivery of {self.app} {self.revision[:12]} ({self.change or self.version}) to {self.env} "
+                f"requested by {self.requester} at {self.requested_at}"
+            )
         what = "break-glass deploy" if self.break_glass else "deploy"
         return f"{what} of {self.app} {self.version} to {self.env} requested by {self.requester} at {self.requested_at}"
 

@@ -19,6 +19,7 @@ from ..analysis.measurement import Measurement
 from ..analysis.providers import ProviderError, provider_for
 from ..analysis.run import compile_template, measure, render_query
 from ..cluster import health as health_checks
+from ..cluster import quarantine
 from ..config import App, Environment
 from ..errors import PolicyError, SourceError
 from ..source.images import set_version
@@ -248,19 +249,13 @@ class Act:
         router.set_weight(0)
         self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
         router.remove()
-        path = app.path_for(env.name)
-        repository = _repository(stable, app.container)
-        title = f"Roll back {app.name} {env.name} to {rollout.stable_version}: {why}"
         try:
-            rollout.revert_commit = self.engine.writer.commit(
-                lambda root: [set_version(root / path, app.container, rollout.stable_version, repository).path],
-                title,
-                {"Rolled-back-by": actor, "Deployed-by": rollout.actor, "Reason": reason},
-            )
+            rollout.revert_commit = self._revert(app, env, rollout, stable, why=why, reason=reason, actor=actor)
         except SourceError as e:
             if "nothing to commit" not in str(e):
                 raise  # already reverted by an earlier attempt otherwise
         self.engine.syncs.sync(app.name, env.name, actor=actor)
+        self._quarantine(app, env, rollout, why=reason or why, actor=actor)
         event = f"aborted: {reason or why}; all traffic is back on {rollout.stable_version}"
         for _ in range(CONFLICT_ATTEMPTS):  # traffic is back and Git reverted: the record must say so
             rollout.phase, rollout.weight, rollout.message = ABORTED, 0, reason or why
@@ -273,6 +268,42 @@ class Act:
                 fresh.revert_commit = rollout.revert_commit
                 rollout = fresh
         raise records.RolloutChanged(f"the rollout of {app.name} in {env.name} kept changing; abort it again")
+
+    def _revert(
+        self, app: App, env: Environment, rollout: Rollout, stable: dict[str, Any], *, why: str, reason: str, actor: str
+    ) -> str:
+        """The revert commit: a Git change's own path undone (other paths of its commit left alone), or a deploy's
+        version set back."""
+        path = app.path_for(env.name)
+        writer = self.engine.writer
+        if rollout.base_commit:
+            return writer.commit(
+                lambda root: writer.undo(root, rollout.base_commit or "", rollout.deploy_commit, path),
+                f"Roll back {app.name} {env.name}: {why}",
+                {
+                    "Reverts": rollout.deploy_commit,
+                    "Rolled-back-by": actor,
+                    "Deployed-by": rollout.actor,
+                    "Reason": reason,
+                },
+            )
+        repository = _repository(stable, app.container)
+        return writer.commit(
+            lambda root: [set_version(root / path, app.container, rollout.stable_version, repository).path],
+            f"Roll back {app.name} {env.name} to {rollout.stable_version}: {why}",
+            {"Rolled-back-by": actor, "Deployed-by": rollout.actor, "Reason": reason},
+        )
+
+    def _quarantine(self, app: App, env: Environment, rollout: Rollout, *, why: str, actor: str) -> None:
+        """An aborted version (or, when the tag did not change, its pod template) is refused everywhere from now on."""
+        if rollout.canary_version and rollout.canary_version != rollout.stable_version:
+            version = rollout.canary_version
+        elif rollout.template:
+            version = quarantine.template_version(rollout.template)
+        else:
+            return  # a record from before templates were kept: nothing to know the change by
+        cluster, namespace = self.engine.coordination()
+        quarantine.add(cluster, namespace, app.name, version, env=env.name, reason=why, by=actor)
 
 
 def analysis_variables(app: App, env: Environment) -> dict[str, str]:

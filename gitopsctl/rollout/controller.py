@@ -24,6 +24,7 @@ from ..analysis.providers import ProviderError, provider_for
 from ..analysis.run import render_query
 from ..config import App, Environment
 from ..errors import PolicyError
+from ..sync.pending import template_digest
 from . import record as records
 from .act import CONFLICT_ATTEMPTS, TRACK_LABEL, Act, Notifier, analysis_variables, canary_name, now, stamp
 from .decide import next_action, skips_step
@@ -50,10 +51,23 @@ class Rollouts:
     # ------------------------------------------------------------ start
 
     def start(
-        self, app: App, env: Environment, *, stable_version: str, canary_version: str, commit: str, actor: str
+        self,
+        app: App,
+        env: Environment,
+        *,
+        stable_version: str,
+        canary_version: str,
+        commit: str,
+        actor: str,
+        base: str | None = None,
+        change: str = "",
     ) -> Rollout:
-        """Create the canary from Git's manifests at ``commit`` (the new image) with no traffic, and the record."""
+        """Create the canary from Git's manifests at ``commit`` (the new pod template) with no traffic, and the record.
+
+        ``base`` is given for a Git change (not a deploy): an abort then reverts exactly that change's path.
+        """
         workload = self.act.workload(app, env, commit)
+        template = template_digest(workload)
         canary = copy.deepcopy(workload)
         meta = canary["metadata"]
         meta["name"] = canary_name(meta["name"])
@@ -76,6 +90,9 @@ class Rollouts:
             actor,
             stamp(now()),
             step_started_at=stamp(now()),
+            base_commit=base,
+            change=change,
+            template=template,
         )
         rollout.resource_version = previous.resource_version if previous else None
         return self.act.save(env, rollout, f"rollout of {app.name} {canary_version} to {env.name} started by {actor}")

@@ -46,6 +46,9 @@ class Rollout:
     promote_full: bool = False
     message: str = ""
     revert_commit: str | None = None
+    base_commit: str | None = None  # a Git change's rollout: the revision delivered before it, what an abort restores
+    change: str = ""  # that change's commit title
+    template: str = ""  # the digest of the canary's pod template (what quarantine knows a same-tag change by)
     measurements: list[Measurement] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     resource_version: str | None = None

@@ -207,6 +207,25 @@ class GitRepository:
         with self._lock:
             return list(self._open().iter_commits(sha, paths=path or None, max_count=limit))
 
+    def between(self, since: str | None, until: str, paths: list[str], limit: int = 20) -> list[git.Commit]:
+        """Commits reachable from ``until`` but not ``since`` that touched ``paths``, newest first.
+
+        ``since`` no longer in the repository (history rewritten) counts as no ``since``.
+        """
+        with self._lock:
+            repo = self._open()
+            known = since is not None and self._has_commit(repo, since)
+            spec = f"{since}..{until}" if known else until
+            try:
+                return list(repo.iter_commits(spec, paths=paths or None, max_count=limit))
+            except GitCommandError as e:
+                raise SourceError(f"cannot read the commits of {until[:12]}: {_git_reason(e)}") from e
+
+    def has(self, sha: str) -> bool:
+        """Whether the commit is in the local clone (it may have been rewritten away upstream)."""
+        with self._lock:
+            return self._has_commit(self._open(), sha)
+
 
 def _git_reason(error: Exception) -> str:
     stderr = getattr(error, "stderr", "") or ""

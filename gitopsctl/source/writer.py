@@ -70,7 +70,9 @@ class GitWriter:
                 except UnsafeInputError:
                     self._reset_to_remote(repo)  # leave no half-made change behind in the working clone
                     raise
-                repo.index.add([str(f.relative_to(self.path)) for f in files])
+                existing = [str(f.relative_to(self.path)) for f in files if f.exists()]
+                if existing:
+                    repo.index.add(existing)
                 if not repo.index.diff("HEAD"):
                     raise SourceError("nothing to commit: the repository already says this")
                 commit = repo.index.commit(body, author=self.author, committer=self.author)
@@ -83,6 +85,33 @@ class GitWriter:
                     raise SourceError(f"cannot push to {self.url}: {text.strip()}") from e
                 return commit.hexsha
         raise SourceError(f"{self.url} kept moving while pushing ({PUSH_ATTEMPTS} attempts); try again")
+
+    def undo(self, root: Path, base: str, target: str, path: str) -> list[Path]:
+        """Undo what ``base..target`` changed below ``path``, on top of the branch head (a ``change`` for commit).
+
+        A reverse patch applied three-way, so later commits to other lines stay; when they touched the same lines,
+        ``path`` is put back as it was at ``base``. Staged in the index; the files written are returned.
+        """
+        repo = self._open()
+        patch = repo.git.diff(base, target, "--binary", "--", path, strip_newline_in_stdout=False)
+        if not patch.strip():
+            return []
+        patch_file = Path(repo.git_dir) / "gitopsctl-undo.patch"
+        patch_file.write_text(patch)
+        try:
+            repo.git.apply("-R", "--3way", "--index", str(patch_file))
+        except GitCommandError:
+            repo.git.reset("--hard", "HEAD")
+            repo.git.rm("-r", "-q", "--ignore-unmatch", "--", path)
+            if repo.git.ls_tree(base, "--", path):
+                repo.git.checkout(base, "--", path)
+        finally:
+            patch_file.unlink(missing_ok=True)
+        names = repo.git.diff("--cached", "--name-only", "-z", "HEAD").split("\0")
+        outside = [n for n in names if n and not (n + "/").startswith(path.strip("/") + "/")]
+        if outside:
+            raise UnsafeInputError(f"undoing {target[:12]} would change {outside[0]}, outside {path}; refusing")
+        return [root / n for n in names if n]
 
 
 def _one_line(text: str) -> str:

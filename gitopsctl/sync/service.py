@@ -2,7 +2,9 @@
 
 Each of them renders the app, reads its sync record, observes the live objects
 (one LIST per kind and namespace), finds untracked and foreign objects and
-compares: ``observe`` does that once, in one place.
+compares: ``observe`` does that once, in one place. Status and diff keep the
+two facts apart (pending.py): OutOfSync is Git ahead of what was delivered;
+Drifted is live changed away from what was delivered.
 """
 
 from __future__ import annotations
@@ -18,17 +20,20 @@ from ..cluster.client import Cluster
 from ..cluster.health import HEALTHY, UNKNOWN
 from ..config import App, Environment
 from ..errors import ClusterError, GitOpsError, ManifestError
+from ..source.commits import Commit
 from ..source.manifests import ObjectRef, find_version
 from . import diff as diffing
 from .apply import assess, execute, wait_healthy
 from .compare import Target, compare_target
 from .observe import Observation, find_untracked, observe, refuse_foreign
+from .pending import Pending, pending
 from .plan import make_plan, missing_namespaces, refuse_unsafe_prune, validate
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
 SYNCED, OUT_OF_SYNC = "Synced", "OutOfSync"
+CLEAN, DRIFTED = "Clean", "Drifted"
 
 
 @dataclass
@@ -36,10 +41,12 @@ class StatusRow:
     app: str
     env: str
     version: str | None
-    revision: str | None
-    sync: str
+    revision: str | None  # the revision last delivered
+    sync: str  # Synced | OutOfSync (Git has commits not delivered) | Unknown
     health: str
     message: str = ""
+    drift: str = CLEAN  # Clean | Drifted (live changed outside Git) | Unknown
+    commits: list[Commit] = field(default_factory=list)  # the commits not delivered yet, newest first
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -48,17 +55,25 @@ class StatusRow:
             "version": self.version,
             "revision": self.revision,
             "sync": self.sync,
+            "drift": self.drift,
             "health": self.health,
             "message": self.message,
+            "pending_commits": [c.as_dict() for c in self.commits],
         }
 
 
 @dataclass
 class DiffResult:
+    """What a sync would change (``resources``: Git at ``revision`` against live), split into its two causes:
+    ``git`` (what Git changed since the delivered revision) and ``drift`` (what was changed live outside Git)."""
+
     app: str
     env: str
     revision: str
     resources: list[diffing.ResourceDiff]
+    pending: Pending | None = None
+    git: list[diffing.ResourceDiff] = field(default_factory=list)
+    drift: list[diffing.ResourceDiff] = field(default_factory=list)
 
     @property
     def in_sync(self) -> bool:
@@ -70,7 +85,13 @@ class DiffResult:
             "env": self.env,
             "revision": self.revision,
             "in_sync": self.in_sync,
+            "out_of_sync": bool(self.pending and self.pending.changed),
+            "drifted": bool(self.drift),
+            "delivered": self.pending.delivered if self.pending else None,
+            "pending_commits": [c.as_dict() for c in self.pending.commits] if self.pending else [],
             "resources": [r.as_dict() for r in self.resources],
+            "git_changes": [r.as_dict() for r in self.git],
+            "live_changes": [r.as_dict() for r in self.drift],
         }
 
 
@@ -79,7 +100,9 @@ class SyncResult:
     app: str
     env: str
     revision: str
-    result: str  # Succeeded | Failed
+    result: (
+        str  # Succeeded | Failed; a Git change delivered through its gates: Progressing (a canary) | PendingApproval
+    )
     applied: list[ObjectRef] = field(default_factory=list)
     unchanged: int = 0
     pruned: list[ObjectRef] = field(default_factory=list)
@@ -87,6 +110,9 @@ class SyncResult:
     message: str = ""
     dry_run: bool = False
     version: str | None = None
+    rollout: Any = None  # the canary a Git change started
+    request: Any = None  # the approval request a Git change is waiting on
+    commits: list[Commit] = field(default_factory=list)  # the Git commits this sync delivered
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +127,9 @@ class SyncResult:
             "message": self.message,
             "dry_run": self.dry_run,
             "version": self.version,
+            "rollout_phase": self.rollout.phase if self.rollout is not None else None,
+            "request": self.request.id if self.request is not None else None,
+            "commits": [c.as_dict() for c in self.commits],
         }
 
 
@@ -109,12 +138,13 @@ class Syncs:
         self.workspace = workspace
 
     def observe(
-        self, app: App, env: Environment, sha: str
+        self, app: App, env: Environment, sha: str, record: records.SyncRecord | None = None
     ) -> tuple[list[dict[str, Any]], records.SyncRecord, Observation, list[diffing.ResourceDiff]]:
         """(desired objects, sync record, live observation, differences): what status and diff both need."""
         cluster = self.workspace.cluster(env)
         _, desired = self.workspace.desired(app, env, sha)
-        record = records.read(cluster, app.name, env.name, env.namespace)
+        if record is None:
+            record = records.read(cluster, app.name, env.name, env.namespace)
         observation = observe(cluster, [ObjectRef.of(o) for o in desired] + record.inventory)
         find_untracked(cluster, desired, observation)
         refuse_foreign(desired, observation, app, env)
@@ -131,8 +161,18 @@ class Syncs:
                 rows.append(StatusRow(spec.name, environment.name, None, None, UNKNOWN, UNKNOWN, str(e)))
         return rows
 
+    def pending(self, app: App, env: Environment, revision: str | None = None) -> Pending:
+        """Git's side: the revision wanted (the branch head by default), the one delivered, the commits between."""
+        cluster = self.workspace.cluster(env)
+        record = records.read(cluster, app.name, env.name, env.namespace)
+        return pending(self.workspace, app, env, record, self.workspace.repo.resolve(revision))
+
     def _status_row(self, app: App, env: Environment, sha: str) -> StatusRow:
-        desired, record, observation, differences = self.observe(app, env, sha)
+        record = records.read(self.workspace.cluster(env), app.name, env.name, env.namespace)
+        wanted = pending(self.workspace, app, env, record, sha)
+        if wanted.changed and wanted.delivered is not None:
+            self.observe(app, env, sha, record)  # a Git change refused (boundary, another app's object) shows here
+        desired, record, observation, differences = self.observe(app, env, wanted.baseline, record)
         health, message = HEALTHY, ""
         for obj in desired:
             result = health_checks.assess(observation.get(ObjectRef.of(obj)))
@@ -140,21 +180,37 @@ class Syncs:
                 health, message = result.status, f"{ObjectRef.of(obj)}: {result.message}"
         live_objects = [o for o in (observation.get(ObjectRef.of(d)) for d in desired) if o is not None]
         version = find_version(live_objects, app.container)
-        last = record.last
+        if wanted.failed is not None and not message:
+            message = f"the last sync of {wanted.wanted[:12]} failed: {wanted.failed.message}"
         return StatusRow(
             app.name,
             env.name,
             version,
-            last.revision if last else None,
-            OUT_OF_SYNC if differences else SYNCED,
+            wanted.delivered,
+            OUT_OF_SYNC if wanted.changed else SYNCED,
             health if desired else HEALTHY,
             message,
+            DRIFTED if differences and wanted.delivered else CLEAN,
+            list(wanted.commits),
         )
 
     def diff(self, app: str, env: str, revision: str | None = None) -> DiffResult:
+        """What a sync to ``revision`` would change, and why: Git's undelivered change, and live drift."""
         spec, environment = self.workspace.resolve(app, env)
+        cluster = self.workspace.cluster(environment)
         sha = self.workspace.repo.resolve(revision)
-        return DiffResult(app, env, sha, self.observe(spec, environment, sha)[3])
+        record = records.read(cluster, spec.name, environment.name, environment.namespace)
+        wanted = pending(self.workspace, spec, environment, record, sha)
+        desired, _, observation, resources = self.observe(spec, environment, sha, record)
+        result = DiffResult(app, env, sha, resources, wanted)
+        if wanted.delivered is None:
+            return result  # nothing delivered yet: all of it is Git's change, none of it drift
+        _, baseline = self.workspace.desired(spec, environment, wanted.delivered)
+        result.drift = compare_target(Target(spec, environment, baseline, record.inventory), observation.live)
+        if wanted.changed:
+            as_live = {ObjectRef.of(o).identity: o for o in baseline}
+            result.git = compare_target(Target(spec, environment, desired, record.inventory), as_live)
+        return result
 
     def sync(
         self,

@@ -104,12 +104,18 @@ def test_an_extra_container_added_by_hand_is_drift_and_sync_removes_it(fleet):
     assert not fleet.engine.drift("dev", ("trade-service",)).drifted
 
 
-def test_missing_and_extra_objects_are_drift(fleet):
+def test_an_object_deleted_by_hand_is_drift_one_removed_in_git_is_out_of_sync(fleet):
     fleet.engine.sync("trade-service", "dev")
     fleet.core.delete_namespaced_service("trade-service", "trading-dev")
     fleet.repo.commit({"apps/trade-service/dev/configmap.yaml": None}, "drop config")
     states = {(r.ref.kind, r.state) for r in fleet.engine.drift("dev", ("trade-service",)).drifted[0].resources}
-    assert states == {("Service", "missing"), ("ConfigMap", "extra")}
+    assert states == {("Service", "missing")}
+    (row,) = fleet.engine.status("trade-service", "dev")
+    assert (row.sync, row.drift, [c.title for c in row.commits]) == ("OutOfSync", "Drifted", ["drop config"])
+    diff = fleet.engine.diff("trade-service", "dev")
+    assert {(r.ref.kind, r.state) for r in diff.git} == {("ConfigMap", "extra")}
+    assert {(r.ref.kind, r.state) for r in diff.drift} == {("Service", "missing")}
+    assert {(r.ref.kind, r.state) for r in diff.resources} == {("Service", "missing"), ("ConfigMap", "extra")}
 
 
 def test_a_drift_scan_lists_once_per_kind_and_namespace_never_gets_per_object(fleet):
@@ -196,6 +202,9 @@ def test_status_shows_version_revision_sync_and_health(fleet):
         "version": "v1.4.1",
         "revision": fleet.engine.history("trade-service", "dev")[0].revision,
         "sync": "OutOfSync",
+        "drift": "Clean",
         "health": "Healthy",
         "message": "",
+        "pending_commits": [c.as_dict() for c in row.commits],
     }
+    assert [(c.title, c.ours) for c in row.commits] == [("v1.5.0", False)]

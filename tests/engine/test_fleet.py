@@ -26,9 +26,11 @@ def test_the_fleet_snapshot_shows_versions_sync_health_locks_approvals_and_freez
         view = engine.fleet()
     assert view.envs == ["dev", "staging", "prod"] and view.apps == ["ledger-worker", "pricing-api", "trade-service"]
     trade = view.cell("trade-service", "dev")
-    assert (trade.version, trade.sync, trade.health, trade.drifted) == ("v1.4.1", "OutOfSync", "Healthy", 1)
+    # changed by hand: Drifted, yet in sync with Git (nothing undelivered)
+    assert (trade.version, trade.sync, trade.health, trade.drifted) == ("v1.4.1", "Synced", "Healthy", 1)
     assert view.cell("pricing-api", "staging").sync == "Synced"
     assert view.cell("pricing-api", "staging").frozen.startswith("manual: release night")
     assert view.cell("trade-service", "prod").sync == "OutOfSync" and view.cell("trade-service", "prod").version is None
+    assert view.cell("trade-service", "prod").commits and view.cell("trade-service", "prod").drifted == 0
     assert view.cell("pricing-api", "prod").pending.version == "v2.1.0"
     assert view.cell("ledger-worker", "dev").locked_by == "erin (sync)"

@@ -1,0 +1,128 @@
+"""Quarantine: a version that was aborted or rolled back anywhere is refused everywhere until a person lifts it.
+
+A version is an image tag; a change that kept the tag (a new env var, new
+resources) is known by its pod template's digest (``template-<digest>``). Each
+entry keeps the numbers that failed, so a refusal can quote them. One ConfigMap
+in the namespace where replicas meet, so every replica and front end sees the
+same list; lifting needs a reason, and the last lifts are kept beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import ApiStatusError, ClusterError, ConflictError
+from .client import Cluster
+
+STORE = "gitopsctl-quarantine"
+LIFTED = "lifted"  # the data key of the last lifts, newest first
+LIFTS_KEPT = 20
+ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    app: str
+    version: str  # an image tag, or "template-<digest>"
+    env: str  # where it failed
+    reason: str  # what failed, with its numbers
+    by: str
+    at: str
+    lifted_by: str = ""
+    lifted_reason: str = ""
+
+    def describe(self) -> str:
+        return f"{self.app} {self.version} is quarantined since it failed in {self.env} ({self.reason}; {self.at})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def template_version(digest: str) -> str:
+    return f"template-{digest}"
+
+
+def _key(app: str, version: str) -> str:
+    return f"{app}.{version}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(cm: dict[str, Any] | None) -> tuple[dict[str, Quarantined], list[Quarantined]]:
+    data = dict((cm or {}).get("data") or {})
+    lifted = [Quarantined(**e) for e in json.loads(data.pop(LIFTED, "[]"))]
+    return {key: Quarantined(**json.loads(text)) for key, text in data.items()}, lifted
+
+
+def read_all(cluster: Cluster, namespace: str) -> list[Quarantined]:
+    entries, _ = _parse(cluster.get("v1", "ConfigMap", STORE, namespace))
+    return sorted(entries.values(), key=lambda q: (q.app, q.at))
+
+
+def lifted(cluster: Cluster, namespace: str) -> list[Quarantined]:
+    return _parse(cluster.get("v1", "ConfigMap", STORE, namespace))[1]
+
+
+def find(entries: list[Quarantined], app: str, versions: list[str]) -> Quarantined | None:
+    """The entry that refuses any of ``versions`` of ``app`` (its tag, its template), or None."""
+    return next((q for q in entries if q.app == app and q.version in versions), None)
+
+
+def _change(cluster: Cluster, namespace: str, edit) -> Any:
+    """Read, edit, write with the resourceVersion read; another writer in between means read again."""
+    for _ in range(ATTEMPTS):
+        current = cluster.get("v1", "ConfigMap", STORE, namespace)
+        entries, lifts = _parse(current)
+        result = edit(entries, lifts)
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": STORE, "namespace": namespace, "labels": {"gitopsctl.io/quarantine": "true"}},
+            "data": {
+                **{key: json.dumps(q.as_dict()) for key, q in entries.items()},
+                LIFTED: json.dumps([q.as_dict() for q in lifts[:LIFTS_KEPT]]),
+            },
+        }
+        try:
+            if current is None:
+                cluster.ensure_namespace(namespace)
+                cluster.create(body)
+            else:
+                body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                cluster.replace(body)
+            return result
+        except ConflictError:
+            continue
+        except ApiStatusError as e:
+            raise ClusterError(f"cannot save the quarantine list: {e.message}") from e
+    raise ClusterError("the quarantine list kept changing under us; try again")
+
+
+def add(cluster: Cluster, namespace: str, app: str, version: str, *, env: str, reason: str, by: str) -> Quarantined:
+    """Quarantine ``version`` of ``app``; an entry already there keeps its first failure."""
+
+    def edit(entries: dict[str, Quarantined], lifts: list[Quarantined]) -> Quarantined:
+        key = _key(app, version)
+        entries.setdefault(key, Quarantined(app, version, env, reason, by, _now()))
+        return entries[key]
+
+    return _change(cluster, namespace, edit)
+
+
+def lift(cluster: Cluster, namespace: str, app: str, version: str, *, by: str, reason: str) -> Quarantined | None:
+    """Lift the quarantine of ``version``, keeping who lifted it and why; None when it was not quarantined."""
+
+    def edit(entries: dict[str, Quarantined], lifts: list[Quarantined]) -> Quarantined | None:
+        entry = entries.pop(_key(app, version), None)
+        if entry is None:
+            return None
+        done = Quarantined(**{**entry.as_dict(), "lifted_by": by, "lifted_reason": reason})
+        lifts.insert(0, done)
+        return done
+
+    return _change(cluster, namespace, edit)
