@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
+import git
 import pytest
+
+from demo.seed import deployment_yaml
+from gitopsctl.cluster import quarantine
 
 
 def gitopsctl(fleet, *args: str, user: str | None = None) -> subprocess.CompletedProcess:
@@ -26,7 +30,8 @@ def test_status_json_rows(fleet):
     result = gitopsctl(fleet, "status", "--env", "dev", "-o", "json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert [set(r) for r in rows] == [{"app", "env", "version", "revision", "sync", "health", "message"}] * 3
+    keys = {"app", "env", "version", "revision", "sync", "drift", "health", "message", "pending_commits"}
+    assert [set(r) for r in rows] == [keys] * 3
     row = next(r for r in rows if r["app"] == "trade-service")
     assert (row["version"], row["sync"], row["health"]) == ("v1.4.1", "Synced", "Healthy")
     assert {r["sync"] for r in rows if r["app"] != "trade-service"} == {"OutOfSync"}
@@ -35,7 +40,7 @@ def test_status_json_rows(fleet):
 def test_status_table_is_aligned_text(fleet):
     result = gitopsctl(fleet, "status", "trade-service")
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["APP", "ENV", "VERSION", "REVISION", "SYNC", "HEALTH", "MESSAGE"]
+    assert lines[0].split() == ["APP", "ENV", "VERSION", "REVISION", "SYNC", "COMMITS", "DRIFT", "HEALTH", "MESSAGE"]
     assert len(lines) == 4 and "\x1b[" not in result.stdout  # no colour when not on a terminal
 
 
@@ -183,3 +188,99 @@ def test_deploy_approve_rollback_freeze_from_the_cli(fleet):
     approved = gitopsctl(fleet, "approve", "trade-service", "dev", user="bob")
     assert approved.returncode == 0 and "v1.4.3 in dev" in approved.stdout
     assert gitopsctl(fleet, "unfreeze", "dev").stdout.strip() == "dev is unfrozen"
+
+
+def ci_commit(fleet, files: dict[str, str], message: str, author: str = "CI Bot", email: str = "ci@example.com") -> str:
+    """A commit pushed by someone other than gitopsctl (CI, a merged pull request)."""
+    work = fleet.repo.work
+    for rel, content in files.items():
+        (fleet.repo.work_path / rel).write_text(content)
+        work.index.add([rel])
+    who = git.Actor(author, email)
+    sha = work.index.commit(message, author=who, committer=who).hexsha
+    work.remote("origin").push("main:main").raise_if_error()
+    return sha
+
+
+def bump(env: str, tag: str) -> dict[str, str]:
+    replicas = {"dev": 1, "staging": 2, "prod": 3}[env]
+    return {
+        f"apps/trade-service/{env}/deployment.yaml": deployment_yaml(
+            "trade-service", f"registry.local/trade-service:{tag}", replicas
+        )
+    }
+
+
+def test_status_and_diff_show_git_changes_and_live_changes_apart(fleet):
+    gitopsctl(fleet, "sync", "trade-service", "dev", "--wait")
+    sha = ci_commit(fleet, bump("dev", "v1.4.2"), "Bump trade-service to v1.4.2")
+    fleet.core.patch_namespaced_config_map("trade-service-config", "trading-dev", {"data": {"LOG_LEVEL": "trace"}})
+
+    status = gitopsctl(fleet, "status", "trade-service", "--env", "dev")
+    header, row = status.stdout.splitlines()
+    assert header.split()[4:7] == ["SYNC", "COMMITS", "DRIFT"]
+    assert row.split()[4:7] == ["OutOfSync", "1", "Drifted"], status.stdout
+
+    diff = gitopsctl(fleet, "diff", "trade-service", "dev")
+    assert diff.returncode == 1, diff.stderr
+    text = diff.stdout
+    git_part, _, live_part = text.partition("Live changes made outside Git")
+    assert "Git changes not delivered yet (1 commits; delivered " in git_part
+    assert f"  {sha[:12]} Bump trade-service to v1.4.2 by CI Bot <ci@example.com> at " in git_part
+    assert "~ Deployment trading-dev/trade-service" in git_part and "ConfigMap" not in git_part
+    assert "~ ConfigMap trading-dev/trade-service-config" in live_part and "Deployment" not in live_part
+    assert "-  LOG_LEVEL: trace" in live_part
+
+
+def test_a_sync_waiting_for_approval_exits_0_says_what_next_and_applies_nothing(fleet):
+    gitopsctl(fleet, "sync", "trade-service", "prod", "--wait")
+    fleet.reload('\n[environments.prod.approval]\nrequired = 1\nusers = ["bob"]\n')
+    ci_commit(fleet, bump("prod", "v1.4.2"), "Bump trade-service to v1.4.2 in prod")
+    result = gitopsctl(fleet, "sync", "trade-service", "prod")
+    assert result.returncode == 0, result.stderr
+    request = fleet.engine.pending("trade-service", "prod")
+    assert request is not None and request.requester == "sandbox-admin"  # who ran the sync asked for it
+    assert "is waiting for approval" in result.stdout
+    assert f"gitopsctl approve trade-service prod --request {request.id}" in result.stdout
+    image = (
+        fleet.apps.read_namespaced_deployment("trade-service", "trading-prod").spec.template.spec.containers[0].image
+    )
+    assert image.endswith(":v1.4.1")
+
+
+def test_quarantine_lists_and_unquarantine_needs_a_reason(fleet):
+    cluster, namespace = fleet.engine.coordination()
+    quarantine.add(
+        cluster,
+        namespace,
+        "trade-service",
+        "v1.4.2-bad",
+        env="prod",
+        reason="success-rate 0.82 < 0.95 at 34% traffic",
+        by="gitopsctl",
+    )
+    assert gitopsctl(fleet, "quarantine", "pricing-api").stdout.strip() == "no version of pricing-api is quarantined"
+    (entry,) = json.loads(gitopsctl(fleet, "quarantine", "-o", "json").stdout)
+    assert (entry["app"], entry["version"], entry["env"], entry["reason"]) == (
+        "trade-service",
+        "v1.4.2-bad",
+        "prod",
+        "success-rate 0.82 < 0.95 at 34% traffic",
+    )
+    table = gitopsctl(fleet, "quarantine").stdout.splitlines()
+    assert table[0].split()[:4] == ["APP", "VERSION", "FAILED", "IN"]
+    assert table[1].split()[:3] == ["trade-service", "v1.4.2-bad", "prod"]
+
+    blank = gitopsctl(fleet, "unquarantine", "trade-service", "v1.4.2-bad", "--reason", "  ")
+    assert blank.returncode == 2 and blank.stderr.strip() == "say why the version may run again: --reason TEXT"
+    unknown = gitopsctl(fleet, "unquarantine", "trade-service", "v9.9.9", "--reason", "fixed")
+    assert unknown.returncode == 2 and "trade-service v9.9.9 is not quarantined" in unknown.stderr
+    assert [q.version for q in fleet.engine.quarantined()] == ["v1.4.2-bad"]  # refusals lifted nothing
+
+    lifted = gitopsctl(
+        fleet, "unquarantine", "trade-service", "v1.4.2-bad", "--reason", "the leak is fixed", user="bob"
+    )
+    assert lifted.returncode == 0, lifted.stderr
+    assert lifted.stdout.startswith("trade-service v1.4.2-bad may be delivered again: quarantine lifted by bob")
+    assert "(the leak is fixed)" in lifted.stdout
+    assert gitopsctl(fleet, "quarantine").stdout.strip() == "no version is quarantined"

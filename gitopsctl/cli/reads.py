@@ -1,4 +1,4 @@
-"""Commands that look and change nothing: config check, status, diff, drift, whoami, history, locks."""
+"""Commands that look and change nothing: config check, status, diff, drift, whoami, history, locks, quarantine."""
 
 from __future__ import annotations
 
@@ -34,11 +34,35 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     print(
         output.table(
-            ["app", "env", "version", "revision", "sync", "health", "message"],
-            [[r.app, r.env, r.version, output.short(r.revision), r.sync, r.health, r.message] for r in rows],
+            ["app", "env", "version", "revision", "sync", "commits", "drift", "health", "message"],
+            [
+                [
+                    r.app,
+                    r.env,
+                    r.version,
+                    output.short(r.revision),
+                    r.sync,
+                    _commit_count(r.commits) if r.sync == "OutOfSync" else None,
+                    r.drift,
+                    r.health,
+                    r.message,
+                ]
+                for r in rows
+            ],
         )
     )
     return 0
+
+
+def _commit_count(commits) -> str:
+    """How many commits Git has that were not delivered; the engine lists at most COMMITS_SHOWN of them."""
+    from ..sync.pending import COMMITS_SHOWN
+
+    return f"{len(commits)}+" if len(commits) >= COMMITS_SHOWN else str(len(commits))
+
+
+def _commit_line(commit) -> str:
+    return f"  {commit.sha[:12]} {commit.title} by {commit.author} at {commit.time}"
 
 
 def _print_resource(resource, stream=sys.stdout) -> None:
@@ -64,9 +88,26 @@ def _diff(args: argparse.Namespace) -> int:
         print(
             f"{args.app} in {args.env} differs from Git at {output.short(result.revision)}: {len(result.resources)} objects"
         )
-        for resource in result.resources:
-            _print_resource(resource)
+        _print_causes(result)
     return 0 if result.in_sync else 1
+
+
+def _print_causes(result) -> None:
+    """The two causes apart: Git's change not delivered yet (with its commits), then live changes made outside Git."""
+    pending = result.pending
+    commits = list(pending.commits) if pending is not None else []
+    never = pending is None or pending.delivered is None
+    if commits or result.git or never:
+        since = "nothing was delivered yet" if never else f"delivered {output.short(pending.delivered)}"
+        print(f"\nGit changes not delivered yet ({_commit_count(commits)} commits; {since}):")
+        for commit in commits:
+            print(_commit_line(commit))
+        for resource in result.resources if never else result.git:
+            _print_resource(resource)
+    if result.drift:
+        print(f"\nLive changes made outside Git ({len(result.drift)} objects differ from what was delivered):")
+        for resource in result.drift:
+            _print_resource(resource)
 
 
 def _drift(args: argparse.Namespace) -> int:
@@ -172,6 +213,23 @@ def _locks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quarantine(args: argparse.Namespace) -> int:
+    entries = engine_for(args).quarantined(args.app)
+    if args.output == "json":
+        emit_json([q.as_dict() for q in entries])
+        return 0
+    if not entries:
+        print(f"no version of {args.app} is quarantined" if args.app else "no version is quarantined")
+        return 0
+    print(
+        output.table(
+            ["app", "version", "failed in", "reason", "by", "at"],
+            [[q.app, q.version, q.env, q.reason, q.by, q.at] for q in entries],
+        )
+    )
+    return 0
+
+
 def register(commands, common: argparse.ArgumentParser) -> None:
     status = commands.add_parser("status", parents=[common], help="version, sync state and health of every app")
     status.add_argument("app", nargs="?", help="only this app")
@@ -212,6 +270,13 @@ def register(commands, common: argparse.ArgumentParser) -> None:
     locks = commands.add_parser("locks", parents=[common], help="app/environment locks held now, by whom and for what")
     locks.add_argument("-o", "--output", choices=("table", "json"), default="table")
     locks.set_defaults(func=_locks)
+
+    quarantine = commands.add_parser(
+        "quarantine", parents=[common], help="versions refused everywhere since they were aborted or rolled back"
+    )
+    quarantine.add_argument("app", nargs="?", help="only this app")
+    quarantine.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    quarantine.set_defaults(func=_quarantine)
 
     cfg = commands.add_parser("config", help="work with the configuration file")
     cfg_commands = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)

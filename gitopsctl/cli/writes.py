@@ -1,4 +1,5 @@
-"""Commands that change what runs, each through the engine's gates: sync, deploy, approve, reject, rollback, freeze."""
+"""Commands that change what runs, each through the engine's gates: sync, deploy, approve, reject, rollback, freeze,
+unquarantine."""
 
 from __future__ import annotations
 
@@ -56,6 +57,21 @@ def _sync(args: argparse.Namespace) -> int:
     )
     if args.output == "json":
         emit_json(result.as_dict())
+    elif result.result == "PendingApproval":
+        request = result.request
+        print(
+            f"{result.app} in {result.env} at {output.short(result.revision)} is waiting for approval "
+            f"({result.message}); it is delivered when approved: gitopsctl approve {result.app} {result.env}"
+            + (f" --request {request.id}" if request is not None else "")
+        )
+    elif result.result == "Progressing" and result.rollout is not None:
+        r = result.rollout
+        print(
+            f"{output.paint(r.phase)}: canary rollout of {result.app} {r.stable_version} -> {r.canary_version} in "
+            f"{result.env} for {output.short(result.revision)}, {r.weight}% on the canary"
+            + (f" ({r.message})" if r.message else "")
+            + f"; follow it with: gitopsctl rollout status {result.app} {result.env} --watch"
+        )
     else:
         verb = "would apply" if result.dry_run else "applied"
         pruned = "would prune" if result.dry_run else "pruned"
@@ -65,7 +81,7 @@ def _sync(args: argparse.Namespace) -> int:
             f"{pruned} {len(result.pruned)}; health {output.paint(result.health)}"
             + (f" ({result.message})" if result.message else "")
         )
-    return 0 if result.result == "Succeeded" else 1
+    return 0 if result.result in ("Succeeded", "Progressing", "PendingApproval") else 1
 
 
 def _confirm(what: str, args: argparse.Namespace) -> None:
@@ -146,6 +162,15 @@ def _unfreeze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unquarantine(args: argparse.Namespace) -> int:
+    lifted = engine_for(args).unquarantine(args.app, args.version, reason=args.reason)
+    print(
+        f"{lifted.app} {lifted.version} may be delivered again: quarantine lifted by {lifted.lifted_by} "
+        f"({lifted.lifted_reason}); it had failed in {lifted.env} ({lifted.reason})"
+    )
+    return 0
+
+
 def register(commands, common: argparse.ArgumentParser) -> None:
     sync = commands.add_parser("sync", parents=[common], help="make an app in an environment match Git")
     sync.add_argument("app")
@@ -216,3 +241,11 @@ def register(commands, common: argparse.ArgumentParser) -> None:
     unfreeze = commands.add_parser("unfreeze", parents=[common], help="lift a manual freeze")
     unfreeze.add_argument("env")
     unfreeze.set_defaults(func=_unfreeze)
+
+    unquarantine = commands.add_parser(
+        "unquarantine", parents=[common], help="let a quarantined version be deployed and delivered again"
+    )
+    unquarantine.add_argument("app")
+    unquarantine.add_argument("version", help="the version as `gitopsctl quarantine` lists it")
+    unquarantine.add_argument("--reason", required=True, help="why it may run again (kept with who lifted it)")
+    unquarantine.set_defaults(func=_unquarantine)
