@@ -125,10 +125,13 @@ class Deliveries:
         freeze = policy.active_freeze(env, _now(), self.freezes.manual(env))
         if freeze is not None:
             until = f" until {freeze.until:%a %H:%M %Z}" if freeze.until else ""
-            then = "it is delivered when the window ends" if automatic else "sync it after the window"
+            then = (
+                "it is delivered when the window ends"
+                if automatic
+                else "sync it after the window, or deploy with --break-glass --reason TEXT"
+            )
             raise PolicyError(
-                f"{env.name} is frozen ({freeze.name}{': ' + freeze.reason if freeze.reason else ''}){until}; "
-                f"{then}, or deploy with --break-glass --reason TEXT"
+                f"{env.name} is frozen ({freeze.name}{': ' + freeze.reason if freeze.reason else ''}){until}; {then}"
             )
         who = requester or actor
         if change.runs and env.approval.required:
@@ -164,7 +167,8 @@ class Deliveries:
                 version=change.version,
                 request=existing,
                 commits=list(wanted.commits),
-                message=f"waiting for approval from {policy.approvers_text(env)}",
+                message=f"waiting for {existing.required - len(existing.approvals)} approval(s) from "
+                f"{policy.approvers_text(env)}",
             )
         request = Request(
             uuid.uuid4().hex[:12],
