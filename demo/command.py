@@ -55,7 +55,7 @@ def interactive(
             # short lines: the guide must fit under the fleet in 80x24
             notes = [f"analysis: {world.analysis_short}", f"{slack_note} · files: {world.root}"]
             try:
-                console.run(world, notes)
+                console.run(world, notes, controller.follower.poke)
             finally:
                 controller.stop()
     except DemoFailed as e:

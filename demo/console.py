@@ -30,6 +30,7 @@ GUIDE = """\
 [b]1[/b] a good release of trade-service: dev → staging → prod, a canary in prod
 [b]2[/b] a [b]-bad[/b] release: its errors fail the analysis and it is rolled back
 [b]3[/b] a hand-made change in prod: drift is reported; [b]s[/b] on that cell heals it
+[b]4[/b] CI commits a change to prod's manifests: it goes through the canary by itself
 [b]Enter[/b] steps and measurements · [b]D[/b] diff · [b]h[/b] history · [b]q[/b] quit, stopping all"""
 
 
@@ -49,11 +50,20 @@ class DemoConsole(ConsoleApp):
         Binding("1", "release_good", "Good"),
         Binding("2", "release_bad", "Bad"),
         Binding("3", "make_drift", "Drift"),
+        Binding("4", "ci_commit", "CI commit"),
     ]
 
-    def __init__(self, world: DemoWorld, notes: list[str], *, refresh_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        world: DemoWorld,
+        notes: list[str],
+        *,
+        poke: Callable[[], bool] = lambda: False,
+        refresh_seconds: float = 1.0,
+    ) -> None:
         super().__init__(world.engine, refresh_seconds=refresh_seconds)
         self.world = world
+        self.poke = poke  # what a push webhook does: the follower fetches and delivers
         self.notes = notes
         self.step_running = threading.Event()
         self._placed = False
@@ -115,6 +125,16 @@ class DemoConsole(ConsoleApp):
 
         self._step(drift)
 
+    def action_ci_commit(self) -> None:
+        def ci() -> None:
+            sha = self.world.ci_commit()
+            self.poke()
+            self.say("The follower delivers it as a canary (prod has sync = auto); Enter on prod shows the steps.")
+            rollout = self.world.ci_rollout(sha)
+            self.say(f"{rollout.phase}: {rollout.change} ({rollout.message}).")
+
+        self._step(ci)
+
     def _step(self, step: Callable[[], None]) -> None:
         if self.step_running.is_set():
             self.notify("The last step is still running; wait for its result below.", severity="warning")
@@ -151,6 +171,6 @@ class DemoConsole(ConsoleApp):
         )
 
 
-def run(world: DemoWorld, notes: list[str]) -> None:
+def run(world: DemoWorld, notes: list[str], poke: Callable[[], bool]) -> None:
     """The console until q."""
-    DemoConsole(world, notes).run()
+    DemoConsole(world, notes, poke=poke).run()

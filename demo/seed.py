@@ -145,8 +145,19 @@ class GitOpsRepo:
     def url(self) -> str:
         return str(self.bare_path)
 
-    def commit(self, files: dict[str, str | None], message: str) -> str:
-        """Write (or, for None, delete) files, commit and push; returns the commit SHA."""
+    def read(self, rel: str) -> str:
+        """A file as the remote's head has it."""
+        self.work.remote("origin").fetch("main")
+        return self.work.git.show(f"origin/main:{rel}")
+
+    def commit(self, files: dict[str, str | None], message: str, author: git.Actor | None = None) -> str:
+        """Write (or, for None, delete) files, commit and push; returns the commit SHA.
+
+        Starts from the remote's head, since gitopsctl pushes to it too (deploys, reverts).
+        """
+        if self.work.head.is_valid():
+            self.work.remote("origin").fetch("main")
+            self.work.git.reset("--hard", "origin/main")
         for rel, content in files.items():
             target = self.work_path / rel
             if content is None:
@@ -156,7 +167,7 @@ class GitOpsRepo:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content, encoding="utf-8")
             self.work.index.add([rel])
-        commit = self.work.index.commit(message, author=AUTHOR, committer=AUTHOR)
+        commit = self.work.index.commit(message, author=author or AUTHOR, committer=author or AUTHOR)
         self.work.remote("origin").push("main:main").raise_if_error()
         return commit.hexsha
 

@@ -1,11 +1,12 @@
-"""``gitopsctl demo``: a release from dev to prod, a bad one rolled back, drift reported and healed.
+"""``gitopsctl demo``: a release from dev to prod, a bad one rolled back, drift reported and healed, and a CI commit
+delivered through the canary by itself.
 
 ``DemoWorld`` starts everything on 127.0.0.1 and stops it on exit: the sandbox
 cluster, a real GitOps repository, the traffic simulator, the real Prometheus
 server (the analysis reads the simulator's JSON with the web provider when
 Prometheus is not installed, and says so), and the apps synced everywhere.
-``DemoController`` is the rollout controller loop and the watches that report
-drift. The console (``demo.console``) drives the same steps from keys;
+``DemoController`` is the rollout controller loop, the watches that report
+drift and the follower that delivers Git changes (prod has ``sync = "auto"``). The console (``demo.console``) drives the same steps from keys;
 ``headless`` runs them in order and exits 0 when every step behaved as expected.
 """
 
@@ -23,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+import git
+
 from gitopsctl import config as config_module
 from gitopsctl.drift.incidents import DriftReports
 from gitopsctl.drift.model import AppDrift
@@ -31,6 +34,7 @@ from gitopsctl.drift.watch import DriftWatcher
 from gitopsctl.engine import Engine
 from gitopsctl.errors import UsageError
 from gitopsctl.rollout.loop import ReconcileLoop
+from gitopsctl.serve.follow import Follower
 from kubesandbox import Sandbox, Timing
 from standins.prometheus import PrometheusServer
 from standins.traffic import TrafficSimulator
@@ -38,6 +42,8 @@ from standins.traffic import TrafficSimulator
 from .seed import ENVIRONMENTS, config_text, seed
 
 APP = "trade-service"
+CI_AUTHOR = git.Actor("CI", "ci@trading.example")
+CI_FILE = f"apps/{APP}/prod/deployment.yaml"
 PROMETHEUS_ANALYSIS = """
 [prometheus]
 url = "{url}"
@@ -180,7 +186,8 @@ class DemoWorld:
         self.say(f"analysis: {self.analysis_line}")
         self.repo = seed(self.root)
         text = config_text(self.repo.url, self.sandbox.kubeconfig, self.root / "cache").replace(
-            'namespace = "trading-prod"\nstrategy = "direct"', 'namespace = "trading-prod"\nstrategy = "canary"'
+            'namespace = "trading-prod"\nstrategy = "direct"',
+            'namespace = "trading-prod"\nstrategy = "canary"\nsync = "auto"',
         )
         text += analysis + textwrap.dedent(CANARY).replace('pause = "1s"', f'pause = "{self.pause}"')
         if self.slack_channel:
@@ -232,6 +239,35 @@ class DemoWorld:
         if self.stopping.wait(wait):
             raise DemoFailed("the demo is stopping")
 
+    def ci_commit(self) -> str:
+        """What CI does on a merge: a commit to prod's manifests (the quote cache turned on or off in the pod
+        template, image unchanged), pushed to the GitOps repository; its SHA."""
+        text = self.repo.read(CI_FILE)
+        if "QUOTE_CACHE" not in text:
+            image = re.search(r"\n( +)image: [^\n]+\n", text)
+            if image is None:
+                raise DemoFailed(f"{CI_FILE} has no image line to add the setting after")
+            indent = image.group(1)
+            block = f'{indent}env:\n{indent}  - name: QUOTE_CACHE\n{indent}    value: "on"\n'
+            text, state = text.replace(image.group(0), image.group(0) + block, 1), "on"
+        elif 'value: "on"' in text:
+            text, state = text.replace('value: "on"', 'value: "off"', 1), "off"
+        else:
+            text, state = text.replace('value: "off"', 'value: "on"', 1), "on"
+        sha = self.repo.commit({CI_FILE: text}, f"Turn the quote cache {state} in prod", author=CI_AUTHOR)
+        self.say(f'  CI pushed {sha[:12]} "Turn the quote cache {state} in prod" to the GitOps repository')
+        return sha
+
+    def ci_rollout(self, sha: str, *, timeout: float = 120.0):
+        """Wait for the canary the follower starts for ``sha`` to end; the ended rollout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rollout = self.engine.rollouts.get(APP, "prod")
+            if rollout is not None and rollout.deploy_commit == sha and not rollout.active:
+                return rollout
+            self._go_on(0.3)
+        raise DemoFailed(f"the CI commit {sha[:12]} was not delivered through a canary in {timeout:g}s")
+
     def make_drift(self) -> None:
         """What someone does by hand in prod: five replicas instead of Git's three, as ``kubectl edit`` would."""
         from kubernetes import client as k8s
@@ -243,13 +279,28 @@ class DemoWorld:
 
 
 class DemoController:
-    """The rollout controller loop and the watches that report drift, as ``gitopsctl serve`` runs them."""
+    """The rollout controller loop, the watches that report drift and the Git follower, as ``gitopsctl serve``
+    runs them (a push "webhook" is a ``poke``)."""
 
     def __init__(self, world: DemoWorld) -> None:
+        self.world = world
         self.notifier = SayNotifier(lambda text: world.say(text))
         self.reports = DriftReports(world.engine, self.notifier)
         self.loop = ReconcileLoop(world.engine, 0.3)
         self.watcher = DriftWatcher(world.engine, self.reports.check)
+        self.leading = threading.Event()
+        self.leading.set()
+        self.follower = Follower(self._follow, self.leading)
+
+    def _follow(self) -> list:
+        outcomes = self.world.engine.follow()
+        for outcome in outcomes:
+            if outcome.new:
+                commit = f" {outcome.commits[0].sha[:12]} by {outcome.commits[0].author}" if outcome.commits else ""
+                self.world.say(
+                    f"  followed Git:{commit}: {outcome.app} in {outcome.env} {outcome.state}: {outcome.message}"
+                )
+        return outcomes
 
     def start(self) -> DemoController:
         for env in ENVIRONMENTS:
@@ -259,6 +310,7 @@ class DemoController:
         return self
 
     def stop(self) -> None:
+        self.follower.stop()
         self.watcher.stop()
         self.loop.stop()
 
@@ -313,3 +365,14 @@ def _scenario(world: DemoWorld, controller: DemoController, say) -> None:
     controller.reports.check(APP, "prod", how="synced by demo")
     if f"{APP}/prod" not in controller.notifier.resolved:
         raise DemoFailed("the drift was not resolved by the sync")
+
+    say("\n5. CI merges a change to prod's manifests; gitopsctl delivers it through the canary by itself")
+    sha = world.ci_commit()
+    controller.follower.poke()  # what the push webhook does
+    rollout = world.ci_rollout(sha)
+    say(f"  {rollout.phase}: {rollout.change} ({rollout.message})")
+    if rollout.phase != "Promoted":
+        raise DemoFailed(f"the CI commit ended {rollout.phase}: {rollout.message}")
+    row = world.engine.status(APP, "prod")[0]
+    if (row.sync, row.revision) != ("Synced", sha):
+        raise DemoFailed(f"prod is {row.sync} at {row.revision} after the CI commit's canary")

@@ -3,6 +3,7 @@
     GitOpsError
      ├── ConfigError          the configuration file is missing or invalid (lists every problem)
      ├── UsageError           a request names an unknown app or environment, or a bad value
+     │    └── WebhookRefused       a push webhook refused before anything is fetched (serve/webhooks.py; HTTP status)
      ├── SourceError          the GitOps repository cannot be read, or what it holds is refused
      │    ├── UnsafeInputError     a repo URL, ref or path that could reach a shell, an option or outside the repo
      │    └── ManifestError        manifests that cannot be rendered or are refused (size, aliases, duplicates)

@@ -1,4 +1,5 @@
-"""`gitopsctl demo`'s console with Pilot: the guide's keys release, roll back and make drift; s heals it."""
+"""`gitopsctl demo`'s console with Pilot: the guide's keys release, roll back and make drift; s heals it; a CI commit
+goes through the canary by itself."""
 
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ def test_the_guides_keys_release_a_good_version_roll_back_a_bad_one_and_make_dri
     with DemoWorld(printed.append, analysis_provider="web") as world:
         controller = DemoController(world).start()
         try:
-            asyncio.run(_drive(DemoConsole(world, ["analysis: the web provider"], refresh_seconds=0.5)))
+            console = DemoConsole(
+                world, ["analysis: the web provider"], poke=controller.follower.poke, refresh_seconds=0.5
+            )
+            asyncio.run(_drive(console))
         finally:
             controller.stop()
         assert world.say == printed.append, "the world's lines go back to the terminal when the console closes"
@@ -74,3 +78,9 @@ async def _drive(app: DemoConsole) -> None:
         await pilot.press("enter")
         await until(pilot, lambda: said(app, "drift resolved: trade-service in prod"), 30, "the drift resolved")
         await until(pilot, lambda: "[DRIFT" not in cell(app, "trade-service", "prod"), 10)
+
+        await until(pilot, lambda: not app.step_running.is_set(), 10, "the drift step to end")
+        await pilot.press("4")  # CI pushes; the follower (poked as a webhook would) runs the canary by itself
+        await until(pilot, lambda: said(app, "CI pushed"), 10, "the CI commit")
+        await until(pilot, lambda: said(app, "Promoted: Turn the quote cache on in prod"), 90, "the CI canary")
+        assert said(app, "followed Git:") and said(app, "by CI <ci@trading.example>")
