@@ -14,7 +14,10 @@ import pytest
 
 from gitopsctl.drift.incidents import DriftReports, LogNotifier
 from gitopsctl.errors import PolicyError
+from gitopsctl.serve.process import Service
+from tests.bot.conftest import free_port
 from tests.conftest import Fleet, wait_for
+from tests.serve.test_git_webhooks import SECRET, SECRET_VAR, SERVE_ONLY, github, post, with_hooks
 
 CI = git.Actor("CI Bot", "ci@example.com")
 
@@ -255,6 +258,31 @@ def test_auto_deploy_promotes_dev_to_staging_once_dev_is_healthy(fleet):
     engine.rollback("trade-service", "staging", actor="carol")
     assert [o for o in engine.follow() if (o.app, o.env) == ("trade-service", "staging")] == []
     assert image(fleet, "staging").endswith(":v1.4.1"), "a rollback is not undone by auto_deploy"
+
+
+def test_a_signed_webhook_delivers_the_push_and_a_forged_one_delivers_nothing(fleet, monkeypatch):
+    monkeypatch.setenv(SECRET_VAR, SECRET)
+    with_hooks(fleet)  # polling off: only a webhook makes the leader fetch
+    set_env(fleet, "dev", 'sync = "auto"')
+    engine = fleet.reload(SERVE_ONLY)
+    engine.sync("trade-service", "dev", wait=True, timeout=20)
+    serve = Service(engine, port=free_port()).start()
+    try:
+        wait_for(serve.leader.leading.is_set, 30, 0.1, "the only replica leads")
+        wait_for(lambda: serve.follower.idle, 30, 0.05, "the first fetch on leading is over")
+        sha = push(fleet, bump("dev", "v1.4.1", "v1.4.2"), "CI: v1.4.2")
+        body = b'{"ref": "refs/heads/main", "after": "' + sha.encode() + b'"}'
+        forged = github(body, secret="not-the-secret")
+        assert post(serve.http.url, forged, body)[0] == 401
+        assert serve.follower.idle, "a forged webhook starts no fetch"
+        (row,) = engine.status("trade-service", "dev")
+        assert (row.sync, image(fleet, "dev")) == ("OutOfSync", "registry.local/trade-service:v1.4.1")
+
+        assert post(serve.http.url, github(body), body) == (202, "fetching main\n")
+        wait_for(lambda: image(fleet, "dev").endswith(":v1.4.2"), 10, 0.05, "the push delivered")
+        wait_for(lambda: engine.status("trade-service", "dev")[0].revision == sha, 10, 0.1, "recorded")
+    finally:
+        serve.stop()
 
 
 # ---------------------------------------------------------------- canary environments
