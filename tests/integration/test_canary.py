@@ -260,12 +260,15 @@ def test_the_statistical_judge_aborts_a_slower_canary(canary):
     assert "a significant increase" in result.message
 
 
-def test_an_aborted_rollout_can_be_retried(canary):
+def test_an_aborted_rollout_can_be_retried_once_its_quarantine_is_lifted(canary):
     fleet = canary.fleet
     with pytest.raises(PolicyError, match="no aborted rollout to retry"):
         fleet.engine.rollouts.retry("trade-service", "prod", actor="alice")
     first = fleet.engine.deploy("trade-service", "prod", "v1.4.2-crashloop", actor="alice", wait=True, timeout=60)
     assert first.rollout.phase == "Aborted"
+    with pytest.raises(PolicyError, match="v1.4.2-crashloop is quarantined since it failed in prod"):
+        fleet.engine.rollouts.retry("trade-service", "prod", actor="bob")  # refused until someone lifts it
+    fleet.engine.unquarantine("trade-service", "v1.4.2-crashloop", reason="retry with more memory", actor="carol")
     again = fleet.engine.rollouts.retry("trade-service", "prod", actor="bob", wait=True, timeout=60)
     assert again.rollout.phase == "Aborted" and again.commit != first.commit
     deploys = [
