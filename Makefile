@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/abort_latency.py
 	$(BIN)/python bench/slack_ack.py
 	$(BIN)/python bench/drift_latency.py
+	$(BIN)/python bench/git_to_applied.py
 	$(BIN)/python bench/serve_footprint.py
 	$(BIN)/python bench/tui_refresh.py
 	$(BIN)/python bench/tui_diff.py
