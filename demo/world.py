@@ -52,6 +52,7 @@ url = "{url}"
 provider = "prometheus"
 query = 'sum(rate(http_requests_total{{app="{{{{app}}}}",env="{{{{env}}}}",track="{{{{track}}}}",code!~"5.."}}[4s])) / sum(rate(http_requests_total{{app="{{{{app}}}}",env="{{{{env}}}}",track="{{{{track}}}}"}}[4s]))'
 interval = "1s"
+initial_delay = "4s"
 count = 3
 success_condition = "result >= 0.95"
 inconclusive_limit = 20

@@ -150,6 +150,7 @@ class AnalysisTemplate:
     judge: str | None = None  # increase | decrease | either: compare canary with stable statistically
     window: float = 60.0
     min_samples: int = 10
+    initial_delay: float = 0.0  # seconds after the step starts before the first measurement (a query's window)
 
     @property
     def uses_stable(self) -> bool:

@@ -182,6 +182,9 @@ def _analysis(record: Rollout, template: AnalysisTemplate, started: datetime, no
     if phase == INCONCLUSIVE:
         message = f"analysis {template.name} is inconclusive ({why}); promote or abort by hand"
         return Pause(message, message, by_hand=True)
+    first = started + timedelta(seconds=template.initial_delay)
+    if not taken and now < first:  # the query's window would still hold samples from before this step
+        return Wait(f"initial delay of {template.initial_delay:g}s before measuring {template.name}", first)
     due = _due(taken, template.interval, now)
     if due is not None:
         return Wait(f"next measurement of {template.name}", due)

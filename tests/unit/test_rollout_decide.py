@@ -481,3 +481,29 @@ def test_a_change_by_hand_that_races_the_controller_is_read_again_and_retried():
         return "saved"
 
     assert Rollouts._by_hand(None, change) == "saved" and len(tries) == 3
+
+
+DELAYED = {
+    **TEMPLATES,
+    "success-rate": AnalysisTemplate("success-rate", "prometheus", "q", interval=10, count=3, initial_delay=90),
+}
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        pytest.param(
+            rec(step=3, weight=20, started=60),
+            Wait("initial delay of 90s before measuring success-rate", NOW + timedelta(seconds=30)),
+            id="first-measurement-waits-for-the-delay",
+        ),
+        pytest.param(rec(step=3, weight=20, started=90), Measure("success-rate"), id="delay-over-measures"),
+        pytest.param(
+            rec(step=3, weight=20, started=60, measurements=[S1]),
+            Measure("success-rate", (S1,)),
+            id="the-delay-is-before-the-first-measurement-only",
+        ),
+    ],
+)
+def test_an_initial_delay_keeps_a_querys_window_off_what_ran_before_the_step(record: Rollout, expected) -> None:
+    assert next_action(record, STEPS, HEALTHY, NOW, background=(), templates=DELAYED) == expected
