@@ -205,7 +205,7 @@ class GitRepository:
 
     def log(self, sha: str, path: str, limit: int = 20) -> list[git.Commit]:
         with self._lock:
-            return list(self._open().iter_commits(sha, paths=path or None, max_count=limit))
+            return _loaded(self._open().iter_commits(sha, paths=path or None, max_count=limit))
 
     def between(self, since: str | None, until: str, paths: list[str], limit: int = 20) -> list[git.Commit]:
         """Commits reachable from ``until`` but not ``since`` that touched ``paths``, newest first.
@@ -217,7 +217,7 @@ class GitRepository:
             known = since is not None and self._has_commit(repo, since)
             spec = f"{since}..{until}" if known else until
             try:
-                return list(repo.iter_commits(spec, paths=paths or None, max_count=limit))
+                return _loaded(repo.iter_commits(spec, paths=paths or None, max_count=limit))
             except GitCommandError as e:
                 raise SourceError(f"cannot read the commits of {until[:12]}: {_git_reason(e)}") from e
 
@@ -225,6 +225,15 @@ class GitRepository:
         """Whether the commit is in the local clone (it may have been rewritten away upstream)."""
         with self._lock:
             return self._has_commit(self._open(), sha)
+
+
+def _loaded(commits) -> list[git.Commit]:
+    """Commits with what callers read of them loaded now, under the lock: GitPython reads a commit's fields
+    lazily through one shared ``cat-file`` process, which a render reading blobs at the same time would garble."""
+    found = list(commits)
+    for commit in found:
+        _ = (commit.message, commit.author, commit.committed_date)
+    return found
 
 
 def _git_reason(error: Exception) -> str:
