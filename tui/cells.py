@@ -31,7 +31,8 @@ def weight_bar(percent: int, width: int = 10) -> str:
 
 
 def badges(cell: Cell) -> list[tuple[str, str]]:
-    """(text, style) of what needs attention: locked, frozen, pending approval, drifted."""
+    """(text, style) of what needs attention: locked, frozen, pending approval, Git commits not delivered (GIT +n),
+    held by the leader, live changes made outside Git (DRIFT n). OutOfSync and drift are two facts, two badges."""
     found = []
     if cell.locked_by:
         found.append(("LOCKED", "bold yellow"))
@@ -39,6 +40,10 @@ def badges(cell: Cell) -> list[tuple[str, str]]:
         found.append(("FROZEN", "bold blue"))
     if cell.pending is not None:
         found.append(("APPROVAL", "bold magenta"))
+    if cell.commits:
+        found.append((f"GIT +{len(cell.commits)}", "bold cyan"))
+    if cell.held:
+        found.append(("HELD", "bold red"))
     if cell.drifted and not cell.rolling:
         found.append((f"DRIFT {cell.drifted}", "bold yellow"))
     return found

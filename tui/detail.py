@@ -1,4 +1,5 @@
-"""One app in one environment: the rollout's steps and measurements, live plots, events, sync history; and its diff.
+"""One app in one environment: Git's commits not delivered yet (and why the leader holds them), the rollout's steps
+and measurements, live plots, events, sync history, the app's quarantined versions (``u`` lifts one); and its diff.
 
 Everything shown here comes from Git, the cluster or people (titles, trailers, actors,
 events, object names): it is rendered as plain text (``Text``/``Content``), never as markup.
@@ -23,6 +24,7 @@ from gitopsctl.engine import Engine, describe
 from gitopsctl.errors import GitOpsError
 
 from .cells import STATE_STYLE, weight_bar
+from .modals import Ask
 
 
 class AppEnvScreen(Screen):
@@ -54,13 +56,19 @@ class AppEnvScreen(Screen):
 
 
 class DetailScreen(AppEnvScreen):
-    BINDINGS = [*AppEnvScreen.BINDINGS, Binding("r", "reload", "Refresh")]
+    BINDINGS = [
+        *AppEnvScreen.BINDINGS,
+        Binding("r", "reload", "Refresh"),
+        Binding("u", "unquarantine", "Lift quarantine"),
+    ]
     ERROR_AT = "#steps"
 
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll():
             yield Static(Content(f"{self.app_name} in {self.env}"), id="title")
+            yield Static("", id="git")
+            yield DataTable(id="commits", cursor_type="row")
             yield Static("loading…", id="steps")
             yield Label("Analysis")
             yield DataTable(id="measurements", cursor_type="row")
@@ -69,11 +77,15 @@ class DetailScreen(AppEnvScreen):
             yield Static("", id="events")
             yield Label("Sync history")
             yield DataTable(id="history", cursor_type="row")
+            yield Label(Content(f"Quarantined versions of {self.app_name} (u lifts the highlighted one)"))
+            yield DataTable(id="quarantine", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#commits", DataTable).add_columns("commit", "title", "author", "time")
         self.query_one("#measurements", DataTable).add_columns("metric", "value", "threshold", "phase", "at")
         self.query_one("#history", DataTable).add_columns("time", "version", "actor", "result", "health", "revision")
+        self.query_one("#quarantine", DataTable).add_columns("version", "failed in", "reason", "by", "at")
         self.action_reload()
         self.set_interval(3.0, self.action_reload)
 
@@ -84,10 +96,45 @@ class DetailScreen(AppEnvScreen):
         rollout = self.engine.rollouts.get(self.app_name, self.env)
         history = self.engine.history(self.app_name, self.env)
         tracks = self.engine.rollouts.tracks(self.app_name, self.env) if rollout and rollout.active else {}
-        return rollout, history, tracks
+        pending = self.engine.pending_change(self.app_name, self.env)
+        return rollout, history, tracks, pending, self.engine.quarantined(self.app_name)
+
+    def _held(self) -> str:
+        """Why the leader holds Git's change here, as the fleet last read it (the console refreshes it)."""
+        view = getattr(self.app, "view", None)
+        cell = view.cell(self.app_name, self.env) if view is not None else None
+        return cell.held if cell is not None else ""
+
+    def _show_git(self, pending) -> None:
+        git = Text()
+        if pending.changed:
+            count = len(pending.commits)
+            git.append("OutOfSync", style=STATE_STYLE["OutOfSync"])
+            delivered = pending.delivered[:12] if pending.delivered else "nothing yet"
+            git.append(f": {count} commit{'s' if count != 1 else ''} in Git not delivered (delivered: {delivered})")
+            if held := self._held():
+                git.append("\nheld: ", style="bold red")
+                git.append(held)
+        else:
+            git.append("Synced", style=STATE_STYLE["Synced"])
+            git.append(f": everything in Git is delivered ({(pending.delivered or '')[:12]})")
+        self.query_one("#git", Static).update(git)
+        commits = self.query_one("#commits", DataTable)
+        commits.clear()
+        commits.display = bool(pending.commits)
+        for c in pending.commits:  # titles and authors are whatever was pushed: plain text
+            commits.add_row(Text(c.sha[:12]), Text(c.title), Text(c.author), Text(c.time))
+
+    def _show_quarantine(self, entries) -> None:
+        table = self.query_one("#quarantine", DataTable)
+        table.clear()
+        for q in entries:
+            table.add_row(Text(q.version), Text(q.env), Text(q.reason), Text(q.by), Text(q.at), key=q.version)
 
     def show(self, data) -> None:
-        rollout, history, tracks = data
+        rollout, history, tracks, pending, quarantined = data
+        self._show_git(pending)
+        self._show_quarantine(quarantined)
         spec = self.engine.config.apps[self.app_name]
         steps = spec.canary.steps if spec.canary else ()
         timeline = Text()
@@ -159,6 +206,43 @@ class DetailScreen(AppEnvScreen):
                 Text(e.health),
                 Text((e.revision or "")[:12]),
             )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Lifting a quarantine changes what may run: not offered with --read-only."""
+        return not (action == "unquarantine" and getattr(self.app, "read_only", False))
+
+    def action_unquarantine(self) -> None:
+        table = self.query_one("#quarantine", DataTable)
+        if not table.row_count:
+            self.notify(f"no version of {self.app_name} is quarantined", severity="warning", markup=False)
+            return
+        version = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+        def asked(values: list[str] | None) -> None:
+            if values:
+                self.lift(version, values[0])
+
+        question = f"Lift the quarantine of {self.app_name} {version}? Deploys and Git changes may then run it again."
+        self.app.push_screen(Ask(question, [("Why may it run again", "the memory leak is fixed in the image")]), asked)
+
+    @work(thread=True, exclusive=True, group="unquarantine")
+    def lift(self, version: str, reason: str) -> None:
+        """The engine call in a thread; its refusal or its outcome as a notification (plain text), then a reload."""
+        try:
+            lifted = self.engine.unquarantine(self.app_name, version, reason=reason)
+        except GitOpsError as e:
+            self.app.call_from_thread(
+                self.notify, str(e), title="lift quarantine: refused", severity="error", timeout=12, markup=False
+            )
+            return
+        self.app.call_from_thread(
+            self.notify,
+            f"{lifted.app} {lifted.version} may run again: lifted by {lifted.lifted_by} ({lifted.lifted_reason})",
+            title="quarantine lifted",
+            timeout=8,
+            markup=False,
+        )
+        self.app.call_from_thread(self.load)
 
 
 class DiffScreen(AppEnvScreen):

@@ -12,7 +12,7 @@ from textual.widgets import Sparkline
 from gitopsctl import config as config_module
 from gitopsctl.analysis.measurement import Measurement
 from gitopsctl.cluster.records import HistoryEntry
-from gitopsctl.engine import DiffResult
+from gitopsctl.engine import Commit, DiffResult, Pending, Quarantined
 from gitopsctl.fleet import Cell, FleetView
 from gitopsctl.release.requests import Request
 from gitopsctl.rollout.record import Rollout
@@ -62,6 +62,16 @@ steps = [{ set_weight = 50 }, { set_weight = 100 }]
 """
 AT = datetime(2026, 11, 22, 3, 4, 5, tzinfo=UTC)
 SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+CI = Commit(
+    "9fceb02d0ae598e95dc970b74767f19372d61af8",
+    "Bump ledger-worker to v0.9.3",
+    "CI Bot <ci@example.com>",
+    "2026-11-22T03:02:00Z",
+    False,
+)
+QUARANTINED = Quarantined(
+    "trade-service", "v1.4.0", "prod", "success-rate 0.82 < 0.95 at 10% traffic", "gitopsctl", "2026-11-20T09:00:00Z"
+)
 
 
 def _rollout() -> Rollout:
@@ -101,7 +111,9 @@ def _engine(user: str = "oncall"):
     cells = {
         ("ledger-worker", "dev"): cell("ledger-worker", "dev", "v0.9.3"),
         ("ledger-worker", "staging"): cell("ledger-worker", "staging", "v0.9.3", locked_by="erin (sync)"),
-        ("ledger-worker", "prod"): cell("ledger-worker", "prod", "v0.9.2", "OutOfSync", "Degraded", drifted=2),
+        ("ledger-worker", "prod"): cell(
+            "ledger-worker", "prod", "v0.9.2", "OutOfSync", "Degraded", drifted=2, commits=(CI,), held="prod is frozen"
+        ),
         ("pricing-api", "dev"): cell("pricing-api", "dev", "v2.1.0"),
         ("pricing-api", "staging"): cell("pricing-api", "staging", "v2.1.0", frozen="manual: release night"),
         ("pricing-api", "prod"): cell("pricing-api", "prod", "v2.0.0", pending=request),
@@ -141,6 +153,8 @@ def _engine(user: str = "oncall"):
         ),
         history=lambda app, env: history,
         diff=lambda app, env: DiffResult(app, env, SHA, [resource]),
+        pending_change=lambda app, env: Pending(app, env, CI.sha, SHA, True, (CI,)),
+        quarantined=lambda app=None: [QUARANTINED],
     )
 
 
