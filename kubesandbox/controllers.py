@@ -563,6 +563,7 @@ class Controllers:
         )
         status["conditions"] = conditions
         status["observedGeneration"] = dep["metadata"].get("generation", 1)
+        status["updatedReplicas"] = 0  # the new generation's ReplicaSet was just created: none of its pods run yet
         self._write_status("Deployment", dep, status)
 
     def _update_deployment_status(self, dep, new_rs, old_sets, rolled_out: bool) -> None:

@@ -14,6 +14,7 @@ puts live state back: none of these gates apply to it.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -251,6 +252,9 @@ class Deliveries:
                 return result
         if wait:
             rollout = engine.rollouts.drive(app.name, env.name, timeout=timeout) or rollout
+        else:  # take the first step now (the first weight) rather than at the controller's next pass
+            with contextlib.suppress(PolicyError):  # the controller acted first: its pass is as good
+                rollout = engine.rollouts.reconcile(app.name, env.name) or rollout
         phase = rollout.phase
         return SyncResult(
             app.name,
