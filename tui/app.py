@@ -300,10 +300,16 @@ class ConsoleApp(App):
             f"Sync {cell.app} in {cell.env} to Git {self.view.revision[:12] if self.view else ''}?",
             lambda: self.perform(
                 "sync",
-                lambda: self.engine.sync(cell.app, cell.env, wait=True, timeout=120),
-                lambda r: f"{r.result}: {cell.app} in {cell.env}, {len(r.applied)} applied, health {r.health}",
+                # a Git change in a canary environment starts a canary: the controller drives it, the cell shows it
+                lambda: self.engine.sync(
+                    cell.app, cell.env, wait=not (cell.commits and self._canary(cell)), timeout=120
+                ),
+                sync_words,
             ),
         )
+
+    def _canary(self, cell: Cell) -> bool:
+        return self.engine.config.environments[cell.env].strategy == "canary"
 
     def action_deploy(self) -> None:
         if (cell := self._need_cell()) is None:
@@ -446,6 +452,19 @@ class ConsoleApp(App):
             lambda: self.engine.unfreeze(cell.env),
             lambda removed: f"{cell.env} is unfrozen" if removed else f"{cell.env} had no manual freeze",
         )
+
+
+def sync_words(result) -> str:
+    """A sync's outcome: applied, a canary of a Git change started, or that change waiting for approval."""
+    where = f"{result.app} in {result.env}"
+    if result.request is not None:
+        return (
+            f"{where} at {result.revision[:12]} is waiting for approval ({result.message}); a on its cell approves it"
+        )
+    if result.rollout is not None:
+        r = result.rollout
+        return f"{r.phase}: canary of {where} {r.stable_version} -> {r.canary_version}, {r.weight}% on the canary"
+    return f"{result.result}: {where}, {len(result.applied)} applied, health {result.health}"
 
 
 def _tui(args: argparse.Namespace) -> int:

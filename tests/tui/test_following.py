@@ -98,3 +98,23 @@ def test_read_only_cannot_lift_a_quarantine(fleet):
             assert [q.version for q in engine.quarantined()] == ["v1.4.2-bad"]
 
     asyncio.run(run())
+
+
+def test_sync_of_a_change_needing_approval_says_so_and_delivers_nothing(fleet):
+    synced(fleet)
+    engine = fleet.reload('\n[environments.prod.approval]\nrequired = 1\nusers = ["bob"]\n')
+    _push_bump(fleet, "prod", "v1.4.2", "Bump trade-service in prod")
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "prod")
+            await pilot.press("s", *"trade-service", "enter")
+            await until(pilot, lambda: any("waiting for approval" in n.message for n in app._notifications), 30)
+            note = next(n for n in app._notifications if "waiting for approval" in n.message)
+            assert note.title == "sync" and note.message.startswith("trade-service in prod at ")
+            assert engine.pending("trade-service", "prod") is not None
+            image = fleet.apps.read_namespaced_deployment("trade-service", "trading-prod").spec.template
+            assert image.spec.containers[0].image.endswith(":v1.4.1")
+
+    asyncio.run(run())
