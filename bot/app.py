@@ -32,6 +32,7 @@ from gitopsctl.errors import GitOpsError
 from . import blocks, drift
 from .access import Access, NotAllowed
 from .blocks import APPROVE, REJECT, Release
+from .changes import ChangeReports, applied_text, change_release
 from .commands import USAGE, Command, parse
 from .releases import Outbox, Tracker
 
@@ -116,7 +117,8 @@ class GitOpsBot:
         self.app.action(REJECT)(self._on_decision)
         self.app.action(drift.SYNC)(self._on_drift_action)
         self.app.action(drift.SNOOZE)(self._on_drift_action)
-        self.notifier = drift.SlackNotifier(self.client, engine.config, self.outbox)
+        self.changes = ChangeReports(engine, self.outbox, self.tracker)
+        self.notifier = drift.SlackNotifier(self.client, engine.config, self.outbox, self.changes)
         self.reports: DriftReports | None = None  # set by serve: drift buttons act through it
 
     def start(self) -> GitOpsBot:
@@ -273,7 +275,7 @@ class GitOpsBot:
             release.phase, release.weight = result.rollout.phase, result.rollout.weight
             self.tracker.follow_rollout(release)
         else:
-            release.phase = result.status
+            release.phase = "Delivered" if release.kind == "change" and result.status == "Deployed" else result.status
             link = blocks.commit_link(result.commit, self.engine.config.git.link(result.commit or ""))
             health = result.sync.health if result.sync else "Unknown"
             release.message = (
@@ -353,15 +355,58 @@ class GitOpsBot:
         )
         self._answer(respond, "Locks held now", body, f"{len(held)} locks", user, channel)
 
-    def _cmd_sync(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
+    def _cmd_sync(self, cmd: Command, *, user: str, actor: str, channel: str, respond) -> None:
+        """A sync that delivers Git commits meets the deploy gates: it may start a canary (followed here like a
+        /deploy canary) or wait for approval (Approve and Reject buttons); one that only puts live back answers here."""
         assert cmd.app and cmd.env
-        result = self.engine.sync(cmd.app, cmd.env, wait=True, actor=actor)
+        pending = self.engine.pending_change(cmd.app, cmd.env)
+        canary = pending.changed and self.engine.config.environments[cmd.env].strategy == "canary"
+        result = self.engine.sync(cmd.app, cmd.env, wait=not canary, actor=actor)  # the controller drives a canary
+        if result.rollout is not None or result.request is not None:
+            self.changes.post(
+                change_release(
+                    self.engine.config, result, requester=user, channel=channel, commits=result.commits, slack_user=True
+                )
+            )
+            return
         emoji = ":white_check_mark:" if result.result == "Succeeded" else ":x:"
+        delivered = f" (delivered {len(result.commits)} commits up to {result.revision[:12]})" if result.commits else ""
         respond(
             response_type="in_channel",
             text=blocks.escape(
-                f"{emoji} {actor.split(' ')[0]} synced {cmd.app} in {cmd.env}: {len(result.applied)} applied, "
-                f"{result.unchanged} unchanged, {len(result.pruned)} pruned; health {result.health}"
+                f"{emoji} {actor.split(' ')[0]} synced {cmd.app} in {cmd.env}{delivered}: {applied_text(result)}"
+            ),
+        )
+
+    def _cmd_quarantine(self, cmd: Command, *, user: str, channel: str, respond, **_: Any) -> None:
+        envs = self._viewable(user)
+        entries = [q for q in self.engine.quarantined(cmd.app) if q.env in envs]
+        if not entries:
+            respond(
+                response_type="ephemeral",
+                text=blocks.escape(f"No version{' of ' + cmd.app if cmd.app else ''} is quarantined."),
+            )
+            return
+        body = output.table(
+            ["app", "version", "failed in", "reason", "by", "at"],
+            [[q.app, q.version, q.env, q.reason, q.by, q.at] for q in entries],
+            io.StringIO(),
+        )
+        self._answer(respond, "Quarantined versions", body, f"{len(entries)} versions quarantined", user, channel)
+
+    def _cmd_unquarantine(self, cmd: Command, *, user: str, actor: str, respond, **_: Any) -> None:
+        """Only an approver of the environment where the version failed may let it run again anywhere."""
+        assert cmd.app and cmd.version
+        entry = next((q for q in self.engine.quarantined(cmd.app) if q.version == cmd.version), None)
+        if entry is None:
+            raise GitOpsError(f"{cmd.app} {cmd.version} is not quarantined; see /gitops quarantine")
+        self.access.require(user, entry.env, "approver")
+        lifted = self.engine.unquarantine(cmd.app, cmd.version, reason=cmd.reason, actor=actor)
+        respond(
+            response_type="in_channel",
+            text=blocks.escape(
+                f":unlock: {actor.split(' ')[0]} lifted the quarantine of {lifted.app} {lifted.version} "
+                f"(it failed in {lifted.env}: {lifted.reason}): {lifted.lifted_reason}"
             ),
         )
 
@@ -492,7 +537,7 @@ class GitOpsBot:
         value = json.loads(action["value"])
         channel = body["container"]["channel_id"]
         release = Release(
-            "deploy",
+            "change" if value.get("kind") == "change" else "deploy",
             value["app"],
             value["env"],
             value["version"],
@@ -504,6 +549,10 @@ class GitOpsBot:
             production=self._production(value["env"]),
             ts=body["container"]["message_ts"],
             request_id=value.get("request"),
+            revision=value.get("revision") or "",
+            title=value.get("title") or "",
+            author=value.get("author") or "",
+            asked_in_slack=value.get("slack", True) is True,
         )
         if not release.request_id:
             raise GitOpsError("this button belongs to no request; use /gitops approve or reject with the version")

@@ -25,6 +25,7 @@ PHASE_EMOJI = {
     "Paused": ":double_vertical_bar:",
     "Promoted": ":white_check_mark:",
     "Deployed": ":white_check_mark:",
+    "Delivered": ":white_check_mark:",
     "Unchanged": ":white_check_mark:",
     "Aborted": ":rotating_light:",
     "Failed": ":x:",
@@ -34,18 +35,20 @@ PHASE_EMOJI = {
     "Approved": ":white_check_mark:",
 }
 PHASE_TEXT = {"PendingApproval": "Waiting for approval"}
+SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+SHOWN_GIT_TEXT = 150  # a commit's title or author in a button's value (Slack allows 2,000 characters)
 
 
 @dataclass
 class Release:
-    """One deploy or rollback as the channel sees it: the root message and what it shows now."""
+    """One deploy, rollback or delivered Git change as the channel sees it: the root message and what it shows now."""
 
-    kind: str  # deploy | rollback
+    kind: str  # deploy | rollback | change (a commit pushed to Git, delivered through the gates)
     app: str
     env: str
     version: str
     previous: str | None
-    requester: str  # Slack user ID
+    requester: str  # a Slack user ID; for a change, who asked as Git or the engine names them (shown as text)
     channel: str
     strategy: str = "direct"
     steps: tuple[str, ...] = ()
@@ -60,12 +63,17 @@ class Release:
     decided: str = ""  # "Approved by <@U..>" / "Rejected by <@U..>"
     commit: str | None = None
     seen_events: set[str] = field(default_factory=set)
+    revision: str = ""  # a change: the commit delivered
+    title: str = ""  # a change: that commit's title, as Git has it (hostile: escaped when shown)
+    author: str = ""  # a change: who pushed it, as Git has it (hostile: escaped when shown)
+    asked_in_slack: bool = True  # the requester is the Slack user who asked (a change may come from Git)
 
     @property
     def finished(self) -> bool:
         return self.phase in (
             "Promoted",
             "Deployed",
+            "Delivered",
             "Unchanged",
             "Aborted",
             "Failed",
@@ -77,19 +85,34 @@ class Release:
 
     def button_value(self) -> str:
         """Enough to act on a click in any replica, even after a restart."""
-        return json.dumps(
-            {
-                "app": self.app,
-                "env": self.env,
-                "version": self.version,
-                "previous": self.previous,
-                "request": self.request_id,
-                "requester": self.requester,
-                "strategy": self.strategy,
-                "steps": list(self.steps),
-            },
-            separators=(",", ":"),
-        )
+        value = {
+            "app": self.app,
+            "env": self.env,
+            "version": self.version,
+            "previous": self.previous,
+            "request": self.request_id,
+            "requester": self.requester,
+            "strategy": self.strategy,
+            "steps": list(self.steps),
+        }
+        if self.kind == "change":
+            value |= {
+                "kind": self.kind,
+                "revision": self.revision,
+                "title": _clip(self.title, SHOWN_GIT_TEXT),
+                "author": _clip(self.author, SHOWN_GIT_TEXT),
+                "requester": _clip(self.requester, SHOWN_GIT_TEXT),
+                "slack": self.asked_in_slack,
+            }
+        return json.dumps(value, separators=(",", ":"))
+
+
+def asked_by(release: Release) -> str:
+    """Who asked, as mrkdwn: a mention only for a Slack user ID that asked from Slack; any other name (a Git
+    author, a ``Deployed-by`` trailer anyone can write, a cluster user) is escaped text and mentions nobody."""
+    if release.asked_in_slack and SLACK_USER.match(release.requester):
+        return f"<@{release.requester}>"
+    return escape(release.requester)
 
 
 def progress_bar(percent: int, width: int = 10) -> str:
@@ -112,16 +135,24 @@ def _phase_line(release: Release) -> str:
     return line
 
 
+def _verb(release: Release) -> str:
+    return {"rollback": "Roll back", "change": "Deliver"}.get(release.kind, "Deploy")
+
+
 def release_blocks(release: Release) -> list[dict]:
     """The root message of a deploy: the plan, the phase, and buttons while it waits for approval."""
-    verb = "Roll back" if release.kind == "rollback" else "Deploy"
     change = f"{code(release.previous or 'nothing')} → {code(release.version)}"
+    if release.kind == "change" and release.previous is None:  # a direct delivery: the version it runs now
+        change = code(release.version)
     strategy = "canary: " + " → ".join(release.steps) if release.strategy == "canary" else "direct sync"
-    blocks: list[dict] = [
-        _section(f"*{verb} {escape(release.app)} to {escape(release.env)}*   {change}"),
+    what = f"{escape(release.app)} {code(release.revision[:12])}" if release.kind == "change" else escape(release.app)
+    blocks: list[dict] = [_section(f"*{_verb(release)} {what} to {escape(release.env)}*   {change}")]
+    if release.kind == "change":
+        blocks.append(_section(change_line(release.revision, release.title, release.author)))
+    blocks += [
         {
             "type": "context",
-            "elements": [_mrkdwn(f"Strategy: {escape(_clip(strategy, 1500))}   ·   asked by <@{release.requester}>")],
+            "elements": [_mrkdwn(f"Strategy: {escape(_clip(strategy, 1500))}   ·   asked by {asked_by(release)}")],
         },
         _section(_phase_line(release)),
     ]
@@ -132,11 +163,16 @@ def release_blocks(release: Release) -> list[dict]:
     return blocks
 
 
+def change_line(sha: str, title: str, author: str) -> str:
+    """A Git commit as mrkdwn: its short sha, its title and its author, both escaped (anyone who pushes wrote them)."""
+    return f"Commit {code(sha[:12])} {escape(_clip(' '.join(title.split()), 300))} by {escape(_clip(author, 200))}"
+
+
 def release_text(release: Release) -> str:
     """The notification text (what a phone shows) for the root message."""
-    verb = "Roll back" if release.kind == "rollback" else "Deploy"
+    what = f"{release.revision[:12]} ({release.version})" if release.kind == "change" else release.version
     return escape(
-        f"{verb} {release.app} {release.version} to {release.env}: {PHASE_TEXT.get(release.phase, release.phase)}"
+        f"{_verb(release)} {release.app} {what} to {release.env}: {PHASE_TEXT.get(release.phase, release.phase)}"
     )
 
 
@@ -152,8 +188,9 @@ def _approval_actions(release: Release) -> dict:
         approve["confirm"] = {
             "title": {"type": "plain_text", "text": f"Deploy to {release.env}?"},
             "text": _mrkdwn(
-                f"This deploys {code(f'{release.app} {release.version}')} to *{escape(release.env)}* "
-                f"(asked by <@{release.requester}>)."
+                f"This {'delivers' if release.kind == 'change' else 'deploys'} "
+                f"{code(f'{release.app} {release.revision[:12] or release.version}')} to *{escape(release.env)}* "
+                f"(asked by {asked_by(release)})."
             ),
             "confirm": {"type": "plain_text", "text": "Approve"},
             "deny": {"type": "plain_text", "text": "Cancel"},

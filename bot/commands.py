@@ -35,6 +35,8 @@ USAGE = {
     "freeze": "/gitops freeze ENV DURATION REASON",
     "unfreeze": "/gitops unfreeze ENV",
     "locks": "/gitops locks",
+    "quarantine": "/gitops quarantine [APP]",
+    "unquarantine": "/gitops unquarantine APP VERSION REASON (approvers of the environment where it failed)",
     "help": "/gitops help",
 }
 # the least role each command needs in the environment it touches
@@ -55,6 +57,8 @@ ROLE = {
     "freeze": "approver",
     "unfreeze": "approver",
     "locks": "viewer",
+    "quarantine": "viewer",
+    "unquarantine": "approver",  # of the environment where the version failed: checked once that is known
     "help": "viewer",
 }
 APP_ENV = ("diff", "history", "sync")
@@ -148,6 +152,14 @@ def _build(verb: str, words: list[str]) -> Command:
         if len(words) > 1:
             raise CommandError("give at most one app", verb)
         return Command(verb, _name(words[0], "app", verb) if words else None)
+    if verb == "quarantine":
+        if len(words) > 1:
+            raise CommandError("give at most one app", verb)
+        return Command(verb, _name(words[0], "app", verb) if words else None)
+    if verb == "unquarantine":
+        if len(words) < 3:
+            raise CommandError("give the app, the version and why it may run again", verb)
+        return Command(verb, _name(words[0], "app", verb), version=_version(words[1], verb), reason=" ".join(words[2:]))
     if verb == "drift":
         if len(words) > 1:
             raise CommandError("give at most one environment", verb)

@@ -24,7 +24,9 @@ from .releases import Outbox
 
 if TYPE_CHECKING:
     from gitopsctl.config import Config
-    from gitopsctl.engine import Request, SyncResult
+    from gitopsctl.engine import Outcome, Request, SyncResult
+
+    from .changes import ChangeReports
 
 log = logging.getLogger(__name__)
 SYNC, SNOOZE = "gitops_drift_sync", "gitops_drift_snooze"
@@ -98,29 +100,38 @@ def report_blocks(
 
 
 class SlackNotifier:
-    """DriftReports' notifier for Slack."""
+    """serve's notifier for Slack: drift reports, requests that ended, and the Git changes the leader acted on."""
 
-    def __init__(self, client: WebClient, config: Config, outbox: Outbox) -> None:
+    def __init__(self, client: WebClient, config: Config, outbox: Outbox, changes: ChangeReports) -> None:
         self.client = client
         self.config = config
         self.outbox = outbox
+        self.changes = changes
+
+    def change_followed(self, outcome: Outcome) -> None:
+        self.changes.followed(outcome)
 
     def request_ended(self, request: Request) -> bool:
         """Every message that showed the request now says how it ended, without buttons; True when all are done."""
-        requester = Actor.parse(request.requester)  # a request shown in Slack was asked for from Slack
+        requester = Actor.parse(request.requester)
+        asked = requester.id if requester.source == "slack" and not request.revision else request.requester
         done = True
         for where in request.messages:
             release = Release(
-                "deploy",
+                "change" if request.revision else "deploy",
                 request.app,
                 request.env,
                 request.version,
                 request.previous,
-                requester.id,
+                asked,
                 where["channel"],
                 ts=where["ts"],
                 phase=request.state,
                 decided=blocks.escape(request.ended[:1].upper() + request.ended[1:]),
+                revision=request.revision,
+                title=request.change,
+                author=request.requester if request.revision else "",
+                asked_in_slack=not request.revision,
             )
             try:
                 self.client.chat_update(

@@ -36,6 +36,7 @@ from .settle import Action, Incident, settle
 
 if TYPE_CHECKING:
     from ..engine import Engine, SyncResult
+    from ..release.following import Outcome
     from ..release.requests import Request
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,10 @@ class Notifier(Protocol):
 
     def request_ended(self, request: Request) -> bool:
         """Show that an approval request ended where it was shown (its buttons removed); True when done."""
+        ...
+
+    def change_followed(self, outcome: Outcome) -> None:
+        """Say what following Git did with a change (delivered, a canary started, awaiting approval, held, failed)."""
         ...
 
 
@@ -87,6 +92,9 @@ class LogNotifier:
     def request_ended(self, request: Request) -> bool:
         log.info("the %s ended: %s", request.describe(), request.ended)
         return True
+
+    def change_followed(self, outcome: Outcome) -> None:
+        log.info("Git change %s of %s in %s: %s", outcome.state, outcome.app, outcome.env, outcome.message)
 
 
 def _now() -> datetime:

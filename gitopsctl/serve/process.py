@@ -41,10 +41,10 @@ class Service:
     ) -> None:
         self.engine = engine
         serve = engine.config.serve
-        notifier = notifier or LogNotifier()
+        self.notifier = notifier = notifier or LogNotifier()
         self.reports = DriftReports(engine, notifier)
         self.leader = LeaderElector(engine.coordination()[0], serve, on_started=self._lead, on_stopped=self._follow)
-        self.follower = Follower(lambda: engine.follow(), self.leader.leading)  # looked up when it runs
+        self.follower = Follower(self.follow_git, self.leader.leading)
         self.scheduler = Scheduler(engine, self.reports, notifier, poll=self.follower.run)
         self.watcher = DriftWatcher(engine, self.reports.check) if serve.watch else None
         git = engine.config.git
@@ -60,6 +60,18 @@ class Service:
 
     def ready(self) -> bool:
         return self._started
+
+    def follow_git(self) -> list:
+        """Fetch and deliver (the engine), then report each outcome not reported before; one failed report
+        never keeps the others from being sent."""
+        outcomes = self.engine.follow()
+        for outcome in outcomes:
+            if outcome.new:
+                try:
+                    self.notifier.change_followed(outcome)
+                except Exception:
+                    log.exception("cannot report %s of %s in %s", outcome.state, outcome.app, outcome.env)
+        return outcomes
 
     def start(self) -> Service:
         if self.metrics is not None:
