@@ -160,3 +160,18 @@ def test_quarantine_is_listed_and_only_an_approver_where_it_failed_lifts_it(bot)
     assert bot.fleet.engine.quarantined() == []
     bot.command("/gitops", "quarantine trade-service")
     bot.ephemeral("No version of trade-service is quarantined.")
+
+
+def test_gitops_sync_of_a_pod_template_change_in_a_canary_environment_is_approved_then_followed(canary_bot):
+    bot = canary_bot
+    sha = push(bot.fleet, "prod", "v1.4.2", "Bump trade-service in prod")
+    bot.command("/gitops", "sync trade-service prod", user=ALICE)
+    root = bot.root("Deliver trade-service")
+    pending = shown(root)
+    assert "Waiting for approval" in pending and "34% traffic → analysis success-rate" in pending
+    bot.click("gitops_approve", root, user=BOB)
+    bot.root_state(root, "Progressing", timeout=30)
+    promoted = bot.root_state(root, "Promoted", timeout=90)
+    assert "▰▰▰▰▰▰▰▰▰▰ 100%" in shown(promoted) and f"`{sha[:12]}`" in shown(promoted)
+    assert "canary weight set to 34%" in bot.thread(root)
+    assert image(bot.fleet, "prod") == "v1.4.2"
