@@ -6,12 +6,15 @@ from __future__ import annotations
 import html
 import json
 from datetime import timedelta
+from types import SimpleNamespace
 
 import git
 import pytest
 
 from demo.seed import deployment_yaml
 from gitopsctl.cluster import quarantine
+from gitopsctl.engine import Outcome
+from gitopsctl.serve.process import Service
 from tests.bot.conftest import ALICE, BOB, CAROL, release_root, root_blocks, shown, start_bot
 from tests.conftest import Fleet, wait_for
 
@@ -175,3 +178,23 @@ def test_gitops_sync_of_a_pod_template_change_in_a_canary_environment_is_approve
     assert "▰▰▰▰▰▰▰▰▰▰ 100%" in shown(promoted) and f"`{sha[:12]}`" in shown(promoted)
     assert "canary weight set to 34%" in bot.thread(root)
     assert image(bot.fleet, "prod") == "v1.4.2"
+
+
+def test_serve_reports_each_new_outcome_once_and_a_failed_report_never_stops_the_others():
+    outcomes = [
+        Outcome("trade-service", "dev", "a" * 40, "Delivered", "synced"),
+        Outcome("pricing-api", "dev", "a" * 40, "Held", "dev is frozen", new=False),  # reported before
+        Outcome("ledger-worker", "dev", "a" * 40, "Delivered", "synced"),
+    ]
+    reported = []
+
+    def change_followed(outcome):
+        reported.append(outcome.app)
+        if outcome.app == "trade-service":
+            raise RuntimeError("Slack is down")
+
+    service = SimpleNamespace(
+        engine=SimpleNamespace(follow=lambda: outcomes), notifier=SimpleNamespace(change_followed=change_followed)
+    )
+    assert Service.follow_git(service) == outcomes
+    assert reported == ["trade-service", "ledger-worker"]
