@@ -62,9 +62,9 @@ def test_pause_resume_promote_and_abort_from_the_console(canary):
 
 
 def test_approve_reject_freeze_and_unfreeze_from_the_console(fleet):
+    for app_name in fleet.engine.config.apps:  # delivered before approvals are needed: a first delivery asks too
+        fleet.engine.sync(app_name, "prod", wait=True, timeout=30)
     engine = fleet.reload(APPROVAL)
-    for app_name in engine.config.apps:
-        engine.sync(app_name, "prod", wait=True, timeout=30)
     engine.deploy("trade-service", "prod", "v1.4.2", actor="alice")
     engine.deploy("pricing-api", "prod", "v2.1.0", actor="alice")
 
