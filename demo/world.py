@@ -126,6 +126,10 @@ class SayNotifier:
     def summary(self, env: str, lines: list[str]) -> None:
         pass
 
+    def change_followed(self, outcome) -> None:
+        commit = f" {outcome.commits[0].sha[:12]} by {outcome.commits[0].author}" if outcome.commits else ""
+        self.say(f"  followed Git:{commit}: {outcome.app} in {outcome.env} {outcome.state}: {outcome.message}")
+
 
 class DemoWorld:
     """The sandbox, the GitOps repository, the simulator and the analysis server, with every app synced.
@@ -297,10 +301,7 @@ class DemoController:
         outcomes = self.world.engine.follow()
         for outcome in outcomes:
             if outcome.new:
-                commit = f" {outcome.commits[0].sha[:12]} by {outcome.commits[0].author}" if outcome.commits else ""
-                self.world.say(
-                    f"  followed Git:{commit}: {outcome.app} in {outcome.env} {outcome.state}: {outcome.message}"
-                )
+                self.notifier.change_followed(outcome)
         return outcomes
 
     def start(self) -> DemoController:

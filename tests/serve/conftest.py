@@ -57,10 +57,11 @@ def start_served(fleet: Fleet, watch: bool = True) -> Iterator[Served]:
     with_channels(fleet)
     with SlackStandIn(SECRET) as slack:
         extra = ROLES.format(api=slack.api_url).replace("watch = false", f"watch = {'true' if watch else 'false'}")
-        engine = fleet.reload(extra + SERVE)
-        for app in engine.config.apps:
+        running = fleet.reload()  # everything delivered before prod's approvals are configured
+        for app in running.config.apps:
             for env in ("dev", "staging", "prod"):
-                engine.sync(app, env, wait=True, timeout=30)
+                running.sync(app, env, wait=True, timeout=30)
+        engine = fleet.reload(extra + SERVE)
         metrics_port = free_port()
         serve = Serve(
             engine,
