@@ -29,7 +29,7 @@ from ..cluster.health import HEALTHY
 from ..cluster.locks import Locks
 from ..config import App, Environment
 from ..errors import ApiStatusError, GitOpsError, PolicyError
-from ..source.commits import Commit
+from ..source.commits import Commit, read
 from ..sync.service import SYNCED
 from .requests import PENDING
 
@@ -190,7 +190,9 @@ class Following:
         self._write(env, state)  # remembered at once: a crash now never deploys it twice
         state_name = {"Deployed": DELIVERED, "Failed": FAILED}.get(result.status, result.status)
         message = f"{version} promoted from {upstream.name} by {actor}: {result.message or result.status}"
-        return Outcome(app.name, env.name, version, state_name, message, version=version, result=result)
+        own = engine.config.git.author_email
+        commits = [read(c, own) for c in engine.repo.between(None, result.commit, [], 1)] if result.commit else []
+        return Outcome(app.name, env.name, version, state_name, message, commits, version, result=result)
 
     # ------------------------------------------------------------ the store
 

@@ -252,6 +252,9 @@ def test_auto_deploy_promotes_dev_to_staging_once_dev_is_healthy(fleet):
     outcome = wait_for(promoted, timeout=20, interval=0.3, message="staging promoted after dev is Healthy")
     assert outcome.state == "Delivered" and outcome.version == "v1.4.2", outcome.message
     commit = head(fleet)
+    assert [(c.sha, c.author, c.ours) for c in outcome.commits] == [
+        (commit.hexsha, "gitopsctl (auto after dev)", True)
+    ], "the promotion names its own deploy commit"
     assert commit.message.startswith("Deploy trade-service v1.4.2 to staging")
     assert "Deployed-by: gitopsctl (auto after dev)" in commit.message
     wait_for(lambda: image(fleet, "staging").endswith(":v1.4.2"), message="staging running v1.4.2")
