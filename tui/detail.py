@@ -143,6 +143,8 @@ class DetailScreen(AppEnvScreen):
         else:
             timeline.append(f"{rollout.phase}", style=STATE_STYLE.get(rollout.phase, "bold"))
             timeline.append(f"  {rollout.stable_version} → {rollout.canary_version}   ")
+            if rollout.change:  # a Git change's canary: its commit title (literal text, never markup)
+                timeline.append(f"{rollout.change}   ", style="italic")
             timeline.append(weight_bar(rollout.weight), style="cyan")
             timeline.append(f" {rollout.weight}% on the canary\n")
             for i, step in enumerate(steps):
