@@ -74,6 +74,7 @@ def snapshot(engine: Engine) -> FleetView:
     cells: dict[tuple[str, str], Cell] = {}
     errors: list[str] = []
     delivered_by_cell: dict[tuple[str, str], str | None] = {}
+    wanted_by_cell: dict[tuple[str, str], list] = {}  # Git's head: what a refusal is shown for
     pairs = engine.pairs()
     for spec, environment in pairs:
         cluster = engine.cluster(environment)
@@ -103,6 +104,7 @@ def snapshot(engine: Engine) -> FleetView:
         refusal, commits, delivered, changed = "", (), None, False
         try:
             _, desired = engine.workspace.desired(spec, environment, sha)
+            wanted_by_cell[(spec.name, environment.name)] = desired
             wanted = pending_change(engine.workspace, spec, environment, record, sha)
             commits, delivered, changed = wanted.commits, wanted.delivered, wanted.changed
             if wanted.changed and wanted.delivered is not None:
@@ -145,8 +147,11 @@ def snapshot(engine: Engine) -> FleetView:
     for targets in targets_by_cluster.values():
         cluster = engine.cluster(targets[0].env)
         try:
-            observation = observe(cluster, [ObjectRef.of(o) for t in targets for o in t.desired])
-            find_untracked(cluster, [o for t in targets for o in t.desired], observation)
+            heads = [o for t in targets for o in wanted_by_cell.get((t.app.name, t.env.name), [])]
+            observation = observe(
+                cluster, [ObjectRef.of(o) for t in targets for o in t.desired] + [ObjectRef.of(o) for o in heads]
+            )
+            find_untracked(cluster, [o for t in targets for o in t.desired] + heads, observation)
         except ClusterError as e:
             errors.append(str(e))
             continue
@@ -155,7 +160,8 @@ def snapshot(engine: Engine) -> FleetView:
             cell = cells[(target.app.name, target.env.name)]
             if cell.sync == health_checks.UNKNOWN:
                 continue
-            if refusals := foreign(target.desired, observation, target.app, target.env):
+            head = wanted_by_cell.get((cell.app, cell.env), target.desired)
+            if refusals := foreign(head, observation, target.app, target.env):
                 cell.message = str(BoundaryError(f"{cell.app} in {cell.env}", refusals))
                 cell.sync = health_checks.UNKNOWN
                 continue
