@@ -4,8 +4,10 @@
 ``ws://127.0.0.1`` URL. On connection it says ``hello`` as Slack does; then
 ``send()`` delivers an envelope (a slash command, an interaction) and waits
 for the bot's acknowledgement with the same ``envelope_id``, whose payload is
-the command's immediate response. Pings are answered with pongs, so the
-client's health checks pass. RFC 6455 framing, unmasked from the server and
+the command's immediate response; ``interactive`` envelopes carry button
+clicks. ``disconnect()`` sends Slack's ``disconnect`` envelope (as before
+Slack recycles a connection), after which a client must open a new one.
+Pings are answered with pongs, so the client's health checks pass. RFC 6455 framing, unmasked from the server and
 masked from the client, text frames only (what Socket Mode uses).
 """
 
@@ -68,6 +70,7 @@ class SocketModeEndpoint:
     def __init__(self) -> None:
         self._acks: dict[str, dict[str, Any]] = {}
         self._connections: list[tuple[socket.socket, threading.Lock]] = []
+        self.opened = 0  # connections accepted so far
         self._changed = threading.Condition()
         endpoint = self
 
@@ -108,6 +111,7 @@ class SocketModeEndpoint:
             sock.sendall(frame(_TEXT, json.dumps({"type": "hello", "num_connections": 1}).encode()))
         with self._changed:
             self._connections.append((sock, lock))
+            self.opened += 1
             self._changed.notify_all()
         try:
             while True:
@@ -149,6 +153,26 @@ class SocketModeEndpoint:
             f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
         )
         return True
+
+    def wait_for(self, *, opened: int, connected: int = 1, timeout: float = 10.0) -> None:
+        """Wait until ``opened`` connections were accepted in all and ``connected`` are open now."""
+        with self._changed:
+            if not self._changed.wait_for(
+                lambda: self.opened >= opened and len(self._connections) == connected, timeout
+            ):
+                raise TimeoutError(
+                    f"Socket Mode: {self.opened} opened and {len(self._connections)} open after {timeout}s, "
+                    f"expected {opened} and {connected}"
+                )
+
+    def disconnect(self, reason: str = "refresh_requested") -> None:
+        """Tell every connected client its connection is going away, as Slack does before recycling it."""
+        message = {"type": "disconnect", "reason": reason, "debug_info": {"host": "stand-in"}}
+        with self._changed:
+            connections = list(self._connections)
+        for sock, lock in connections:
+            with lock:
+                sock.sendall(frame(_TEXT, json.dumps(message).encode()))
 
     def send(self, kind: str, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
         """Deliver an envelope to the connected bot; its acknowledgement (``payload`` holds any response)."""

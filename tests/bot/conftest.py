@@ -62,6 +62,7 @@ class Bot:
             for e in b["elements"]
             if e["action_id"] == action_id
         )
+        options.setdefault("channel", root.response["channel"])  # the click comes from where the message is
         return self.slack.click(action_id, value, user=user[0], user_name=user[1], message_ts=root_ts(root), **options)
 
     def root(self, startswith: str, timeout: float = 30) -> Call:
