@@ -9,8 +9,10 @@ same list; lifting needs a reason, and the last lifts are kept beside it.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass
+import logging
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,22 +43,42 @@ class Quarantined:
         return asdict(self)
 
 
+_FIELDS = {f.name for f in fields(Quarantined)}
+log = logging.getLogger(__name__)
+
+
 def template_version(digest: str) -> str:
     return f"template-{digest}"
 
 
 def _key(app: str, version: str) -> str:
-    return f"{app}.{version}"
+    """A ConfigMap key (``[-._a-zA-Z0-9]+``) for any version, a digest-pinned ``sha256:...`` one included."""
+    return f"{app}.{hashlib.sha256(version.encode()).hexdigest()[:20]}"
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _entry(value: Any) -> Quarantined | None:
+    """One entry as written by any replica: unknown fields (a newer one's) ignored, a damaged one skipped."""
+    try:
+        data = json.loads(value) if isinstance(value, str) else value
+        return Quarantined(**{k: str(v) for k, v in data.items() if k in _FIELDS})
+    except (TypeError, ValueError, AttributeError):
+        log.warning("skipping a damaged quarantine entry")
+        return None
+
+
 def _parse(cm: dict[str, Any] | None) -> tuple[dict[str, Quarantined], list[Quarantined]]:
     data = dict((cm or {}).get("data") or {})
-    lifted = [Quarantined(**e) for e in json.loads(data.pop(LIFTED, "[]"))]
-    return {key: Quarantined(**json.loads(text)) for key, text in data.items()}, lifted
+    try:
+        lifts = json.loads(data.pop(LIFTED, "[]"))
+    except ValueError:
+        lifts = []
+    lifted = [e for e in map(_entry, lifts if isinstance(lifts, list) else []) if e is not None]
+    entries = {key: e for key, e in ((k, _entry(v)) for k, v in data.items()) if e is not None}
+    return entries, lifted
 
 
 def read_all(cluster: Cluster, namespace: str) -> list[Quarantined]:

@@ -103,6 +103,31 @@ class Deliveries:
                 f"{entry.describe()}; lift it with gitopsctl unquarantine {app.name} {entry.version} --reason TEXT"
             )
 
+    def refuse_frozen(self, env: Environment, *, automatic: bool) -> None:
+        freeze = policy.active_freeze(env, _now(), self.freezes.manual(env))
+        if freeze is not None:
+            until = f" until {freeze.until:%a %H:%M %Z}" if freeze.until else ""
+            then = (
+                "it is delivered when the window ends"
+                if automatic
+                else "sync it after the window, or deploy with --break-glass --reason TEXT"
+            )
+            raise PolicyError(
+                f"{env.name} is frozen ({freeze.name}{': ' + freeze.reason if freeze.reason else ''}){until}; {then}"
+            )
+
+    def refuse_undelivered(self, app: App, env: Environment, what: str) -> None:
+        """A deploy or rollback commits on Git's head: it would carry undelivered commits past their gates."""
+        wanted = self.engine.syncs.pending(app, env)
+        if wanted.changed and wanted.delivered is not None:
+            first = wanted.commits[0] if wanted.commits else None
+            shown = f' ({first.sha[:12]} "{first.title}" by {first.author})' if first else ""
+            raise PolicyError(
+                f"{app.name} in {env.name} has {len(wanted.commits) or 'some'} commit(s) in Git not delivered yet"
+                f"{shown}; a {what} would deliver them without their gates: sync them first "
+                f"(gitopsctl sync {app.name} {env.name}) or revert them in Git"
+            )
+
     # ------------------------------------------------------------ the gates
 
     def deliver(
@@ -123,17 +148,7 @@ class Deliveries:
         """Deliver ``wanted`` through the gates; a refusal is a PolicyError naming the gate."""
         change = self.change_of(app, env, wanted)
         self.refuse_quarantined(app, change.names)
-        freeze = policy.active_freeze(env, _now(), self.freezes.manual(env))
-        if freeze is not None:
-            until = f" until {freeze.until:%a %H:%M %Z}" if freeze.until else ""
-            then = (
-                "it is delivered when the window ends"
-                if automatic
-                else "sync it after the window, or deploy with --break-glass --reason TEXT"
-            )
-            raise PolicyError(
-                f"{env.name} is frozen ({freeze.name}{': ' + freeze.reason if freeze.reason else ''}){until}; {then}"
-            )
+        self.refuse_frozen(env, automatic=automatic)
         who = requester or actor
         if change.runs and env.approval.required:
             return self._ask(app, env, wanted, change, who, automatic)
@@ -182,6 +197,7 @@ class Deliveries:
             env.approval.required,
             revision=wanted.wanted,
             change=wanted.commits[0].title if wanted.commits else "",
+            authors=list(dict.fromkeys(a for c in wanted.commits for a in c.authors)),
         )
         self.requests.save(env, request, replace=False)
         return SyncResult(

@@ -79,6 +79,9 @@ class Followed:
     promoted: list[str] = field(default_factory=list)
 
 
+_FOLLOWED_FIELDS = {"revision", "state", "message", "promoted"}
+
+
 class Following:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -201,8 +204,16 @@ class Following:
         return self._read(env)
 
     def _read(self, env: Environment) -> dict[str, Followed]:
+        """A damaged entry (or one with fields a newer replica wrote) is read as far as it goes, never a crash."""
         cm = self.engine.cluster(env).get("v1", "ConfigMap", STORE, env.namespace)
-        return {app: Followed(**json.loads(text)) for app, text in ((cm or {}).get("data") or {}).items()}
+        found = {}
+        for app, text in ((cm or {}).get("data") or {}).items():
+            try:
+                data = json.loads(text)
+                found[app] = Followed(**{k: v for k, v in data.items() if k in _FOLLOWED_FIELDS})
+            except (TypeError, ValueError, AttributeError):
+                log.warning("ignoring what was followed of %s in %s: the record is damaged", app, env.name)
+        return found
 
     def _write(self, env: Environment, state: dict[str, Followed]) -> None:
         """Last writer wins: only the leader follows, and a lost write only repeats a report."""

@@ -127,6 +127,7 @@ class Planner:
                 f"a rollout of {app.name} {active.canary_version} in {env.name} is in progress "
                 f"({active.phase}, {active.weight}% on the canary); promote or abort it first"
             )
+        self.deliveries.refuse_undelivered(app, env, "deploy")
         canary = env.strategy == "canary" and previous is not None and previous != version
         return Plan(
             app.name,

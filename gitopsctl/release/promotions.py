@@ -156,6 +156,10 @@ class Promotions:
         """Approve the request the approver saw (``request_id``; the pending one when None): never a newer one."""
         app, env = self.engine.resolve(app_name, env_name)
         request = self.requests.bound(app, env, request_id, version)
+        if request.revision:  # a Git change is never delivered inside a freeze, approved or not
+            self.deliveries.refuse_frozen(env, automatic=True)
+            if wrote := next((a for a in request.authors if same_person(self.engine.config, actor, a)), None):
+                raise PolicyError(f"{actor} wrote a commit of this change (as {wrote}); someone else must approve it")
         what = "break-glass deploy" if request.break_glass else "deploy"
         problem = policy.approval_problem(
             self.engine.config, env, request.requester, request.approvals, actor, what=what
@@ -231,7 +235,8 @@ class Promotions:
     ) -> DeployResult:
         """Back to the previous Healthy version (or ``to``), fast and direct, as a commit. Freezes do not block it."""
         app, env = self.engine.resolve(app_name, env_name)
-        current, _ = self.planner.git_version(app, env)
+        current = self.engine.status(app.name, env.name)[0].version  # what runs, not what Git holds undelivered
+        self.deliveries.refuse_undelivered(app, env, "rollback")
         if to is None:
             history = self.engine.history(app.name, env.name)
             to = next(
@@ -279,6 +284,7 @@ class Promotions:
                     f"({active.phase}, {active.weight}% on the canary); {verb}"
                 )
             previous, repository = self.planner.git_version(app, env)
+            delivered = self.engine.syncs.pending(app, env).delivered  # what an abort goes back to
             commit = None
             if previous != version:
                 title = (
@@ -293,7 +299,13 @@ class Promotions:
                 )
             if env.strategy == "canary" and kind != "Roll back" and commit is not None and previous is not None:
                 rollout = self.engine.rollouts.start(
-                    app, env, stable_version=previous, canary_version=version, commit=commit, actor=actor
+                    app,
+                    env,
+                    stable_version=previous,
+                    canary_version=version,
+                    commit=commit,
+                    actor=actor,
+                    base=delivered,
                 )
             else:  # the gates were passed above: the plain sync, not the engine's gated one
                 sync = self.engine.syncs.sync(

@@ -43,6 +43,7 @@ class Request:
     ended: str = ""  # how it ended, in words: "rejected by bob (U0B0B)"
     revision: str = ""  # a Git change waiting to be delivered: its commit (a deploy writes its own commit)
     change: str = ""  # that commit's title
+    authors: list[str] = field(default_factory=list)  # everyone the change's commits name: none of them approves
 
     def describe(self) -> str:
         if self.revision:

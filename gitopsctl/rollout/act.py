@@ -10,6 +10,7 @@ Git says to the stable Deployment and removes the canary.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from ..analysis.run import compile_template, measure, render_query
 from ..cluster import health as health_checks
 from ..cluster import quarantine
 from ..config import App, Environment
-from ..errors import PolicyError, SourceError
+from ..errors import NotFoundError, PolicyError, SourceError
 from ..source.images import set_version
 from ..source.manifests import WORKLOAD_KINDS, image_repository
 from . import record as records
@@ -246,7 +247,8 @@ class Act:
         app, env, rollout = self.in_progress(app_name, env_name)
         stable = self.workload(app, env, rollout.deploy_commit)
         router = self.router(app, env, stable)
-        router.set_weight(0)
+        with contextlib.suppress(NotFoundError):  # an earlier attempt got further: what is gone needs no undoing
+            router.set_weight(0)
         self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
         router.remove()
         try:
@@ -254,9 +256,16 @@ class Act:
         except SourceError as e:
             if "nothing to commit" not in str(e):
                 raise  # already reverted by an earlier attempt otherwise
-        self.engine.syncs.sync(app.name, env.name, actor=actor)
+        # back to what ran before, never Git's head: commits pushed meanwhile (or a base shared with other
+        # environments that could not be reverted here) wait for their own gates
+        self.engine.syncs.sync(app.name, env.name, revision=rollout.base_commit, actor=actor)
         self._quarantine(app, env, rollout, why=reason or why, actor=actor)
         event = f"aborted: {reason or why}; all traffic is back on {rollout.stable_version}"
+        if rollout.revert_commit is None and rollout.change:
+            event += (
+                f"; the change is not below {app.path_for(env.name)} (a base other environments share), so Git "
+                "keeps it: quarantined, it is not delivered here again"
+            )
         for _ in range(CONFLICT_ATTEMPTS):  # traffic is back and Git reverted: the record must say so
             rollout.phase, rollout.weight, rollout.message = ABORTED, 0, reason or why
             try:
@@ -272,25 +281,23 @@ class Act:
     def _revert(
         self, app: App, env: Environment, rollout: Rollout, stable: dict[str, Any], *, why: str, reason: str, actor: str
     ) -> str:
-        """The revert commit: a Git change's own path undone (other paths of its commit left alone), or a deploy's
-        version set back."""
+        """The revert commit: what the rollout delivered undone below the app's path (other paths of the same
+        commit, and other files of this one, left alone); a record from before bases were kept sets the version
+        back instead."""
         path = app.path_for(env.name)
         writer = self.engine.writer
+        trailers = {"Reverts": rollout.deploy_commit, "Rolled-back-by": actor, "Deployed-by": rollout.actor}
+        title = f"Roll back {app.name} {env.name}" + ("" if rollout.change else f" to {rollout.stable_version}")
         if rollout.base_commit:
             return writer.commit(
                 lambda root: writer.undo(root, rollout.base_commit or "", rollout.deploy_commit, path),
-                f"Roll back {app.name} {env.name}: {why}",
-                {
-                    "Reverts": rollout.deploy_commit,
-                    "Rolled-back-by": actor,
-                    "Deployed-by": rollout.actor,
-                    "Reason": reason,
-                },
+                f"{title}: {why}",
+                {**trailers, "Reason": reason},
             )
         repository = _repository(stable, app.container)
         return writer.commit(
             lambda root: [set_version(root / path, app.container, rollout.stable_version, repository).path],
-            f"Roll back {app.name} {env.name} to {rollout.stable_version}: {why}",
+            f"{title}: {why}",
             {"Rolled-back-by": actor, "Deployed-by": rollout.actor, "Reason": reason},
         )
 

@@ -64,7 +64,8 @@ class Rollouts:
     ) -> Rollout:
         """Create the canary from Git's manifests at ``commit`` (the new pod template) with no traffic, and the record.
 
-        ``base`` is given for a Git change (not a deploy): an abort then reverts exactly that change's path.
+        ``base`` is the revision delivered before: an abort syncs back to it. ``change`` (a Git change's commit
+        title) makes an abort undo exactly that change below the app's path, rather than set the version back.
         """
         workload = self.act.workload(app, env, commit)
         template = template_digest(workload)

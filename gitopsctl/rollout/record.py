@@ -46,7 +46,7 @@ class Rollout:
     promote_full: bool = False
     message: str = ""
     revert_commit: str | None = None
-    base_commit: str | None = None  # a Git change's rollout: the revision delivered before it, what an abort restores
+    base_commit: str | None = None  # the revision delivered before the rollout: what an abort syncs back to
     change: str = ""  # that change's commit title
     template: str = ""  # the digest of the canary's pod template (what quarantine knows a same-tag change by)
     measurements: list[Measurement] = field(default_factory=list)

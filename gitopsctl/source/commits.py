@@ -27,6 +27,7 @@ class Commit:
     author: str  # the actor who asked: the Deployed-by trailer, else the Git author as "Name <email>"
     time: str
     ours: bool  # written by gitopsctl (its trailers and its author address)
+    authors: tuple[str, ...] = ()  # everyone the commit names: its Deployed-by trailer and its Git author
 
     def as_dict(self) -> dict[str, Any]:
         return {"sha": self.sha, "title": self.title, "author": self.author, "time": self.time, "ours": self.ours}
@@ -56,4 +57,5 @@ def read(commit: git.Commit, own_email: str) -> Commit:
         said.get("Deployed-by") or str(author),
         datetime.fromtimestamp(commit.committed_date, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         ours,
+        tuple(dict.fromkeys([*([said["Deployed-by"]] if said.get("Deployed-by") else []), str(author)])),
     )

@@ -10,6 +10,7 @@ commit). Never forced.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..errors import SourceError, UnsafeInputError
 from .safety import check_inside, check_ref, check_repo_url
 
 PUSH_ATTEMPTS = 5
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 class GitWriter:
@@ -93,6 +95,9 @@ class GitWriter:
         ``path`` is put back as it was at ``base``. Staged in the index; the files written are returned.
         """
         repo = self._open()
+        for sha in (base, target):  # from a record in the cluster: never let one reach git as an option
+            if not _FULL_SHA.match(sha):
+                raise UnsafeInputError(f"refusing to undo {sha!r}: not a full commit SHA")
         patch = repo.git.diff(base, target, "--binary", "--", path, strip_newline_in_stdout=False)
         if not patch.strip():
             return []

@@ -92,7 +92,8 @@ def _canonical(obj: dict[str, Any]) -> str:
 
 
 def _without_labels(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("labels", "annotations")}
+    """Annotations stay: many change behaviour (a load balancer made public, an ingress's auth, a DNS name)."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "labels"}
     return {**obj, "metadata": meta}
 
 
@@ -102,8 +103,8 @@ def _identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
 
 
 def changes_what_runs(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
-    """Whether a change does more than relabel: an object added or removed, or anything but labels and
-    annotations changed. Only a change that does not may skip approvals."""
+    """Whether a change does more than relabel: an object added or removed, or anything but the objects' own
+    labels changed. Only a change that does not may skip approvals."""
     old = {_identity(o): _canonical(_without_labels(o)) for o in before}
     new = {_identity(o): _canonical(_without_labels(o)) for o in after}
     return old != new

@@ -35,7 +35,7 @@ def edited(obj: dict, change) -> dict:
     [
         ([DEPLOYMENT, CONFIG], False),
         ([edited(DEPLOYMENT, lambda d: d["metadata"]["labels"].update(team="x")), CONFIG], False),
-        ([edited(DEPLOYMENT, lambda d: d["metadata"].setdefault("annotations", {}).update(note="y")), CONFIG], False),
+        ([edited(DEPLOYMENT, lambda d: d["metadata"].setdefault("annotations", {}).update(note="y")), CONFIG], True),
         ([edited(DEPLOYMENT, lambda d: d["spec"].update(replicas=4)), CONFIG], True),
         ([edited(DEPLOYMENT, lambda d: d["spec"]["template"]["metadata"]["labels"].update(v="2")), CONFIG], True),
         ([DEPLOYMENT, edited(CONFIG, lambda c: c["data"].update(a="2"))], True),
@@ -44,7 +44,7 @@ def edited(obj: dict, change) -> dict:
     ],
     ids=["same", "label", "annotation", "replicas", "template-label", "config-data", "removed", "added"],
 )
-def test_only_a_relabel_does_not_change_what_runs(after, runs):
+def test_only_a_relabel_does_not_change_what_runs(after, runs):  # annotations may (a public load balancer)
     assert changes_what_runs([DEPLOYMENT, CONFIG], after) is runs
 
 

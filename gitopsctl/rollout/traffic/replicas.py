@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from ...errors import NotFoundError
+
 if TYPE_CHECKING:
     from ...cluster.client import Cluster
 
@@ -30,7 +32,11 @@ class ReplicasRouter:
         self.replicas = replicas
 
     def _scale(self, name: str, replicas: int) -> None:
-        self.cluster.patch("apps/v1", "Deployment", name, self.namespace, {"spec": {"replicas": replicas}})
+        try:
+            self.cluster.patch("apps/v1", "Deployment", name, self.namespace, {"spec": {"replicas": replicas}})
+        except NotFoundError:
+            if replicas:
+                raise  # a missing Deployment already runs none: an abort after the canary is gone goes on to stable
 
     def set_weight(self, weight: int) -> None:
         stable, canary = replica_counts(self.replicas, weight)
