@@ -80,7 +80,9 @@ class SocketModeEndpoint:
 
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="socket-mode-stand-in", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="socket-mode-stand-in", daemon=True
+        )
 
     @property
     def url(self) -> str:
