@@ -25,7 +25,6 @@ def test_pause_resume_promote_and_abort_from_the_console(canary):
     engine = canary.fleet.engine
     loop = ReconcileLoop(engine, 0.3).start()
     engine.deploy("pricing-api", "prod", "v2.1.0", actor="alice")
-    engine.deploy("ledger-worker", "prod", "v0.9.4", actor="alice")
 
     async def run():
         app = ConsoleApp(canary.fleet.engine_for("oncall"), refresh_seconds=1)  # oncall's own credentials
@@ -40,6 +39,8 @@ def test_pause_resume_promote_and_abort_from_the_console(canary):
             await pilot.press(*"pricing-api", "enter")
             await until(pilot, lambda: _phase(engine, "pricing-api") == "Promoted", 60, what="the promotion")
 
+            # started only now: its steps (50%, a 4 s pause, 100%) could otherwise end before the console gets there
+            engine.deploy("ledger-worker", "prod", "v0.9.4", actor="alice")
             await at(pilot, app, "ledger-worker", "prod")
             await until(pilot, lambda: _phase(engine, "ledger-worker") in ("Progressing", "Paused"), 30)
             await pilot.press("space")
