@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gitopsctl.cluster.locks import Locks
+from tests.conftest import available, wait_for
 
 POLICY = """
 [environments.prod.approval]
@@ -19,6 +20,7 @@ def test_the_fleet_snapshot_shows_versions_sync_health_locks_approvals_and_freez
         for env in ("dev", "staging"):
             engine.sync(app, env, wait=True, timeout=30)
     fleet.apps.patch_namespaced_deployment("trade-service", "trading-dev", {"spec": {"replicas": 3}})
+    wait_for(lambda: available(fleet.apps, "trade-service", "trading-dev") == 3, 20, message="scaled up by hand")
     engine.deploy("pricing-api", "prod", "v2.1.0", actor="alice")
     engine.freeze("staging", duration=timedelta(hours=1), reason="release night", actor="carol")
     cluster = engine.cluster(engine.config.environments["dev"])
