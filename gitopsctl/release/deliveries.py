@@ -175,17 +175,7 @@ class Deliveries:
             else:
                 raise PolicyError(f"a {existing.describe()} is already pending; approve or reject it first")
         elif existing is not None:
-            return SyncResult(
-                app.name,
-                env.name,
-                wanted.wanted,
-                PENDING,
-                version=change.version,
-                request=existing,
-                commits=list(wanted.commits),
-                message=f"waiting for {existing.required - len(existing.approvals)} approval(s) from "
-                f"{policy.approvers_text(env)}",
-            )
+            return _waiting(app, env, wanted, change, existing)
         request = Request(
             uuid.uuid4().hex[:12],
             app.name,
@@ -200,16 +190,7 @@ class Deliveries:
             authors=list(dict.fromkeys(a for c in wanted.commits for a in c.authors)),
         )
         self.requests.save(env, request, replace=False)
-        return SyncResult(
-            app.name,
-            env.name,
-            wanted.wanted,
-            PENDING,
-            version=change.version,
-            request=request,
-            commits=list(wanted.commits),
-            message=f"waiting for {request.required} approval(s) from {policy.approvers_text(env)}",
-        )
+        return _waiting(app, env, wanted, change, request)
 
     # ------------------------------------------------------------ carrying it out
 
@@ -282,3 +263,18 @@ class Deliveries:
             commits=list(wanted.commits),
             message=rollout.message or f"canary of {change.shown} started",
         )
+
+
+def _waiting(app: App, env: Environment, wanted: Pending, change: Change, request: Request) -> SyncResult:
+    """A Git change waiting on ``request``: what every path that asked (or asked again) answers."""
+    return SyncResult(
+        app.name,
+        env.name,
+        wanted.wanted,
+        PENDING,
+        version=change.version,
+        request=request,
+        commits=list(wanted.commits),
+        message=f"waiting for {request.required - len(request.approvals)} approval(s) from "
+        f"{policy.approvers_text(env)}",
+    )
