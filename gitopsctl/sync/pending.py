@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..cluster import records
@@ -37,7 +37,6 @@ class Pending:
     changed: bool  # OutOfSync: the manifests at ``wanted`` differ from those at ``delivered``
     commits: tuple[Commit, ...] = ()  # newest first, at most COMMITS_SHOWN
     failed: records.HistoryEntry | None = None  # the last attempt to deliver ``wanted``, when it failed
-    paths: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def baseline(self) -> str:
@@ -84,7 +83,7 @@ def pending(workspace: Workspace, app: App, env: Environment, record: records.Sy
         commits = tuple(read(c, own) for c in found)
     last = record.last
     failed = last if last is not None and last.revision == wanted and last.result != "Succeeded" else None
-    return Pending(app.name, env.name, wanted, base, changed, commits, failed, tuple(paths_read(after)))
+    return Pending(app.name, env.name, wanted, base, changed, commits, failed)
 
 
 def _canonical(obj: dict[str, Any]) -> str:
