@@ -93,8 +93,8 @@ class LeaderElector:
             )
             try:
                 leaderelection.LeaderElection(config).run()
-            except Exception:  # the API away for a moment: compete again after a pause
-                log.exception("leader election failed; trying again")
+            except Exception as error:  # the API away for a moment: compete again after a pause
+                log.warning("leader election failed (%s: %s); trying again", type(error).__name__, error)
                 self._stopped()
             self._stop.wait(self.serve.retry_period)
 
