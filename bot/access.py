@@ -1,7 +1,10 @@
 """Who may do what from Slack: roles per environment from ``[slack.roles.ENV]``.
 
 Members are user IDs, user group IDs (resolved with ``usergroups.users.list``,
-cached for a minute) or ``*``. This is the bot's own check, made before the
+cached for a minute) or ``*``. User groups need a paid Slack plan: on a free
+one the lookup fails (``plan_upgrade_required``); a failed lookup is cached as
+long as a good one, so role checks do not call a Tier 2 method every time, and
+its members count as nobody (or as the members last read), never everybody. This is the bot's own check, made before the
 engine is called; the engine still applies its policy (approvers listed for the
 environment, never the requester) whatever the bot decided.
 """
@@ -18,6 +21,8 @@ from slack_sdk.errors import SlackApiError
 from gitopsctl.config import SlackConfig
 from gitopsctl.errors import PolicyError
 
+from .delivery import Budget
+
 log = logging.getLogger(__name__)
 GROUP_TTL = 60.0
 
@@ -27,10 +32,13 @@ class NotAllowed(PolicyError):
 
 
 class Access:
-    def __init__(self, slack: SlackConfig, client: WebClient, ttl: float = GROUP_TTL) -> None:
+    def __init__(
+        self, slack: SlackConfig, client: WebClient, ttl: float = GROUP_TTL, budget: Budget | None = None
+    ) -> None:
         self.slack = slack
         self.client = client
         self.ttl = ttl
+        self.budget = budget
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
@@ -54,11 +62,13 @@ class Access:
             cached = self._groups.get(group)
             if cached and time.monotonic() - cached[0] < self.ttl:
                 return cached[1]
+        if self.budget is not None:
+            self.budget.acquire("usergroups.users.list")
         try:
             users = frozenset(self.client.usergroups_users_list(usergroup=group)["users"])
         except SlackApiError as e:
             log.warning("cannot read the members of user group %s: %s", group, e.response.get("error"))
-            return cached[1] if cached else frozenset()  # the last known members, or nobody: never everybody
+            users = cached[1] if cached else frozenset()  # the last known members, or nobody: never everybody
         with self._lock:
             self._groups[group] = (time.monotonic(), users)
         return users

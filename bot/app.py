@@ -2,10 +2,13 @@
 
 Every listener acknowledges at once (Slack allows 3 s) and hands the engine
 call to a worker thread; results come back as ephemeral responses (errors and
-refusals, one sentence each), channel messages (deploys, rollbacks, long
-output) and thread replies (progress). Retried requests are answered and
-dropped; a deploy already in flight for the same app, environment and version
-is not started twice.
+refusals, one sentence each), release messages in the app's or environment's
+channel (deploys, rollbacks, delivered changes; the asker gets a link) and
+thread replies (progress). The engine acts first and Slack is told after: a
+message Slack refuses never stops a deploy, and the person who acted learns
+why in one sentence. Long output goes to the asker alone. Retried requests are
+answered and dropped; a deploy already in flight for the same app, environment
+and version is not started twice.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 
 from gitopsctl import output
 from gitopsctl.engine import PENDING, Actor, Claims, DriftReports, Engine, describe
@@ -33,7 +36,8 @@ from . import blocks, drift
 from .access import Access, NotAllowed
 from .blocks import APPROVE, REJECT, Release
 from .changes import ChangeReports, applied_text, change_release
-from .commands import USAGE, Command, parse
+from .commands import USAGE, Command, parse, typed
+from .delivery import Budget, BudgetedRetries, SlackStats, Undelivered, channel_ref, explain
 from .releases import Outbox, Tracker
 
 log = logging.getLogger(__name__)
@@ -97,15 +101,29 @@ class GitOpsBot:
     ) -> None:
         self.engine = engine
         self.verifies_requests = signing_secret is not None
-        self.client = WebClient(token=token, base_url=api_base_url or engine.config.slack.api_base_url)
+        base_url = api_base_url or engine.config.slack.api_base_url
+        self.budget, self.stats = Budget(), SlackStats.of(engine.metrics.registry)
+        # the listeners' client sleeps out a 429 and tries again; the outbox's never sleeps (it queues instead)
+        self.client = WebClient(
+            token=token,
+            base_url=base_url,
+            retry_handlers=[
+                ConnectionErrorRetryHandler(),
+                ServerErrorRetryHandler(),
+                BudgetedRetries(self.budget, self.stats),
+            ],
+        )
+        queued = WebClient(token=token, base_url=base_url, retry_handlers=[ConnectionErrorRetryHandler()])
         self.app = App(
             client=self.client,
             signing_secret=signing_secret,
             request_verification_enabled=signing_secret is not None,
             listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack"),
         )
-        self.access = Access(engine.config.slack, self.client)
-        self.outbox = Outbox(self.client, interval=channel_interval)
+        self.access = Access(engine.config.slack, self.client, budget=self.budget)
+        self.outbox = Outbox(
+            queued, direct=self.client, budget=self.budget, stats=self.stats, interval=channel_interval
+        )
         self.tracker = Tracker(engine, self.outbox, poll=poll_interval)
         self.work = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
         self.seen = Seen(engine.claims("slack-request", SEEN_TTL))
@@ -118,7 +136,7 @@ class GitOpsBot:
         self.app.action(drift.SYNC)(self._on_drift_action)
         self.app.action(drift.SNOOZE)(self._on_drift_action)
         self.changes = ChangeReports(engine, self.outbox, self.tracker)
-        self.notifier = drift.SlackNotifier(self.client, engine.config, self.outbox, self.changes)
+        self.notifier = drift.SlackNotifier(engine.config, self.outbox, self.changes)
         self.reports: DriftReports | None = None  # set by serve: drift buttons act through it
 
     def start(self) -> GitOpsBot:
@@ -146,8 +164,9 @@ class GitOpsBot:
         return None
 
     def _on_command(self, ack, command: dict, respond) -> None:
+        text = typed(command.get("text", ""))
         try:
-            parsed = parse(command.get("command", ""), command.get("text", ""))
+            parsed = parse(command.get("command", ""), text)
             if parsed.app is not None and parsed.env is not None:
                 self.engine.resolve(parsed.app, parsed.env)
             elif parsed.app is not None or parsed.env is not None:
@@ -158,8 +177,7 @@ class GitOpsBot:
         if parsed.verb == "help":
             ack(response_type="ephemeral", text="gitopsctl commands", blocks=blocks.help_blocks(USAGE))
             return
-        typed = blocks.code(f"{parsed.usage.split()[0]} {command.get('text', '')}")
-        ack(response_type="ephemeral", text=f"Working on {typed}…")
+        ack(response_type="ephemeral", text=f"Working on {blocks.code(f'{parsed.usage.split()[0]} {text}')}…")
         self.work.submit(self._guarded, respond, self._run_command, parsed, command, respond)
 
     def _on_decision(self, ack, body: dict, action: dict, respond) -> None:
@@ -175,16 +193,12 @@ class GitOpsBot:
         try:
             fn(*args)
         except GitOpsError as e:
-            respond(response_type="ephemeral", replace_original=False, text=f":warning: {blocks.escape(str(e))}")
-        except SlackApiError as e:
-            log.warning("Slack refused a call: %s", e.response.get("error"))
+            _tell(respond, f":warning: {blocks.escape(str(e))}")
+        except Undelivered as e:  # counted and logged where it was made: the asker learns what it means
+            _tell(respond, f":warning: {e.explain()}")
         except Exception:
             log.exception("a Slack command failed")
-            respond(
-                response_type="ephemeral",
-                replace_original=False,
-                text=":x: gitopsctl failed unexpectedly; the error is in its log",
-            )
+            _tell(respond, ":x: gitopsctl failed unexpectedly; the error is in its log")
 
     # ------------------------------------------------------------ commands
 
@@ -217,13 +231,13 @@ class GitOpsBot:
                 plan.version,
                 plan.previous,
                 user,
-                channel,
+                self._channel(plan.app, plan.env, channel),
                 strategy=plan.strategy,
                 steps=plan.steps,
                 production=self._production(plan.env),
                 approvers=plan.approvers,
             )
-            self.outbox.post_root(release)
+            self._open(release, respond, typed_in=channel)
             try:
                 result = self.engine.deploy(
                     plan.app, plan.env, plan.version, actor=actor, progress=self.tracker.progress(release)
@@ -244,10 +258,16 @@ class GitOpsBot:
         try:
             current = self.engine.status(cmd.app, cmd.env)[0].version
             release = Release(
-                "rollback", cmd.app, cmd.env, cmd.version or "the last Healthy version", current, user, channel
+                "rollback",
+                cmd.app,
+                cmd.env,
+                cmd.version or "the last Healthy version",
+                current,
+                user,
+                self._channel(cmd.app, cmd.env, channel),
             )
             release.production = self._production(cmd.env)
-            self.outbox.post_root(release)
+            self._open(release, respond, typed_in=channel)
             try:
                 result = self.engine.rollback(cmd.app, cmd.env, to=cmd.version, actor=actor)
             except GitOpsError as e:
@@ -267,10 +287,8 @@ class GitOpsBot:
             release.request_id = result.request.id if result.request else None
             release.message = blocks.escape(result.message)
             self.tracker.show(release)
-            if release.request_id and release.ts:  # its buttons go when the request ends, whoever ends it
-                self.engine.note_request_message(
-                    release.app, release.env, release.request_id, release.channel, release.ts
-                )
+            if release.request_id:  # its buttons go when the request ends, whoever ends it
+                self.outbox.when_posted(release, self.changes.note_request)
         elif result.rollout is not None:
             release.phase, release.weight = result.rollout.phase, result.rollout.weight
             self.tracker.follow_rollout(release)
@@ -284,6 +302,40 @@ class GitOpsBot:
                 + (f"\n{blocks.escape(result.message)}" if result.message else "")
             )
             self.tracker.show(release)
+
+    def _channel(self, app: str, env: str, typed_in: str) -> str:
+        """Where a release is shown: the app's channel, the environment's, the default, else where it was asked."""
+        return self.engine.config.channel_for(app, env) or typed_in
+
+    def _open(self, release: Release, respond, *, typed_in: str) -> None:
+        """Queue the release message; the asker gets a link to it (when it is elsewhere), or Slack's refusal
+        in one sentence. Neither waits for the other, nor holds the engine up."""
+        posted, refused = self._feedback(release, respond, typed_in=typed_in)
+        self.outbox.open(release, posted=posted, refused=refused)
+
+    def _feedback(self, release: Release, respond, *, typed_in: str):
+        """What the asker is told once the release message is in Slack, and when Slack refuses it."""
+        noun = {"rollback": "rollback", "change": "delivery"}.get(release.kind, "deploy")
+        what = f"{noun} of {release.app} in {release.env}"
+
+        def posted(release: Release) -> None:
+            if release.channel == typed_in:
+                return  # it is right there, under the command
+            try:
+                link = self.outbox.call("chat_getPermalink", channel=release.channel, message_ts=release.ts)
+                where = f"<{link['permalink']}|in {channel_ref(release.channel)}>"
+            except Undelivered:
+                where = f"in {channel_ref(release.channel)}"
+            _tell(respond, f":point_right: The {blocks.escape(what)} is followed {where}.")
+
+        def refused(release: Release, error: str) -> None:
+            _tell(
+                respond,
+                f":warning: The {blocks.escape(what)} goes on, but Slack did not take its message: "
+                f"{explain(error, release.channel)}. `/gitops status` shows where it is.",
+            )
+
+        return posted, refused
 
     def _production(self, env: str) -> bool:
         """The last environment of the promotion chain is production: its approvals ask for confirmation."""
@@ -363,11 +415,16 @@ class GitOpsBot:
         canary = pending.changed and self.engine.config.environments[cmd.env].strategy == "canary"
         result = self.engine.sync(cmd.app, cmd.env, wait=not canary, actor=actor)  # the controller drives a canary
         if result.rollout is not None or result.request is not None:
-            self.changes.post(
-                change_release(
-                    self.engine.config, result, requester=user, channel=channel, commits=result.commits, slack_user=True
-                )
+            release = change_release(
+                self.engine.config,
+                result,
+                requester=user,
+                channel=self._channel(cmd.app, cmd.env, channel),
+                commits=result.commits,
+                slack_user=True,
             )
+            posted, refused = self._feedback(release, respond, typed_in=channel)
+            self.changes.post(release, posted=posted, refused=refused)
             return
         emoji = ":white_check_mark:" if result.result == "Succeeded" else ":x:"
         delivered = f" (delivered {len(result.commits)} commits up to {result.revision[:12]})" if result.commits else ""
@@ -443,9 +500,10 @@ class GitOpsBot:
         request = self.engine.pending(cmd.app, cmd.env)
         if request is None:
             raise GitOpsError(f"there is no pending request for {cmd.app} in {cmd.env}")
-        release = Release("deploy", cmd.app, cmd.env, cmd.version or request.version, request.previous, user, channel)
+        where = self._channel(cmd.app, cmd.env, channel)
+        release = Release("deploy", cmd.app, cmd.env, cmd.version or request.version, request.previous, user, where)
         release.request_id = request.id
-        self._approve(release, user, actor, post_root=True)
+        self._approve(release, user, actor, respond, typed_in=channel)
 
     def _cmd_reject(self, cmd: Command, *, actor: str, respond, **_: Any) -> None:
         assert cmd.app and cmd.env
@@ -479,17 +537,17 @@ class GitOpsBot:
         respond(response_type="in_channel" if removed else "ephemeral", text=text)
 
     def _answer(self, respond, title: str, body: str, summary: str, user: str, channel: str) -> None:
-        """Ephemeral when it fits one message; otherwise a channel summary with the full text as a snippet."""
-        fitted = blocks.fit(title, blocks.escape(body), blocks.escape(summary))
+        """Only the asker sees it (they may view what others in the channel may not): ephemeral when it fits
+        one message; otherwise the summary ephemeral and the full text as a snippet in their DM with the bot."""
+        fitted = blocks.fit(title, blocks.escape(body), blocks.escape(summary), "your direct messages with gitopsctl")
+        respond(response_type="ephemeral", text=fitted.text, blocks=fitted.blocks)
         if fitted.snippet is None:
-            respond(response_type="ephemeral", text=fitted.text, blocks=fitted.blocks)
             return
-        posted = self.client.chat_postMessage(
-            channel=channel, text=f"{title} (asked by <@{user}>)", blocks=fitted.blocks, unfurl_links=False
-        )
-        self.client.files_upload_v2(
-            channel=posted["channel"],
-            thread_ts=posted["ts"],
+        dm = self.outbox.call("chat_postMessage", channel=user, text=f"{title} (you asked in {channel_ref(channel)})")
+        self.outbox.call(
+            "files_upload_v2",
+            channel=dm["channel"],
+            thread_ts=dm["ts"],
             content=body,
             filename=re.sub(r"[^\w.-]+", "-", title.lower()).strip("-")[:80] + ".txt",
             title=title,
@@ -508,7 +566,8 @@ class GitOpsBot:
             if incident is None:
                 raise GitOpsError(f"the drift in {app} ({env}) is already resolved")
             until = datetime.fromisoformat(incident.snoozed_until or "")
-            self.client.chat_postMessage(
+            self.outbox.call(
+                "chat_postMessage",
                 channel=body["container"]["channel_id"],
                 thread_ts=body["container"]["message_ts"],
                 text=f"<@{user}> snoozed reminders until {until:%Y-%m-%d %H:%M} UTC.",
@@ -519,7 +578,8 @@ class GitOpsBot:
         self.engine.resolve(app, env)
         self.access.require(user, env, "deployer")
         result = self.engine.sync(app, env, wait=True, actor=actor)
-        self.client.chat_postMessage(
+        self.outbox.call(
+            "chat_postMessage",
             channel=body["container"]["channel_id"],
             thread_ts=body["container"]["message_ts"],
             text=blocks.escape(
@@ -545,7 +605,7 @@ class GitOpsBot:
             value["requester"],
             channel,
             strategy=value.get("strategy", "direct"),
-            steps=tuple(value.get("steps") or ()),
+            steps=self._steps(value["app"]) if value.get("strategy") == "canary" else (),
             production=self._production(value["env"]),
             ts=body["container"]["message_ts"],
             request_id=value.get("request"),
@@ -564,10 +624,16 @@ class GitOpsBot:
             release.phase, release.decided = "Rejected", f"{request.state} by <@{user}>"
             self.tracker.show(release)
             return
-        self._approve(release, user, actor, post_root=False)
+        self._approve(release, user, actor, respond)
 
-    def _approve(self, release: Release, user: str, actor: str, *, post_root: bool) -> None:
-        """Approve through the engine (which refuses the requester); the release message shows who approved."""
+    def _steps(self, app: str) -> tuple[str, ...]:
+        """The canary's steps as the release message lists them (read here, never from a button's value)."""
+        canary = self.engine.config.apps[app].canary if app in self.engine.config.apps else None
+        return tuple(step.describe() for step in canary.steps) if canary else ()
+
+    def _approve(self, release: Release, user: str, actor: str, respond, *, typed_in: str | None = None) -> None:
+        """Approve through the engine (which refuses the requester), then tell: the button's message shows who
+        approved, or (``typed_in``: approved by command) a new release message does, and the asker gets its link."""
         self.access.require(user, release.env, "approver")
         key = ("approve", release.app, release.env, release.version)
         if not self.in_flight.claim(key):
@@ -575,27 +641,36 @@ class GitOpsBot:
                 f"the deploy of {release.app} {release.version} to {release.env} is already being approved"
             )
         try:
-            result = self.engine.approve(
-                release.app,
-                release.env,
-                request=release.request_id,
-                version=release.version,
-                actor=actor,
-                progress=self.tracker.progress(release),
-            )
+            try:
+                result = self.engine.approve(
+                    release.app,
+                    release.env,
+                    request=release.request_id,
+                    version=release.version,
+                    actor=actor,
+                    progress=self.tracker.progress(release),
+                )
+            except Exception:
+                self.outbox.discard(release)  # nothing approved: no message, and its progress lines go
+                raise
             release.decided = f"Approved by <@{user}>"
             release.version, release.previous = result.version, result.previous
             if result.rollout is not None and not release.steps:  # approved by command: the plan is not at hand
-                canary = self.engine.config.apps[release.app].canary
-                release.strategy, release.steps = (
-                    "canary",
-                    tuple(st.describe() for st in canary.steps) if canary else (),
-                )
-            if post_root:
-                self.outbox.post_root(release)
+                release.strategy, release.steps = "canary", self._steps(release.app)
+            if typed_in is not None:
+                self._open(release, respond, typed_in=typed_in)
             self._follow(release, result)
         finally:
             self.in_flight.release(key)
+
+
+def _tell(respond, text: str) -> None:
+    """One ephemeral sentence to whoever acted (through the response URL Slack gave with their command or click:
+    it works in any conversation, even where the bot is not a member)."""
+    try:
+        respond(response_type="ephemeral", replace_original=False, text=text)
+    except Exception as e:  # the response URL expired or was used up: the log is all that is left
+        log.warning("could not tell the person who acted (%s): %s", e, text)
 
 
 def _short(value: Any) -> str:

@@ -1,7 +1,10 @@
 """Block Kit for every message the bot sends: pure functions from data to blocks.
 
-Slack's limits (50 blocks a message, 3,000 characters a section) are kept here:
-output that would not fit is summarised and the full text goes to a snippet.
+Every Block Kit limit Slack documents for the elements used here is kept here
+(50 blocks a message, 3,000 characters a section or context text, a button's
+value 2,000, a confirmation's title 100 and text 300, an option's value 150):
+text is clipped with "…", and output that would not fit is summarised while
+the full text goes to a snippet. Slack refuses a whole message over any limit.
 Text from Git and from people (tags, titles, reasons) is escaped here too, inside
 code formatting as well, so it can neither mention, link nor break out.
 """
@@ -37,6 +40,9 @@ PHASE_EMOJI = {
 PHASE_TEXT = {"PendingApproval": "Waiting for approval"}
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 SHOWN_GIT_TEXT = 150  # a commit's title or author in a button's value (Slack allows 2,000 characters)
+MAX_VALUE = 2000  # a button's value
+MAX_CONTEXT = 3000  # a context element's text
+MAX_CONFIRM_TITLE, MAX_CONFIRM_TEXT = 100, 300
 
 
 @dataclass
@@ -84,7 +90,8 @@ class Release:
         )
 
     def button_value(self) -> str:
-        """Enough to act on a click in any replica, even after a restart."""
+        """Enough to act on a click in any replica, even after a restart, in Slack's 2,000 characters: the
+        canary's steps are read from the configuration on the click; Git's free text is clipped to fit."""
         value = {
             "app": self.app,
             "env": self.env,
@@ -93,18 +100,23 @@ class Release:
             "request": self.request_id,
             "requester": self.requester,
             "strategy": self.strategy,
-            "steps": list(self.steps),
         }
-        if self.kind == "change":
+        if self.kind != "change":
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        shown = SHOWN_GIT_TEXT
+        while True:  # names and versions are bounded; a title or author of any length is clipped until it fits
             value |= {
                 "kind": self.kind,
                 "revision": self.revision,
-                "title": _clip(self.title, SHOWN_GIT_TEXT),
-                "author": _clip(self.author, SHOWN_GIT_TEXT),
-                "requester": _clip(self.requester, SHOWN_GIT_TEXT),
+                "title": _clip(self.title, shown),
+                "author": _clip(self.author, shown),
+                "requester": _clip(self.requester, shown),
                 "slack": self.asked_in_slack,
             }
-        return json.dumps(value, separators=(",", ":"))
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            if len(text) <= MAX_VALUE or shown <= 1:
+                return text
+            shown //= 2
 
 
 def asked_by(release: Release) -> str:
@@ -157,7 +169,7 @@ def release_blocks(release: Release) -> list[dict]:
         _section(_phase_line(release)),
     ]
     if release.decided:
-        blocks.append({"type": "context", "elements": [_mrkdwn(release.decided)]})
+        blocks.append({"type": "context", "elements": [_mrkdwn(_clip(release.decided, MAX_CONTEXT))]})
     if release.phase == "PendingApproval" and release.request_id:
         blocks.append(_approval_actions(release))
     return blocks
@@ -185,17 +197,14 @@ def _approval_actions(release: Release) -> dict:
         "value": release.button_value(),
     }
     if release.production:
-        approve["confirm"] = {
-            "title": {"type": "plain_text", "text": f"Deploy to {release.env}?"},
-            "text": _mrkdwn(
-                f"This {'delivers' if release.kind == 'change' else 'deploys'} "
-                f"{code(f'{release.app} {release.revision[:12] or release.version}')} to *{escape(release.env)}* "
-                f"(asked by {asked_by(release)})."
-            ),
-            "confirm": {"type": "plain_text", "text": "Approve"},
-            "deny": {"type": "plain_text", "text": "Cancel"},
-            "style": "danger",
-        }
+        what = (
+            f"This {'delivers' if release.kind == 'change' else 'deploys'} "
+            f"{code(f'{release.app} {release.revision[:12] or release.version}')} to *{escape(release.env)}*"
+        )
+        asked = f"{what} (asked by {asked_by(release)})."
+        approve["confirm"] = confirm(
+            f"Deploy to {release.env}?", asked if len(asked) <= MAX_CONFIRM_TEXT else f"{what}.", "Approve"
+        )
     reject = {
         "type": "button",
         "action_id": REJECT,
@@ -204,6 +213,17 @@ def _approval_actions(release: Release) -> dict:
         "value": release.button_value(),
     }
     return {"type": "actions", "block_id": "approval", "elements": [approve, reject]}
+
+
+def confirm(title: str, text: str, yes: str) -> dict:
+    """A confirmation dialog (danger style) within Slack's limits: title 100, text 300, buttons 30 characters."""
+    return {
+        "title": {"type": "plain_text", "text": _clip(title, MAX_CONFIRM_TITLE)},
+        "text": _mrkdwn(_clip(text, MAX_CONFIRM_TEXT)),
+        "confirm": {"type": "plain_text", "text": _clip(yes, 30)},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+        "style": "danger",
+    }
 
 
 def abort_alert(release: Release, reason: str, stable: str, revert_link: str | None) -> str:
@@ -245,22 +265,24 @@ class Fitted:
     snippet: str | None = None
 
 
-def fit(title: str, body: str, summary: str = "") -> Fitted:
-    """A title and a preformatted body; too long for one section, the summary stands in and a snippet carries it."""
+def fit(title: str, body: str, summary: str = "", where: str = "the snippet in the thread") -> Fitted:
+    """A title and a preformatted body; too long for one section, the summary stands in and a snippet carries it
+    (``where`` says where the reader finds the snippet)."""
     block = f"```{body.replace('`', _BACKTICK)}```" if body else ""  # a ``` in the body cannot end the block
     if len(block) <= MAX_SECTION - 10:
         blocks = [_section(f"*{title}*")] + ([_section(block)] if block else [])
         return Fitted(blocks, title)
     lines = body.count("\n") + 1
     note = summary or f"{lines} lines"
-    blocks = [_section(f"*{title}*"), _section(_clip(f"{note}. The full text is in the snippet in the thread.", 2900))]
+    blocks = [_section(f"*{title}*"), _section(_clip(f"{note}. The full text is in {where}.", 2900))]
     return Fitted(blocks, title, snippet=body)
 
 
 def message_blocks(text: str) -> list[dict]:
-    """Free text split into sections of at most 3,000 characters, at most 50 of them."""
-    chunks = [text[i : i + MAX_SECTION - 100] for i in range(0, len(text), MAX_SECTION - 100)] or [""]
-    return [_section(c) for c in chunks[:MAX_BLOCKS]]
+    """Free text split into sections of at most 3,000 characters, at most 50 of them (none for no text:
+    Slack refuses an empty section; the message's ``text`` shows instead)."""
+    chunks = [text[i : i + MAX_SECTION - 100] for i in range(0, len(text), MAX_SECTION - 100)]
+    return [_section(c) for c in chunks[:MAX_BLOCKS] if c.strip()]
 
 
 def help_blocks(usage: dict[str, str]) -> list[dict]:

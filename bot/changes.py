@@ -17,7 +17,7 @@ from gitopsctl.config import Config
 
 from . import blocks
 from .blocks import Release
-from .releases import Outbox, Tracker
+from .releases import Outbox, Posted, Refused, Tracker
 
 if TYPE_CHECKING:
     from gitopsctl.engine import Engine, Outcome
@@ -91,11 +91,8 @@ class ChangeReports:
         self.outbox = outbox
         self.tracker = tracker
 
-    def _channel(self, env: str) -> str | None:
-        return self.engine.config.environments[env].slack_channel or self.engine.config.slack.default_channel
-
     def followed(self, outcome: Outcome) -> None:
-        channel = self._channel(outcome.env)
+        channel = self.engine.config.channel_for(outcome.app, outcome.env)
         if channel is None:
             log.warning(
                 "%s in %s: %s, but no slack_channel for %s", outcome.app, outcome.env, outcome.state, outcome.env
@@ -111,14 +108,18 @@ class ChangeReports:
         )
         self.post(release)
 
-    def post(self, release: Release) -> None:
-        """Post the release's root message; then follow its canary, or keep its request's message to update."""
-        self.outbox.wait_turn(release.channel)
-        self.outbox.post_root(release)
+    def post(self, release: Release, *, posted: Posted | None = None, refused: Refused | None = None) -> None:
+        """Queue the release's root message; follow its canary, or keep its request's message to update."""
+        self.outbox.open(release, posted=posted, refused=refused)
         if release.commit and release.phase not in ("Promoted", "Aborted", "Failed"):
             self.tracker.follow_rollout(release)
-        elif release.request_id and release.ts:  # its buttons go when the request ends, whoever ends it
-            self.engine.note_request_message(release.app, release.env, release.request_id, release.channel, release.ts)
+        elif release.request_id:  # its buttons go when the request ends, whoever ends it
+            self.outbox.when_posted(release, self.note_request)
+
+    def note_request(self, release: Release) -> None:
+        """Remember where a request's message is, so its buttons go when the request ends, whoever ends it."""
+        assert release.request_id and release.ts
+        self.engine.note_request_message(release.app, release.env, release.request_id, release.channel, release.ts)
 
     def _say(self, channel: str, outcome: Outcome) -> None:
         emoji = ":double_vertical_bar:" if outcome.state == "Held" else ":x:"
@@ -131,8 +132,8 @@ class ChangeReports:
             if len(commits) > 1:
                 lines.append(f"and {len(commits) - 1} earlier commits not delivered yet")
         text = f"{outcome.app} is {state} in {outcome.env}"
-        self.outbox.wait_turn(channel)
-        self.outbox.client.chat_postMessage(
+        self.outbox.send(
+            "chat_postMessage",
             channel=channel,
             text=blocks.escape(text),
             blocks=blocks.message_blocks("\n".join(lines)),

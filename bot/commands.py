@@ -108,8 +108,13 @@ def _version(value: str, verb: str) -> str:
     return value
 
 
+def typed(text: str) -> str:
+    """Command text as the person typed it: Slack sends ``&``, ``<`` and ``>`` as entities (and nothing else)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def parse(slash: str, text: str) -> Command:
-    """``/deploy`` / ``/rollback`` / ``/gitops`` and the text after it."""
+    """``/deploy`` / ``/rollback`` / ``/gitops`` and the text after it, as typed (see ``typed``)."""
     if len(text) > MAX_TEXT:
         raise CommandError(f"that command is {len(text)} characters long; commands are at most {MAX_TEXT}")
     if any(ord(c) < 32 and c not in "\t" for c in text):

@@ -13,13 +13,11 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-
 from gitopsctl.engine import MISSING, Actor, AppDrift, Incident, describe
 
 from . import blocks
 from .blocks import Release, release_blocks, release_text
+from .delivery import Undelivered
 from .releases import Outbox
 
 if TYPE_CHECKING:
@@ -76,13 +74,11 @@ def report_blocks(
             "value": value,
         }
         if production:
-            sync["confirm"] = {
-                "title": {"type": "plain_text", "text": f"Sync {incident.app} in {incident.env}?"},
-                "text": {"type": "mrkdwn", "text": "Live changes that Git does not have will be overwritten."},
-                "confirm": {"type": "plain_text", "text": "Sync"},
-                "deny": {"type": "plain_text", "text": "Cancel"},
-                "style": "danger",
-            }
+            sync["confirm"] = blocks.confirm(
+                f"Sync {incident.app} in {incident.env}?",
+                "Live changes that Git does not have will be overwritten.",
+                "Sync",
+            )
         snooze = {
             "type": "static_select",
             "action_id": SNOOZE,
@@ -102,8 +98,7 @@ def report_blocks(
 class SlackNotifier:
     """serve's notifier for Slack: drift reports, requests that ended, and the Git changes the leader acted on."""
 
-    def __init__(self, client: WebClient, config: Config, outbox: Outbox, changes: ChangeReports) -> None:
-        self.client = client
+    def __init__(self, config: Config, outbox: Outbox, changes: ChangeReports) -> None:
         self.config = config
         self.outbox = outbox
         self.changes = changes
@@ -134,44 +129,39 @@ class SlackNotifier:
                 asked_in_slack=not request.revision,
             )
             try:
-                self.client.chat_update(
-                    channel=release.channel, ts=release.ts, text=release_text(release), blocks=release_blocks(release)
+                self.outbox.call(
+                    "chat_update",
+                    channel=release.channel,
+                    ts=release.ts,
+                    text=release_text(release),
+                    blocks=release_blocks(release),
                 )
-            except SlackApiError as e:
-                error = e.response.get("error")
-                log.warning("Slack refused to update a request's message in %s: %s", release.channel, error)
-                done = done and error in ("message_not_found", "channel_not_found", "cant_update_message")
+            except Undelivered as e:  # gone for good, or to be tried again by the engine's next pass
+                done = done and e.error in ("message_not_found", "channel_not_found", "cant_update_message")
         return done
-
-    def _channel(self, env: str) -> str | None:
-        return self.config.environments[env].slack_channel or self.config.slack.default_channel
 
     def _production(self, env: str) -> bool:
         chain = self.config.promotion_chain
         return bool(chain) and chain[-1] == env
 
     def _post(self, channel: str, text: str, **kwargs) -> dict | None:
-        self.outbox.wait_turn(channel)
-        try:
-            return self.client.chat_postMessage(channel=channel, text=text, unfurl_links=False, **kwargs).data
-        except SlackApiError as e:
-            log.warning("Slack refused a drift report in %s: %s", channel, e.response.get("error"))
-            return None
+        return self.outbox.send("chat_postMessage", channel=channel, text=text, unfurl_links=False, **kwargs)
 
     def _details(self, channel: str, ts: str, drift: AppDrift) -> None:
         body = "\n".join(describe(r) for r in drift.resources)
         fitted = blocks.fit(f"What differs in {drift.app} ({drift.env})", blocks.escape(body))
         self._post(channel, fitted.text, thread_ts=ts, blocks=fitted.blocks)
         if fitted.snippet is not None:
-            try:
-                self.client.files_upload_v2(
-                    channel=channel, thread_ts=ts, content=body, filename=f"drift-{drift.app}-{drift.env}.txt"
-                )
-            except SlackApiError as e:
-                log.warning("Slack refused a drift snippet: %s", e.response.get("error"))
+            self.outbox.send(
+                "files_upload_v2",
+                channel=channel,
+                thread_ts=ts,
+                content=body,
+                filename=f"drift-{drift.app}-{drift.env}.txt",
+            )
 
     def drift_opened(self, incident: Incident, drift: AppDrift, healed: SyncResult | None) -> dict[str, str]:
-        channel = self._channel(incident.env)
+        channel = self.config.channel_for(incident.app, incident.env)
         if channel is None:
             log.warning("drift in %s (%s) but no slack_channel for %s", incident.app, incident.env, incident.env)
             return {}
@@ -239,13 +229,10 @@ class SlackNotifier:
         self._post(channel, f"Resolved: {how}.", thread_ts=ts)
 
     def _update(self, channel: str, ts: str, headline: str, shown: list[dict]) -> None:
-        try:
-            self.client.chat_update(channel=channel, ts=ts, text=headline.replace("*", ""), blocks=shown)
-        except SlackApiError as e:
-            log.warning("Slack refused to update a drift report: %s", e.response.get("error"))
+        self.outbox.send("chat_update", channel=channel, ts=ts, text=headline.replace("*", ""), blocks=shown)
 
     def summary(self, env: str, lines: list[str]) -> None:
-        channel = self._channel(env)
+        channel = self.config.channel_for(None, env)
         if channel is not None:
             text = f"*Daily summary of {env}*\n" + "\n".join(f"• {line}" for line in lines)
             self._post(channel, f"Summary of {env}", blocks=blocks.message_blocks(blocks.escape(text)))

@@ -1,9 +1,15 @@
 """Following releases in Slack: the root message updated in place, progress in its thread.
 
-One background thread owns every outgoing progress message. Lines for a thread
-are queued and sent together, at most one message a second per channel, and
-the root message is updated with only its latest state, at most once a second:
-Slack's rate limits are kept however fast a rollout moves.
+One background thread owns every outgoing release message. A release's root
+message is posted when it is opened (the engine does not wait for it); lines
+for its thread are queued and sent together, at most one message a second per
+channel, and the root message is updated with only its latest state: Slack's
+rate limits are kept however fast a rollout moves, and the latest state always
+arrives. A call Slack answers 429 is not slept on here: the method waits out
+``Retry-After`` (for the whole process, see ``delivery.Budget``) and what failed
+is queued again. What still cannot be sent after ``give_up`` seconds, or what
+Slack refuses for good (the bot is not in the channel, the channel archived…),
+is logged and counted in /metrics, and whoever opened the release is told.
 
 Canary progress is read from the rollout record in the cluster (its events and
 phase), so it is reported whichever process or replica drives the rollout.
@@ -17,6 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -24,10 +31,16 @@ from slack_sdk.errors import SlackApiError
 from gitopsctl.engine import Engine
 
 from .blocks import Release, abort_alert, commit_link, escape, release_blocks, release_text
+from .delivery import TRANSIENT, Budget, SlackStats, Undelivered, retry_after
 
 log = logging.getLogger(__name__)
 CHANNEL_INTERVAL = 1.0  # Slack: about one message a second per channel
 POLL_INTERVAL = 1.0
+GIVE_UP = 600.0  # seconds a queued message keeps being retried before it is counted undeliverable
+THREAD_TEXT = 3500  # characters of queued lines sent in one thread message (Slack advises at most 4,000)
+
+Posted = Callable[[Release], None]
+Refused = Callable[[Release, str], None]
 
 
 @dataclass
@@ -36,14 +49,46 @@ class _Thread:
     lines: list[str] = field(default_factory=list)
     broadcast: list[str] = field(default_factory=list)
     root_dirty: bool = False
+    opened: bool = False  # its root message was asked for
+    sending: bool = False  # its root message is being posted now
+    dropped: bool = False  # Slack refused its root message for good: nothing of it can be shown
+    posted: list[Posted] = field(default_factory=list)
+    refused: Refused | None = None
+    retry_at: float = 0.0
+    failing_since: float | None = None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: str
+    transient: bool
+    wait: float = 0.0
+    needed: str | None = None
 
 
 class Outbox:
-    """Queues thread lines and root updates, and sends them within the rate limits."""
+    """Queues root messages, thread lines and root updates, and sends them within Slack's limits.
 
-    def __init__(self, client: WebClient, interval: float = CHANNEL_INTERVAL) -> None:
+    ``client`` makes the queued calls and must not sleep on a 429 (the outbox waits instead);
+    ``direct`` is the listeners' client (slack_sdk retries 429s itself) for ``call``.
+    """
+
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        direct: WebClient | None = None,
+        budget: Budget | None = None,
+        stats: SlackStats | None = None,
+        interval: float = CHANNEL_INTERVAL,
+        give_up: float = GIVE_UP,
+    ) -> None:
         self.client = client
+        self.direct = direct or client
+        self.budget = budget or Budget()
+        self.stats = stats
         self.interval = interval
+        self.give_up = give_up
         self._threads: dict[int, _Thread] = {}  # by id(release): lines wait there until its root is posted
         self._last_post: dict[str, float] = defaultdict(float)
         self._last_update: dict[int, float] = defaultdict(float)
@@ -56,25 +101,42 @@ class Outbox:
             entry = self._threads[id(release)] = _Thread(release)
         return entry
 
-    def post_root(self, release: Release) -> None:
-        """Post the release's root message now (the user is waiting for it); it counts toward the channel's rate."""
-        response = self.client.chat_postMessage(
-            channel=release.channel, text=release_text(release), blocks=release_blocks(release), unfurl_links=False
-        )
-        release.channel, release.ts = response["channel"], response["ts"]
-        with self._lock:
-            self._last_post[release.channel] = time.monotonic()
-        self._wake.set()  # lines queued while it was posted can go now
+    # ------------------------------------------------------------ what the listeners queue
 
-    def wait_turn(self, channel: str) -> None:
-        """Block until ``channel`` may take another message, and take the slot (for messages sent directly)."""
-        while True:
-            with self._lock:
-                wait = self._last_post[channel] + self.interval - time.monotonic()
-                if wait <= 0:
-                    self._last_post[channel] = time.monotonic()
-                    return
-            time.sleep(wait)
+    def open(self, release: Release, *, posted: Posted | None = None, refused: Refused | None = None) -> None:
+        """Post the release's root message as soon as Slack allows (at once when the channel is free).
+
+        ``posted`` runs once it is in Slack (``release.channel`` is then the channel's ID); ``refused``
+        runs with Slack's error when it never will be. A release whose message exists (``ts`` known,
+        a button clicked on it) is only updated from here on.
+        """
+        run_now = False
+        with self._lock:
+            entry = self._entry(release)
+            entry.opened, entry.refused = True, refused
+            if posted is not None:
+                entry.posted.append(posted)
+            if release.ts is not None:
+                entry.root_dirty, run_now = True, True
+        if run_now:
+            self._run_posted(entry)
+        self._wake.set()
+
+    def when_posted(self, release: Release, fn: Posted) -> None:
+        """Run ``fn`` once the release's root message is in Slack (now, if it is)."""
+        with self._lock:
+            entry = self._entry(release)
+            if release.ts is None:
+                entry.posted.append(fn)
+                return
+        _safely(fn, release)
+
+    def discard(self, release: Release) -> None:
+        """Forget a release never opened (what it queued cannot be shown anywhere)."""
+        with self._lock:
+            entry = self._threads.get(id(release))
+            if entry is not None and not entry.opened:
+                del self._threads[id(release)]
 
     def line(self, release: Release, text: str, *, broadcast: bool = False) -> None:
         """A line for the release's thread; ``broadcast`` also shows it in the channel (alerts)."""
@@ -90,53 +152,168 @@ class Outbox:
 
     def pending(self) -> bool:
         with self._lock:
-            return any(e.lines or e.broadcast or e.root_dirty for e in self._threads.values())
+            return any(_busy(e) for e in self._threads.values())
+
+    # ------------------------------------------------------------ calls made while someone waits
+
+    def wait_turn(self, channel: str) -> None:
+        """Block until ``channel`` may take another message, and take the slot (for messages sent directly)."""
+        while True:
+            with self._lock:
+                wait = self._last_post[channel] + self.interval - time.monotonic()
+                if wait <= 0:
+                    self._last_post[channel] = time.monotonic()
+                    return
+            time.sleep(wait)
+
+    def call(self, api: str, **params: Any) -> dict:
+        """One Web API call made now, within the channel's rate and the method's budget; slack_sdk retries
+        429s. A refusal is counted, logged and raised (SlackApiError) for the caller to tell someone."""
+        method = api.replace("_", ".", 1)
+        if method == "chat.postMessage" and "channel" in params:
+            self.wait_turn(str(params["channel"]))
+        self.budget.acquire(method)
+        channel = str(params.get("channel") or params.get("channel_id") or "")
+        try:
+            return getattr(self.direct, api)(**params).data
+        except SlackApiError as e:
+            error = str(e.response.get("error") or e.response.status_code)
+            self._undeliverable(method, error, f"in {channel}")
+            raise Undelivered(method, error, channel, e.response.get("needed")) from e
+
+    def send(self, api: str, **params: Any) -> dict | None:
+        """``call`` for messages nobody waits on (drift reports, snippets): None when Slack refused it."""
+        try:
+            return self.call(api, **params)
+        except Undelivered:
+            return None
+
+    # ------------------------------------------------------------ the sending thread
 
     def flush(self) -> None:
         """Send what the rate limits allow now; the rest waits for the next call."""
         now = time.monotonic()
         with self._lock:
-            work = []
+            work: list[tuple[str, _Thread, str | None, bool]] = []
             for key, entry in self._threads.items():
-                channel = entry.release.channel
-                if entry.release.ts is None:
-                    continue  # its root message is still being posted
-                if entry.root_dirty and now - self._last_update[key] >= self.interval:
-                    entry.root_dirty = False
-                    self._last_update[key] = now
-                    work.append(("update", entry.release, None, False))
-                if (entry.lines or entry.broadcast) and now - self._last_post[channel] >= self.interval:
+                release, channel = entry.release, entry.release.channel
+                if entry.dropped or entry.retry_at > now:
+                    continue
+                if release.ts is None:  # the root first (the budget is taken last: only when it is used)
+                    if (
+                        entry.opened
+                        and not entry.sending
+                        and self._channel_free(channel, now)
+                        and self.budget.take("chat.postMessage")
+                    ):
+                        entry.sending, self._last_post[channel] = True, now
+                        work.append(("root", entry, None, False))
+                    continue
+                if (
+                    entry.root_dirty
+                    and now - self._last_update[key] >= self.interval
+                    and self.budget.take("chat.update")
+                ):
+                    entry.root_dirty, self._last_update[key] = False, now
+                    work.append(("update", entry, None, False))
+                if (
+                    (entry.lines or entry.broadcast)
+                    and self._channel_free(channel, now)
+                    and self.budget.take("chat.postMessage")
+                ):
                     broadcast = bool(entry.broadcast)
-                    text = "\n".join(entry.broadcast if broadcast else entry.lines)
-                    if broadcast:
-                        entry.broadcast = []
-                    else:
-                        entry.lines = []
+                    text = _take_lines(entry.broadcast if broadcast else entry.lines)
                     self._last_post[channel] = now
-                    work.append(("post", entry.release, text, broadcast))
-            finished = [k for k, e in self._threads.items() if e.release.finished and not _busy(e)]
-            for key in finished:
+                    work.append(("post", entry, text, broadcast))
+            for key in [k for k, e in self._threads.items() if _done(e)]:
                 del self._threads[key]
                 self._last_update.pop(key, None)
-        for kind, release, text, broadcast in work:
-            try:
+        for kind, entry, text, broadcast in work:
+            self._send(kind, entry, text, broadcast)
+
+    def _channel_free(self, channel: str, now: float) -> bool:
+        return now - self._last_post[channel] >= self.interval
+
+    def _send(self, kind: str, entry: _Thread, text: str | None, broadcast: bool) -> None:
+        release = entry.release
+        method = "chat.update" if kind == "update" else "chat.postMessage"
+        try:
+            if kind == "root":
+                response = self.client.chat_postMessage(
+                    channel=release.channel,
+                    text=release_text(release),
+                    blocks=release_blocks(release),
+                    unfurl_links=False,
+                )
+            elif kind == "update":
+                self.client.chat_update(
+                    channel=release.channel, ts=release.ts, text=release_text(release), blocks=release_blocks(release)
+                )
+            else:
+                self.client.chat_postMessage(
+                    channel=release.channel,
+                    thread_ts=release.ts,
+                    text=text,
+                    reply_broadcast=broadcast,
+                    unfurl_links=False,
+                )
+        except SlackApiError as e:
+            status = e.response.status_code
+            error = str(e.response.get("error") or status)
+            wait = retry_after(e.response.headers) if status == 429 else 0.0
+            if status == 429:
+                self.budget.backoff(method, wait)
+                if self.stats:
+                    self.stats.ratelimited.labels(method).inc()
+            transient = status == 429 or status >= 500 or error in TRANSIENT
+            self._failed(kind, entry, text, broadcast, _Failure(error, transient, wait, e.response.get("needed")))
+            return
+        except OSError as e:  # the network: as transient as a 429
+            self._failed(kind, entry, text, broadcast, _Failure(type(e).__name__, True, 1.0))
+            return
+        with self._lock:
+            entry.failing_since = None
+            if kind == "root":
+                release.channel, release.ts = response["channel"], response["ts"]
+                entry.sending = False
+        if kind == "root":
+            self._run_posted(entry)
+            self._wake.set()  # lines queued while it was posted can go now
+
+    def _failed(self, kind: str, entry: _Thread, text: str | None, broadcast: bool, failure: _Failure) -> None:
+        """Queue a transient failure again (until ``give_up``); count and report one Slack will never accept."""
+        release = entry.release
+        now = time.monotonic()
+        method = "chat.update" if kind == "update" else "chat.postMessage"
+        with self._lock:
+            entry.sending = False
+            entry.failing_since = entry.failing_since or now
+            keep = failure.transient and now - entry.failing_since < self.give_up
+            if keep:
+                entry.retry_at = now + max(failure.wait, self.interval)
                 if kind == "update":
-                    self.client.chat_update(
-                        channel=release.channel,
-                        ts=release.ts,
-                        text=release_text(release),
-                        blocks=release_blocks(release),
-                    )
-                else:
-                    self.client.chat_postMessage(
-                        channel=release.channel,
-                        thread_ts=release.ts,
-                        text=text,
-                        reply_broadcast=broadcast,
-                        unfurl_links=False,
-                    )
-            except SlackApiError as e:
-                log.warning("Slack refused a progress message: %s", e.response.get("error"))
+                    entry.root_dirty = True  # the latest state is rendered when it is sent again
+                elif kind == "post":
+                    (entry.broadcast if broadcast else entry.lines).insert(0, text or "")
+                return
+            if kind == "root":  # nothing of this release can be shown: its thread and updates go too
+                entry.dropped, entry.lines, entry.broadcast, entry.root_dirty = True, [], [], False
+        what = {"root": "a release message", "update": "an update of a release message", "post": "a thread message"}
+        self._undeliverable(method, failure.error, f"({what[kind]} of {release.app} in {release.env})")
+        if kind == "root" and entry.refused is not None:
+            error = "ratelimited" if failure.transient else failure.error
+            _safely(entry.refused, release, error)
+
+    def _undeliverable(self, method: str, error: str, what: str) -> None:
+        log.warning("Slack did not take %s %s: %s", method, what, error)
+        if self.stats:
+            self.stats.undeliverable.labels(method, error).inc()
+
+    def _run_posted(self, entry: _Thread) -> None:
+        with self._lock:
+            callbacks, entry.posted = entry.posted, []
+        for fn in callbacks:
+            _safely(fn, entry.release)
 
     def next_due(self) -> float:
         """Seconds until something queued may be sent."""
@@ -144,12 +321,14 @@ class Outbox:
         with self._lock:
             waits = []
             for key, entry in self._threads.items():
-                if entry.release.ts is None:
+                if entry.dropped or (entry.release.ts is None and (not entry.opened or entry.sending)):
                     continue
-                if entry.root_dirty:
-                    waits.append(self._last_update[key] + self.interval - now)
-                if entry.lines or entry.broadcast:
-                    waits.append(self._last_post[entry.release.channel] + self.interval - now)
+                start = max(entry.retry_at, now)
+                if entry.release.ts is None or entry.lines or entry.broadcast:
+                    waits.append(max(start, self._last_post[entry.release.channel] + self.interval) - now)
+                    waits.append(self.budget.wait("chat.postMessage"))
+                if entry.root_dirty and entry.release.ts is not None:
+                    waits.append(max(start, self._last_update[key] + self.interval) - now)
         return max(0.0, min(waits)) if waits else 3600.0
 
     def wake(self) -> None:
@@ -160,8 +339,33 @@ class Outbox:
         self._wake.clear()
 
 
+def _take_lines(queue: list[str]) -> str:
+    """Queued lines for one thread message: as many as fit, the rest stay queued (in place)."""
+    taken, size = 0, 0
+    while taken < len(queue) and (taken == 0 or size + len(queue[taken]) + 1 <= THREAD_TEXT):
+        size += len(queue[taken]) + 1
+        taken += 1
+    text = "\n".join(queue[:taken])
+    del queue[:taken]
+    return text if len(text) <= THREAD_TEXT else text[: THREAD_TEXT - 1] + "…"
+
+
 def _busy(entry: _Thread) -> bool:
-    return bool(entry.lines or entry.broadcast or entry.root_dirty)
+    if entry.dropped:
+        return False
+    return bool(entry.lines or entry.broadcast or entry.root_dirty or (entry.opened and entry.release.ts is None))
+
+
+def _done(entry: _Thread) -> bool:
+    return (entry.dropped or entry.release.finished) and not _busy(entry) and not entry.sending
+
+
+def _safely(fn: Callable[..., None], *args: Any) -> None:
+    """A callback after a message was (not) posted: its failure is logged, never the outbox's."""
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("a callback after a Slack message failed")
 
 
 class Tracker:

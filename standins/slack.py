@@ -16,7 +16,8 @@ answers calls with HTTP 429 and ``Retry-After``, and a ``response_url`` takes
 ``refused``.
 
 In the other direction, ``command()`` and ``click()`` send slash commands
-(form-encoded) and ``block_actions`` (a ``payload=`` JSON form field) with
+(form-encoded, ``&``, ``<`` and ``>`` in the text as entities, as Slack sends
+them) and ``block_actions`` (a ``payload=`` JSON form field) with
 Slack's v0 signature, as slack-bolt's own tests do; ``socket_command()`` and
 ``socket_click()`` send them over Socket Mode instead, to a bot that dialled
 ``socket_mode`` (``apps.connections.open`` hands out its URL).
@@ -56,6 +57,7 @@ SCOPES: dict[str, str | None] = {
     "chat.update": "chat:write",
     "chat.delete": "chat:write",
     "chat.postEphemeral": "chat:write",
+    "chat.getPermalink": None,
     "conversations.info": "channels:read",
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
@@ -70,6 +72,11 @@ DEFAULT_CHANNELS = {
     "C0PROD": "prod",
     "C0DEMO": "gitopsctl-demo",
 }
+
+
+def slack_escaped(text: str) -> str:
+    """Command text as Slack sends it: ``&``, ``<`` and ``>`` as HTML entities, whatever ``should_escape`` says."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass
@@ -343,6 +350,13 @@ class SlackStandIn:
             return self._post_message(method, params)
         if method in ("chat.update", "chat.delete"):
             return self._change_message(method, params)
+        if method == "chat.getPermalink":
+            conversation = self._visible(str(params.get("channel", "")))
+            ts = str(params.get("message_ts", ""))
+            if ts not in conversation.messages:
+                raise Refusal("message_not_found")
+            link = f"https://sandbox.slack.com/archives/{conversation.id}/p{ts.replace('.', '')}"
+            return {"ok": True, "channel": conversation.id, "permalink": link}
         if method == "conversations.info":
             conversation = self._visible(str(params.get("channel", "")))
             return {"ok": True, "channel": {"id": conversation.id, "name": conversation.name}}
@@ -528,7 +542,7 @@ class SlackStandIn:
                 "user_id": user,
                 "user_name": user_name,
                 "command": command,
-                "text": text,
+                "text": slack_escaped(text),
                 "api_app_id": "A0GITOPS",
                 "is_enterprise_install": "false",
                 "response_url": self.response_url(),

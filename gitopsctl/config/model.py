@@ -259,3 +259,9 @@ class Config:
 
     def app(self, name: str) -> App:
         return self.apps[name]
+
+    def channel_for(self, app: str | None, env: str) -> str | None:
+        """Where an app's releases and drift in ``env`` are reported: the app's channel, else the
+        environment's, else ``[slack] default_channel``; None when none is set."""
+        own = self.apps[app].slack_channel if app in self.apps else None
+        return own or self.environments[env].slack_channel or self.slack.default_channel

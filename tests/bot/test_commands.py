@@ -43,19 +43,24 @@ def test_diff_in_sync_then_after_a_hand_change_and_usage_when_incomplete(bot):
     assert "Usage: `/gitops diff APP ENV`" in _answer(bot.command("/gitops", "diff trade-service"))
 
 
-def test_output_too_long_for_a_message_is_summarised_with_the_full_text_as_a_snippet(bot):
+def test_output_too_long_for_a_message_goes_to_the_asker_alone_summary_here_and_the_full_text_in_their_dm(bot):
     _sync_all(bot, "dev")
     big = {"data": {"MARKETS": "x" * 4000}}
     bot.fleet.core.patch_namespaced_config_map("trade-service-config", "trading-dev", big)
     bot.command("/gitops", "diff trade-service dev")
-    summary = bot.slack.wait("chat.postMessage", lambda c: "Diff of trade-service in dev" in str(c.params.get("text")))
-    assert "1 objects differ: ConfigMap/trade-service-config (changed)" in shown(summary)
+    summary = bot.ephemeral("Diff of trade-service in dev")
+    assert summary.params["response_type"] == "ephemeral"
+    assert "1 objects differ: ConfigMap/trade-service-config (changed)" in json.dumps(summary.params)
+    assert "your direct messages with gitopsctl" in json.dumps(summary.params)
     assert all(len(b["text"]["text"]) <= 3000 for b in summary.params["blocks"])
+    dm = bot.slack.wait("chat.postMessage", lambda c: "Diff of trade-service in dev" in str(c.params.get("text")))
+    assert dm.response["channel"].startswith("D") and "C0DEPLOYS" in dm.params["text"]
     done = bot.slack.wait("files.completeUploadExternal")
-    assert done.params["thread_ts"] == summary.ts and done.params["channel_id"] == "C0DEPLOYS"
+    assert done.params["thread_ts"] == dm.ts and done.params["channel_id"] == dm.response["channel"]
     upload = bot.slack.wait("upload")
     assert "x" * 4000 in upload.params["content"]
     assert "~ ConfigMap trading-dev/trade-service-config" in upload.params["content"]
+    assert not bot.slack.messages("C0DEPLOYS"), "nothing of it is shown to the channel"
 
 
 def test_history_shows_who_deployed_from_slack(bot):

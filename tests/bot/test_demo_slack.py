@@ -45,13 +45,15 @@ def test_the_demo_bot_deploys_from_slack_and_reports_drift_to_the_demo_channel(m
                 slack.bot_url = server.server.url
                 reply = slack.command("/deploy", "trade-service dev v1.5.0", user="UNEWCOMER", user_name="newcomer")
                 assert reply.status == 200
-            release_state(slack, release_root(slack, "Deploy trade-service v1.5.0"), "Deployed")
+            root = release_root(slack, "Deploy trade-service v1.5.0")
+            assert root.response["channel"] == slack.channel_id("#gitopsctl-demo")  # the demo's channel, not DMs
+            release_state(slack, root, "Deployed")
             assert world.engine.status("trade-service", "dev")[0].version == "v1.5.0"
 
             world.make_drift()  # the bot's serve is the demo's controller: its watches report to the demo channel
             report = slack.wait(
                 "chat.postMessage",
-                lambda c: c.params.get("channel") == "#gitopsctl-demo" and "trade-service" in shown(c),
+                lambda c: c.params.get("channel") == "#gitopsctl-demo" and "Drift in trade-service" in shown(c),
                 30,
             )
             assert "spec.replicas" in shown(report) and "prod" in shown(report)
