@@ -124,7 +124,7 @@ def asked_by(release: Release) -> str:
     author, a ``Deployed-by`` trailer anyone can write, a cluster user) is escaped text and mentions nobody."""
     if release.asked_in_slack and SLACK_USER.match(release.requester):
         return f"<@{release.requester}>"
-    return escape(release.requester)
+    return escape(_clip(release.requester, 200))
 
 
 def progress_bar(percent: int, width: int = 10) -> str:
@@ -164,7 +164,11 @@ def release_blocks(release: Release) -> list[dict]:
     blocks += [
         {
             "type": "context",
-            "elements": [_mrkdwn(f"Strategy: {escape(_clip(strategy, 1500))}   ·   asked by {asked_by(release)}")],
+            "elements": [
+                _mrkdwn(
+                    _clip(f"Strategy: {escape(_clip(strategy, 1500))}   ·   asked by {asked_by(release)}", MAX_CONTEXT)
+                )
+            ],
         },
         _section(_phase_line(release)),
     ]

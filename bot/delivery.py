@@ -38,7 +38,15 @@ TIERS: dict[str, tuple[float, float]] = {
 }
 DEFAULT_TIER = (50.0, 10.0)
 TRANSIENT = frozenset(
-    {"ratelimited", "rate_limited", "fatal_error", "internal_error", "service_unavailable", "request_timeout"}
+    {
+        "ratelimited",
+        "rate_limited",
+        "fatal_error",
+        "internal_error",
+        "service_unavailable",
+        "request_timeout",
+        "connection_error",  # ours: Slack could not be reached at all
+    }
 )
 
 
@@ -193,6 +201,7 @@ def explain(error: str, channel: str, *, needed: str | None = None) -> str:
         "invalid_blocks": "Slack refused the message's layout (a gitopsctl bug; the details are in its log)",
         "msg_too_long": "Slack refused the message as too long (a gitopsctl bug; the details are in its log)",
         "messages_tab_disabled": "your direct messages with gitopsctl are turned off (App Home, Messages tab)",
-        "ratelimited": "Slack kept rate-limiting gitopsctl and the message was given up on",
     }
+    if error in TRANSIENT or error.isdigit():
+        return f"Slack kept answering `{escape(error)}` and the message for {where} was given up on"
     return reasons.get(error, f"Slack refused the message in {where} ({escape(error)})")

@@ -51,6 +51,7 @@ class _Thread:
     root_dirty: bool = False
     opened: bool = False  # its root message was asked for
     sending: bool = False  # its root message is being posted now
+    in_flight: int = 0  # calls for it being made now: it is not forgotten before they are answered
     dropped: bool = False  # Slack refused its root message for good: nothing of it can be shown
     posted: list[Posted] = field(default_factory=list)
     refused: Refused | None = None
@@ -225,11 +226,17 @@ class Outbox:
                     text = _take_lines(entry.broadcast if broadcast else entry.lines)
                     self._last_post[channel] = now
                     work.append(("post", entry, text, broadcast))
+            for _, entry, _, _ in work:
+                entry.in_flight += 1
             for key in [k for k, e in self._threads.items() if _done(e)]:
                 del self._threads[key]
                 self._last_update.pop(key, None)
         for kind, entry, text, broadcast in work:
-            self._send(kind, entry, text, broadcast)
+            try:
+                self._send(kind, entry, text, broadcast)
+            finally:
+                with self._lock:
+                    entry.in_flight -= 1
 
     def _channel_free(self, channel: str, now: float) -> bool:
         return now - self._last_post[channel] >= self.interval
@@ -269,7 +276,8 @@ class Outbox:
             self._failed(kind, entry, text, broadcast, _Failure(error, transient, wait, e.response.get("needed")))
             return
         except OSError as e:  # the network: as transient as a 429
-            self._failed(kind, entry, text, broadcast, _Failure(type(e).__name__, True, 1.0))
+            log.debug("cannot reach Slack: %s", e)
+            self._failed(kind, entry, text, broadcast, _Failure("connection_error", True, 1.0))
             return
         with self._lock:
             entry.failing_since = None
@@ -301,8 +309,7 @@ class Outbox:
         what = {"root": "a release message", "update": "an update of a release message", "post": "a thread message"}
         self._undeliverable(method, failure.error, f"({what[kind]} of {release.app} in {release.env})")
         if kind == "root" and entry.refused is not None:
-            error = "ratelimited" if failure.transient else failure.error
-            _safely(entry.refused, release, error)
+            _safely(entry.refused, release, failure.error)
 
     def _undeliverable(self, method: str, error: str, what: str) -> None:
         log.warning("Slack did not take %s %s: %s", method, what, error)
@@ -357,7 +364,7 @@ def _busy(entry: _Thread) -> bool:
 
 
 def _done(entry: _Thread) -> bool:
-    return (entry.dropped or entry.release.finished) and not _busy(entry) and not entry.sending
+    return (entry.dropped or entry.release.finished) and not _busy(entry) and not entry.in_flight
 
 
 def _safely(fn: Callable[..., None], *args: Any) -> None:
