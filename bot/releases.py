@@ -392,7 +392,15 @@ class Tracker:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, drain: float = 5.0) -> None:
+        """Stop after sending what is queued (for at most ``drain`` seconds): a replica going away for an
+        upgrade still shows the states it knows; what is left is logged."""
+        deadline = time.monotonic() + drain
+        while self._thread.is_alive() and self.outbox.pending() and time.monotonic() < deadline:
+            self.outbox.wake()
+            time.sleep(0.05)
+        if self.outbox.pending():
+            log.warning("stopping with Slack messages still queued; they are not sent")
         self._stop.set()
         self.outbox.wake()
         self._thread.join(timeout=10)

@@ -110,20 +110,20 @@ def test_with_every_third_chat_call_answered_429_every_release_ends_in_its_final
         for env in CHANNELS
         for app, version in zip(APPS, ("v1.4.2", "v2.1.1", "v1.0.5"), strict=True)
     ]
-    asks.append(
-        ("trade-service", "dev", "v1.4.3")
-    )  # the tenth: a second deploy of an app in dev, once the first is done
+    asks.append(("trade-service", "dev", "v1.4.3"))
     with ThreadPoolExecutor(9) as pool:
         replies = list(pool.map(lambda a: bot.command("/deploy", f"{a[0]} {a[1]} {a[2]}"), asks[:9]))
     assert all(r.status == 200 for r in replies)
-    wait_for(lambda: _version(bot, "trade-service", "dev") == "v1.4.2", 60, message="the first dev deploy")
-    bot.command("/deploy", "trade-service dev v1.4.3")
 
     def final(channel: str, startswith: str, ends: str) -> dict | None:
         for message in bot.slack.messages(channel):
             if message["text"].startswith(startswith) and not message.get("thread_ts"):
                 return message if message["text"].endswith(ends) else None
         return None
+
+    # the tenth, once the first deploy of trade-service in dev has finished (its lock released, its message final)
+    wait_for(lambda: final("#dev", "Deploy trade-service v1.4.2 to dev", "Deployed"), 60, message="the first")
+    bot.command("/deploy", "trade-service dev v1.4.3")
 
     for app, env, version in asks:
         ends = "Waiting for approval" if env == "prod" else "Deployed"
