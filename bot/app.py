@@ -242,8 +242,8 @@ class GitOpsBot:
                 result = self.engine.deploy(
                     plan.app, plan.env, plan.version, actor=actor, progress=self.tracker.progress(release)
                 )
-            except GitOpsError as e:
-                release.phase, release.message = "Failed", blocks.escape(str(e))
+            except Exception as e:  # its message says it failed, whatever failed
+                release.phase, release.message = "Failed", blocks.escape(_failure(e))
                 self.tracker.show(release)
                 raise
             self._follow(release, result)
@@ -270,8 +270,8 @@ class GitOpsBot:
             self._open(release, respond, typed_in=channel)
             try:
                 result = self.engine.rollback(cmd.app, cmd.env, to=cmd.version, actor=actor)
-            except GitOpsError as e:
-                release.phase, release.message = "Failed", blocks.escape(str(e))
+            except Exception as e:  # its message says it failed, whatever failed
+                release.phase, release.message = "Failed", blocks.escape(_failure(e))
                 self.tracker.show(release)
                 raise
             release.version = result.version
@@ -323,10 +323,13 @@ class GitOpsBot:
                 return  # it is right there, under the command
             try:
                 link = self.outbox.call("chat_getPermalink", channel=release.channel, message_ts=release.ts)
-                where = f"<{link['permalink']}|in {channel_ref(release.channel)}>"
+                message = f": <{link['permalink']}|open its message>"  # a mention cannot sit inside a link label
             except Undelivered:
-                where = f"in {channel_ref(release.channel)}"
-            _tell(respond, f":point_right: The {blocks.escape(what)} is followed {where}.")
+                message = ""
+            _tell(
+                respond,
+                f":point_right: The {blocks.escape(what)} is followed in {channel_ref(release.channel)}{message}.",
+            )
 
         def refused(release: Release, error: str) -> None:
             _tell(
@@ -578,6 +581,8 @@ class GitOpsBot:
         self.engine.resolve(app, env)
         self.access.require(user, env, "deployer")
         result = self.engine.sync(app, env, wait=True, actor=actor)
+        if self.reports is not None:  # the engine's work first: the incident is settled even if Slack refuses
+            self.reports.check(app, env, how=f"synced by {actor.split(' ')[0]}")
         self.outbox.call(
             "chat_postMessage",
             channel=body["container"]["channel_id"],
@@ -586,8 +591,6 @@ class GitOpsBot:
                 f"{actor.split(' ')[0]} synced {app} in {env}: {len(result.applied)} applied, health {result.health}"
             ),
         )
-        if self.reports is not None:
-            self.reports.check(app, env, how=f"synced by {actor.split(' ')[0]}")
 
     # ------------------------------------------------------------ approvals
 
@@ -662,6 +665,10 @@ class GitOpsBot:
             self._follow(release, result)
         finally:
             self.in_flight.release(key)
+
+
+def _failure(error: Exception) -> str:
+    return str(error) if isinstance(error, GitOpsError) else "gitopsctl failed unexpectedly; the error is in its log"
 
 
 def _tell(respond, text: str) -> None:

@@ -178,16 +178,26 @@ class SlackStats:
         )
 
 
+def _is_id(channel: str, kinds: str) -> bool:
+    return channel[:1] in kinds and channel[1:].isalnum() and channel.isupper()
+
+
 def channel_ref(channel: str) -> str:
-    """A channel as mrkdwn: a link for an ID, the name (escaped) otherwise."""
-    if channel[:1] in ("C", "G") and channel[1:].isalnum() and channel.isupper():
+    """A conversation as mrkdwn: a link for a channel ID, "a direct message" for a DM, the name (escaped)."""
+    if _is_id(channel, "CG"):
         return f"<#{channel}>"
+    if _is_id(channel, "DUW"):
+        return "a direct message"
     return escape(channel if channel.startswith("#") else f"#{channel}")
 
 
 def explain(error: str, channel: str, *, needed: str | None = None) -> str:
     """What Slack's refusal of a message in ``channel`` means to the person who acted, and what to do (mrkdwn)."""
     where = channel_ref(channel)
+    if _is_id(channel, "DUW") and error in ("not_in_channel", "channel_not_found"):
+        return (
+            "gitopsctl cannot post in a direct message it is not in: set `slack_channel` for the app or the environment"
+        )
     reasons = {
         "not_in_channel": f"gitopsctl is not in {where}: invite @gitopsctl there (`/invite @gitopsctl`)",
         "channel_not_found": (

@@ -17,7 +17,7 @@ from gitopsctl.engine import MISSING, Actor, AppDrift, Incident, describe
 
 from . import blocks
 from .blocks import Release, release_blocks, release_text
-from .delivery import Undelivered
+from .delivery import TRANSIENT, Undelivered
 from .releases import Outbox
 
 if TYPE_CHECKING:
@@ -136,8 +136,8 @@ class SlackNotifier:
                     text=release_text(release),
                     blocks=release_blocks(release),
                 )
-            except Undelivered as e:  # gone for good, or to be tried again by the engine's next pass
-                done = done and e.error in ("message_not_found", "channel_not_found", "cant_update_message")
+            except Undelivered as e:  # refused for good (counted): done; a transient failure: the next pass tries
+                done = done and e.error not in TRANSIENT
         return done
 
     def _production(self, env: str) -> bool:

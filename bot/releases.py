@@ -20,13 +20,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from gitopsctl.engine import Engine
 
@@ -38,6 +40,9 @@ CHANNEL_INTERVAL = 1.0  # Slack: about one message a second per channel
 POLL_INTERVAL = 1.0
 GIVE_UP = 600.0  # seconds a queued message keeps being retried before it is counted undeliverable
 THREAD_TEXT = 3500  # characters of queued lines sent in one thread message (Slack advises at most 4,000)
+UNOPENED_TTL = 3600.0  # seconds lines of a release never opened are kept (an approval being carried out)
+# slack_sdk helpers that make several calls: the budget of the one Slack limits hardest
+BUDGETED_AS = {"files_upload_v2": "files.completeUploadExternal"}
 
 Posted = Callable[[Release], None]
 Refused = Callable[[Release, str], None]
@@ -49,6 +54,7 @@ class _Thread:
     lines: list[str] = field(default_factory=list)
     broadcast: list[str] = field(default_factory=list)
     root_dirty: bool = False
+    created: float = field(default_factory=time.monotonic)
     opened: bool = False  # its root message was asked for
     sending: bool = False  # its root message is being posted now
     in_flight: int = 0  # calls for it being made now: it is not forgotten before they are answered
@@ -93,10 +99,20 @@ class Outbox:
         self._threads: dict[int, _Thread] = {}  # by id(release): lines wait there until its root is posted
         self._last_post: dict[str, float] = defaultdict(float)
         self._last_update: dict[int, float] = defaultdict(float)
+        # releases whose message Slack refused for good: what they queue later is dropped, not kept
+        self._refused: weakref.WeakValueDictionary[int, Release] = weakref.WeakValueDictionary()
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        # what the asker is told runs here, never on the sending thread: a slow reply stalls no channel
+        self._callbacks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-told")
 
-    def _entry(self, release: Release) -> _Thread:
+    def close(self) -> None:
+        self._callbacks.shutdown(wait=True, cancel_futures=False)
+
+    def _entry(self, release: Release) -> _Thread | None:
+        """The release's queue (None for a release Slack refused: nothing of it can be shown)."""
+        if self._refused.get(id(release)) is release:
+            return None
         entry = self._threads.get(id(release))
         if entry is None:
             entry = self._threads[id(release)] = _Thread(release)
@@ -114,6 +130,8 @@ class Outbox:
         run_now = False
         with self._lock:
             entry = self._entry(release)
+            if entry is None:
+                return
             entry.opened, entry.refused = True, refused
             if posted is not None:
                 entry.posted.append(posted)
@@ -126,11 +144,12 @@ class Outbox:
     def when_posted(self, release: Release, fn: Posted) -> None:
         """Run ``fn`` once the release's root message is in Slack (now, if it is)."""
         with self._lock:
-            entry = self._entry(release)
             if release.ts is None:
-                entry.posted.append(fn)
+                entry = self._entry(release)
+                if entry is not None:
+                    entry.posted.append(fn)
                 return
-        _safely(fn, release)
+        self._callbacks.submit(_safely, fn, release)
 
     def discard(self, release: Release) -> None:
         """Forget a release never opened (what it queued cannot be shown anywhere)."""
@@ -143,12 +162,15 @@ class Outbox:
         """A line for the release's thread; ``broadcast`` also shows it in the channel (alerts)."""
         with self._lock:
             entry = self._entry(release)
-            (entry.broadcast if broadcast else entry.lines).append(text)
+            if entry is not None:
+                (entry.broadcast if broadcast else entry.lines).append(text)
         self._wake.set()
 
     def refresh(self, release: Release) -> None:
         with self._lock:
-            self._entry(release).root_dirty = True
+            entry = self._entry(release)
+            if entry is not None:
+                entry.root_dirty = True
         self._wake.set()
 
     def pending(self) -> bool:
@@ -170,7 +192,7 @@ class Outbox:
     def call(self, api: str, **params: Any) -> dict:
         """One Web API call made now, within the channel's rate and the method's budget; slack_sdk retries
         429s. A refusal is counted, logged and raised (SlackApiError) for the caller to tell someone."""
-        method = api.replace("_", ".", 1)
+        method = BUDGETED_AS.get(api) or api.replace("_", ".", 1)
         if method == "chat.postMessage" and "channel" in params:
             self.wait_turn(str(params["channel"]))
         self.budget.acquire(method)
@@ -181,6 +203,10 @@ class Outbox:
             error = str(e.response.get("error") or e.response.status_code)
             self._undeliverable(method, error, f"in {channel}")
             raise Undelivered(method, error, channel, e.response.get("needed")) from e
+        except (SlackClientError, OSError) as e:  # Slack unreachable, after the client's own retries
+            log.debug("cannot reach Slack: %s", e)
+            self._undeliverable(method, "connection_error", f"in {channel}")
+            raise Undelivered(method, "connection_error", channel) from e
 
     def send(self, api: str, **params: Any) -> dict | None:
         """``call`` for messages nobody waits on (drift reports, snippets): None when Slack refused it."""
@@ -222,15 +248,18 @@ class Outbox:
                     and self._channel_free(channel, now)
                     and self.budget.take("chat.postMessage")
                 ):
-                    broadcast = bool(entry.broadcast)
+                    broadcast = bool(entry.broadcast) and not entry.lines  # in the order they were queued
                     text = _take_lines(entry.broadcast if broadcast else entry.lines)
                     self._last_post[channel] = now
                     work.append(("post", entry, text, broadcast))
             for _, entry, _, _ in work:
                 entry.in_flight += 1
-            for key in [k for k, e in self._threads.items() if _done(e)]:
+            for key in [k for k, e in self._threads.items() if _done(e, now)]:
                 del self._threads[key]
-                self._last_update.pop(key, None)
+            if len(self._last_update) > 1000:
+                self._last_update = defaultdict(
+                    float, {k: t for k, t in self._last_update.items() if now - t < self.interval}
+                )
         for kind, entry, text, broadcast in work:
             try:
                 self._send(kind, entry, text, broadcast)
@@ -304,12 +333,14 @@ class Outbox:
                 elif kind == "post":
                     (entry.broadcast if broadcast else entry.lines).insert(0, text or "")
                 return
+            entry.failing_since = None  # the next failure gets its own retry window
             if kind == "root":  # nothing of this release can be shown: its thread and updates go too
                 entry.dropped, entry.lines, entry.broadcast, entry.root_dirty = True, [], [], False
+                self._refused[id(release)] = release
         what = {"root": "a release message", "update": "an update of a release message", "post": "a thread message"}
         self._undeliverable(method, failure.error, f"({what[kind]} of {release.app} in {release.env})")
         if kind == "root" and entry.refused is not None:
-            _safely(entry.refused, release, failure.error)
+            self._callbacks.submit(_safely, entry.refused, release, failure.error)
 
     def _undeliverable(self, method: str, error: str, what: str) -> None:
         log.warning("Slack did not take %s %s: %s", method, what, error)
@@ -320,7 +351,7 @@ class Outbox:
         with self._lock:
             callbacks, entry.posted = entry.posted, []
         for fn in callbacks:
-            _safely(fn, entry.release)
+            self._callbacks.submit(_safely, fn, entry.release)
 
     def next_due(self) -> float:
         """Seconds until something queued may be sent."""
@@ -330,12 +361,13 @@ class Outbox:
             for key, entry in self._threads.items():
                 if entry.dropped or (entry.release.ts is None and (not entry.opened or entry.sending)):
                     continue
-                start = max(entry.retry_at, now)
+                start = max(entry.retry_at, now)  # each item waits for its channel, its method's budget and its retry
                 if entry.release.ts is None or entry.lines or entry.broadcast:
-                    waits.append(max(start, self._last_post[entry.release.channel] + self.interval) - now)
-                    waits.append(self.budget.wait("chat.postMessage"))
+                    channel = self._last_post[entry.release.channel] + self.interval
+                    waits.append(max(start, channel, now + self.budget.wait("chat.postMessage")) - now)
                 if entry.root_dirty and entry.release.ts is not None:
-                    waits.append(max(start, self._last_update[key] + self.interval) - now)
+                    update = self._last_update[key] + self.interval
+                    waits.append(max(start, update, now + self.budget.wait("chat.update")) - now)
         return max(0.0, min(waits)) if waits else 3600.0
 
     def wake(self) -> None:
@@ -363,8 +395,16 @@ def _busy(entry: _Thread) -> bool:
     return bool(entry.lines or entry.broadcast or entry.root_dirty or (entry.opened and entry.release.ts is None))
 
 
-def _done(entry: _Thread) -> bool:
-    return (entry.dropped or entry.release.finished) and not _busy(entry) and not entry.in_flight
+def _done(entry: _Thread, now: float) -> bool:
+    """Nothing left to send for it: forgotten (a later line or update for it starts afresh, its ts known).
+    Lines of a release never opened are kept for ``UNOPENED_TTL`` (an approval being carried out)."""
+    if entry.in_flight or entry.sending:
+        return False
+    if entry.dropped:
+        return True
+    if entry.release.ts is None and not entry.opened:
+        return now - entry.created > UNOPENED_TTL
+    return not _busy(entry)
 
 
 def _safely(fn: Callable[..., None], *args: Any) -> None:
@@ -404,6 +444,7 @@ class Tracker:
         self._stop.set()
         self.outbox.wake()
         self._thread.join(timeout=10)
+        self.outbox.close()
 
     def progress(self, release: Release) -> Callable[[str], None]:
         """A progress callback for the engine: each line goes into the release's thread."""

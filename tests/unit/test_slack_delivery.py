@@ -92,7 +92,8 @@ def test_a_root_message_answered_429_waits_out_retry_after_and_is_posted_once():
     _pump(outbox, lambda: len(slack.sent) >= 2)
     assert time.monotonic() - started >= 0.95  # Retry-After: 1
     assert [m for m, _ in slack.sent] == ["chat.postMessage", "chat.postMessage"]
-    assert slack.sent[1][1]["thread_ts"] == release.ts and posted == [release]
+    assert slack.sent[1][1]["thread_ts"] == release.ts
+    _pump(outbox, lambda: posted == [release])  # told once, off the sending thread
     assert release.channel == "C0PROD"  # Slack's ID from here on
     assert stats.ratelimited.labels("chat.postMessage")._value.get() == 1
 
@@ -110,6 +111,77 @@ def test_a_refused_root_message_tells_whoever_opened_it_and_its_thread_is_droppe
     _pump(outbox, lambda: bool(refused) and not outbox.pending())
     assert refused == ["not_in_channel"] and slack.sent == []
     assert stats.undeliverable.labels("chat.postMessage", "not_in_channel")._value.get() == 1
+
+
+def test_lines_queued_after_slack_refused_the_message_are_dropped_not_kept_for_ever():
+    slack = Slack()
+    slack.script["chat.postMessage"] = ["not_in_channel"]
+    outbox, _ = _outbox(slack)
+    release, refused = _release(), []
+    outbox.open(release, refused=lambda r, error: refused.append(error))
+    _pump(outbox, lambda: bool(refused))
+    for i in range(1000):  # the deploy goes on and reports progress
+        outbox.line(release, f"step {i}")
+    outbox.refresh(release)
+    outbox.flush()
+    assert not outbox.pending() and not outbox._threads and slack.sent == []
+
+
+def test_a_release_left_waiting_for_approval_is_not_kept_once_its_message_is_up_to_date():
+    slack = Slack()
+    outbox, _ = _outbox(slack)
+    releases = [_release(phase="PendingApproval", request_id=f"r{i}") for i in range(20)]
+    for release in releases:  # the click that ends each builds its own Release from the button
+        outbox.open(release)
+    _pump(outbox, lambda: all(r.ts for r in releases) and not outbox.pending())
+    outbox.flush()
+    assert not outbox._threads
+    releases[0].phase = "Rejected"  # still shown if it changes again
+    outbox.refresh(releases[0])
+    _pump(outbox, lambda: any(m == "chat.update" for m, _ in slack.sent))
+
+
+def test_while_slack_pauses_a_method_the_sending_thread_sleeps_instead_of_spinning():
+    slack = Slack()
+    outbox, _ = _outbox(slack)
+    first, second = _release(), _release()
+    for release in (first, second):
+        outbox.open(release)
+    _pump(outbox, lambda: first.ts and second.ts)
+    time.sleep(0.1)
+    outbox.budget.backoff("chat.update", 5)
+    outbox.budget.backoff("chat.postMessage", 5)
+    outbox.refresh(first)
+    outbox.line(second, "a line")
+    assert outbox.next_due() > 4
+
+
+def test_after_one_message_was_given_up_the_next_failure_gets_its_own_retry_window():
+    slack = Slack()
+    outbox, stats = _outbox(slack, give_up=0.3)
+    release = _release()
+    outbox.open(release)
+    _pump(outbox, lambda: release.ts is not None)
+    slack.script["chat.postMessage"] = ["service_unavailable"] * 40
+    outbox.line(release, "lost in the outage")
+    _pump(outbox, lambda: stats.undeliverable.labels("chat.postMessage", "service_unavailable")._value.get() == 1)
+    slack.script["chat.postMessage"] = []
+    slack.script["chat.update"] = [429]  # one 429 on the final update, long after the outage began
+    release.phase = "Deployed"
+    outbox.refresh(release)
+    _pump(outbox, lambda: any(m == "chat.update" for m, _ in slack.sent) and not outbox.pending())
+    assert [p for m, p in slack.sent if m == "chat.update"][-1]["text"].endswith("Deployed")
+
+
+def test_slack_out_of_reach_is_a_message_not_sent_never_an_exception_for_the_caller():
+    class Unreachable:
+        def chat_postMessage(self, **params):  # noqa: N802 (slack_sdk's name)
+            raise OSError("connection refused")
+
+    stats = SlackStats(CollectorRegistry())
+    outbox = Outbox(Unreachable(), direct=Unreachable(), stats=stats)
+    assert outbox.send("chat_postMessage", channel="C1", text="drift") is None
+    assert stats.undeliverable.labels("chat.postMessage", "connection_error")._value.get() == 1
 
 
 def test_what_still_fails_after_the_retry_window_is_given_up_counted_and_reported():
