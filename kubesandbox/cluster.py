@@ -19,6 +19,7 @@ import yaml
 
 from .api import Api
 from .controllers import Controllers, Timing
+from .faults import Faults
 from .registry import CRD_TYPE, Registry
 from .server import ApiServer
 from .store import Store
@@ -55,7 +56,8 @@ class Sandbox:
         self.token = self._token()
         self.users = Users(self.state_dir / "users.json", self.token)
         self.ca_path, cert_path, key_path = ensure_certificates(self.state_dir)
-        self._server = ApiServer(port, self.api, self.users, server_context(cert_path, key_path))
+        self.faults = Faults()  # requests answered as a struggling API server would (see faults.py)
+        self._server = ApiServer(port, self.api, self.users, server_context(cert_path, key_path), self.faults)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-api", daemon=True)
         self.kubeconfig = self.state_dir / "kubeconfig"
         self._stopped = False

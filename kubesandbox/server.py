@@ -8,8 +8,10 @@ failure comes back as a ``Status`` object with the right code and reason.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import ssl
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,12 +21,14 @@ from urllib.parse import parse_qs, urlsplit
 from . import openapi
 from .api import Api, now_rfc3339
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
+from .faults import Faults
 from .registry import SELF_SUBJECT_REVIEW, ResourceType
 from .tables import to_table
-from .users import UserInfo, Users
+from .users import MASTERS, UserInfo, Users
 
 log = logging.getLogger(__name__)
 
+FAULTS_PATH = "/sandbox/faults"  # the admin's fault injection (see faults.py); not a Kubernetes path
 PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
 VERSION = {
     "major": "1",
@@ -45,9 +49,10 @@ class ApiServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, port: int, api: Api, users: Users, tls: ssl.SSLContext) -> None:
+    def __init__(self, port: int, api: Api, users: Users, tls: ssl.SSLContext, faults: Faults | None = None) -> None:
         self.api = api
         self.users = users
+        self.faults = faults or Faults()
         self.stopping = False
         self._tls = tls
         super().__init__(("127.0.0.1", port), _Handler)
@@ -164,6 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True  # its body stays unread, so the connection cannot be reused
                     raise unauthorized()
                 raw = self._body()
+            if path == FAULTS_PATH or path.startswith(FAULTS_PATH + "/"):
+                return self._faults(method, path, raw, user)
             self._route(method, path, query, raw, user)
         except ApiError as e:
             self._send(e.code, e.status(), e.headers)
@@ -244,6 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if (sub == "status" and not rt.status) or (sub == "scale" and not rt.scale):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if self._inject(method, rt, namespace, name, sub, watch, user):
+            return
         self._verb(method, rt, namespace, name, sub, query, raw, watch)
 
     def _self_subject_review(self, method: str, rest: list[str], raw: bytes, user: UserInfo | None) -> None:
@@ -291,6 +300,47 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _wants_table(self) -> bool:
         return "as=Table" in (self.headers.get("Accept") or "")
+
+    def _inject(self, method: str, rt: ResourceType, namespace, name, sub: str, watch: bool, user) -> bool:
+        """A fault rule meeting this request: delay it, answer its status, or drop the connection (True)."""
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method) or (
+            ("get" if name else "watch" if watch else "list")
+            if method == "GET"
+            else ("delete" if name else "deletecollection")
+        )
+        resource = f"{rt.plural}/{sub}" if sub else rt.plural
+        who = user.username if user else ""
+        fault = self.server.faults.fire(verb, resource, namespace or "", name or "", who)
+        if fault is None:
+            return False
+        if fault.latency:
+            time.sleep(fault.latency)
+        if fault.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        error = fault.error()
+        if error is not None:
+            raise error
+        return False
+
+    def _faults(self, method: str, path: str, raw: bytes, user) -> None:
+        """The admin's fault rules (see faults.py): GET lists, POST adds, DELETE removes all or one."""
+        if user is None or MASTERS not in user.groups:
+            raise ApiError(403, "Forbidden", "only the sandbox's admin may inject faults")
+        faults = self.server.faults
+        if method == "GET" and path == FAULTS_PATH:
+            return self._send(200, {"kind": "FaultList", "items": [f.as_dict() for f in faults.rules()]})
+        if method == "POST" and path == FAULTS_PATH:
+            return self._send(201, faults.add_json(self._json_body(raw)).as_dict())
+        if method == "DELETE":
+            fault_id = path[len(FAULTS_PATH) + 1 :] or None
+            removed = faults.remove(fault_id)
+            if fault_id and not removed:
+                raise ApiError(404, "NotFound", f"no fault {fault_id}")
+            return self._send(200, {"kind": "Status", "status": "Success", "details": {"removed": removed}})
+        raise method_not_allowed()
 
     def _verb(self, method, rt: ResourceType, namespace, name, sub, query, raw, watch) -> None:
         api = self.server.api
