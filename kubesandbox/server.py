@@ -74,6 +74,18 @@ class ApiServer(ThreadingHTTPServer):
         return f"https://{host}:{port}"
 
 
+def _created_name(method: str, raw: bytes) -> str | None:
+    """The name in a create's body (a POST names its object there, not in the path), for fault rules."""
+    if method != "POST" or not raw:
+        return None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    name = body.get("metadata", {}).get("name") if isinstance(body, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("true", "1")
 
@@ -251,7 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if (sub == "status" and not rt.status) or (sub == "scale" and not rt.scale):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if self._inject(method, rt, namespace, name, sub, watch, user):
+        if self._inject(method, rt, namespace, name or _created_name(method, raw), sub, watch, user):
             return
         self._verb(method, rt, namespace, name, sub, query, raw, watch)
 

@@ -11,7 +11,7 @@ from typing import Any
 from ..cluster import health as health_checks
 from ..cluster.client import Cluster
 from ..config import App
-from ..errors import ApiStatusError, ClusterError
+from ..errors import ApiStatusError, ClusterError, ConflictError
 from ..source.manifests import ObjectRef, find_version
 from .observe import find_untracked, observe
 from .plan import BUILTIN_SMP_KINDS, Plan, removal_patch, stage
@@ -31,8 +31,11 @@ def execute(
     cluster: Cluster, plan: Plan, *, prune: bool, progress: Callable[[str], None], create_namespaces: list[str]
 ) -> tuple[list[ObjectRef], list[ObjectRef]]:
     for namespace in create_namespaces:
-        cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-        progress(f"created namespace {namespace}")
+        try:
+            cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+            progress(f"created namespace {namespace}")
+        except ConflictError:  # someone created it since it was found missing: it is there, which is all we need
+            progress(f"namespace {namespace} was created meanwhile")
     applied = []
     for obj in sorted(plan.writes, key=lambda o: stage(o["kind"])):
         ref = ObjectRef.of(obj)

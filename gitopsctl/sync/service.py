@@ -9,6 +9,7 @@ Drifted is live changed away from what was delivered.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from ..cluster import records
 from ..cluster.client import Cluster
 from ..cluster.health import HEALTHY, UNKNOWN
 from ..config import App, Environment
-from ..errors import ClusterError, GitOpsError, ManifestError
+from ..errors import ClusterError, GitOpsError, ManifestError, SyncRefusedError
 from ..source.commits import Commit
 from ..source.manifests import ObjectRef, find_version
 from . import diff as diffing
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 SYNCED, OUT_OF_SYNC = "Synced", "OutOfSync"
 CLEAN, DRIFTED = "Clean", "Drifted"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -234,23 +237,27 @@ class Syncs:
         rendered, desired = self.workspace.desired(spec, environment, sha)
         version = find_version(desired, spec.container)
         record = records.read(cluster, spec.name, environment.name, environment.namespace)
-        observation = observe(cluster, [ObjectRef.of(o) for o in desired] + record.inventory)
-        find_untracked(cluster, desired, observation)
-        plan = make_plan(desired, observation, observation.live.values(), spec, environment)
-        refuse_unsafe_prune(rendered, plan, prune=prune, allow_empty=allow_empty, app=app, env=env)
-        absent = missing_namespaces(cluster, plan)
-        validate(cluster, plan, absent)
-        result = SyncResult(app, env, sha, "Succeeded", unchanged=len(plan.unchanged), dry_run=dry_run, version=version)
-        if dry_run:
-            result.applied = [ObjectRef.of(o) for o in plan.writes]
-            result.pruned = [ObjectRef.of(o) for o in plan.prune] if prune else []
-            result.health, result.message = UNKNOWN, "dry run: nothing was changed"
-            return result
-        progress(
-            f"syncing {app} to {env} at {sha[:12]}: {len(plan.writes)} to apply, {len(plan.unchanged)} unchanged, "
-            f"{len(plan.prune) if prune else 0} to prune"
-        )
+        result = SyncResult(app, env, sha, "Succeeded", dry_run=dry_run, version=version)
+        inventory = [ObjectRef.of(o) for o in desired] + record.inventory  # what a failed sync may have touched
+        started = False
         try:
+            observation = observe(cluster, [ObjectRef.of(o) for o in desired] + record.inventory)
+            find_untracked(cluster, desired, observation)
+            plan = make_plan(desired, observation, observation.live.values(), spec, environment)
+            refuse_unsafe_prune(rendered, plan, prune=prune, allow_empty=allow_empty, app=app, env=env)
+            absent = missing_namespaces(cluster, plan)
+            validate(cluster, plan, absent)
+            result.unchanged = len(plan.unchanged)
+            if dry_run:
+                result.applied = [ObjectRef.of(o) for o in plan.writes]
+                result.pruned = [ObjectRef.of(o) for o in plan.prune] if prune else []
+                result.health, result.message = UNKNOWN, "dry run: nothing was changed"
+                return result
+            progress(
+                f"syncing {app} to {env} at {sha[:12]}: {len(plan.writes)} to apply, {len(plan.unchanged)} unchanged, "
+                f"{len(plan.prune) if prune else 0} to prune"
+            )
+            started = True
             result.applied, result.pruned = execute(
                 cluster, plan, prune=prune, progress=progress, create_namespaces=absent
             )
@@ -268,9 +275,14 @@ class Syncs:
             else:
                 result.health, result.message = assess(cluster, desired)
         except GitOpsError as e:
+            # a sync the cluster failed, at whichever step (the server-side dry run, an apply, the wait), is in
+            # history as Failed; one refused for its input (a boundary, an unsafe prune) changed nothing at all
             result.result, result.message = "Failed", str(e)
-            inventory = [ObjectRef.of(o) for o in desired] + record.inventory
-            self._record(cluster, environment, result, actor, inventory)
+            if not dry_run and (started or (isinstance(e, ClusterError) and not isinstance(e, SyncRefusedError))):
+                try:
+                    self._record(cluster, environment, result, actor, inventory)
+                except GitOpsError as unrecorded:  # the API still failing: the caller hears the first error
+                    log.warning("the failed sync of %s in %s could not be recorded: %s", app, env, unrecorded)
             raise
         self._record(cluster, environment, result, actor, inventory)
         return result

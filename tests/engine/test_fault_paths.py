@@ -1,0 +1,62 @@
+"""Every error path has a defined outcome, driven by faults the sandbox injects (never patched calls)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import config as kube_config
+
+from gitopsctl.errors import ClusterError, GitOpsError
+from tests.conftest import wait_for
+
+
+def _history(fleet, app: str, env: str):
+    return fleet.engine.history(app, env)
+
+
+def test_a_namespace_someone_else_creates_mid_sync_is_not_an_error(fleet):
+    assert "trading-dev" not in {n.metadata.name for n in fleet.core.list_namespace().items}  # never synced
+    # gitopsctl found it missing; while its create is on the wire, someone else creates it: kube-apiserver says 409
+    slow = fleet.sandbox.faults.add(
+        verbs=["create"],
+        resource="namespaces",
+        name="trading-dev",
+        user="sandbox-admin",
+        latency=1.0,
+        status=409,
+        count=1,
+    )
+    someone = k8s.CoreV1Api(kube_config.new_client_from_config(str(fleet.sandbox.add_user("someone"))))
+    with ThreadPoolExecutor(1) as pool:
+        syncing = pool.submit(fleet.engine.sync, "trade-service", "dev", wait=True, timeout=30)
+        wait_for(lambda: slow.fired == 1, 30, message="gitopsctl's create of the namespace")
+        someone.create_namespace({"metadata": {"name": "trading-dev"}})
+        result = syncing.result(timeout=60)
+    assert result.result == "Succeeded", result.message
+    assert fleet.engine.status("trade-service", "dev")[0].health == "Healthy"
+
+
+def test_api_unavailable_during_the_dry_run_is_one_sentence_and_a_failed_history_entry(fleet):
+    fleet.engine.sync("trade-service", "dev", wait=True, timeout=30)
+    before = len(_history(fleet, "trade-service", "dev"))
+    fleet.sandbox.faults.add(verbs=["patch"], resource="deployments", namespace="trading-dev", status=503, seconds=60)
+    with pytest.raises(ClusterError) as failed:
+        fleet.engine.deploy("trade-service", "dev", "v1.4.2", actor="alice")
+    assert "\n" not in str(failed.value) and "unable to handle the request" in str(failed.value)
+    fleet.sandbox.faults.remove()
+    history = _history(fleet, "trade-service", "dev")
+    assert len(history) == before + 1 and history[0].result == "Failed"
+
+
+def test_a_conflict_in_the_servers_dry_run_is_a_refusal_in_one_sentence_and_nothing_is_written(fleet):
+    rule = fleet.sandbox.faults.add(
+        verbs=["patch"], resource="configmaps", name="trade-service-config", status=409, count=1
+    )
+    with pytest.raises(GitOpsError) as refused:
+        fleet.engine.sync("trade-service", "dev", wait=True, timeout=30)
+    assert rule.fired == 1 and "\n" not in str(refused.value)
+    assert "trade-service-config was refused by the cluster" in str(refused.value)
+    assert _history(fleet, "trade-service", "dev") == []  # refused before anything changed: no history either
+    assert fleet.engine.sync("trade-service", "dev", wait=True, timeout=30).result == "Succeeded"
