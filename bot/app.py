@@ -354,7 +354,12 @@ class GitOpsBot:
             io.StringIO(),
         )
         unhealthy = [r for r in rows if r.sync != "Synced" or r.health != "Healthy"]
-        summary = f"{len(rows)} app/environment pairs, {len(unhealthy)} out of sync or not Healthy"
+        failed = [f"{r.app} in {r.env}: {r.error}" for r in rows if r.error]
+        summary = f"{len(rows)} app/environment pairs, {len(unhealthy)} out of sync or not Healthy" + (
+            "; could not be read: " + "; ".join(failed) if failed else ""
+        )
+        if failed:
+            body += "\n" + "\n".join(failed)
         self._answer(respond, f"Status{' of ' + cmd.app if cmd.app else ''}", body, summary, user, channel)
 
     def _cmd_diff(self, cmd: Command, *, user: str, channel: str, respond, **_: Any) -> None:
@@ -384,17 +389,20 @@ class GitOpsBot:
         envs = [cmd.env] if cmd.env else self._viewable(user)
         report = self.engine.drift(cmd.env)
         drifted = [d for d in report.drifted if d.env in envs]
-        if not drifted:
+        failed = [f"{e.app} in {e.env}: not scanned: {e.error}" for e in report.errors if e.env in envs]
+        if not drifted and not failed:
             respond(response_type="ephemeral", text=f":white_check_mark: no drift in {', '.join(envs)}")
             return
-        lines = []
+        lines = list(failed)
         for item in drifted:
             lines.append(f"{item.app} in {item.env}: {len(item.resources)} drifted objects")
             for r in item.resources:
                 who = f" (changed by {r.changed_by})" if r.changed_by else ""
                 lines.append(f"  {r.ref.kind}/{r.ref.name}: {r.state}{who}")
                 lines += [f"    {f.path}: {_short(f.desired)} in Git, {_short(f.live)} live" for f in r.fields]
-        summary = f"{sum(len(d.resources) for d in drifted)} objects drifted in {len(drifted)} apps"
+        summary = f"{sum(len(d.resources) for d in drifted)} objects drifted in {len(drifted)} apps" + (
+            f"; {len(failed)} not scanned" if failed else ""
+        )
         self._answer(respond, "Drift", "\n".join(lines), summary, user, channel)
 
     def _cmd_locks(self, cmd: Command, *, user: str, channel: str, respond, **_: Any) -> None:

@@ -16,7 +16,7 @@ from .cluster import health as health_checks
 from .cluster import records
 from .cluster.locks import Locks
 from .drift import scan as drifting
-from .errors import ClusterError, ManifestError
+from .errors import ClusterError, SourceError
 from .release import policy
 from .release.following import HELD, Followed
 from .release.requests import REQUEST_LABEL, Request, request_of
@@ -112,7 +112,7 @@ def snapshot(engine: Engine) -> FleetView:
             targets_by_cluster.setdefault(id(cluster), []).append(
                 drifting.Target(spec, environment, desired, record.inventory)
             )
-        except ManifestError as e:  # refused or broken manifests are this cell's problem, not the whole fleet's
+        except SourceError as e:  # refused or broken manifests are this cell's problem, not the whole fleet's
             refusal = str(e)
         followed = (known.get("followed") or {}).get(spec.name) or Followed()
         lock = (known.get("locks") or {}).get((spec.name, environment.name))

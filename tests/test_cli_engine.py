@@ -30,7 +30,7 @@ def test_status_json_rows(fleet):
     result = gitopsctl(fleet, "status", "--env", "dev", "-o", "json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    keys = {"app", "env", "version", "revision", "sync", "drift", "health", "message", "pending_commits"}
+    keys = {"app", "env", "version", "revision", "sync", "drift", "health", "message", "pending_commits", "error"}
     assert [set(r) for r in rows] == [keys] * 3
     row = next(r for r in rows if r["app"] == "trade-service")
     assert (row["version"], row["sync"], row["health"]) == ("v1.4.1", "Synced", "Healthy")
@@ -103,6 +103,7 @@ def test_drift_json_shape_and_exit_codes(fleet):
     assert json.loads(clean.stdout) == {
         "drifted": [],
         "clean": [{"app": a, "env": "prod"} for a in ("trade-service", "pricing-api", "ledger-worker")],
+        "errors": [],
     }
     fleet.apps.patch_namespaced_deployment("trade-service", "trading-prod", {"spec": {"replicas": 9}})
     drifted = gitopsctl(fleet, "drift", "--env", "prod", "trade-service", "-o", "json")

@@ -29,9 +29,10 @@ def _config_check(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     rows = engine_for(args).status(args.app, args.env)
+    in_error = 1 if any(r.error for r in rows) else 0  # some apps could not be read: the rest are still listed
     if args.output == "json":
         emit_json([row.as_dict() for row in rows])
-        return 0
+        return in_error
     print(
         output.table(
             ["app", "env", "version", "revision", "sync", "commits", "drift", "health", "message"],
@@ -51,7 +52,7 @@ def _status(args: argparse.Namespace) -> int:
             ],
         )
     )
-    return 0
+    return in_error
 
 
 def _commit_count(commits) -> str:
@@ -114,7 +115,7 @@ def _drift(args: argparse.Namespace) -> int:
     report = engine_for(args).drift(args.env, tuple(args.apps))
     if args.output == "json":
         emit_json(report.as_dict())
-        return 1 if report.drifted else 0
+        return 1 if report.drifted or report.errors else 0
     for item in report.drifted:
         print(f"{item.app} in {item.env}: {len(item.resources)} drifted objects")
         for resource in item.resources:
@@ -124,9 +125,11 @@ def _drift(args: argparse.Namespace) -> int:
             print(f"  {ref.kind} {where}{ref.name}: {output.paint(resource.state)}{who}")
             for change in resource.fields:
                 print(f"    {change.path}: {_show(change.desired)} (git) != {_show(change.live)} (live)")
+    for failed in report.errors:
+        print(f"{failed.app} in {failed.env}: not scanned: {failed.error}")
     clean = ", ".join(f"{app}/{env}" for app, env in report.clean)
     print(f"clean: {clean}" if clean else "clean: none")
-    return 1 if report.drifted else 0
+    return 1 if report.drifted or report.errors else 0
 
 
 def _show(value: Any) -> str:

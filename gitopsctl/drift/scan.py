@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 
 from ..cluster import records
 from ..cluster.client import Cluster
-from ..errors import UsageError
+from ..errors import ClusterError, SourceError, UsageError
 from ..source.manifests import ObjectRef
 from ..sync.compare import Target, by_tracking_id, compare_target
 from ..sync.diff import ResourceDiff
 from ..sync.observe import find_untracked, observe
 from ..sync.pending import delivered as delivered_revision
 from ..sync.prepare import BoundaryError
-from .model import AppDrift, DriftReport
+from .model import AppDrift, AppError, DriftReport
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -81,12 +81,19 @@ def scan_fleet(workspace: Workspace, env: str | None = None, apps: tuple[str, ..
             resources = [ResourceDiff(r.ref, "refused", reason=r.reason) for r in e.refusals]
             refused.append(AppDrift(spec.name, environment.name, resources))
             continue
+        except SourceError as e:  # cannot be rendered (a hostile tree, a broken manifest): its own row
+            report.errors.append(AppError(spec.name, environment.name, str(e)))
+            continue
         by_cluster.setdefault(id(cluster), (cluster, []))[1].append(
             Target(spec, environment, desired, record.inventory)
         )
     report.drifted += refused
     for cluster, targets in by_cluster.values():
-        part = scan(cluster, targets)
+        try:
+            part = scan(cluster, targets)
+        except ClusterError as e:  # one cluster away: its apps are in error, the other clusters still scanned
+            report.errors += [AppError(t.app.name, t.env.name, str(e)) for t in targets]
+            continue
         report.drifted += part.drifted
         report.clean += part.clean
     report.requests = sum(cluster.requests - before[key] for key, cluster in clusters.items())

@@ -20,7 +20,7 @@ from ..cluster import records
 from ..cluster.client import Cluster
 from ..cluster.health import HEALTHY, UNKNOWN
 from ..config import App, Environment
-from ..errors import ClusterError, GitOpsError, ManifestError, SyncRefusedError
+from ..errors import ClusterError, GitOpsError, SourceError, SyncRefusedError
 from ..source.commits import Commit
 from ..source.manifests import ObjectRef, find_version
 from . import diff as diffing
@@ -50,6 +50,7 @@ class StatusRow:
     message: str = ""
     drift: str = CLEAN  # Clean | Drifted (live changed outside Git) | Unknown
     commits: list[Commit] = field(default_factory=list)  # the commits not delivered yet, newest first
+    error: str = ""  # why the app could not be rendered or compared here (the rest of the fleet still is)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,7 @@ class StatusRow:
             "health": self.health,
             "message": self.message,
             "pending_commits": [c.as_dict() for c in self.commits],
+            "error": self.error or None,
         }
 
 
@@ -160,8 +162,10 @@ class Syncs:
         for spec, environment in self.workspace.pairs(app, env):
             try:
                 rows.append(self._status_row(spec, environment, sha))
-            except (ClusterError, ManifestError) as e:  # one app's broken or refused manifests stay in its row
-                rows.append(StatusRow(spec.name, environment.name, None, None, UNKNOWN, UNKNOWN, str(e)))
+            except (ClusterError, SourceError) as e:  # one app's broken or refused manifests stay in its row
+                row = StatusRow(spec.name, environment.name, None, None, UNKNOWN, UNKNOWN, str(e), UNKNOWN)
+                row.error = str(e)
+                rows.append(row)
         return rows
 
     def pending(self, app: App, env: Environment, revision: str | None = None) -> Pending:

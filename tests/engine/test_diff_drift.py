@@ -206,5 +206,6 @@ def test_status_shows_version_revision_sync_and_health(fleet):
         "health": "Healthy",
         "message": "",
         "pending_commits": [c.as_dict() for c in row.commits],
+        "error": None,
     }
     assert [(c.title, c.ours) for c in row.commits] == [("v1.5.0", False)]
