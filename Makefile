@@ -1,12 +1,12 @@
 # make demo  - run the demo (sets itself up)
-# make test  - lint, import contracts and every test (sets itself up, installs Prometheus)
+# make test  - lint, import contracts and every test (sets itself up, installs Prometheus and tmux)
 
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install prometheus lint test demo bench clean
+.PHONY: install prometheus tmux lint test demo bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,15 @@ install: $(STAMP)
 prometheus:
 	@bash scripts/ensure-prometheus
 
+tmux:
+	@bash scripts/ensure-tmux
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: install prometheus lint
+test: install prometheus tmux lint
 	$(BIN)/pytest
 
 demo: install

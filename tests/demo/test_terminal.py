@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import require_prometheus
 from tests.tui.test_tmux_smoke import _screen, _tmux, _wait_for
 
+if shutil.which("tmux") is None and os.environ.get("CI") == "true":
+    raise RuntimeError("tmux is required for the console's terminal tests under CI; `make test` installs it")
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 

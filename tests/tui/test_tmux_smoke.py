@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+if shutil.which("tmux") is None and os.environ.get("CI") == "true":
+    raise RuntimeError("tmux is required for the console's terminal tests under CI; `make test` installs it")
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
