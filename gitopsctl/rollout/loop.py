@@ -32,7 +32,7 @@ class ReconcileLoop:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                for rollout in self.engine.reconcile_rollouts():
+                for rollout in self.engine.reconcile_rollouts(wait=False):
                     if rollout is not None and not rollout.active:
                         self.on_finished(rollout)
             except GitOpsError as e:

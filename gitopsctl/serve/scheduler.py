@@ -98,7 +98,7 @@ class Scheduler:
     def reconcile(self) -> None:
         started = time.monotonic()
         try:
-            self.engine.reconcile_rollouts()
+            self.engine.reconcile_rollouts(wait=False)  # a rollout held up by its provider holds up no other
         except GitOpsError as e:
             log.warning("reconcile failed: %s", e)
         self.engine.metrics.reconcile_seconds.observe(time.monotonic() - started)
