@@ -8,7 +8,7 @@ the fleet's size changes the work little.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,7 @@ class FleetView:
     revision: str
     taken_at: datetime
     errors: list[str]
+    unreachable: dict[str, str] = field(default_factory=dict)  # environment -> why its cluster could not be read
 
     def cell(self, app: str, env: str) -> Cell | None:
         return self.cells.get((app, env))
@@ -73,6 +74,7 @@ def snapshot(engine: Engine) -> FleetView:
     per_namespace: dict[tuple[int, str], dict] = {}
     cells: dict[tuple[str, str], Cell] = {}
     errors: list[str] = []
+    unreachable: dict[str, str] = {}
     delivered_by_cell: dict[tuple[str, str], str | None] = {}
     wanted_by_cell: dict[tuple[str, str], list] = {}  # Git's head: what a refusal is shown for
     pairs = engine.pairs()
@@ -97,6 +99,7 @@ def snapshot(engine: Engine) -> FleetView:
             except ClusterError as e:
                 per_namespace[key] = {}
                 errors.append(f"{environment.name}: {e}")
+                unreachable[environment.name] = str(e)
         known = per_namespace[key]
         record = (known.get("records") or {}).get((spec.name, environment.name)) or records.SyncRecord(
             spec.name, environment.name
@@ -177,4 +180,4 @@ def snapshot(engine: Engine) -> FleetView:
             cell.health, cell.message = health, message
     apps = sorted(config.apps)
     envs = [e for e in config.promotion_chain]
-    return FleetView(apps, envs, cells, sha, now, errors)
+    return FleetView(apps, envs, cells, sha, now, errors, unreachable)

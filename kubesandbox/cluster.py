@@ -110,6 +110,7 @@ class Sandbox:
         self._server.stopping = True
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         self.controllers.stop()
         self.store.close()
 

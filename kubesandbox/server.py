@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import ssl
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -55,6 +56,8 @@ class ApiServer(ThreadingHTTPServer):
         self.faults = faults or Faults()
         self.stopping = False
         self._tls = tls
+        self._open: set = set()
+        self._open_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)
 
     def get_request(self):  # noqa: ANN201 - socketserver's signature
@@ -66,7 +69,22 @@ class ApiServer(ThreadingHTTPServer):
             request.do_handshake()
         except (ssl.SSLError, OSError):
             return  # a client that gave up or does not speak TLS
-        super().finish_request(request, client_address)
+        with self._open_lock:
+            self._open.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
+
+    def close_connections(self) -> None:
+        """Hang up on every client still connected (kept-alive connections, watches), as a stopped
+        kube-apiserver does: a stopped sandbox must not go on answering on old connections."""
+        with self._open_lock:
+            open_now = list(self._open)
+        for sock in open_now:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     @property
     def url(self) -> str:

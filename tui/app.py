@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.text import Text
@@ -94,6 +95,8 @@ class ConsoleApp(App):
         self.filter_text = ""
         self.sort_by_attention = False
         self.last_error: str | None = None
+        self.seen_at: dict[str, datetime] = {}  # environment -> when its cluster last answered
+        self.lost_at: dict[str, datetime] = {}  # environment -> since when it has not
 
     # ------------------------------------------------------------ layout
 
@@ -155,8 +158,19 @@ class ConsoleApp(App):
         self.query_one("#status", Static).update(Text(f"⚠ cannot reach the cluster or Git: {error}{since}", "bold red"))
 
     def _show(self, view: FleetView) -> None:
+        view = self._keep_last_seen(view)
         self.view, self.last_error = view, None
         problems = f"   ⚠ {'; '.join(view.errors)}" if view.errors else ""
+        if view.unreachable:
+            problems = "   ⚠ " + "; ".join(
+                f"cannot reach {env} since {self.lost_at[env]:%H:%M:%S} UTC ({error}); "
+                + (
+                    f"showing it as seen at {self.seen_at[env]:%H:%M:%S} UTC"
+                    if env in self.seen_at
+                    else "nothing seen yet"
+                )
+                for env, error in view.unreachable.items()
+            )
         rolling = sum(1 for c in view.cells.values() if c.rolling)
         attention = sum(1 for c in view.cells.values() if c.health not in ("Healthy",) or c.sync != "Synced")
         self.query_one("#status", Static).update(
@@ -166,6 +180,23 @@ class ConsoleApp(App):
             )
         )
         self._draw()
+
+    def _keep_last_seen(self, view: FleetView) -> FleetView:
+        """An environment whose cluster did not answer keeps the cells last seen there (and says since when),
+        instead of turning Unknown: at 3 a.m. the last known state is worth more than a blank."""
+        for env in view.envs:
+            if env in view.unreachable:
+                self.lost_at.setdefault(env, view.taken_at)
+            else:
+                self.seen_at[env] = view.taken_at
+                self.lost_at.pop(env, None)
+        if self.view is None or not view.unreachable:
+            return view
+        cells = dict(view.cells)
+        for (app, env), cell in self.view.cells.items():
+            if env in view.unreachable and env in self.seen_at:
+                cells[(app, env)] = cell
+        return replace(view, cells=cells)
 
     def _draw(self) -> None:
         if self.view is None:
