@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python bench/tui_refresh.py
 	$(BIN)/python bench/tui_diff.py
 	$(BIN)/python bench/demo_timeline.py
+	$(BIN)/python bench/chaos_soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
