@@ -10,7 +10,9 @@ After the chaos, faults are lifted and the controller finishes what is running; 
 faults left undelivered or half-applied gets one repair sync (what `sync = "auto"` or on-call would do;
 counted). Then the invariants, each printed with its figure; any violation exits 1:
 
-  1. every app/environment: Synced, Clean, Healthy, and running the version Git says;
+  1. every app/environment: Synced, Clean, Healthy, and running the version Git says; or, where Git asks for
+     a version quarantined since (it failed in prod after it was committed there), held: Clean and Healthy
+     on what was delivered, the repair refused in one sentence;
   2. no version whose analysis failed serves in the environment where it failed;
   3. at most one revert commit per deploy commit, and every aborted rollout's revert commit is in Git;
   4. no duplicate deploy commit (the same version to the same app/environment twice);
@@ -43,7 +45,7 @@ import git  # noqa: E402
 from demo.seed import config_text, seed  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
-from gitopsctl.errors import GitOpsError  # noqa: E402
+from gitopsctl.errors import GitOpsError, PolicyError  # noqa: E402
 from kubesandbox import Sandbox, Timing  # noqa: E402
 from standins.prometheus import PrometheusServer  # noqa: E402
 from standins.traffic import TrafficSimulator  # noqa: E402
@@ -190,8 +192,11 @@ def chaos(
         figures.add(f"faults {kind}")
 
 
-def settle(engine: Engine, figures: Figures, timeout: float = 180.0) -> None:
-    """No faults now: let the controller end every rollout, then repair what the faults left behind."""
+def settle(engine: Engine, figures: Figures, timeout: float = 180.0) -> set[tuple[str, str]]:
+    """No faults now: let the controller end every rollout, then repair what the faults left behind.
+
+    Returns the app/environments whose repair is refused because Git asks for a version quarantined
+    meanwhile (it failed in prod after it was committed here): held, as they must be, until someone decides."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         active = [a for a in APPS if (r := engine.rollouts.get(a, "prod")) is not None and r.active]
@@ -205,17 +210,32 @@ def settle(engine: Engine, figures: Figures, timeout: float = 180.0) -> None:
             if (r := engine.rollouts.get(a, "prod")) is not None and r.active
         ]
         raise RuntimeError(f"rollouts still running {timeout:.0f}s after the chaos ended: {'; '.join(stuck)}")
+    held = set()
     for row in engine.status():
         if (row.sync, row.drift, row.health) != ("Synced", "Clean", "Healthy") or row.error:
             figures.add("repair syncs after the chaos")
-            engine.sync(row.app, row.env, wait=True, timeout=60, actor="chaos-repair")
+            try:
+                engine.sync(row.app, row.env, wait=True, timeout=60, actor="chaos-repair")
+            except PolicyError as e:
+                if "quarantined" not in str(e):
+                    raise
+                figures.add("held: Git asks for a version quarantined since")
+                held.add((row.app, row.env))
+    return held
 
 
-def invariants(engine: Engine, repo: git.Repo, controller_log: Path, figures: Figures) -> list[str]:
+def invariants(
+    engine: Engine, repo: git.Repo, controller_log: Path, figures: Figures, held: set[tuple[str, str]]
+) -> list[str]:
     violations: list[str] = []
-    # 1. Git and the cluster agree everywhere
+    # 1. Git and the cluster agree everywhere (a change held for a quarantined version: live is what was delivered)
     for row in engine.status():
         wanted = _git_version(engine, row.app, row.env)
+        if (row.app, row.env) in held:
+            quarantined = {q.version for q in engine.quarantined(row.app)}
+            if (row.drift, row.health) != ("Clean", "Healthy") or wanted not in quarantined or row.error:
+                violations.append(f"{row.app} in {row.env} held for {wanted}: {row.drift}, {row.health}")
+            continue
         if (row.sync, row.drift, row.health) != ("Synced", "Clean", "Healthy") or row.version != wanted:
             violations.append(
                 f"{row.app} in {row.env}: {row.sync}, {row.drift}, {row.health}, runs {row.version}, Git {wanted}"
@@ -317,12 +337,12 @@ def main() -> int:
                 if controller.process is None or controller.process.poll() is not None:
                     controller.start()
                 try:
-                    settle(engine, figures)
+                    held = settle(engine, figures)
                 except RuntimeError:
                     print((root / "controller.log").read_text(errors="replace")[-3000:], file=sys.stderr)
                     raise
                 controller.stop()
-                violations = invariants(engine, git.Repo(repo.url), root / "controller.log", figures)
+                violations = invariants(engine, git.Repo(repo.url), root / "controller.log", figures, held)
             finally:
                 prometheus.stop()
                 simulator.stop()

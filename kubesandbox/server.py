@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import ssl
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,6 +77,12 @@ class ApiServer(ThreadingHTTPServer):
         finally:
             with self._open_lock:
                 self._open.discard(request)
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        """A client that hung up mid-answer (a timeout, a dropped connection) is no error of the server's."""
+        if isinstance(sys.exc_info()[1], OSError):  # ssl.SSLError and broken pipes included
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Hang up on every client still connected (kept-alive connections, watches), as a stopped
@@ -204,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._route(method, path, query, raw, user)
         except ApiError as e:
             self._send(e.code, e.status(), e.headers)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):  # the client hung up (or gave up waiting)
             self.close_connection = True
         except Exception as e:  # one broken request must not take the server down
             log.exception("sandbox: %s %s failed", method, self.path)

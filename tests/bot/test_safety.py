@@ -48,6 +48,8 @@ def test_a_retried_command_gives_exactly_one_deploy(bot):
 
 
 def test_the_same_deploy_asked_twice_at_once_runs_once(bot):
+    # the API server slows the deploy's writes, so the second ask surely comes while the first is running
+    bot.fleet.sandbox.faults.add(verbs=["patch"], resource="deployments", namespace="trading-dev", latency=1.5, count=4)
     replies = []
     threads = [
         threading.Thread(target=lambda: replies.append(bot.command("/deploy", "trade-service dev v1.4.2")))
@@ -58,8 +60,10 @@ def test_the_same_deploy_asked_twice_at_once_runs_once(bot):
     for t in threads:
         t.join(10)
     assert [r.status for r in replies] == [200, 200]
-    bot.root("Deploy trade-service v1.4.2 to dev")
-    bot.slack.wait("chat.update", lambda c: str(c.params.get("text", "")).endswith(("Deployed", "Unchanged")))
+    bot.ephemeral("a deploy of trade-service v1.4.2 to dev is already being started")
+    bot.root_state(bot.root("Deploy trade-service v1.4.2 to dev"), "Deployed")
+    roots = [c for c in bot.slack.of("chat.postMessage") if not c.params.get("thread_ts")]
+    assert len(roots) == 1
     assert _deploys(bot) == ["Deploy trade-service v1.4.2 to dev (was v1.4.1)"]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import time
 
 from tests.bot.conftest import root_ts, shown
 from tests.conftest import wait_for
@@ -27,6 +26,13 @@ def _in_thread(served, report, text: str, timeout: float = 20):
         lambda c: c.params.get("thread_ts") == root_ts(report) and text in str(c.params.get("text")),
         timeout,
     )
+
+
+def _more_scans(served, rounds: int) -> None:
+    """Wait until every environment was scanned ``rounds`` more times (a scan reports before it is counted)."""
+    scheduler = served.serve.scheduler
+    target = scheduler.scans + rounds * len(served.fleet.engine.config.environments)
+    wait_for(lambda: scheduler.scans >= target, 10 + rounds * 5, message=f"{rounds} more scans of every environment")
 
 
 def test_a_hand_change_is_reported_once_reminded_and_resolved_by_sync_now(served):
@@ -60,7 +66,7 @@ def test_a_hand_change_is_reported_once_reminded_and_resolved_by_sync_now(served
     assert "synced by carol" in resolved.params["text"]
     assert not any(b["type"] == "actions" for b in resolved.params["blocks"])
     assert served.fleet.apps.read_namespaced_deployment("trade-service", "trading-dev").spec.replicas == 1
-    time.sleep(4)  # two more scans
+    _more_scans(served, rounds=2)
     assert len(served.reports("Drift in trade-service (dev)")) == 1
 
 
@@ -94,7 +100,7 @@ def test_snooze_silences_reminders_and_sync_needs_the_deployer_role(served):
     )
     _in_thread(served, report, "snoozed reminders until")
     assert served.serve.reports.open_incidents("dev")["trade-service"].snoozed_until is not None
-    time.sleep(7)  # past reminder_after_scans
+    _more_scans(served, rounds=4)  # past reminder_after_scans (3): a reminder would have been posted by now
     assert not [c for c in served.slack.of("chat.postMessage") if "still unresolved" in str(c.params.get("text"))]
 
     # the same Sync now button for prod (where carol is no deployer) is refused, and nothing is synced

@@ -42,6 +42,14 @@ def _leader(url: str) -> float | None:
         return None
 
 
+def _scans(url: str) -> float | None:
+    """How many drift scans of dev this replica finished (its /metrics)."""
+    try:
+        return metric(url, "gitopsctl_drift_scan_seconds_count", 'env="dev"')
+    except OSError:
+        return None
+
+
 def test_one_leader_runs_the_jobs_and_a_killed_leader_hands_over_without_double_reports(fleet):
     with_channels(fleet)
     with SlackStandIn(SECRET) as slack:
@@ -72,7 +80,8 @@ def test_one_leader_runs_the_jobs_and_a_killed_leader_hands_over_without_double_
             print(f"leadership handed over {handover:.1f}s after the leader was killed (lease {LEASE:g}s)")
             assert handover <= LEASE + 2 * RETRY
 
-            time.sleep(5)  # the new leader's scans see the same drift
+            # the new leader's scans see the same drift: two of its scans of dev, and no second report
+            wait_for(lambda: (_scans(urls[follower]) or 0) >= 2, 30, 0.1, "two scans of dev by the new leader")
             roots = [
                 c
                 for c in slack.of("chat.postMessage")
