@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..config import App, Environment
-from ..errors import ApiStatusError, ClusterError, ConflictError, PolicyError, UsageError
+from ..errors import ApiStatusError, ClusterError, ConflictError, NotFoundError, PolicyError, UsageError
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -106,11 +106,30 @@ class Requests:
         return request
 
     def note_message(self, app_name: str, env_name: str, request_id: str, channel: str, ts: str) -> None:
-        """Remember where a front end shows a request, so its buttons go when the request ends, whoever ends it."""
+        """Remember where a front end shows a request, so its buttons go when the request ends, whoever ends it.
+
+        A front end notes its message after posting it, so the request may have ended meanwhile: the note then
+        goes to its ended record (whose messages the leader updates), and a request is never brought back to
+        pending by a write that read it before it ended (the write is bound to the version it read).
+        """
         app, env = self.engine.resolve(app_name, env_name)
-        request = self.bound(app, env, request_id)
-        request.messages.append({"channel": channel, "ts": ts})
-        self.save(env, request, replace=True)
+        cluster = self.engine.cluster(env)
+        note = {"channel": channel, "ts": ts}
+        for _ in range(5):
+            for name in (self._request_name(app.name, env.name), f"gitopsctl-request-ended-{request_id}"):
+                cm = cluster.get("v1", "ConfigMap", name, env.namespace)
+                request = request_of(cm) if cm else None
+                if request is None or request.id != request_id:
+                    continue
+                request.messages.append(note)
+                cm["data"] = {"request": json.dumps(asdict(request))}  # resourceVersion kept: a concurrent end wins
+                try:
+                    cluster.replace(cm)
+                    return
+                except (ConflictError, NotFoundError):
+                    break  # it changed or ended since it was read: read again
+            else:
+                return  # ended with no message noted, or replaced: nothing shows it any more but this message
 
     def end(self, env: Environment, request: Request, state: str, how: str, *, notify: bool = True) -> None:
         """Drop the pending request; one shown somewhere is kept as ended until its messages are updated."""
