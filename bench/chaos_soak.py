@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import random
 import signal
 import subprocess
@@ -356,5 +355,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())
