@@ -157,9 +157,7 @@ def test_an_oversized_step_list_and_the_longest_version_never_make_slack_refuse_
         root = bot.root("Deploy trade-service")
         waiting = bot.root_state(root, "Waiting for approval")
         assert not _refused(bot, "invalid_blocks")
-        buttons = [
-            e for b in waiting.params["blocks"] if b["type"] == "actions" for e in b["elements"]
-        ]
+        buttons = [e for b in waiting.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
         assert len(buttons) == 2 and all(len(b["value"]) <= 2000 for b in buttons)
         strategy = next(b for b in waiting.params["blocks"] if b["type"] == "context")["elements"][0]["text"]
         assert strategy.startswith("Strategy: canary: 1% traffic → pause 1s → 2% traffic") and "…" in strategy
