@@ -10,6 +10,7 @@ import argparse
 import sys
 from importlib.metadata import entry_points
 
+from .. import failpoints
 from ..errors import GitOpsError
 from . import reads, rollouts, writes
 
@@ -33,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        failpoints.armed()
+    except ValueError as e:  # a mistyped fail point would otherwise never fire, and its test pass for nothing
+        print(str(e), file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except GitOpsError as e:

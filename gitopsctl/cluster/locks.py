@@ -23,7 +23,7 @@ from ..errors import ApiStatusError, ClusterError, ConflictError, LockedError
 from .client import Cluster
 
 LOCK_LABEL = "gitopsctl.io/lock"
-DEFAULT_TTL = 60
+DEFAULT_TTL = 30  # renewed every 10 s while held; a holder killed mid-operation blocks others for 30 s at most
 
 
 def lock_name(app: str, env: str) -> str:

@@ -11,6 +11,7 @@ Git says to the stable Deployment and removes the canary.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from ..cluster import health as health_checks
 from ..cluster import quarantine
 from ..config import App, Environment
 from ..errors import NotFoundError, PolicyError, SourceError
+from ..failpoints import reach
+from ..source.commits import trailers
 from ..source.images import set_version
 from ..source.manifests import WORKLOAD_KINDS, image_repository
 from . import record as records
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
 TRACK_LABEL = "gitopsctl.io/track"
 Notifier = Callable[[Rollout, str], None]
 
+DRAIN_SECONDS = 60.0  # the longest an abort or a promotion waits for stable's pods before removing the canary
 CONFLICT_ATTEMPTS = 5  # manual actions and the controller write one record; the later re-reads and retries
 
 
@@ -135,6 +139,7 @@ class Act:
         if event:
             rollout.note(event, stamp(now()))
         saved = records.write(self.engine.cluster(env), env.namespace, rollout)
+        reach("record-saved")
         self.engine.metrics.rollout(saved.app, saved.env, saved.phase, saved.weight)
         if event:
             self.notify(saved, event)
@@ -148,6 +153,9 @@ class Act:
             return self.promote(app, env, rollout, router)
         if isinstance(action, SetWeight):
             router.set_weight(action.weight)
+            if rollout.weight == action.weight:
+                return rollout  # the router goes on moving traffic as pods become ready: nothing new to record
+            reach("weight-set")
             rollout.weight = action.weight
             return self.save(env, rollout, f"canary weight set to {action.weight}%")
         if isinstance(action, Advance):
@@ -177,6 +185,7 @@ class Act:
         provider = provider_for(template, self.engine.config)
         variables = {**analysis_variables(app, env), "track": "canary"}
         measurement = measure(compile_template(template), provider, variables, action.previous)
+        reach("analysis-measured")
         rollout.measured(measurement)
         self.engine.metrics.measurements.labels(app.name, env.name, template.name, measurement.phase).inc()
         shown = f"{measurement.value:.4g}" if isinstance(measurement.value, float) else repr(measurement.value)
@@ -237,6 +246,8 @@ class Act:
 
     def promote(self, app: App, env: Environment, rollout: Rollout, router: TrafficRouter) -> Rollout:
         self.engine.syncs.sync(app.name, env.name, revision=rollout.deploy_commit, wait=True, actor=rollout.actor)
+        reach("promotion-synced")
+        _drain(router)
         self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
         router.remove()
         rollout.phase, rollout.weight, rollout.message = PROMOTED, 100, f"{rollout.canary_version} is stable"
@@ -248,7 +259,7 @@ class Act:
         stable = self.workload(app, env, rollout.deploy_commit)
         router = self.router(app, env, stable)
         with contextlib.suppress(NotFoundError):  # an earlier attempt got further: what is gone needs no undoing
-            router.set_weight(0)
+            _drain(router)
         self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
         router.remove()
         try:
@@ -256,6 +267,8 @@ class Act:
         except SourceError as e:
             if "nothing to commit" not in str(e):
                 raise  # already reverted by an earlier attempt otherwise
+            rollout.revert_commit = self._earlier_revert(app, env, rollout)
+        reach("revert-pushed")
         # back to what ran before, never Git's head: commits pushed meanwhile (or a base shared with other
         # environments that could not be reverted here) wait for their own gates
         self.engine.syncs.sync(app.name, env.name, revision=rollout.base_commit, actor=actor)
@@ -301,6 +314,15 @@ class Act:
             {"Rolled-back-by": actor, "Deployed-by": rollout.actor, "Reason": reason},
         )
 
+    def _earlier_revert(self, app: App, env: Environment, rollout: Rollout) -> str | None:
+        """The revert an earlier attempt pushed before it was killed, so the record still names it."""
+        repo = self.engine.repo
+        repo.fetch(force=True)
+        for commit in repo.between(rollout.deploy_commit, repo.resolve(None), [app.path_for(env.name)], limit=50):
+            if trailers(commit.message).get("Reverts") == rollout.deploy_commit:
+                return commit.hexsha
+        return None
+
     def _quarantine(self, app: App, env: Environment, rollout: Rollout, *, why: str, actor: str) -> None:
         """An aborted version (or, when the tag did not change, its pod template) is refused everywhere from now on."""
         if rollout.canary_version and rollout.canary_version != rollout.stable_version:
@@ -311,6 +333,19 @@ class Act:
             return  # a record from before templates were kept: nothing to know the change by
         cluster, namespace = self.engine.coordination()
         quarantine.add(cluster, namespace, app.name, version, env=env.name, reason=why, by=actor)
+
+
+def _drain(router: TrafficRouter, timeout: float = DRAIN_SECONDS) -> None:
+    """All traffic to stable, waiting (up to ``timeout``) until stable's ready pods take it before the canary goes.
+
+    Removing the canary earlier fails the requests still routed to it; a stable that never gets ready (the
+    progress deadline is for that) does not keep an abort from going on.
+    """
+    deadline = time.monotonic() + timeout
+    router.set_weight(0)
+    while not router.verify_weight(0) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        router.set_weight(0)
 
 
 def analysis_variables(app: App, env: Environment) -> dict[str, str]:

@@ -24,6 +24,7 @@ from ..analysis.providers import ProviderError, provider_for
 from ..analysis.run import render_query
 from ..config import App, Environment
 from ..errors import PolicyError
+from ..failpoints import reach
 from ..sync.pending import template_digest
 from . import record as records
 from .act import CONFLICT_ATTEMPTS, TRACK_LABEL, Act, Notifier, analysis_variables, canary_name, now, stamp
@@ -80,6 +81,7 @@ class Rollouts:
         canary["spec"]["selector"].setdefault("matchLabels", {})[TRACK_LABEL] = "canary"
         canary["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {})[TRACK_LABEL] = "canary"
         self.engine.cluster(env).apply(canary)
+        reach("canary-created")
         previous = records.read(self.engine.cluster(env), app.name, env.name, env.namespace)
         rollout = Rollout(
             app.name,
