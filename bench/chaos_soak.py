@@ -17,7 +17,9 @@ counted). Then the invariants, each printed with its figure; any violation exits
   3. at most one revert commit per deploy commit, and every aborted rollout's revert commit is in Git;
   4. no duplicate deploy commit (the same version to the same app/environment twice);
   5. no lock left held;
-  6. no exception escaped to the caller (only GitOpsError's one sentence) and no traceback in the controller.
+  6. no exception escaped to the caller (only GitOpsError's one sentence) and no traceback in the controller;
+  7. zero downtime: no request failed for want of a ready endpoint (the traffic simulator counts those apart
+     from a bad version's own errors) through every weight change, promotion, abort and repair.
 
 Slack is not in this soak (its 429s and refusals are covered by tests/bot/test_slack_workspace.py).
 Run: .venv/bin/python bench/chaos_soak.py [--seconds 300] [--seed N]; `make test` runs 60 seconds of it.
@@ -224,7 +226,12 @@ def settle(engine: Engine, figures: Figures, timeout: float = 180.0) -> set[tupl
 
 
 def invariants(
-    engine: Engine, repo: git.Repo, controller_log: Path, figures: Figures, held: set[tuple[str, str]]
+    engine: Engine,
+    repo: git.Repo,
+    controller_log: Path,
+    figures: Figures,
+    held: set[tuple[str, str]],
+    lost: dict[str, int],
 ) -> list[str]:
     violations: list[str] = []
     # 1. Git and the cluster agree everywhere (a change held for a quarantined version: live is what was delivered)
@@ -273,6 +280,9 @@ def invariants(
     violations += [f"an exception escaped: {e.splitlines()[-1]}" for e in figures.escaped]
     if "Traceback" in controller_log.read_text(errors="replace"):
         violations.append(f"a traceback in the controller's log ({controller_log})")
+    # 7. zero downtime
+    figures.add("requests failed for want of an endpoint", sum(lost.values()))
+    violations += [f"{key}: {n} requests found no ready endpoint" for key, n in sorted(lost.items()) if n]
     return violations
 
 
@@ -313,6 +323,10 @@ def main() -> int:
                 for app in APPS:
                     for env in ENVS:
                         engine.sync(app, env, wait=True, timeout=60)
+                served = simulator.ticks
+                while simulator.ticks < served + 3:  # every pod ready and read: requests lost from now on count
+                    time.sleep(0.1)
+                before = simulator.lost()
                 controller = Controller(path, root / "controller.log")
                 controller.start()
                 deadline = time.monotonic() + args.seconds
@@ -341,14 +355,16 @@ def main() -> int:
                     print((root / "controller.log").read_text(errors="replace")[-3000:], file=sys.stderr)
                     raise
                 controller.stop()
-                violations = invariants(engine, git.Repo(repo.url), root / "controller.log", figures, held)
+                after = simulator.lost()
+                lost = {key: n - before.get(key, 0) for key, n in after.items()}
+                violations = invariants(engine, git.Repo(repo.url), root / "controller.log", figures, held, lost)
             finally:
                 prometheus.stop()
                 simulator.stop()
     print(f"chaos soak: {args.seconds:g} s of chaos (seed {seed_value}), {time.monotonic() - started:.0f} s in all")
     for what, n in sorted(figures.counts.items()):
         print(f"  {what}: {n}")
-    print(f"invariants: 6 checked, violations: {len(violations)}")
+    print(f"invariants: 7 checked, violations: {len(violations)}")
     for violation in violations:
         print(f"  VIOLATION {violation}")
     return 1 if violations else 0

@@ -4,9 +4,13 @@ For each app/environment (Deployments labelled ``gitopsctl.io/app`` and
 ``gitopsctl.io/env``) it splits a steady request rate between the stable and
 canary tracks by the weights actually set in the sandbox: route weights when a
 VirtualService, HTTPRoute or NGINX canary Ingress for the app says so, else the
-ratio of ready replicas. Each track behaves by its image tag: ``-bad`` answers
-20% with 5xx, ``-slow`` has a p99 of 1.5 s, anything else 0.1% errors and a p99
-of 120 ms. Exported at ``/metrics`` (Prometheus) and ``/stats.json``.
+ratio of ready endpoints. A track's endpoints are its Ready pods that are not
+terminating (as an EndpointSlice lists them): a request routed to a track with
+none fails with 503, as a mesh's "no healthy upstream" or a Service without
+endpoints does, and is counted apart (``no_endpoint``) from the version's own
+errors. Each track behaves by its image tag: ``-bad`` answers 20% with 5xx,
+``-slow`` has a p99 of 1.5 s, anything else 0.1% errors and a p99 of 120 ms.
+Exported at ``/metrics`` (Prometheus) and ``/stats.json``.
 """
 
 from __future__ import annotations
@@ -51,8 +55,33 @@ class Track:
     namespace: str
     track: str
     image: str
-    ready: int
-    weight: float = 0.0
+    ready: int  # endpoints: Ready pods that are not terminating
+    weight: float = 0.0  # share of the app's requests served here
+    unserved: float = 0.0  # share routed here while it has no endpoint: those requests fail
+
+
+def endpoints(store: Store, namespace: str) -> dict[str, int]:
+    """Ready, not terminating pods by the uid of the Deployment that runs them (through its ReplicaSets)."""
+    replica_sets, _ = store.list(("apps", "replicasets"), namespace)
+    deployment_of = {
+        rs["metadata"]["uid"]: ref["uid"]
+        for rs in replica_sets
+        for ref in rs["metadata"].get("ownerReferences") or []
+        if ref.get("controller") and ref.get("kind") == "Deployment"
+    }
+    pods, _ = store.list(("", "pods"), namespace)
+    ready: dict[str, int] = {}
+    for pod in pods:
+        if pod["metadata"].get("deletionTimestamp"):
+            continue
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            continue
+        for ref in pod["metadata"].get("ownerReferences") or []:
+            if ref.get("controller") and ref.get("uid") in deployment_of:
+                owner = deployment_of[ref["uid"]]
+                ready[owner] = ready.get(owner, 0) + 1
+    return ready
 
 
 def _track_of(dep: dict[str, Any]) -> str:
@@ -106,6 +135,7 @@ def tracks(store: Store) -> list[Track]:
     """Every app/environment's tracks with the share of traffic each gets now."""
     items, _ = store.list(("apps", "deployments"))
     groups: dict[tuple[str, str, str], list[Track]] = {}
+    ready_in: dict[str, dict[str, int]] = {}
     for dep in items:
         labels = dep["metadata"].get("labels") or {}
         if not labels.get(APP_LABEL) or not labels.get(ENV_LABEL):
@@ -115,20 +145,33 @@ def tracks(store: Store) -> list[Track]:
             (c.get("image", "") for c in containers if c.get("name") == labels[APP_LABEL]),
             containers[0].get("image", "") if containers else "",
         )
-        ready = (dep.get("status") or {}).get("readyReplicas", 0)
-        key = (labels[APP_LABEL], labels[ENV_LABEL], dep["metadata"]["namespace"])
+        namespace = dep["metadata"]["namespace"]
+        if namespace not in ready_in:
+            ready_in[namespace] = endpoints(store, namespace)
+        ready = ready_in[namespace].get(dep["metadata"]["uid"], 0)
+        key = (labels[APP_LABEL], labels[ENV_LABEL], namespace)
         groups.setdefault(key, []).append(Track(*key, _track_of(dep), image, ready))
     result = []
     for (app, _env, namespace), members in groups.items():
         routes = _route_weights(store, app, namespace)
         if routes is not None:
             total = sum(routes.values()) or 1
-            for t in members:
-                t.weight = routes.get(t.track, 0) / total if t.ready else 0.0
+            by_track = {t.track: t for t in members}
+            for name, routed in routes.items():
+                share = routed / total
+                if name not in by_track:  # routed to a track whose Deployment is gone
+                    members.append(Track(app, _env, namespace, name, "", 0, unserved=share))
+                elif by_track[name].ready:
+                    by_track[name].weight = share
+                else:
+                    by_track[name].unserved = share
         else:
-            ready = sum(t.ready for t in members) or 1
+            ready = sum(t.ready for t in members)
             for t in members:
-                t.weight = t.ready / ready
+                t.weight = t.ready / ready if ready else 0.0
+            if not ready:  # the Service has no endpoint at all
+                stable = next((t for t in members if t.track == "stable"), members[0])
+                stable.unserved = 1.0
         result.extend(members)
     return result
 
@@ -136,12 +179,20 @@ def tracks(store: Store) -> list[Track]:
 class TrafficSimulator:
     """Generates the requests in a thread and serves their metrics on 127.0.0.1."""
 
-    def __init__(self, store: Store, *, port: int = 0, seed: int = 1) -> None:
+    def __init__(self, store: Store, *, port: int = 0, seed: int = 1, tick: float = TICK) -> None:
         self.store = store
+        self.interval = tick  # how often the cluster is read: a shorter one sees shorter outages
+        self.ticks = 0
         self.registry = CollectorRegistry()
         labels = ["app", "env", "namespace", "track"]
         self.requests = Counter(
             "http_requests", "Requests served, by status code", [*labels, "code"], registry=self.registry
+        )
+        self.no_endpoint = Counter(
+            "http_requests_no_endpoint",
+            "Requests that failed because the track they were routed to had no ready endpoint",
+            labels,
+            registry=self.registry,
         )
         self.latency = Histogram(
             "http_request_duration_seconds", "Request latency", labels, buckets=BUCKETS, registry=self.registry
@@ -151,6 +202,7 @@ class TrafficSimulator:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._stats: list[dict[str, Any]] = []
+        self._lost: dict[str, int] = {}  # "APP/ENV" -> requests failed for want of an endpoint, since the start
         simulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -209,11 +261,16 @@ class TrafficSimulator:
             for t in tracks_now
             if t["weight"] > 0
         }
-        return {"tracks": tracks_now, "by_track": by_track}
+        return {"tracks": tracks_now, "by_track": by_track, "no_endpoint": self.lost()}
+
+    def lost(self) -> dict[str, int]:
+        """``{"APP/ENV": n}``: requests that failed because no ready endpoint could take them, since the start."""
+        with self._lock:
+            return dict(self._lost)
 
     def _run(self) -> None:
-        while not self._stop.wait(TICK):
-            self.tick(TICK)
+        while not self._stop.wait(self.interval):
+            self.tick(self.interval)
 
     def tick(self, seconds: float) -> None:
         stats = []
@@ -223,6 +280,13 @@ class TrafficSimulator:
             expected = REQUESTS_PER_SECOND * seconds * t.weight + self._carry.get(key, 0.0)
             count = int(expected)
             self._carry[key] = expected - count
+            lost = REQUESTS_PER_SECOND * seconds * t.unserved + self._carry.get((*key, "lost"), 0.0)
+            self._carry[(*key, "lost")] = lost - int(lost)
+            if int(lost):
+                self.requests.labels(*key, "503").inc(int(lost))
+                self.no_endpoint.labels(*key).inc(int(lost))
+                with self._lock:
+                    self._lost[f"{t.app}/{t.env}"] = self._lost.get(f"{t.app}/{t.env}", 0) + int(lost)
             errors = sum(1 for _ in range(count) if self._random.random() < b.error_rate)
             if count - errors:
                 self.requests.labels(*key, "200").inc(count - errors)
@@ -241,9 +305,12 @@ class TrafficSimulator:
                     "track": t.track,
                     "image": t.image,
                     "weight": round(t.weight, 4),
+                    "ready": t.ready,
+                    "unserved": round(t.unserved, 4),
                     "error_rate": b.error_rate,
                     "p99": b.p99,
                 }
             )
         with self._lock:
             self._stats = stats
+            self.ticks += 1

@@ -141,7 +141,7 @@ def next_action(
             return SetWeight(step.set_weight)
         if observed.weight_verified:
             return Advance(f"{step.set_weight}% of traffic on the canary")
-        return Wait(f"traffic is not yet at {step.set_weight}%")
+        return SetWeight(step.set_weight)  # again: a router moves traffic only as far as ready pods can take it
     if step.pause_indefinitely:
         if record.phase != PAUSED:
             return Pause("paused until promoted by hand", f"paused at step {record.step + 1} until promoted")

@@ -76,8 +76,12 @@ def test_each_router_sets_verifies_and_removes_its_weight(sandbox, dyn, kind):
         router = {"istio": IstioRouter, "gateway": GatewayRouter, "nginx": NginxRouter}[kind](
             cluster, "default", "web", "web-canary", 4, service, labels
         )
-    router.set_weight(25)
-    wait_for(lambda: router.verify_weight(25), message=f"{kind} to carry 25% to the canary")
+
+    def carries(weight: int) -> bool:  # as the controller does: set again until the weight is verified
+        router.set_weight(weight)
+        return router.verify_weight(weight)
+
+    wait_for(lambda: carries(25), message=f"{kind} to carry 25% to the canary")
     shares = {t.track: round(t.weight, 2) for t in tracks(sandbox.store) if t.app == "web"}
     assert shares == {"stable": 0.75, "canary": 0.25}
     if kind != "replicas":
@@ -87,7 +91,7 @@ def test_each_router_sets_verifies_and_removes_its_weight(sandbox, dyn, kind):
             "app": "web",
             "gitopsctl.io/track": "canary",
         }
-    router.set_weight(0)
+    wait_for(lambda: carries(0), message=f"{kind} to carry everything to stable")
     router.remove()
     if kind != "replicas":
         assert cluster.get(router.api_version, router.kind, router.route_name, "default") is None

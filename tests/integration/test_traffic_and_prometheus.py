@@ -82,6 +82,54 @@ def test_behaviour_follows_the_image_tag(sandbox, dyn):
     assert counts[("stable", "200")] + counts.get(("stable", "503"), 0) == pytest.approx(5000, abs=1)
 
 
+def test_requests_routed_to_a_track_without_ready_endpoints_fail_and_are_counted_apart(sandbox, dyn):
+    simulator = TrafficSimulator(sandbox.store)
+    deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    deployments.create(body=labelled("web", "web", "dev", "web:v1", 2), namespace="default")
+    wait_for(lambda: [t.ready for t in tracks(sandbox.store)] == [2], message="stable's two endpoints")
+    simulator.tick(1.0)
+    assert simulator.lost() == {}
+    routes = dyn.resources.get(api_version="networking.k8s.io/v1", kind="Ingress")
+    route = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "web",
+            "labels": {"gitopsctl.io/app": "web"},
+            "annotations": {
+                "nginx.ingress.kubernetes.io/canary": "true",
+                "nginx.ingress.kubernetes.io/canary-weight": "25",
+            },
+        },
+        "spec": {"rules": [{"host": "web.local"}]},
+    }
+    routes.create(body=route, namespace="default")  # a quarter of the traffic to a canary that does not exist
+    for _ in range(4):
+        simulator.tick(1.0)
+    assert simulator.lost() == {"web/dev": 50}
+    assert {t["track"]: t["unserved"] for t in simulator.stats()["tracks"]} == {"stable": 0.0, "canary": 0.25}
+    deployments.create(body=labelled("web-canary", "web", "dev", "web:v2", 1, "canary"), namespace="default")
+    wait_for(lambda: sorted(t.ready for t in tracks(sandbox.store)) == [1, 2], message="the canary's endpoint")
+    simulator.tick(1.0)
+    assert simulator.lost() == {"web/dev": 50}  # once it has a ready pod, nothing more is lost
+    routes.delete(name="web", namespace="default")
+    deployments.patch(
+        name="web",
+        namespace="default",
+        body={"spec": {"replicas": 0}},
+        content_type="application/merge-patch+json",
+    )
+    deployments.patch(
+        name="web-canary",
+        namespace="default",
+        body={"spec": {"replicas": 0}},
+        content_type="application/merge-patch+json",
+    )
+    wait_for(lambda: sum(t.ready for t in tracks(sandbox.store)) == 0, message="no endpoint left")
+    simulator.tick(2.0)
+    assert simulator.lost() == {"web/dev": 150}  # a Service without endpoints fails every request
+
+
 @needs_prometheus
 def test_prometheus_scrapes_the_simulator_and_analysis_judges_it(fleet, tmp_path):
     fleet.engine.sync("trade-service", "dev", wait=True, timeout=20)
@@ -129,3 +177,23 @@ def test_prometheus_scrapes_the_simulator_and_analysis_judges_it(fleet, tmp_path
     finally:
         prometheus.stop()
         simulator.stop()
+
+
+@needs_prometheus
+@pytest.mark.parametrize(
+    ("query", "phase", "says"),
+    [
+        ("0 / 0", "Inconclusive", "no usable value (nan)"),  # Prometheus answers NaN
+        ("1 / 0", "Inconclusive", "no usable value (inf)"),
+        ('up{job="no-such-job"}', "Inconclusive", "no usable value ([])"),  # an empty vector: no series yet
+        ("sum(rate(http_requests_total[", "Error", "could not answer"),  # Prometheus refuses the query (400)
+    ],
+)
+def test_what_the_real_prometheus_answers_badly_is_a_measurement_never_an_exception(tmp_path, query, phase, says):
+    prometheus = PrometheusServer(tmp_path / "prometheus", []).start()
+    try:
+        template = AnalysisTemplate(name="odd", provider="prometheus", query=query, success_condition="result >= 0.95")
+        taken = measure(compile_template(template), PrometheusProvider(prometheus.url), {"track": "canary"})
+    finally:
+        prometheus.stop()
+    assert taken.phase == phase and says in taken.message, taken

@@ -38,10 +38,28 @@ class ReplicasRouter:
             if replicas:
                 raise  # a missing Deployment already runs none: an abort after the canary is gone goes on to stable
 
+    def _read(self, name: str) -> tuple[int, int]:
+        """(replicas asked for, ready pods) of a Deployment; (0, 0) when it is gone."""
+        dep = self.cluster.get("apps/v1", "Deployment", name, self.namespace)
+        if dep is None:
+            return 0, 0
+        return int((dep.get("spec") or {}).get("replicas", 1)), int((dep.get("status") or {}).get("readyReplicas", 0))
+
     def set_weight(self, weight: int) -> None:
-        stable, canary = replica_counts(self.replicas, weight)
-        self._scale(self.canary, canary)
-        self._scale(self.stable, max(stable, 0))
+        """The side that grows is scaled at once; the side that shrinks only as far as the other's ready pods
+        cover (as Argo Rollouts keeps a basic canary available), so the Service never runs out of endpoints.
+        Called again until ``verify_weight`` holds, it finishes the move as pods become ready."""
+        stable_want, canary_want = replica_counts(self.replicas, weight)
+        wanted = {self.stable: stable_want, self.canary: canary_want}
+        now = {name: self._read(name) for name in wanted}
+        for name, want in wanted.items():
+            if want >= now[name][0]:
+                self._scale(name, want)
+        total = stable_want + canary_want
+        for name, other in ((self.canary, self.stable), (self.stable, self.canary)):
+            asked = now[name][0]
+            if wanted[name] < asked:
+                self._scale(name, max(wanted[name], min(asked, total - now[other][1])))
 
     def verify_weight(self, weight: int) -> bool:
         stable_want, canary_want = replica_counts(self.replicas, weight)

@@ -73,12 +73,22 @@ class RouteRouter:
         return svc
 
     def set_weight(self, weight: int) -> None:
+        """Less to the canary: the route first, then its pods. More: its pods first, and the route only once
+        they are ready (a mesh answers 503 for a destination without endpoints); called again until
+        ``verify_weight`` holds, it moves the route when they are."""
         canary_replicas = math.ceil(self.replicas * weight / 100) if weight else 0
-        self.cluster.patch(
-            "apps/v1", "Deployment", self.canary, self.namespace, {"spec": {"replicas": canary_replicas}}
-        )
+        route = self.cluster.get(self.api_version, self.kind, self.route_name, self.namespace)
+        current = (self.read_weight(route) if route is not None else None) or 0
+        scale = {"spec": {"replicas": canary_replicas}}
+        if weight <= current:
+            self.cluster.apply(self.route(weight))
+            self.cluster.patch("apps/v1", "Deployment", self.canary, self.namespace, scale)
+            return
+        self.cluster.patch("apps/v1", "Deployment", self.canary, self.namespace, scale)
         self.cluster.apply(self._canary_service())
-        self.cluster.apply(self.route(weight))
+        canary = self.cluster.get("apps/v1", "Deployment", self.canary, self.namespace) or {}
+        ready = (canary.get("status") or {}).get("readyReplicas", 0)
+        self.cluster.apply(self.route(weight if ready >= canary_replicas else current))
 
     def verify_weight(self, weight: int) -> bool:
         route = self.cluster.get(self.api_version, self.kind, self.route_name, self.namespace)
