@@ -1,10 +1,13 @@
 """Chaos soak: releases of good and bad versions through dev, staging and a prod canary, for every app at once,
-while the API server fails, Prometheus goes away, Git refuses pushes and the rollout controller is SIGKILLed.
+while the API server fails, Prometheus goes away, Git refuses pushes, Slack answers 429 and `gitopsctl serve`
+replicas are SIGKILLed.
 
 Real parts: the sandbox (its fault injection answers 503/429, adds latency, drops connections), a real Git
 repository (a pre-receive hook refuses pushes while a flag exists), the traffic simulator and the real
-Prometheus server (stopped and started again), and the rollout controller as its own process
-(`gitopsctl controller`), killed with SIGKILL and started again.
+Prometheus server (stopped and started again), the Slack stand-in (429 with Retry-After on demand), and two
+`gitopsctl serve` replicas (leader election; the leader runs the rollout controller; both answer Slack),
+each killed with SIGKILL and started again. Deploys to dev and staging are engine calls; deploys to prod are
+`/deploy` commands sent to a live replica, followed in Slack like any.
 
 After the chaos, faults are lifted and the controller finishes what is running; every app/environment the
 faults left undelivered or half-applied gets one repair sync (what `sync = "auto"` or on-call would do;
@@ -17,11 +20,11 @@ counted). Then the invariants, each printed with its figure; any violation exits
   3. at most one revert commit per deploy commit, and every aborted rollout's revert commit is in Git;
   4. no duplicate deploy commit (the same version to the same app/environment twice);
   5. no lock left held;
-  6. no exception escaped to the caller (only GitOpsError's one sentence) and no traceback in the controller;
+  6. no exception escaped to the caller (only GitOpsError's one sentence) and no traceback in serve's logs;
   7. zero downtime: no request failed for want of a ready endpoint (the traffic simulator counts those apart
-     from a bad version's own errors) through every weight change, promotion, abort and repair.
-
-Slack is not in this soak (its 429s and refusals are covered by tests/bot/test_slack_workspace.py).
+     from a bad version's own errors) through every weight change, promotion, abort and repair;
+  8. every prod release shown in Slack shows how it ended (Promoted, Aborted, Failed…), though the replica
+     that posted it may have been killed, and it agrees with the rollout record.
 Run: .venv/bin/python bench/chaos_soak.py [--seconds 300] [--seed N]; `make test` runs 60 seconds of it.
 """
 
@@ -29,7 +32,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import os
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +44,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -48,7 +56,8 @@ from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
 from gitopsctl.errors import GitOpsError, PolicyError  # noqa: E402
 from kubesandbox import Sandbox, Timing  # noqa: E402
-from standins.prometheus import PrometheusServer  # noqa: E402
+from standins.prometheus import PrometheusServer, free_port  # noqa: E402
+from standins.slack import SlackStandIn  # noqa: E402
 from standins.traffic import TrafficSimulator  # noqa: E402
 
 APPS = ("trade-service", "pricing-api", "ledger-worker")
@@ -74,6 +83,22 @@ steps = [{{ set_weight = 50 }}, {{ analysis = "success-rate" }}, {{ set_weight =
 [apps.ledger-worker.canary]
 steps = [{{ set_weight = 50 }}, {{ analysis = "success-rate" }}, {{ set_weight = 100 }}]
 """
+SECRET = "chaos-signing-secret"  # noqa: S105 - the stand-in's, on 127.0.0.1
+CHANNEL = "C0DEPLOYS"  # where /deploy is typed, and so where prod's releases are shown
+SLACK = """
+[slack]
+api_base_url = "{api}"
+
+[slack.roles.prod]
+deployers = ["UCHAOS"]
+
+[serve]
+reconcile_interval = "500ms"
+lease_duration = "4s"
+renew_deadline = "3s"
+retry_period = "1s"
+watch = false
+"""
 HOOK = """#!/bin/sh
 if [ -e "{flag}" ]; then echo "pushes are refused right now (chaos)" >&2; exit 1; fi
 exit 0
@@ -91,33 +116,82 @@ class Figures:
             self.counts[what] += n
 
 
-class Controller:
-    """`gitopsctl controller` as its own process, killed and started again on demand."""
+class Replicas:
+    """Two `gitopsctl serve` replicas on fixed ports, each killed and started again on demand."""
 
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config, self.log = config, log
-        self.process: subprocess.Popen | None = None
+    def __init__(self, config: Path, logs: Path) -> None:
+        self.config, self.logs = config, logs
+        self.ports = [free_port() for _ in range(2)]
+        self.metrics_ports = [free_port() for _ in range(2)]
+        self.processes: list[subprocess.Popen | None] = [None, None]
 
-    def start(self) -> None:
-        command = [sys.executable, "-m", "gitopsctl", "--config", str(self.config), "controller"]
-        with self.log.open("a") as out:
-            self.process = subprocess.Popen([*command, "--interval", "0.5"], stdout=out, stderr=out)
+    def start(self, i: int) -> None:
+        command = [sys.executable, "-m", "gitopsctl", "--config", str(self.config), "serve", "--slack-mode", "http"]
+        environment = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-chaos", "SLACK_SIGNING_SECRET": SECRET}
+        with (self.logs / f"serve-{i}.log").open("a") as out:
+            self.processes[i] = subprocess.Popen(
+                [*command, "--port", str(self.ports[i]), "--metrics-port", str(self.metrics_ports[i])],
+                stdout=out,
+                stderr=out,
+                env=environment,
+            )
 
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
+    def kill(self, i: int) -> None:
+        process = self.processes[i]
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def alive(self) -> list[int]:
+        return [i for i, p in enumerate(self.processes) if p is not None and p.poll() is None]
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+        for process in self.processes:
+            if process is not None and process.poll() is None:
+                process.terminate()
+        for i, process in enumerate(self.processes):
+            if process is None:
+                continue
             try:
-                self.process.wait(timeout=30)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.kill()
+                self.kill(i)
+
+    def log_text(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("serve-*.log")))
 
 
-def releases(engine: Engine, app: str, deadline: float, rng: random.Random, figures: Figures) -> None:
+class SlackDeploys:
+    """`/deploy APP prod VERSION` to a live replica (the other one when it is down), one command at a time."""
+
+    def __init__(self, slack: SlackStandIn, replicas: Replicas) -> None:
+        self.slack, self.replicas = slack, replicas
+        self.lock = threading.Lock()
+
+    def send(self, app: str, version: str, until: float) -> bool:
+        while time.monotonic() < until:
+            for i in self.replicas.alive() or [0, 1]:
+                with self.lock:
+                    self.slack.bot_url = f"http://127.0.0.1:{self.replicas.ports[i]}/slack/events"
+                    try:
+                        reply = self.slack.command("/deploy", f"{app} prod {version}", user="UCHAOS", user_name="chaos")
+                    except OSError:
+                        continue  # that replica is down or not up yet
+                if reply.status == 200:
+                    return True
+            time.sleep(0.3)
+        return False
+
+    def root(self, app: str, version: str) -> str | None:
+        """The text of the release's root message in Slack now, if it was posted."""
+        prefix = f"Deploy {app} {version} to prod:"
+        texts = [str(m.get("text", "")) for m in self.slack.messages(CHANNEL) if not m.get("thread_ts")]
+        return next((t for t in texts if t.startswith(prefix)), None)
+
+
+def releases(
+    engine: Engine, slack: SlackDeploys, app: str, deadline: float, rng: random.Random, figures: Figures
+) -> None:
     """One app's stream of releases: a new version to dev, staging, then prod (a canary), until the deadline."""
     n = 0
     while time.monotonic() < deadline:
@@ -126,8 +200,11 @@ def releases(engine: Engine, app: str, deadline: float, rng: random.Random, figu
         version = f"v9.{n}.0{'-bad' if bad else ''}"
         figures.add("releases bad" if bad else "releases good")
         for env in ENVS:
+            if env == "prod":
+                _deploy_in_slack(engine, slack, app, version, deadline + 60, figures)
+                break
             try:
-                result = engine.deploy(app, env, version, actor="chaos", wait=env != "prod", timeout=60)
+                result = engine.deploy(app, env, version, actor="chaos", wait=True, timeout=60)
             except GitOpsError as e:  # one sentence, by kind: a refusal (policy, lock, quarantine) or a failure
                 figures.add(f"deploys not done: {type(e).__name__}")
                 break
@@ -135,20 +212,31 @@ def releases(engine: Engine, app: str, deadline: float, rng: random.Random, figu
                 figures.escaped.append(f"{app} {version} {env}: {traceback.format_exc()}")
                 break
             figures.add(f"deploys {result.status}")
-            if env == "prod" and result.rollout is not None:
-                _wait_rollout(engine, app, deadline + 60, figures)
         time.sleep(rng.uniform(0.1, 0.5))
 
 
-def _wait_rollout(engine: Engine, app: str, until: float, figures: Figures) -> None:
+def _deploy_in_slack(engine: Engine, slack: SlackDeploys, app: str, version: str, until: float, figures: Figures):
+    """Send /deploy, then wait until the release is shown ended in Slack, or was refused before it began."""
+    if not slack.send(app, version, until):
+        figures.add("prod deploys in Slack: no replica answered")
+        return
+    figures.add("prod deploys sent in Slack")
+    asked = time.monotonic()
     while time.monotonic() < until:
         try:
             rollout = engine.rollouts.get(app, "prod")
         except GitOpsError:
-            time.sleep(0.5)
-            continue
-        if rollout is not None and not rollout.active:
+            rollout = None
+        started = rollout is not None and rollout.canary_version == version
+        if started and not rollout.active:
             figures.add(f"rollouts {rollout.phase}")
+            return
+        if not started and slack.root(app, version) is None and time.monotonic() - asked > 15:
+            figures.add("prod deploys in Slack refused before a release began")  # the asker was told why
+            return
+        root = slack.root(app, version)
+        if not started and root is not None and any(f": {p}" in root for p in ("Failed", "Unchanged", "Deployed")):
+            figures.add("prod deploys in Slack ended without a rollout")
             return
         time.sleep(0.3)
 
@@ -156,7 +244,8 @@ def _wait_rollout(engine: Engine, app: str, until: float, figures: Figures) -> N
 def chaos(
     sandbox: Sandbox,
     prometheus: PrometheusServer,
-    controller: Controller,
+    replicas: Replicas,
+    slack: SlackStandIn,
     refuse: Path,
     deadline: float,
     rng: random.Random,
@@ -165,7 +254,7 @@ def chaos(
     """A fault every 0.5-2 s, of a kind chosen at random; each lifts itself (a count or a time)."""
     while time.monotonic() < deadline:
         time.sleep(rng.uniform(0.5, 2.0))
-        kind = rng.choice(["503", "429", "latency", "drop", "409", "prometheus", "git", "controller"])
+        kind = rng.choice(["503", "429", "latency", "drop", "409", "prometheus", "git", "slack-429", "serve"])
         namespace = f"trading-{rng.choice(ENVS)}"
         if kind == "503":
             verb = rng.choice(["patch", "get", "list", "create"])
@@ -186,10 +275,15 @@ def chaos(
             refuse.touch()
             time.sleep(rng.uniform(1, 3))
             refuse.unlink()
+        elif kind == "slack-429":
+            slack.throttle(every=rng.randint(2, 4), retry_after=1)
+            time.sleep(rng.uniform(1, 4))
+            slack.unthrottle()
         else:
-            controller.kill()
+            i = rng.randrange(2)
+            replicas.kill(i)
             time.sleep(rng.uniform(0, 1))
-            controller.start()
+            replicas.start(i)
         figures.add(f"faults {kind}")
 
 
@@ -228,7 +322,8 @@ def settle(engine: Engine, figures: Figures, timeout: float = 180.0) -> set[tupl
 def invariants(
     engine: Engine,
     repo: git.Repo,
-    controller_log: Path,
+    replicas: Replicas,
+    slack: SlackDeploys,
     figures: Figures,
     held: set[tuple[str, str]],
     lost: dict[str, int],
@@ -278,12 +373,39 @@ def invariants(
     violations += [f"lock of {lock.app} in {lock.env} still held by {lock.actor}" for lock in engine.locks()]
     # 6. nothing escaped
     violations += [f"an exception escaped: {e.splitlines()[-1]}" for e in figures.escaped]
-    if "Traceback" in controller_log.read_text(errors="replace"):
-        violations.append(f"a traceback in the controller's log ({controller_log})")
+    logs = replicas.log_text()
+    if "Traceback" in logs:
+        at = logs.index("Traceback")
+        violations.append(f"a traceback in serve's log: {logs[at : at + 1500]}")
     # 7. zero downtime
     figures.add("requests failed for want of an endpoint", sum(lost.values()))
     violations += [f"{key}: {n} requests found no ready endpoint" for key, n in sorted(lost.items()) if n]
+    # 8. every release shown in Slack shows its end (checked in shown_in_slack, after the leader's last pass)
     return violations
+
+
+def shown_in_slack(engine: Engine, slack: SlackDeploys, figures: Figures, timeout: float = 60.0) -> list[str]:
+    """Every prod release message in Slack ends in a final state, the rollout record's where there is one."""
+    final = ("Promoted", "Aborted", "Failed", "Deployed", "Unchanged")
+    prefix = re.compile(r"^Deploy (\S+) (\S+) to prod: (.*)$")
+    deadline = time.monotonic() + timeout
+    while True:
+        problems = []
+        roots = [str(m.get("text", "")) for m in slack.slack.messages(CHANNEL) if not m.get("thread_ts")]
+        shown = [match.groups() for text in roots if (match := prefix.match(text))]
+        records = {app: engine.rollouts.get(app, "prod") for app in APPS}
+        for app, version, phase in shown:
+            if not phase.startswith(final):
+                problems.append(f"{app} {version}: its message in Slack still says {phase!r}")
+            record = records.get(app)
+            ours = record is not None and record.canary_version == version and record.actor != "chaos-repair"
+            if ours and not phase.startswith(record.phase):
+                problems.append(f"{app} {version}: Slack says {phase!r}, the rollout record {record.phase}")
+        if not problems or time.monotonic() > deadline:
+            figures.add("prod release messages in Slack", len(shown))
+            figures.add("prod release messages in Slack showing how they ended", len(shown) - len(problems))
+            return problems
+        time.sleep(1.0)
 
 
 def _git_version(engine: Engine, app: str, env: str) -> str | None:
@@ -294,16 +416,29 @@ def _git_version(engine: Engine, app: str, env: str) -> str | None:
     return find_version(desired, spec.container)
 
 
+@contextlib.contextmanager
+def _directory(keep: bool) -> Iterator[str]:
+    tmp = tempfile.mkdtemp(prefix="chaos-")
+    try:
+        yield tmp
+    finally:
+        if keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300.0, help="how long the chaos lasts (default 300)")
     parser.add_argument("--seed", type=int, default=None, help="the random seed (default: the time)")
+    parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs, repository) after it")
     args = parser.parse_args()
     seed_value = args.seed if args.seed is not None else int(time.time())
     rng = random.Random(seed_value)
     figures = Figures()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
+    with _directory(args.keep) as tmp, SlackStandIn(SECRET) as slack:
         root = Path(tmp)
         with Sandbox.start(root / "cluster", timing=Timing(ready_delay=0.3)) as sandbox:
             simulator = TrafficSimulator(sandbox.store).start()
@@ -318,7 +453,7 @@ def main() -> int:
                 text = config_text(repo.url, sandbox.kubeconfig, root / "cache").replace(
                     'namespace = "trading-prod"\nstrategy = "direct"', 'namespace = "trading-prod"\nstrategy = "canary"'
                 )
-                path.write_text(text + TEMPLATE.format(url=prometheus.url))
+                path.write_text(text + TEMPLATE.format(url=prometheus.url) + SLACK.format(api=slack.api_url))
                 engine = Engine(config_module.load(str(path)))
                 for app in APPS:
                     for env in ENVS:
@@ -327,18 +462,20 @@ def main() -> int:
                 while simulator.ticks < served + 3:  # every pod ready and read: requests lost from now on count
                     time.sleep(0.1)
                 before = simulator.lost()
-                controller = Controller(path, root / "controller.log")
-                controller.start()
+                replicas = Replicas(path, root)
+                replicas.start(0)
+                replicas.start(1)
+                deploys = SlackDeploys(slack, replicas)
                 deadline = time.monotonic() + args.seconds
                 threads = [
                     threading.Thread(
-                        target=releases, args=(engine, app, deadline, random.Random(rng.random()), figures)
+                        target=releases, args=(engine, deploys, app, deadline, random.Random(rng.random()), figures)
                     )
                     for app in APPS
                 ]
                 threads.append(
                     threading.Thread(
-                        target=chaos, args=(sandbox, prometheus, controller, refuse, deadline, rng, figures)
+                        target=chaos, args=(sandbox, prometheus, replicas, slack, refuse, deadline, rng, figures)
                     )
                 )
                 for thread in threads:
@@ -346,25 +483,28 @@ def main() -> int:
                 for thread in threads:
                     thread.join()
                 sandbox.faults.remove()
+                slack.unthrottle()
                 refuse.unlink(missing_ok=True)
-                if controller.process is None or controller.process.poll() is not None:
-                    controller.start()
+                for i in range(2):
+                    if i not in replicas.alive():
+                        replicas.start(i)
                 try:
                     held = settle(engine, figures)
                 except RuntimeError:
-                    print((root / "controller.log").read_text(errors="replace")[-3000:], file=sys.stderr)
+                    print(replicas.log_text()[-3000:], file=sys.stderr)
                     raise
-                controller.stop()
+                violations = shown_in_slack(engine, deploys, figures)
+                replicas.stop()
                 after = simulator.lost()
                 lost = {key: n - before.get(key, 0) for key, n in after.items()}
-                violations = invariants(engine, git.Repo(repo.url), root / "controller.log", figures, held, lost)
+                violations += invariants(engine, git.Repo(repo.url), replicas, deploys, figures, held, lost)
             finally:
                 prometheus.stop()
                 simulator.stop()
     print(f"chaos soak: {args.seconds:g} s of chaos (seed {seed_value}), {time.monotonic() - started:.0f} s in all")
     for what, n in sorted(figures.counts.items()):
         print(f"  {what}: {n}")
-    print(f"invariants: 7 checked, violations: {len(violations)}")
+    print(f"invariants: 8 checked, violations: {len(violations)}")
     for violation in violations:
         print(f"  VIOLATION {violation}")
     return 1 if violations else 0

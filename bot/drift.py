@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from gitopsctl.engine import MISSING, Actor, AppDrift, Incident, describe
+from gitopsctl.engine import MISSING, Actor, AppDrift, Incident, Rollout, describe
 
 from . import blocks
 from .blocks import Release, release_blocks, release_text
@@ -105,6 +105,9 @@ class SlackNotifier:
 
     def change_followed(self, outcome: Outcome) -> None:
         self.changes.followed(outcome)
+
+    def rollout_shown(self, rollout: Rollout) -> bool:
+        return self.changes.tracker.shown(rollout)
 
     def request_ended(self, request: Request) -> bool:
         """Every message that showed the request now says how it ended, without buttons; True when all are done."""

@@ -30,7 +30,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from gitopsctl.engine import Engine
+from gitopsctl.engine import Engine, Rollout
+from gitopsctl.errors import GitOpsError
 
 from .blocks import Release, abort_alert, commit_link, escape, release_blocks, release_text
 from .delivery import TRANSIENT, Budget, SlackStats, Undelivered, retry_after
@@ -40,6 +41,7 @@ CHANNEL_INTERVAL = 1.0  # Slack: about one message a second per channel
 POLL_INTERVAL = 1.0
 GIVE_UP = 600.0  # seconds a queued message keeps being retried before it is counted undeliverable
 THREAD_TEXT = 3500  # characters of queued lines sent in one thread message (Slack advises at most 4,000)
+FINISHED_KEPT = 100  # releases followed here to their end, remembered so the leader does not update them again
 UNOPENED_TTL = 3600.0  # seconds lines of a release never opened are kept (an approval being carried out)
 # slack_sdk helpers that make several calls: the budget of the one Slack limits hardest
 BUDGETED_AS = {"files_upload_v2": "files.completeUploadExternal"}
@@ -176,6 +178,12 @@ class Outbox:
     def pending(self) -> bool:
         with self._lock:
             return any(_busy(e) for e in self._threads.values())
+
+    def sent(self, release: Release) -> bool:
+        """Nothing of the release is queued or being sent any more (it was, or Slack refused it)."""
+        with self._lock:
+            entry = self._threads.get(id(release))
+            return entry is None or not (_busy(entry) or entry.in_flight or entry.sending)
 
     # ------------------------------------------------------------ calls made while someone waits
 
@@ -407,6 +415,61 @@ def _done(entry: _Thread, now: float) -> bool:
     return not _busy(entry)
 
 
+def note_of(release: Release) -> dict[str, Any]:
+    """What the leader needs to show a release's root message again: where it is and what it says."""
+    return {
+        "front_end": "slack",
+        "channel": release.channel,
+        "ts": release.ts,
+        "kind": release.kind,
+        "version": release.version,
+        "previous": release.previous,
+        "requester": release.requester,
+        "steps": list(release.steps),
+        "production": release.production,
+        "approvers": release.approvers,
+        "decided": release.decided,
+        "revision": release.revision,
+        "title": release.title,
+        "author": release.author,
+        "asked_in_slack": release.asked_in_slack,
+    }
+
+
+def release_from_note(note: dict[str, Any], rollout: Rollout) -> Release:
+    """The release a noted message shows, in the rollout's state now (the note is ours, the rollout the truth)."""
+
+    def text(key: str) -> str:
+        value = note.get(key)
+        return value if isinstance(value, str) else ""
+
+    steps = note.get("steps")
+    return Release(
+        text("kind") or "deploy",
+        rollout.app,
+        rollout.env,
+        text("version") or rollout.canary_version,
+        text("previous") or rollout.stable_version,
+        text("requester"),
+        text("channel"),
+        strategy="canary",
+        steps=tuple(s for s in steps if isinstance(s, str)) if isinstance(steps, list) else (),
+        production=note.get("production") is True,
+        ts=text("ts"),
+        phase=rollout.phase,
+        weight=rollout.weight,
+        step=rollout.step,
+        message=escape(rollout.message) if rollout.phase != "Promoted" else "",
+        approvers=text("approvers"),
+        decided=text("decided"),
+        commit=rollout.deploy_commit,
+        revision=text("revision"),
+        title=text("title"),
+        author=text("author"),
+        asked_in_slack=note.get("asked_in_slack") is not False,
+    )
+
+
 def _safely(fn: Callable[..., None], *args: Any) -> None:
     """A callback after a message was (not) posted: its failure is logged, never the outbox's."""
     try:
@@ -422,7 +485,9 @@ class Tracker:
         self.engine = engine
         self.outbox = outbox
         self.poll = poll
-        self._rollouts: dict[tuple[str, str], Release] = {}
+        self._rollouts: dict[tuple[str, str, str | None], Release] = {}  # by app, env and deploy commit
+        self._finished: dict[tuple[str, str, str | None], Release] = {}  # the last few followed here to their end
+        self._shown: dict[tuple[str, str], tuple] = {}  # (channel, ts) of a noted message -> the state it shows
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="slack-releases", daemon=True)
@@ -455,8 +520,71 @@ class Tracker:
 
     def follow_rollout(self, release: Release) -> None:
         with self._lock:
-            self._rollouts[(release.app, release.env)] = release
+            self._rollouts[(release.app, release.env, release.commit)] = release
         self.outbox.refresh(release)
+        if release.commit:  # where it is shown goes into the rollout record: the leader finishes it if we die
+            self.outbox.when_posted(release, self._note)
+
+    def _note(self, release: Release) -> None:
+        try:
+            self.engine.rollouts.note_message(release.app, release.env, release.commit or "", note_of(release))
+            log.info("the rollout of %s in %s is shown at %s/%s", release.app, release.env, release.channel, release.ts)
+        except GitOpsError as e:  # followed from here all the same; only a hand-over could not finish it
+            log.warning("cannot note where the rollout of %s in %s is shown: %s", release.app, release.env, e)
+
+    def shown(self, rollout: Rollout) -> bool:
+        """Bring the messages noted on ``rollout`` and on those it replaced to their state (for the leader);
+        True once every one shows its end.
+
+        One followed here is left to this tracker until its last state is sent. Any other (its replica died, or
+        is another one) gets its root message updated when the state changes; its thread is not replayed.
+        """
+        done = True
+        views = [(rollout, rollout.messages)]
+        views += [(rollout.ended_as(e.get("deploy_commit")), e.get("notes") or []) for e in rollout.earlier]
+        for view, notes in views:
+            if view is None or not notes:
+                continue
+            key = (view.app, view.env, view.deploy_commit)
+            with self._lock:
+                local, finished = self._rollouts.get(key), self._finished.get(key)
+            if local is not None or (finished is not None and not self.outbox.sent(finished)):
+                done = False  # followed here: this tracker brings it to its end
+                continue
+            if finished is not None:
+                continue
+            done = self._show_noted(view, notes) and done
+        return done
+
+    def _show_noted(self, view: Rollout, notes: list[dict[str, Any]]) -> bool:
+        """Update each noted root message whose shown state is not ``view``'s; True once they show its end."""
+        done = not view.active
+        state = (view.phase, view.weight, view.step, view.message)
+        for note in notes:
+            if note.get("front_end") != "slack" or not note.get("channel") or not note.get("ts"):
+                continue
+            where = (str(note["channel"]), str(note["ts"]))
+            if self._shown.get(where) == state:
+                continue
+            release = release_from_note(note, view)
+            try:
+                self.outbox.call(
+                    "chat_update",
+                    channel=release.channel,
+                    ts=release.ts,
+                    text=release_text(release),
+                    blocks=release_blocks(release),
+                )
+            except Undelivered as e:  # refused for good (counted): done; a transient failure: the next pass tries
+                if e.error in TRANSIENT:
+                    done = False
+                continue
+            self._shown[where] = state
+            log.info("the message of %s in %s at %s/%s shows %s", view.app, view.env, *where, view.phase)
+        if done:
+            for note in notes:
+                self._shown.pop((str(note.get("channel")), str(note.get("ts"))), None)
+        return done
 
     def following(self) -> int:
         with self._lock:
@@ -481,9 +609,10 @@ class Tracker:
             except Exception as e:  # the cluster being away must not stop the others being followed
                 log.warning("cannot read the rollout of %s in %s: %s", release.app, release.env, e)
                 continue
-            if rollout is None or rollout.deploy_commit != release.commit:
-                continue
-            self._apply(release, rollout)
+            if rollout is not None and rollout.deploy_commit != release.commit:
+                rollout = rollout.ended_as(release.commit)  # a newer rollout replaced it: how it ended
+            if rollout is not None:
+                self._apply(release, rollout)
 
     def _apply(self, release: Release, rollout) -> None:
         new = [e for e in rollout.events if e not in release.seen_events]
@@ -497,7 +626,11 @@ class Tracker:
             self.outbox.refresh(release)
         if not rollout.active:
             with self._lock:
-                self._rollouts.pop((release.app, release.env), None)
+                key = (release.app, release.env, release.commit)
+                self._rollouts.pop(key, None)
+                self._finished[key] = release
+                for old in list(self._finished)[:-FINISHED_KEPT]:
+                    del self._finished[old]
             if rollout.phase == "Aborted":
                 link = commit_link(rollout.revert_commit, self.engine.config.git.link(rollout.revert_commit or ""))
                 alert = abort_alert(release, escape(rollout.message), rollout.stable_version, link)

@@ -31,6 +31,7 @@ from .release.history import GitRelease, releases
 from .release.promotions import Promotions
 from .release.requests import PENDING, Request
 from .rollout.controller import Rollouts
+from .rollout.record import Rollout
 from .source.commits import Commit
 from .source.images import check_version
 from .sync.diff import MISSING, describe
@@ -62,6 +63,7 @@ __all__ = [
     "Pending",
     "Quarantined",
     "Request",
+    "Rollout",
     "StatusRow",
     "SyncResult",
     "check_version",

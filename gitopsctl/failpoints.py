@@ -36,7 +36,7 @@ def armed() -> tuple[str, int] | None:
     if not text:
         return None
     name, _, nth = text.partition("@")
-    if name not in POINTS or (nth and not nth.isdigit()) or nth == "0":
+    if name not in POINTS or (nth and (not nth.isdigit() or int(nth) == 0)):
         known = ", ".join(sorted(POINTS))
         raise ValueError(f"{ENVIRONMENT}={text!r} names no fail point; known: {known} (optionally @N)")
     return name, int(nth or 1)

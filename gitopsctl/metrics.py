@@ -5,12 +5,17 @@ Each Engine has its own registry, so several engines in one process (tests) neve
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+from .errors import UsageError
+
+log = logging.getLogger(__name__)
 
 PHASES = ("Pending", "Progressing", "Paused", "Promoted", "Aborted", "Failed")
 
@@ -52,12 +57,23 @@ class Metrics:
 
 
 class _Threading(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+    daemon_threads = True  # a slow request never holds up another's answer
+    request_queue_size = 128
 
 
 class _Quiet(WSGIRequestHandler):
+    timeout = 30  # seconds: a client that stops sending mid-body does not hold a thread forever
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib's name)
-        pass
+        log.debug("%s %s", self.address_string(), format % args)  # the request line: never a header
+
+
+def listen(host: str, port: int, app: Callable, *, what: str) -> WSGIServer:
+    """A threading WSGI server bound on ``host:port`` now; a port that is taken is one sentence, not a traceback."""
+    try:
+        return make_server(host, port, app, _Threading, _Quiet)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {host}:{port} for {what}: {e.strerror or e}; choose another port") from e
 
 
 class MetricsServer:
@@ -77,7 +93,7 @@ class MetricsServer:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]
 
-        self._server = make_server(address, port, app, _Threading, _Quiet)
+        self._server = listen(address, port, app, what="/metrics (--metrics-port, [serve] metrics_port)")
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
 
     @property

@@ -16,6 +16,7 @@ Exported at ``/metrics`` (Prometheus) and ``/stats.json``.
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 from dataclasses import dataclass
@@ -202,7 +203,7 @@ class TrafficSimulator:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._stats: list[dict[str, Any]] = []
-        self._lost: dict[str, int] = {}  # "APP/ENV" -> requests failed for want of an endpoint, since the start
+        self._lost: dict[str, float] = {}  # "APP/ENV" -> requests failed for want of an endpoint, since the start
         simulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -264,9 +265,10 @@ class TrafficSimulator:
         return {"tracks": tracks_now, "by_track": by_track, "no_endpoint": self.lost()}
 
     def lost(self) -> dict[str, int]:
-        """``{"APP/ENV": n}``: requests that failed because no ready endpoint could take them, since the start."""
+        """``{"APP/ENV": n}``: requests that failed because no ready endpoint could take them, since the start
+        (a part of one counts as one)."""
         with self._lock:
-            return dict(self._lost)
+            return {key: math.ceil(n - 1e-9) for key, n in self._lost.items()}
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -280,13 +282,12 @@ class TrafficSimulator:
             expected = REQUESTS_PER_SECOND * seconds * t.weight + self._carry.get(key, 0.0)
             count = int(expected)
             self._carry[key] = expected - count
-            lost = REQUESTS_PER_SECOND * seconds * t.unserved + self._carry.get((*key, "lost"), 0.0)
-            self._carry[(*key, "lost")] = lost - int(lost)
-            if int(lost):
-                self.requests.labels(*key, "503").inc(int(lost))
-                self.no_endpoint.labels(*key).inc(int(lost))
+            lost = REQUESTS_PER_SECOND * seconds * t.unserved
+            if lost:  # counted as a share, never rounded away: a tick's short outage still shows
+                self.requests.labels(*key, "503").inc(lost)
+                self.no_endpoint.labels(*key).inc(lost)
                 with self._lock:
-                    self._lost[f"{t.app}/{t.env}"] = self._lost.get(f"{t.app}/{t.env}", 0) + int(lost)
+                    self._lost[f"{t.app}/{t.env}"] = self._lost.get(f"{t.app}/{t.env}", 0.0) + lost
             errors = sum(1 for _ in range(count) if self._random.random() < b.error_rate)
             if count - errors:
                 self.requests.labels(*key, "200").inc(count - errors)

@@ -213,8 +213,11 @@ def _canary(reader: Reader, templates: dict[str, Any]) -> Canary | None:
             None if t in templates else f'"{t}" is not an analysis template defined under [analysis.templates]'
         ),
     )
+    delay = reader.duration("scale_down_delay", default=30.0)
+    if delay is not None and delay > 600:
+        reader.error("scale_down_delay", "must be at most 10m (the canary keeps its pods that long)")
     reader.finish()
-    return Canary(tuple(steps), router or "replicas", background)
+    return Canary(tuple(steps), router or "replicas", background, 30.0 if delay is None else min(delay, 600.0))
 
 
 def read_app(name: str, reader: Reader, environments: dict[str, Any], templates: dict[str, Any]) -> App:

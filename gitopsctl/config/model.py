@@ -117,6 +117,7 @@ class Canary:
     steps: tuple[Step, ...]
     traffic_router: str = "replicas"
     background_analysis: tuple[str, ...] = ()
+    scale_down_delay: float = 30.0  # a mesh's or ingress's proxies take this long to drop a route's old backends
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ..engine import Engine, SyncResult
     from ..release.following import Outcome
     from ..release.requests import Request
+    from ..rollout.record import Rollout
 
 log = logging.getLogger(__name__)
 STORE = "gitopsctl-drift-incidents"
@@ -63,6 +64,11 @@ class Notifier(Protocol):
 
     def change_followed(self, outcome: Outcome) -> None:
         """Say what following Git did with a change (delivered, a canary started, awaiting approval, held, failed)."""
+        ...
+
+    def rollout_shown(self, rollout: Rollout) -> bool:
+        """Bring the messages noted on a rollout to its state now (the replica that posted them may be gone);
+        True once they show its end."""
         ...
 
 
@@ -92,6 +98,9 @@ class LogNotifier:
     def request_ended(self, request: Request) -> bool:
         log.info("the %s ended: %s", request.describe(), request.ended)
         return True
+
+    def rollout_shown(self, rollout: Rollout) -> bool:
+        return True  # nothing is shown anywhere but the log, which had every event as it happened
 
     def change_followed(self, outcome: Outcome) -> None:
         log.info("Git change %s of %s in %s: %s", outcome.state, outcome.app, outcome.env, outcome.message)

@@ -11,6 +11,7 @@ Git says to the stable Deployment and removes the canary.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -55,6 +56,7 @@ TRACK_LABEL = "gitopsctl.io/track"
 Notifier = Callable[[Rollout, str], None]
 
 DRAIN_SECONDS = 60.0  # the longest an abort or a promotion waits for stable's pods before removing the canary
+log = logging.getLogger(__name__)
 CONFLICT_ATTEMPTS = 5  # manual actions and the controller write one record; the later re-reads and retries
 
 
@@ -116,7 +118,15 @@ class Act:
         labels = {"gitopsctl.io/app": app.name, "gitopsctl.io/env": env.name}
         cluster = self.engine.cluster(env)
         return traffic.build(
-            kind, cluster, namespace, name, canary_name(name), replicas, service=service, labels=labels
+            kind,
+            cluster,
+            namespace,
+            name,
+            canary_name(name),
+            replicas,
+            service=service,
+            labels=labels,
+            scale_down_delay=app.canary.scale_down_delay if app.canary else 0.0,
         )
 
     def observe(self, env: Environment, stable: dict[str, Any], router: TrafficRouter, weight: int) -> Observed:
@@ -148,7 +158,13 @@ class Act:
     def carry_out(self, app: App, env: Environment, rollout: Rollout, router: TrafficRouter, action: Action) -> Rollout:
         """Do what ``action`` says; Wait and Done change nothing."""
         if isinstance(action, Abort):
-            return self.abort(app.name, env.name, why=action.why)
+            return self.abort(
+                app.name,
+                env.name,
+                why=action.why,
+                reason=rollout.abort_reason,
+                actor=rollout.abort_actor or "gitopsctl",
+            )
         if isinstance(action, Promote):
             return self.promote(app, env, rollout, router)
         if isinstance(action, SetWeight):
@@ -247,7 +263,7 @@ class Act:
     def promote(self, app: App, env: Environment, rollout: Rollout, router: TrafficRouter) -> Rollout:
         self.engine.syncs.sync(app.name, env.name, revision=rollout.deploy_commit, wait=True, actor=rollout.actor)
         reach("promotion-synced")
-        _drain(router)
+        self._drain(env, router)
         self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
         router.remove()
         rollout.phase, rollout.weight, rollout.message = PROMOTED, 100, f"{rollout.canary_version} is stable"
@@ -256,11 +272,20 @@ class Act:
     def abort(self, app_name: str, env_name: str, *, why: str, reason: str = "", actor: str = "gitopsctl") -> Rollout:
         """Traffic to stable at once, canary removed, the deploy reverted in Git by a commit that says ``why``."""
         app, env, rollout = self.in_progress(app_name, env_name)
+        if rollout.aborting:  # an earlier attempt was killed: finish it as it began
+            why, reason, actor = rollout.aborting, rollout.abort_reason, rollout.abort_actor or actor
+        else:
+            rollout.aborting, rollout.abort_reason, rollout.abort_actor = why, reason, actor
+            rollout = self.save(env, rollout)
         stable = self.workload(app, env, rollout.deploy_commit)
         router = self.router(app, env, stable)
+        cluster = self.engine.cluster(env)
+        if rollout.base_commit and cluster.get("apps/v1", "Deployment", router.stable, router.namespace) is None:
+            # stable was deleted: bring it back before the canary goes, or nothing would serve
+            self.engine.syncs.sync(app.name, env.name, revision=rollout.base_commit, wait=True, actor=actor)
         with contextlib.suppress(NotFoundError):  # an earlier attempt got further: what is gone needs no undoing
-            _drain(router)
-        self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
+            self._drain(env, router)
+        cluster.delete("apps/v1", "Deployment", router.canary, router.namespace)
         router.remove()
         try:
             rollout.revert_commit = self._revert(app, env, rollout, stable, why=why, reason=reason, actor=actor)
@@ -311,15 +336,45 @@ class Act:
         return writer.commit(
             lambda root: [set_version(root / path, app.container, rollout.stable_version, repository).path],
             f"{title}: {why}",
-            {"Rolled-back-by": actor, "Deployed-by": rollout.actor, "Reason": reason},
+            {"Reverts": rollout.deploy_commit, "Rolled-back-by": actor, "Deployed-by": rollout.actor, "Reason": reason},
         )
+
+    def _drain(self, env: Environment, router: TrafficRouter) -> None:
+        """All traffic to stable; then, before the canary goes, wait (up to ``DRAIN_SECONDS``) until stable's ready
+        pods carry it, and for a mesh or ingress, ``scale_down_delay`` more for its proxies to take the new route.
+
+        A canary with no ready pod serves nothing and is not waited for; a stable that never gets ready does
+        not hold an abort up for longer than that.
+        """
+        cluster = self.engine.cluster(env)
+
+        def canary_ready() -> int:
+            canary = cluster.get("apps/v1", "Deployment", router.canary, router.namespace) or {}
+            return int((canary.get("status") or {}).get("readyReplicas", 0))
+
+        if not canary_ready():
+            router.set_weight(0)
+            return
+        deadline = time.monotonic() + DRAIN_SECONDS
+        router.set_weight(0)
+        while not router.verify_weight(0) and canary_ready() and time.monotonic() < deadline:
+            time.sleep(0.2)
+            router.set_weight(0)
+        if router.scale_down_delay and canary_ready():
+            time.sleep(router.scale_down_delay)
 
     def _earlier_revert(self, app: App, env: Environment, rollout: Rollout) -> str | None:
         """The revert an earlier attempt pushed before it was killed, so the record still names it."""
         repo = self.engine.repo
-        repo.fetch(force=True)
-        for commit in repo.between(rollout.deploy_commit, repo.resolve(None), [app.path_for(env.name)], limit=50):
-            if trailers(commit.message).get("Reverts") == rollout.deploy_commit:
+        try:
+            repo.fetch(force=True)
+            found = repo.between(rollout.deploy_commit, repo.resolve(None), [app.path_for(env.name)], limit=200)
+        except SourceError as e:  # the abort goes on; only the record misses the revert's name
+            log.warning("cannot look for the revert of %s in %s: %s", app.name, env.name, e)
+            return None
+        for commit in found:
+            said = trailers(commit.message)
+            if said.get("Reverts") == rollout.deploy_commit and said.get("Rolled-back-by"):
                 return commit.hexsha
         return None
 
@@ -333,19 +388,6 @@ class Act:
             return  # a record from before templates were kept: nothing to know the change by
         cluster, namespace = self.engine.coordination()
         quarantine.add(cluster, namespace, app.name, version, env=env.name, reason=why, by=actor)
-
-
-def _drain(router: TrafficRouter, timeout: float = DRAIN_SECONDS) -> None:
-    """All traffic to stable, waiting (up to ``timeout``) until stable's ready pods take it before the canary goes.
-
-    Removing the canary earlier fails the requests still routed to it; a stable that never gets ready (the
-    progress deadline is for that) does not keep an abort from going on.
-    """
-    deadline = time.monotonic() + timeout
-    router.set_weight(0)
-    while not router.verify_weight(0) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        router.set_weight(0)
 
 
 def analysis_variables(app: App, env: Environment) -> dict[str, str]:

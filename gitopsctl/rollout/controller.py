@@ -16,9 +16,10 @@ pause, resume, abort) write their request into the record.
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..analysis.providers import ProviderError, provider_for
 from ..analysis.run import render_query
@@ -34,7 +35,24 @@ from .record import ABORTED, PAUSED, PROGRESSING, Rollout, RolloutChanged
 if TYPE_CHECKING:
     from ..engine import Engine
 
+T = TypeVar("T")
 REASON_LIMIT = 200  # characters of a typed abort reason kept in the revert commit's Reason: trailer
+MESSAGE_NOTES, NOTE_BYTES = 5, 4096  # notes kept per rollout, and the size of each as JSON
+
+
+def _note_problem(note: Any) -> str:
+    """Why a front end's note cannot be kept (it is stored in the rollout record), or ""."""
+    if not isinstance(note, dict) or not note:
+        return "it must be a non-empty mapping"
+    for key, value in note.items():
+        scalar = value is None or isinstance(value, (str, bool, int))
+        if not isinstance(key, str) or not (
+            scalar or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        ):
+            return f"{key!r} must name text, a number, a flag or a list of text"
+    if len(json.dumps(note)) > NOTE_BYTES:
+        return f"it is over {NOTE_BYTES} bytes"
+    return ""
 
 
 class Rollouts:
@@ -98,6 +116,7 @@ class Rollouts:
             template=template,
         )
         rollout.resource_version = previous.resource_version if previous else None
+        rollout.replacing(previous)
         return self.act.save(env, rollout, f"rollout of {app.name} {canary_version} to {env.name} started by {actor}")
 
     # ------------------------------------------------------------ reconcile
@@ -131,9 +150,11 @@ class Rollouts:
         """
         typed = " ".join(reason.split())
         typed = typed if len(typed) <= REASON_LIMIT else typed[: REASON_LIMIT - 1] + "…"
-        return self.act.abort(app_name, env_name, why=f"aborted by {actor}", reason=typed, actor=actor)
+        return self._by_hand(
+            lambda: self.act.abort(app_name, env_name, why=f"aborted by {actor}", reason=typed, actor=actor)
+        )
 
-    def _by_hand(self, change: Callable[[], Rollout]) -> Rollout:
+    def _by_hand(self, change: Callable[[], T]) -> T:
         """A change by hand races the controller's writes to the same record: read again and retry it."""
         for _ in range(CONFLICT_ATTEMPTS - 1):
             try:
@@ -162,6 +183,62 @@ class Rollouts:
         if last is None or last.phase != ABORTED:
             raise PolicyError(f"{app.name} in {env.name} has no aborted rollout to retry")
         return self.engine.deploy(app.name, env.name, last.canary_version, actor=actor, wait=wait, timeout=timeout)
+
+    # ------------------------------------------------------------ where front ends show it
+
+    def note_message(self, app_name: str, env_name: str, commit: str, note: dict[str, Any]) -> None:
+        """Remember where a front end shows the rollout of ``commit`` (a newer rollout is left alone), so that
+        the leader can bring that message to the rollout's end if the process that posted it dies."""
+        problem = _note_problem(note)
+        if problem:
+            raise PolicyError(f"a message note of {app_name} in {env_name} was refused: {problem}")
+
+        def change() -> Rollout | None:
+            app, env = self.engine.resolve(app_name, env_name)
+            rollout = records.read(self.engine.cluster(env), app.name, env.name, env.namespace)
+            if rollout is None:
+                return None
+            if rollout.deploy_commit == commit:
+                if note in rollout.messages:
+                    return rollout
+                rollout.messages = [*rollout.messages, note][-MESSAGE_NOTES:]
+            else:  # posted after a newer rollout replaced it: noted with how it ended
+                entry = next((e for e in rollout.earlier if e.get("deploy_commit") == commit), None)
+                if entry is None or note in entry.get("notes", []):
+                    return rollout
+                entry["notes"] = [*entry.get("notes", []), note][-MESSAGE_NOTES:]
+            rollout.messages_settled = False
+            return self.act.save(env, rollout)
+
+        self._by_hand(change)
+
+    def shown(self) -> list[Rollout]:
+        """Rollouts (running or ended) whose messages do not show their end yet; one LIST per environment."""
+        found = []
+        for env in self.engine.config.environments.values():
+            if env.strategy != "canary":
+                continue
+            records_here = records.read_all(self.engine.cluster(env), env.namespace)
+            found += [
+                r
+                for r in records_here.values()
+                if (r.messages or any(e.get("notes") for e in r.earlier)) and not r.messages_settled
+            ]
+        return found
+
+    def settle_messages(self, rollout: Rollout) -> None:
+        """Its messages show its end: the leader stops updating them (a newer rollout is left alone)."""
+
+        def change() -> Rollout | None:
+            app, env = self.engine.resolve(rollout.app, rollout.env)
+            current = records.read(self.engine.cluster(env), app.name, env.name, env.namespace)
+            if current is None or current.deploy_commit != rollout.deploy_commit or current.active:
+                return current
+            current.messages_settled = True
+            current.earlier = [{**e, "notes": []} for e in current.earlier]
+            return self.act.save(env, current)
+
+        self._by_hand(change)
 
     def pause(self, app_name: str, env_name: str, *, actor: str) -> Rollout:
         def change() -> Rollout:

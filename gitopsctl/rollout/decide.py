@@ -121,6 +121,8 @@ def next_action(
     """The one thing to do now; ``templates`` are the analysis templates the steps and ``background`` name."""
     if not record.active:
         return Done()
+    if record.aborting:  # begun and not finished (its process was killed): finish it, for the same reason
+        return Abort(record.aborting)
     if observed.canary_health == DEGRADED:
         return Abort(f"canary is Degraded: {observed.canary_message}")
     if observed.canary_health is not None and observed.canary_crashlooping:
@@ -133,6 +135,8 @@ def next_action(
             return action
     if record.promote_full or record.step >= len(steps):
         return Promote()
+    if observed.canary_health is None and record.weight > 0:
+        return Abort("the canary Deployment is gone")
     if record.paused_by_hand:
         return Wait("paused by hand")
     step = steps[record.step]

@@ -8,7 +8,7 @@ two controllers never both act and a process killed at any point loses nothing.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..analysis.measurement import Measurement
@@ -26,6 +26,7 @@ PENDING, PROGRESSING, PAUSED, PROMOTED, ABORTED, FAILED = (
 ACTIVE = frozenset({PENDING, PROGRESSING, PAUSED})
 MEASUREMENT_HISTORY = 100
 EVENT_HISTORY = 50
+EARLIER_KEPT = 5
 RECORD_LABEL = "gitopsctl.io/rollout"
 
 
@@ -49,8 +50,19 @@ class Rollout:
     base_commit: str | None = None  # the revision delivered before the rollout: what an abort syncs back to
     change: str = ""  # that change's commit title
     template: str = ""  # the digest of the canary's pod template (what quarantine knows a same-tag change by)
+    # an abort under way, saved before it touches anything: a process killed during it is finished by the next
+    aborting: str = ""  # why (the revert commit's title says it)
+    abort_reason: str = ""  # what the person typed
+    abort_actor: str = ""
     measurements: list[Measurement] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    # where front ends show this rollout (opaque to the engine), so any replica can bring those messages to its
+    # end; settled once they show it
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    messages_settled: bool = False
+    # how the rollouts this one replaced ended, newest first, with their notes while they do not show it yet:
+    # a front end still following one of them (or the leader) learns its end from here
+    earlier: list[dict[str, Any]] = field(default_factory=list)
     resource_version: str | None = None
 
     @property
@@ -63,10 +75,56 @@ class Rollout:
     def measured(self, measurement: Measurement) -> None:
         self.measurements = [*self.measurements, measurement][-MEASUREMENT_HISTORY:]
 
+    def outcome(self) -> dict[str, Any]:
+        """How it ended, as a newer record keeps it in ``earlier`` (its notes while they do not show it yet)."""
+        return {
+            "deploy_commit": self.deploy_commit,
+            "phase": self.phase,
+            "weight": self.weight,
+            "step": self.step,
+            "message": self.message,
+            "stable_version": self.stable_version,
+            "canary_version": self.canary_version,
+            "revert_commit": self.revert_commit,
+            "notes": [] if self.messages_settled else list(self.messages),
+        }
+
+    def replacing(self, previous: Rollout | None) -> None:
+        """Keep how ``previous`` (and those it replaced) ended, up to ``EARLIER_KEPT``."""
+        if previous is None or previous.active:
+            return
+        kept = [{**e, "notes": []} if previous.messages_settled else e for e in previous.earlier]
+        self.earlier = [previous.outcome(), *kept][:EARLIER_KEPT]
+
+    def ended_as(self, commit: str | None) -> Rollout | None:
+        """The rollout of ``commit`` as it ended, if this record replaced it (or is it, ended)."""
+        if commit == self.deploy_commit:
+            return None if self.active else self
+        for entry in self.earlier:
+            if entry.get("deploy_commit") == commit:
+                return Rollout(
+                    self.app,
+                    self.env,
+                    str(entry.get("phase", "")),
+                    str(entry.get("stable_version", "")),
+                    str(entry.get("canary_version", "")),
+                    str(commit),
+                    "",
+                    "",
+                    step=int(entry.get("step") or 0),
+                    weight=int(entry.get("weight") or 0),
+                    message=str(entry.get("message") or ""),
+                    revert_commit=entry.get("revert_commit"),
+                )
+        return None
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("resource_version")
         return data
+
+
+FIELDS = frozenset(f.name for f in fields(Rollout))
 
 
 def record_name(app: str, env: str) -> str:
@@ -94,7 +152,8 @@ def read_all(cluster: Cluster, namespace: str) -> dict[tuple[str, str], Rollout]
 def _parse(cm: dict[str, Any]) -> Rollout:
     data = json.loads((cm.get("data") or {}).get("rollout", "{}"))
     data["measurements"] = [Measurement(**m) for m in data.get("measurements", [])]
-    rollout = Rollout(**data)
+    # a record written by a newer version (replicas mid-upgrade) has fields this one does not know: kept out
+    rollout = Rollout(**{k: v for k, v in data.items() if k in FIELDS})
     rollout.resource_version = cm["metadata"]["resourceVersion"]
     return rollout
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..config import GitConfig
+from ..metrics import listen
 from . import webhooks
 from .follow import Follower
 
@@ -91,23 +90,11 @@ class Routes:
         return [b"not found\n"]
 
 
-class _Threading(ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # a slow request never holds up another's answer
-    request_queue_size = 128
-
-
-class _Quiet(WSGIRequestHandler):
-    timeout = 30  # seconds: a client that stops sending mid-body does not hold a thread forever
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib's name)
-        log.debug("%s %s", self.address_string(), format % args)  # the request line: never a header
-
-
 class Listener:
     """A threading WSGI server on ``host:port``, bound at construction so a taken port fails before anything starts."""
 
     def __init__(self, host: str, port: int, app: WSGIApp, name: str = "serve-http") -> None:
-        self._server = make_server(host, port, app, _Threading, _Quiet)
+        self._server = listen(host, port, app, what="Slack and Git webhooks (--port)")
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 
     @property

@@ -1,7 +1,8 @@
 """The jobs `gitopsctl serve` runs while it leads (APScheduler 3.x).
 
 - a drift scan per environment, on the configured interval (with jitter) or cron
-- the rollout controller: every active rollout reconciled every few seconds
+- the rollout controller: every active rollout reconciled every few seconds, and the messages front ends
+  noted on rollouts brought to their state (the replica that posted one may be gone)
 - expiry: stale approval requests and ended freezes removed
 - a summary per environment on the configured cron
 - a poll of the Git branch every ``[git] poll_interval`` (none when 0), delivering what is due
@@ -102,6 +103,24 @@ class Scheduler:
         except GitOpsError as e:
             log.warning("reconcile failed: %s", e)
         self.engine.metrics.reconcile_seconds.observe(time.monotonic() - started)
+        self.show_rollouts()
+
+    def show_rollouts(self) -> None:
+        """Every message a front end noted on a rollout follows it to its end, though the replica that posted
+        it may have died; once one shows the end, it is left alone."""
+        try:
+            noted = self.engine.rollouts.shown()
+        except GitOpsError as e:
+            log.warning("cannot read which rollouts are shown: %s", e)
+            return
+        for rollout in noted:
+            try:
+                if self.notifier.rollout_shown(rollout) and not rollout.active:
+                    self.engine.rollouts.settle_messages(rollout)
+            except GitOpsError as e:
+                log.warning("cannot settle the messages of %s in %s: %s", rollout.app, rollout.env, e)
+            except Exception:  # one message must not keep the others from being updated
+                log.exception("cannot update the messages of %s in %s", rollout.app, rollout.env)
 
     def expire(self) -> None:
         """Drop old requests and freezes; then update every message of an ended request, whoever ended it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,3 +76,24 @@ def test_serve_answers_signed_requests_and_never_logs_its_tokens(fleet):
     assert process.returncode == 0
     assert "serving: Slack over HTTP" in err
     assert BOT_TOKEN not in out + err and SECRET not in out + err
+
+
+@pytest.mark.parametrize("flag", ["--port", "--metrics-port"])
+def test_a_port_already_taken_is_one_sentence_not_a_traceback(fleet, flag):
+    with SlackStandIn(SECRET) as slack, socket.socket() as taken:
+        fleet.config_path.write_text(fleet.config_path.read_text() + ROLES.format(api=slack.api_url))
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        others = {"--port": str(free_port()), "--metrics-port": str(free_port())}
+        others[flag] = str(port)
+        process = _serve(
+            fleet,
+            "--slack-mode",
+            "http",
+            *[item for pair in others.items() for item in pair],
+            env={"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET},
+        )
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 2, err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err

@@ -109,7 +109,7 @@ def test_a_rollout_through_each_route_router_is_promoted(fleet, tmp_path, kind):
         'namespace = "trading-prod"\nstrategy = "direct"', 'namespace = "trading-prod"\nstrategy = "canary"'
     )
     text += "".join(
-        f'\n[apps.{app}.canary]\ntraffic_router = "{kind}"\nsteps = [{{ set_weight = 40 }}, {{ set_weight = 100 }}]\n'
+        f'\n[apps.{app}.canary]\ntraffic_router = "{kind}"\nscale_down_delay = "0s"\nsteps = [{{ set_weight = 40 }}, {{ set_weight = 100 }}]\n'
         for app in ("trade-service", "pricing-api", "ledger-worker")
     )
     fleet.config_path.write_text(text)

@@ -18,8 +18,8 @@ def test_a_minute_of_chaos_leaves_every_invariant_intact():
     require_prometheus()
     done = subprocess.run([sys.executable, str(SOAK), "--seconds", "60"], capture_output=True, text=True, timeout=590)
     out = done.stdout + done.stderr
-    assert "invariants: 7 checked, violations: 0" in done.stdout, out
+    assert "invariants: 8 checked, violations: 0" in done.stdout, out
     assert done.returncode == 0, out
     # the chaos happened: faults of several kinds, releases good and bad, canaries both ways
-    assert "faults controller:" in out or "faults 503:" in out, out
+    assert "faults serve:" in out or "faults 503:" in out, out
     assert "rollouts Promoted:" in out or "rollouts Aborted:" in out, out

@@ -103,8 +103,30 @@ def test_a_bad_release_killed_after_its_revert_was_pushed_is_reverted_once(canar
     assert fleet.engine.deploy(APP, ENV, "v1.4.2-bad", actor="alice").status == "Progressing"
     _killed_at(_gitopsctl(fleet, "controller", "--interval", "0.3", failpoint="revert-pushed"), "revert-pushed")
     assert len(_commits(fleet, f"Roll back {APP}")) == 1  # pushed before the kill
+    (pushed,) = _commits(fleet, f"Roll back {APP}")
     done = _finish(fleet, "Aborted")
-    assert done.revert_commit and len(_commits(fleet, f"Roll back {APP}")) == 1
+    assert done.revert_commit == pushed.hexsha and len(_commits(fleet, f"Roll back {APP}")) == 1
+    _agrees(fleet, "v1.4.1")
+
+
+def test_an_abort_by_hand_killed_after_its_revert_is_finished_as_it_began(canary):
+    fleet = canary.fleet
+    engine = fleet.engine
+    assert engine.deploy(APP, ENV, "v1.4.2", actor="alice").status == "Progressing"
+
+    def at_34() -> bool:
+        engine.rollouts.reconcile(APP, ENV)
+        return engine.rollouts.get(APP, ENV).step == 1  # 34% verified, the analysis next
+
+    wait_for(at_34, timeout=60, message="34% of traffic on the canary")
+    aborting = _gitopsctl(fleet, "rollout", "abort", APP, ENV, "--reason", "p99 looks odd", failpoint="revert-pushed")
+    _killed_at(aborting, "revert-pushed")
+    (pushed,) = _commits(fleet, f"Roll back {APP}")
+    assert "Reason: p99 looks odd" in pushed.message
+    assert engine.rollouts.get(APP, ENV).active  # killed before the record said so
+    done = _finish(fleet, "Aborted")
+    assert done.revert_commit == pushed.hexsha and len(_commits(fleet, f"Roll back {APP}")) == 1
+    assert done.message == "p99 looks odd"  # the person's reason, kept across the kill
     _agrees(fleet, "v1.4.1")
 
 

@@ -21,7 +21,7 @@ def world(fleet, dyn_for_fleet, request):
         'namespace = "trading-prod"\nstrategy = "direct"', 'namespace = "trading-prod"\nstrategy = "canary"'
     )
     text += "".join(
-        f'\n[apps.{app}.canary]\ntraffic_router = "{kind}"\n'
+        f'\n[apps.{app}.canary]\ntraffic_router = "{kind}"\nscale_down_delay = "1s"\n'
         "steps = [{ set_weight = 40 }, { set_weight = 100 }, { pause = {} }]\n"
         for app in ("trade-service", "pricing-api", "ledger-worker")
     )

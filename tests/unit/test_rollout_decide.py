@@ -139,6 +139,28 @@ ROWS = [
         Abort("canary pods are crash-looping"),
         id="crashloop-aborts-while-paused-by-hand",
     ),
+    pytest.param(
+        rec(weight=20, aborting="aborted by dave", abort_reason="latency", abort_actor="dave"),
+        Observed(canary_health=None),
+        (),
+        Abort("aborted by dave"),
+        id="an-abort-begun-and-killed-is-finished-as-it-began",
+    ),
+    pytest.param(
+        rec(PAUSED, step=1, weight=20),
+        Observed(canary_health=None),
+        (),
+        Abort("the canary Deployment is gone"),
+        id="canary-gone-with-traffic-aborts",
+    ),
+    pytest.param(rec(), Observed(canary_health=None), (), SetWeight(20), id="canary-not-created-yet-at-0-goes-on"),
+    pytest.param(
+        rec(step=7, weight=100),
+        Observed(canary_health=None),
+        (),
+        Promote(),
+        id="canary-gone-after-the-last-step-is-a-promotion-being-finished",
+    ),
     # set_weight: move traffic, then wait until it really moved
     pytest.param(rec(), HEALTHY, (), SetWeight(20), id="weight-set"),
     pytest.param(rec(weight=20), HEALTHY, (), SetWeight(20), id="weight-not-verified-sets-it-again"),
@@ -507,3 +529,42 @@ DELAYED = {
 )
 def test_an_initial_delay_keeps_a_querys_window_off_what_ran_before_the_step(record: Rollout, expected) -> None:
     assert next_action(record, STEPS, HEALTHY, NOW, background=(), templates=DELAYED) == expected
+
+
+def test_a_new_rollout_keeps_how_the_ones_it_replaced_ended_with_their_unshown_messages():
+    note = {"front_end": "slack", "channel": "C1", "ts": "1.0"}
+    first = rec(ABORTED, weight=0, message="p99 too high", messages=[note], revert_commit="r1")
+    first.deploy_commit = "c1"
+    second = rec(PROMOTED, weight=100)
+    second.deploy_commit = "c2"
+    second.replacing(first)
+    third = rec()
+    third.deploy_commit = "c3"
+    third.replacing(second)
+    assert [e["deploy_commit"] for e in third.earlier] == ["c2", "c1"]
+    ended = third.ended_as("c1")
+    assert (ended.phase, ended.message, ended.revert_commit, ended.active) == (ABORTED, "p99 too high", "r1", False)
+    assert third.earlier[1]["notes"] == [note]  # not shown yet: the leader still has to show it
+    assert third.ended_as("c3") is None  # running: not ended
+    assert third.ended_as("unknown") is None
+
+    second.messages_settled = True  # the leader showed every message of it and of those before
+    fourth = rec()
+    fourth.replacing(second)
+    assert [e["notes"] for e in fourth.earlier] == [[], []]
+
+    running = rec()
+    running.replacing(rec())  # an active record is never replaced this way: nothing kept
+    assert running.earlier == []
+
+
+def test_a_record_written_by_a_newer_version_is_read_without_what_this_one_does_not_know():
+    """Two serve replicas mid-upgrade share the record: the older one must not fail on a new field."""
+    import json
+
+    written = rec(weight=20).as_dict()
+    written["measurements"] = []
+    written["a_field_from_the_future"] = {"x": 1}
+    cm = {"metadata": {"resourceVersion": "7"}, "data": {"rollout": json.dumps(written)}}
+    read = record._parse(cm)
+    assert (read.weight, read.resource_version) == (20, "7")

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 class TrafficRouter(Protocol):
     canary: str  # the canary Deployment's name
+    stable: str
     namespace: str
+    scale_down_delay: float  # seconds to wait after traffic left the canary before its pods go
 
     def set_weight(self, weight: int) -> None:
         """Send ``weight`` percent of traffic to the canary (0 sends it all to stable)."""
@@ -58,8 +60,14 @@ def build(
     *,
     service: dict[str, Any] | None = None,
     labels: dict[str, str] | None = None,
+    scale_down_delay: float = 0.0,
 ) -> TrafficRouter:
-    """The ``kind`` router for the ``stable`` and ``canary`` Deployments; ``service`` when ``needs_service(kind)``."""
+    """The ``kind`` router for the ``stable`` and ``canary`` Deployments; ``service`` when ``needs_service(kind)``.
+
+    ``scale_down_delay`` is for the route-based routers only: the pods behind a Service are the endpoints at
+    once, but a mesh's or an ingress's proxies learn a new route some seconds later."""
     if kind == "replicas":
         return ReplicasRouter(cluster, namespace, stable, canary, replicas)
-    return ROUTES[kind](cluster, namespace, stable, canary, replicas, service or {}, labels or {})
+    router = ROUTES[kind](cluster, namespace, stable, canary, replicas, service or {}, labels or {})
+    router.scale_down_delay = scale_down_delay
+    return router

@@ -41,4 +41,7 @@ class NginxRouter(RouteRouter):
 
     def read_weight(self, route: dict[str, Any]) -> int | None:
         value = ((route.get("metadata") or {}).get("annotations") or {}).get(CANARY_WEIGHT)
-        return int(value) if value is not None else None
+        try:  # a hand-edited "25.0" or a typo must not stop an abort from sending traffic back
+            return round(float(value)) if value is not None else None
+        except (TypeError, ValueError):
+            return None

@@ -24,6 +24,8 @@ def replica_counts(replicas: int, weight: int) -> tuple[int, int]:
 
 
 class ReplicasRouter:
+    scale_down_delay = 0.0  # the Service's endpoints are its ready pods: nothing else learns the change later
+
     def __init__(self, cluster: Cluster, namespace: str, stable: str, canary: str, replicas: int) -> None:
         self.cluster = cluster
         self.namespace = namespace
@@ -57,9 +59,9 @@ class ReplicasRouter:
                 self._scale(name, want)
         total = stable_want + canary_want
         for name, other in ((self.canary, self.stable), (self.stable, self.canary)):
-            asked = now[name][0]
-            if wanted[name] < asked:
-                self._scale(name, max(wanted[name], min(asked, total - now[other][1])))
+            asked, ready = now[name]
+            if wanted[name] < asked:  # pods of its own that are not ready serve nothing: they need not stay
+                self._scale(name, max(wanted[name], min(asked, ready, total - now[other][1])))
 
     def verify_weight(self, weight: int) -> bool:
         stable_want, canary_want = replica_counts(self.replicas, weight)

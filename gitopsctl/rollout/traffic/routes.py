@@ -12,6 +12,8 @@ import copy
 import math
 from typing import TYPE_CHECKING, Any
 
+from ...errors import NotFoundError
+
 if TYPE_CHECKING:
     from ...cluster.client import Cluster
 
@@ -20,6 +22,8 @@ TRACK_LABEL = "gitopsctl.io/track"
 
 class RouteRouter:
     """Base of the istio, gateway and nginx routers; subclasses build the route object."""
+
+    scale_down_delay = 0.0  # set by ``traffic.build`` from the app's canary
 
     api_version = ""
     kind = ""
@@ -73,16 +77,24 @@ class RouteRouter:
         return svc
 
     def set_weight(self, weight: int) -> None:
-        """Less to the canary: the route first, then its pods. More: its pods first, and the route only once
-        they are ready (a mesh answers 503 for a destination without endpoints); called again until
+        """Less to the canary: the route first, then its pods (none to stable: the pods stay for
+        ``scale_down_delay``, until the canary is removed). More: its pods first, and the route only once they
+        are ready (a mesh answers 503 for a destination without endpoints); called again until
         ``verify_weight`` holds, it moves the route when they are."""
         canary_replicas = math.ceil(self.replicas * weight / 100) if weight else 0
         route = self.cluster.get(self.api_version, self.kind, self.route_name, self.namespace)
         current = (self.read_weight(route) if route is not None else None) or 0
         scale = {"spec": {"replicas": canary_replicas}}
-        if weight <= current:
-            self.cluster.apply(self.route(weight))
-            self.cluster.patch("apps/v1", "Deployment", self.canary, self.namespace, scale)
+        if weight <= current or (weight == 0 and route is None):
+            if route is not None:  # none yet, or removed already: all traffic is on stable
+                self.cluster.apply(self.route(weight))
+            if weight == 0 and self.scale_down_delay:
+                return  # its pods stay until the proxies dropped them (the canary is removed after the delay)
+            try:
+                self.cluster.patch("apps/v1", "Deployment", self.canary, self.namespace, scale)
+            except NotFoundError:
+                if canary_replicas:
+                    raise  # a canary that is gone runs no pods: nothing to drain
             return
         self.cluster.patch("apps/v1", "Deployment", self.canary, self.namespace, scale)
         self.cluster.apply(self._canary_service())
