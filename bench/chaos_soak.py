@@ -385,25 +385,36 @@ def invariants(
 
 
 def shown_in_slack(engine: Engine, slack: SlackDeploys, figures: Figures, timeout: float = 60.0) -> list[str]:
-    """Every prod release message in Slack ends in a final state, the rollout record's where there is one."""
+    """Every prod release message in Slack ends in a final state, and one of a version's messages (a /deploy
+    sent again after a replica died mid-request gets its own) agrees with how its rollout ended."""
     final = ("Promoted", "Aborted", "Failed", "Deployed", "Unchanged")
     prefix = re.compile(r"^Deploy (\S+) (\S+) to prod: (.*)$")
     deadline = time.monotonic() + timeout
     while True:
         problems = []
         roots = [str(m.get("text", "")) for m in slack.slack.messages(CHANNEL) if not m.get("thread_ts")]
-        shown = [match.groups() for text in roots if (match := prefix.match(text))]
-        records = {app: engine.rollouts.get(app, "prod") for app in APPS}
-        for app, version, phase in shown:
-            if not phase.startswith(final):
-                problems.append(f"{app} {version}: its message in Slack still says {phase!r}")
-            record = records.get(app)
-            ours = record is not None and record.canary_version == version and record.actor != "chaos-repair"
-            if ours and not phase.startswith(record.phase):
-                problems.append(f"{app} {version}: Slack says {phase!r}, the rollout record {record.phase}")
+        shown: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
+        for text in roots:
+            if match := prefix.match(text):
+                shown[(match[1], match[2])].append(match[3])
+        ended: dict[tuple[str, str], str] = {}  # how each rollout the records remember ended
+        for app in APPS:
+            record = engine.rollouts.get(app, "prod")
+            if record is None:
+                continue
+            if not record.active and record.actor != "chaos-repair":
+                ended[(app, record.canary_version)] = record.phase
+            for entry in record.earlier:
+                ended.setdefault((app, str(entry.get("canary_version"))), str(entry.get("phase")))
+        for (app, version), phases in shown.items():
+            problems += [
+                f"{app} {version}: its message in Slack still says {p!r}" for p in phases if not p.startswith(final)
+            ]
+            if (app, version) in ended and not any(p.startswith(ended[(app, version)]) for p in phases):
+                problems.append(f"{app} {version}: Slack says {phases}, the rollout ended {ended[(app, version)]}")
         if not problems or time.monotonic() > deadline:
-            figures.add("prod release messages in Slack", len(shown))
-            figures.add("prod release messages in Slack showing how they ended", len(shown) - len(problems))
+            figures.add("prod release messages in Slack", sum(len(p) for p in shown.values()))
+            figures.add("prod releases whose messages in Slack disagree with how they ended", len(problems))
             return problems
         time.sleep(1.0)
 

@@ -237,15 +237,23 @@ class GitOpsBot:
                 production=self._production(plan.env),
                 approvers=plan.approvers,
             )
-            self._open(release, respond, typed_in=channel)
+            # a direct deploy is shown at once (it may take minutes); a canary's message once the engine answered
+            # (a second at most), so where it is can be noted on its rollout as soon as it is posted
+            early = plan.strategy != "canary"
+            if early:
+                self._open(release, respond, typed_in=channel)
             try:
                 result = self.engine.deploy(
                     plan.app, plan.env, plan.version, actor=actor, progress=self.tracker.progress(release)
                 )
             except Exception as e:  # its message says it failed, whatever failed
                 release.phase, release.message = "Failed", blocks.escape(_failure(e))
+                if not early:
+                    self._open(release, respond, typed_in=channel)
                 self.tracker.show(release)
                 raise
+            if not early:
+                self._open(release, respond, typed_in=channel)
             self._follow(release, result)
         finally:
             self.in_flight.release(key)

@@ -106,7 +106,7 @@ class SlackNotifier:
     def change_followed(self, outcome: Outcome) -> None:
         self.changes.followed(outcome)
 
-    def rollout_shown(self, rollout: Rollout) -> bool:
+    def rollout_shown(self, rollout: Rollout) -> set[str]:
         return self.changes.tracker.shown(rollout)
 
     def request_ended(self, request: Request) -> bool:

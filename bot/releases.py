@@ -41,6 +41,7 @@ CHANNEL_INTERVAL = 1.0  # Slack: about one message a second per channel
 POLL_INTERVAL = 1.0
 GIVE_UP = 600.0  # seconds a queued message keeps being retried before it is counted undeliverable
 THREAD_TEXT = 3500  # characters of queued lines sent in one thread message (Slack advises at most 4,000)
+SHOWN_KEPT = 1000  # noted messages whose shown state the leader remembers (it updates one only when it changes)
 FINISHED_KEPT = 100  # releases followed here to their end, remembered so the leader does not update them again
 UNOPENED_TTL = 3600.0  # seconds lines of a release never opened are kept (an approval being carried out)
 # slack_sdk helpers that make several calls: the budget of the one Slack limits hardest
@@ -532,14 +533,15 @@ class Tracker:
         except GitOpsError as e:  # followed from here all the same; only a hand-over could not finish it
             log.warning("cannot note where the rollout of %s in %s is shown: %s", release.app, release.env, e)
 
-    def shown(self, rollout: Rollout) -> bool:
+    def shown(self, rollout: Rollout) -> set[str]:
         """Bring the messages noted on ``rollout`` and on those it replaced to their state (for the leader);
-        True once every one shows its end.
+        the deploy commits whose every message now shows its end.
 
-        One followed here is left to this tracker until its last state is sent. Any other (its replica died, or
-        is another one) gets its root message updated when the state changes; its thread is not replayed.
+        A message followed here is left to this tracker until its last state is sent. Any other (its replica
+        died, or is another one) gets its root message updated when the state changes; its thread is not
+        replayed.
         """
-        done = True
+        done = set()
         views = [(rollout, rollout.messages)]
         views += [(rollout.ended_as(e.get("deploy_commit")), e.get("notes") or []) for e in rollout.earlier]
         for view, notes in views:
@@ -548,16 +550,16 @@ class Tracker:
             key = (view.app, view.env, view.deploy_commit)
             with self._lock:
                 local, finished = self._rollouts.get(key), self._finished.get(key)
-            if local is not None or (finished is not None and not self.outbox.sent(finished)):
-                done = False  # followed here: this tracker brings it to its end
-                continue
-            if finished is not None:
-                continue
-            done = self._show_noted(view, notes) and done
+            mine = {(r.channel, r.ts) for r in (local, finished) if r is not None}
+            waiting_here = local is not None or (finished is not None and not self.outbox.sent(finished))
+            others = [n for n in notes if (str(n.get("channel")), str(n.get("ts"))) not in mine]
+            if self._show_noted(view, others) and not waiting_here:
+                done.add(view.deploy_commit)
         return done
 
     def _show_noted(self, view: Rollout, notes: list[dict[str, Any]]) -> bool:
-        """Update each noted root message whose shown state is not ``view``'s; True once they show its end."""
+        """Update each noted root message whose shown state is not ``view``'s; True once they show its end
+        (or Slack refused one for good: it never will)."""
         done = not view.active
         state = (view.phase, view.weight, view.step, view.message)
         for note in notes:
@@ -575,15 +577,14 @@ class Tracker:
                     text=release_text(release),
                     blocks=release_blocks(release),
                 )
-            except Undelivered as e:  # refused for good (counted): done; a transient failure: the next pass tries
+            except Undelivered as e:  # a transient failure: the next pass tries; refused for good: given up
                 if e.error in TRANSIENT:
                     done = False
-                continue
+                    continue
             self._shown[where] = state
+            while len(self._shown) > SHOWN_KEPT:
+                del self._shown[next(iter(self._shown))]
             log.info("the message of %s in %s at %s/%s shows %s", view.app, view.env, *where, view.phase)
-        if done:
-            for note in notes:
-                self._shown.pop((str(note.get("channel")), str(note.get("ts"))), None)
         return done
 
     def following(self) -> int:

@@ -66,9 +66,9 @@ class Notifier(Protocol):
         """Say what following Git did with a change (delivered, a canary started, awaiting approval, held, failed)."""
         ...
 
-    def rollout_shown(self, rollout: Rollout) -> bool:
-        """Bring the messages noted on a rollout to its state now (the replica that posted them may be gone);
-        True once they show its end."""
+    def rollout_shown(self, rollout: Rollout) -> set[str]:
+        """Bring the messages noted on a rollout and on those it replaced to their state (the replica that posted
+        them may be gone); the deploy commits of those whose every message now shows its end."""
         ...
 
 
@@ -99,8 +99,10 @@ class LogNotifier:
         log.info("the %s ended: %s", request.describe(), request.ended)
         return True
 
-    def rollout_shown(self, rollout: Rollout) -> bool:
-        return True  # nothing is shown anywhere but the log, which had every event as it happened
+    def rollout_shown(self, rollout: Rollout) -> set[str]:
+        """Nothing is shown anywhere but the log, which had every event as it happened."""
+        ended = set() if rollout.active else {rollout.deploy_commit}
+        return ended | {str(e.get("deploy_commit")) for e in rollout.earlier}
 
     def change_followed(self, outcome: Outcome) -> None:
         log.info("Git change %s of %s in %s: %s", outcome.state, outcome.app, outcome.env, outcome.message)

@@ -23,6 +23,7 @@ from ..analysis.providers import ProviderError, provider_for
 from ..analysis.run import compile_template, measure, render_query
 from ..cluster import health as health_checks
 from ..cluster import quarantine
+from ..cluster.locks import Locks
 from ..config import App, Environment
 from ..errors import NotFoundError, PolicyError, SourceError
 from ..failpoints import reach
@@ -270,7 +271,16 @@ class Act:
         return self.save(env, rollout, f"promoted {app.name} {rollout.canary_version} in {env.name}")
 
     def abort(self, app_name: str, env_name: str, *, why: str, reason: str = "", actor: str = "gitopsctl") -> Rollout:
-        """Traffic to stable at once, canary removed, the deploy reverted in Git by a commit that says ``why``."""
+        """Traffic to stable at once, canary removed, the deploy reverted in Git by a commit that says ``why``.
+
+        Under the app's lock: one abort at a time (a second, by hand or by the controller, is told who is
+        aborting); a process killed mid-abort leaves the lock to expire, then the next finishes it."""
+        app, env = self.engine.resolve(app_name, env_name)
+        locks = Locks(self.engine.cluster(env), env.namespace)
+        with locks.hold(app.name, env.name, actor=actor, operation="abort"):
+            return self._abort(app.name, env.name, why=why, reason=reason, actor=actor)
+
+    def _abort(self, app_name: str, env_name: str, *, why: str, reason: str, actor: str) -> Rollout:
         app, env, rollout = self.in_progress(app_name, env_name)
         if rollout.aborting:  # an earlier attempt was killed: finish it as it began
             why, reason, actor = rollout.aborting, rollout.abort_reason, rollout.abort_actor or actor

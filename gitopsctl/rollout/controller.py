@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..analysis.providers import ProviderError, provider_for
@@ -226,17 +226,29 @@ class Rollouts:
             ]
         return found
 
-    def settle_messages(self, rollout: Rollout) -> None:
-        """Its messages show its end: the leader stops updating them (a newer rollout is left alone)."""
+    def settle_messages(self, shown: Rollout, commits: Collection[str]) -> None:
+        """The notes of ``shown`` (and of those it replaced) whose rollout is in ``commits`` show its end: the
+        leader stops updating them. A note added since ``shown`` was read is kept, to be shown."""
+        seen = {shown.deploy_commit: shown.messages} | {
+            e.get("deploy_commit"): e.get("notes") or [] for e in shown.earlier
+        }
 
         def change() -> Rollout | None:
-            app, env = self.engine.resolve(rollout.app, rollout.env)
+            app, env = self.engine.resolve(shown.app, shown.env)
             current = records.read(self.engine.cluster(env), app.name, env.name, env.namespace)
-            if current is None or current.deploy_commit != rollout.deploy_commit or current.active:
-                return current
-            current.messages_settled = True
-            current.earlier = [{**e, "notes": []} for e in current.earlier]
-            return self.act.save(env, current)
+            if current is None:
+                return None
+            changed = False
+            ended_here = current.deploy_commit in commits and not current.active and not current.messages_settled
+            if ended_here and all(note in seen.get(current.deploy_commit, []) for note in current.messages):
+                current.messages_settled = changed = True
+            for entry in current.earlier:
+                commit, notes = entry.get("deploy_commit"), entry.get("notes") or []
+                if commit in commits and notes:
+                    kept = [note for note in notes if note not in seen.get(commit, [])]
+                    if kept != notes:
+                        entry["notes"], changed = kept, True
+            return self.act.save(env, current) if changed else current
 
         self._by_hand(change)
 

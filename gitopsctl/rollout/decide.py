@@ -129,14 +129,15 @@ def next_action(
         return Abort("canary pods are crash-looping")
     if not observed.stable_present:
         return Abort("the stable Deployment is gone")
+    ending = record.promote_full or record.step >= len(steps)  # a promotion being finished removes the canary
+    if observed.canary_health is None and record.weight > 0 and not ending:
+        return Abort("the canary Deployment is gone")
     for name in background:
         action = _background(record, templates[name], now)
         if action is not None:
             return action
     if record.promote_full or record.step >= len(steps):
         return Promote()
-    if observed.canary_health is None and record.weight > 0:
-        return Abort("the canary Deployment is gone")
     if record.paused_by_hand:
         return Wait("paused by hand")
     step = steps[record.step]

@@ -90,11 +90,11 @@ class Rollout:
         }
 
     def replacing(self, previous: Rollout | None) -> None:
-        """Keep how ``previous`` (and those it replaced) ended, up to ``EARLIER_KEPT``."""
+        """Keep how ``previous`` (and those it replaced) ended, up to ``EARLIER_KEPT``, with the notes of each
+        that do not show its end yet."""
         if previous is None or previous.active:
             return
-        kept = [{**e, "notes": []} if previous.messages_settled else e for e in previous.earlier]
-        self.earlier = [previous.outcome(), *kept][:EARLIER_KEPT]
+        self.earlier = [previous.outcome(), *previous.earlier][:EARLIER_KEPT]
 
     def ended_as(self, commit: str | None) -> Rollout | None:
         """The rollout of ``commit`` as it ended, if this record replaced it (or is it, ended)."""

@@ -57,6 +57,9 @@ class Scheduler:
         self._scheduler.add_job(
             self.reconcile, IntervalTrigger(seconds=engine.config.serve.reconcile_interval), id="reconcile"
         )
+        self._scheduler.add_job(  # its own job: Slack being slow never holds the rollout controller up
+            self.show_rollouts, IntervalTrigger(seconds=engine.config.serve.reconcile_interval), id="show-rollouts"
+        )
         self._scheduler.add_job(self.expire, IntervalTrigger(seconds=EXPIRY_INTERVAL), id="expire")
         if poll is not None and engine.config.git.poll_interval:
             self._scheduler.add_job(
@@ -76,7 +79,7 @@ class Scheduler:
     def lead(self) -> None:
         """Run the jobs; the scans, the reconcile loop and the poll start at once, not after their first interval."""
         for job in self._scheduler.get_jobs():
-            if job.id.startswith("drift-") or job.id in ("reconcile", "poll-git"):
+            if job.id.startswith("drift-") or job.id in ("reconcile", "show-rollouts", "poll-git"):
                 job.modify(next_run_time=_utcnow())
         self._scheduler.resume()
 
@@ -103,7 +106,6 @@ class Scheduler:
         except GitOpsError as e:
             log.warning("reconcile failed: %s", e)
         self.engine.metrics.reconcile_seconds.observe(time.monotonic() - started)
-        self.show_rollouts()
 
     def show_rollouts(self) -> None:
         """Every message a front end noted on a rollout follows it to its end, though the replica that posted
@@ -115,8 +117,8 @@ class Scheduler:
             return
         for rollout in noted:
             try:
-                if self.notifier.rollout_shown(rollout) and not rollout.active:
-                    self.engine.rollouts.settle_messages(rollout)
+                if shown := self.notifier.rollout_shown(rollout):
+                    self.engine.rollouts.settle_messages(rollout, shown)
             except GitOpsError as e:
                 log.warning("cannot settle the messages of %s in %s: %s", rollout.app, rollout.env, e)
             except Exception:  # one message must not keep the others from being updated

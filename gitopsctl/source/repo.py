@@ -21,6 +21,7 @@ import git
 from git.exc import BadName, GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
 
 from ..errors import ManifestError, SourceError, UnsafeInputError
+from .locking import exclusive
 from .safety import check_ref, check_repo_url, check_tree_path
 
 SYMLINK_MODE = 0o120000
@@ -65,7 +66,10 @@ class GitRepository:
                 self._repo = git.Repo(self.path)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._repo = git.Repo.clone_from(self.url, self.path, bare=True)
+                with exclusive(self.path):
+                    if not self.path.exists():  # another process may have cloned it meanwhile
+                        git.Repo.clone_from(self.url, self.path, bare=True)
+                self._repo = git.Repo(self.path)
                 self._fetched_at = time.monotonic()
         except GitCommandNotFound as e:
             raise SourceError("git is not installed; install git to read the GitOps repository") from e
@@ -80,7 +84,8 @@ class GitRepository:
             if not force and time.monotonic() - self._fetched_at < self.fetch_interval:
                 return
             try:
-                repo.git.fetch("--prune", "--tags", "--", self.url, "+refs/heads/*:refs/heads/*")
+                with exclusive(self.path):
+                    repo.git.fetch("--prune", "--tags", "--", self.url, "+refs/heads/*:refs/heads/*")
             except GitCommandError as e:
                 raise SourceError(f"cannot fetch {self.url}: {_git_reason(e)}") from e
             self._fetched_at = time.monotonic()

@@ -19,6 +19,7 @@ import git
 from git.exc import GitCommandError
 
 from ..errors import SourceError, UnsafeInputError
+from .locking import exclusive
 from .safety import check_inside, check_ref, check_repo_url
 
 PUSH_ATTEMPTS = 5
@@ -60,7 +61,7 @@ class GitWriter:
         committed and the clone is reset.
         """
         body = _one_line(message) + "\n\n" + "\n".join(f"{k}: {_one_line(v)}" for k, v in trailers.items() if v) + "\n"
-        with self._lock:
+        with self._lock, exclusive(self.path):
             repo = self._open()
             for _ in range(PUSH_ATTEMPTS):
                 try:
@@ -82,9 +83,9 @@ class GitWriter:
                     repo.git.push("--", "origin", f"HEAD:refs/heads/{self.branch}")
                 except GitCommandError as e:
                     text = f"{e.stderr}"
-                    if "rejected" in text or "fetch first" in text or "non-fast-forward" in text:
+                    if "fetch first" in text or "non-fast-forward" in text:
                         continue  # the remote moved: make the change again on its new head
-                    raise SourceError(f"cannot push to {self.url}: {text.strip()}") from e
+                    raise SourceError(f"{self.url} refused the push: {_push_refusal(text)}") from e
                 return commit.hexsha
         raise SourceError(f"{self.url} kept moving while pushing ({PUSH_ATTEMPTS} attempts); try again")
 
@@ -122,3 +123,11 @@ class GitWriter:
 def _one_line(text: str) -> str:
     """Titles and trailer values on one line: text from Slack or a terminal cannot forge another trailer."""
     return " ".join(str(text).split())[:500]
+
+
+def _push_refusal(stderr: str) -> str:
+    """What the server said (a hook's ``remote:`` lines, or git's reason), on one line."""
+    lines = [line.strip().removeprefix("stderr:").strip().strip("'").strip() for line in stderr.splitlines()]
+    said = [line[len("remote:") :].strip() for line in lines if line.startswith("remote:")]
+    reason = "; ".join(s for s in said if s) or " ".join(stderr.split())
+    return reason[:300] or "no reason given"

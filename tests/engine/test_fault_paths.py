@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config as kube_config
 
-from gitopsctl.errors import ClusterError, GitOpsError
+from gitopsctl.errors import ClusterError, GitOpsError, SourceError
 from tests.conftest import wait_for
 
 
@@ -60,3 +61,31 @@ def test_a_conflict_in_the_servers_dry_run_is_a_refusal_in_one_sentence_and_noth
     assert "trade-service-config was refused by the cluster" in str(refused.value)
     assert _history(fleet, "trade-service", "dev") == []  # refused before anything changed: no history either
     assert fleet.engine.sync("trade-service", "dev", wait=True, timeout=30).result == "Succeeded"
+
+
+def test_a_git_server_that_refuses_pushes_is_one_sentence_and_nothing_changes(fleet):
+    fleet.engine.sync("trade-service", "dev", wait=True, timeout=30)
+    hook = Path(fleet.repo.url) / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'branch main is frozen by the release manager' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = _history(fleet, "trade-service", "dev")
+    with pytest.raises(SourceError, match="refused the push: branch main is frozen by the release manager"):
+        fleet.engine.deploy("trade-service", "dev", "v1.4.2", actor="alice")
+    assert _history(fleet, "trade-service", "dev") == before
+    live = fleet.apps.read_namespaced_deployment("trade-service", "trading-dev")
+    assert live.spec.template.spec.containers[0].image.endswith(":v1.4.1")
+    hook.unlink()
+    assert fleet.engine.deploy("trade-service", "dev", "v1.4.2", actor="alice", wait=True).status == "Deployed"
+
+
+def test_an_unreachable_git_server_is_one_sentence_per_app_and_nothing_changes(fleet):
+    fleet.engine.sync("trade-service", "dev", wait=True, timeout=30)
+    away = Path(fleet.repo.url).with_name("gitops-away.git")
+    Path(fleet.repo.url).rename(away)
+    try:
+        with pytest.raises(SourceError, match="cannot fetch"):
+            fleet.engine.deploy("trade-service", "dev", "v1.4.2", actor="alice")
+        live = fleet.apps.read_namespaced_deployment("trade-service", "trading-dev")
+        assert live.spec.template.spec.containers[0].image.endswith(":v1.4.1")
+    finally:
+        away.rename(fleet.repo.url)

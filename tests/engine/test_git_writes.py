@@ -114,3 +114,46 @@ def test_a_commit_carries_trailers_and_survives_a_remote_that_moved(fleet, tmp_p
     assert head.message == "Deploy trade-service v1.4.2 to prod (was v1.4.1)\n\nDeployed-by: alice\nApproved-by: bob\n"
     assert head.parents[0].message.startswith("teammate's change")
     assert "trade-service:v1.4.2" in (head.tree / "apps/trade-service/prod/deployment.yaml").data_stream.read().decode()
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from gitopsctl.source.writer import GitWriter
+
+url, cache, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+writer = GitWriter(url, "main", cache, author_name="gitopsctl", author_email="g@x")
+for i in range(6):
+    def change(root, i=i):
+        path = root / f"notes/{name}-{i}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"{name} {i}\\n")
+        return [path]
+    print(writer.commit(change, f"{name} writes {i}", {}), flush=True)
+"""
+
+
+def test_processes_sharing_a_cache_directory_never_lose_a_commit(fleet, tmp_path: Path):
+    """The CLI beside serve on one machine: each commit a process reports is in Git, none is dropped."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    cache = tmp_path / "shared-cache"
+    writers = [
+        subprocess.Popen(
+            [sys.executable, str(script), fleet.repo.url, str(cache), name], stdout=subprocess.PIPE, text=True
+        )
+        for name in ("cli", "serve-a", "serve-b")
+    ]
+    reported = []
+    for process in writers:
+        out, _ = process.communicate(timeout=120)
+        assert process.returncode == 0
+        reported += out.split()
+    bare = git.Repo(fleet.repo.url)
+    in_git = {c.hexsha for c in bare.iter_commits("main")}
+    assert len(reported) == 18 and set(reported) <= in_git
+    files = {blob.path for blob in bare.commit("main").tree.traverse() if blob.path.startswith("notes/")}
+    assert len(files) == 18

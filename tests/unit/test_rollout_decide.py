@@ -548,10 +548,10 @@ def test_a_new_rollout_keeps_how_the_ones_it_replaced_ended_with_their_unshown_m
     assert third.ended_as("c3") is None  # running: not ended
     assert third.ended_as("unknown") is None
 
-    second.messages_settled = True  # the leader showed every message of it and of those before
+    second.messages_settled = True  # the leader showed its own messages; the first's are still due
     fourth = rec()
     fourth.replacing(second)
-    assert [e["notes"] for e in fourth.earlier] == [[], []]
+    assert [e["notes"] for e in fourth.earlier] == [[], [note]]
 
     running = rec()
     running.replacing(rec())  # an active record is never replaced this way: nothing kept
