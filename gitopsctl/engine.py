@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 from typing import Any
 
 from .cluster import quarantine, records
@@ -31,6 +29,7 @@ from .release.history import GitRelease, releases
 from .release.promotions import Promotions
 from .release.requests import PENDING, Request
 from .rollout.controller import Rollouts
+from .rollout.pool import ReconcilePool
 from .rollout.record import Rollout
 from .source.commits import Commit
 from .source.images import check_version
@@ -40,7 +39,6 @@ from .sync.service import DiffResult, StatusRow, SyncResult, Syncs
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
-RECONCILE_WORKERS = 8  # rollouts reconciled at once; more wait for a free worker, never for a slow one
 
 # The front door: front ends import the Engine and what it answers with from here, and nothing deeper.
 Quarantined = quarantine.Quarantined
@@ -84,10 +82,7 @@ class Engine:
         self.rollouts = Rollouts(self, notify=self._publish)
         self.following = Following(self)
         self._lock = threading.Lock()
-        # rollouts reconciled side by side: a slow metric provider holds up only its own rollout
-        self._reconciling: dict[tuple[str, str], Future] = {}
-        self._reconcile_lock = threading.Lock()
-        self._reconcile_pool: ThreadPoolExecutor | None = None
+        self._reconcile = ReconcilePool(self.rollouts, self.pairs)
 
     # ------------------------------------------------------------ events
 
@@ -248,49 +243,9 @@ class Engine:
         return result
 
     def reconcile_rollouts(self, *, wait: bool = True) -> list:
-        """Reconcile every active rollout, side by side in a bounded pool (what the controller runs).
-
-        ``wait``: return when this pass is over. Otherwise return at once with the rollouts whose reconcile
-        ended since the last call: one held up (a metric provider that does not answer) keeps its worker
-        and is skipped by later passes until it returns, while every other rollout moves on.
-        """
-        with self._reconcile_lock:
-            if self._reconcile_pool is None:
-                self._reconcile_pool = ThreadPoolExecutor(RECONCILE_WORKERS, thread_name_prefix="reconcile")
-            for spec, environment in self.pairs():
-                key = (spec.name, environment.name)
-                if key in self._reconciling or environment.strategy != "canary":
-                    continue
-                try:
-                    if self.rollouts.active(spec, environment) is None:
-                        continue
-                except GitOpsError as e:  # its cluster away: the others are still reconciled
-                    log.warning("cannot read the rollout of %s in %s: %s", spec.name, environment.name, e)
-                    continue
-                self._reconciling[key] = self._reconcile_pool.submit(self._reconcile_one, *key)
-            running = list(self._reconciling.values())
-        if wait:
-            futures_wait(running)
-        done = []
-        with self._reconcile_lock:
-            for key, future in list(self._reconciling.items()):
-                if future.done():
-                    del self._reconciling[key]
-                    if (rollout := future.result()) is not None:
-                        done.append(rollout)
-        return done
-
-    def _reconcile_one(self, app: str, env: str):
-        """One rollout's reconcile; whatever goes wrong is logged here and the rollout is tried next pass."""
-        try:
-            return self.rollouts.reconcile(app, env)
-        except PolicyError:
-            return None  # another controller acted first; the next pass sees its result
-        except GitOpsError as e:  # one broken rollout never holds up the others
-            log.warning("cannot reconcile %s in %s: %s", app, env, e)
-        except Exception:  # a bug in one rollout's reconcile must not stop the controller
-            log.exception("reconciling %s in %s failed unexpectedly", app, env)
-        return None
+        """Reconcile every active rollout side by side (what the controller runs); ``wait``: for this pass to
+        end, else return at once with those that ended since the last call (rollout/pool.py)."""
+        return self._reconcile.run(wait=wait)
 
     def reject(
         self, app: str, env: str, *, request: str | None = None, version: str | None = None, actor: str | None = None

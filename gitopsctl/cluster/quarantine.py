@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import ApiStatusError, ClusterError, ConflictError
 from .client import Cluster
+from .stored import RecordStore
 
 STORE = "gitopsctl-quarantine"
 LIFTED = "lifted"  # the data key of the last lifts, newest first
@@ -70,8 +70,8 @@ def _entry(value: Any) -> Quarantined | None:
         return None
 
 
-def _parse(cm: dict[str, Any] | None) -> tuple[dict[str, Quarantined], list[Quarantined]]:
-    data = dict((cm or {}).get("data") or {})
+def _parse_data(data: dict[str, str]) -> tuple[dict[str, Quarantined], list[Quarantined]]:
+    data = dict(data)
     try:
         lifts = json.loads(data.pop(LIFTED, "[]"))
     except ValueError:
@@ -82,12 +82,12 @@ def _parse(cm: dict[str, Any] | None) -> tuple[dict[str, Quarantined], list[Quar
 
 
 def read_all(cluster: Cluster, namespace: str) -> list[Quarantined]:
-    entries, _ = _parse(cluster.get("v1", "ConfigMap", STORE, namespace))
+    entries, _ = _parse_data(RecordStore(cluster, namespace).read(STORE).data)
     return sorted(entries.values(), key=lambda q: (q.app, q.at))
 
 
 def lifted(cluster: Cluster, namespace: str) -> list[Quarantined]:
-    return _parse(cluster.get("v1", "ConfigMap", STORE, namespace))[1]
+    return _parse_data(RecordStore(cluster, namespace).read(STORE).data)[1]
 
 
 def find(entries: list[Quarantined], app: str, versions: list[str]) -> Quarantined | None:
@@ -97,32 +97,17 @@ def find(entries: list[Quarantined], app: str, versions: list[str]) -> Quarantin
 
 def _change(cluster: Cluster, namespace: str, edit) -> Any:
     """Read, edit, write with the resourceVersion read; another writer in between means read again."""
-    for _ in range(ATTEMPTS):
-        current = cluster.get("v1", "ConfigMap", STORE, namespace)
-        entries, lifts = _parse(current)
+
+    def edited(data: dict[str, str]) -> tuple[dict[str, str], Any]:
+        entries, lifts = _parse_data(data)
         result = edit(entries, lifts)
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": STORE, "namespace": namespace, "labels": {"gitopsctl.io/quarantine": "true"}},
-            "data": {
-                **{key: json.dumps(q.as_dict()) for key, q in entries.items()},
-                LIFTED: json.dumps([q.as_dict() for q in lifts[:LIFTS_KEPT]]),
-            },
+        written = {
+            **{key: json.dumps(q.as_dict()) for key, q in entries.items()},
+            LIFTED: json.dumps([q.as_dict() for q in lifts[:LIFTS_KEPT]]),
         }
-        try:
-            if current is None:
-                cluster.ensure_namespace(namespace)
-                cluster.create(body)
-            else:
-                body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                cluster.replace(body)
-            return result
-        except ConflictError:
-            continue
-        except ApiStatusError as e:
-            raise ClusterError(f"cannot save the quarantine list: {e.message}") from e
-    raise ClusterError("the quarantine list kept changing under us; try again")
+        return written, result
+
+    return RecordStore(cluster, namespace).change(STORE, {"gitopsctl.io/quarantine": "true"}, edited)
 
 
 def add(cluster: Cluster, namespace: str, app: str, version: str, *, env: str, reason: str, by: str) -> Quarantined:

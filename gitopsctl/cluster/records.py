@@ -13,9 +13,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import ApiStatusError, ClusterError, ConflictError
+from ..errors import ClusterError
 from ..source.manifests import ObjectRef
 from .client import Cluster
+from .stored import RecordStore
 
 HISTORY_LIMIT = 20
 RECORD_LABEL = "gitopsctl.io/record"
@@ -52,9 +53,10 @@ def record_name(app: str, env: str) -> str:
 
 
 def _parse(app: str, env: str, cm: dict[str, Any] | None) -> SyncRecord:
-    if cm is None:
-        return SyncRecord(app, env)
-    data = cm.get("data") or {}
+    return SyncRecord(app, env) if cm is None else _parse_data(app, env, cm.get("data") or {})
+
+
+def _parse_data(app: str, env: str, data: dict[str, str]) -> SyncRecord:
     try:
         history = [HistoryEntry(**entry) for entry in json.loads(data.get("history", "[]"))]
         inventory = [ObjectRef(*ref) for ref in json.loads(data.get("inventory", "[]"))]
@@ -84,35 +86,17 @@ def write(
     cluster: Cluster, namespace: str, app: str, env: str, entry: HistoryEntry, inventory: list[ObjectRef]
 ) -> SyncRecord:
     """Prepend ``entry`` to the history (keeping 20) and replace the inventory."""
-    cluster.ensure_namespace(namespace)
     name = record_name(app, env)
-    for _ in range(5):
-        current = cluster.get("v1", "ConfigMap", name, namespace)
-        record = _parse(app, env, current)
+
+    def edit(data: dict[str, str]) -> tuple[dict[str, str], SyncRecord]:
+        record = _parse_data(app, env, data)
         record.history = [entry, *record.history][:HISTORY_LIMIT]
         record.inventory = sorted(set(inventory), key=lambda r: r.identity)
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": {RECORD_LABEL: "sync", "gitopsctl.io/app": app, "gitopsctl.io/env": env},
-            },
-            "data": {
-                "history": json.dumps([asdict(h) for h in record.history]),
-                "inventory": json.dumps([[r.api_version, r.kind, r.namespace, r.name] for r in record.inventory]),
-            },
+        written = {
+            "history": json.dumps([asdict(h) for h in record.history]),
+            "inventory": json.dumps([[r.api_version, r.kind, r.namespace, r.name] for r in record.inventory]),
         }
-        try:
-            if current is None:
-                cluster.create(body)
-            else:
-                body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                cluster.replace(body)
-            return record
-        except ConflictError:
-            continue  # written by someone else since we read it: read it again
-        except ApiStatusError as e:
-            raise ClusterError(f"cannot write the sync record {name}: {e.message}") from e
-    raise ClusterError(f"the sync record {name} kept changing under us; try the sync again")
+        return written, record
+
+    labels = {RECORD_LABEL: "sync", "gitopsctl.io/app": app, "gitopsctl.io/env": env}
+    return RecordStore(cluster, namespace).change(name, labels, edit)

@@ -26,10 +26,11 @@ import threading
 import time
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..cluster.locks import Locks
-from ..errors import ApiStatusError, GitOpsError
+from ..cluster.stored import RecordStore
+from ..errors import ClusterError, GitOpsError
 from ..rollout import record as rollout_records
 from .model import AppDrift
 from .settle import Action, Incident, settle
@@ -237,22 +238,11 @@ class DriftReports:
     def _write(self, env: str, incidents: dict[str, Incident], version: str | None) -> str | None:
         """Save with the resourceVersion read; the new one, or None when another replica wrote first."""
         environment = self.engine.config.environments[env]
-        cluster = self.engine.cluster(environment)
-        body: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": STORE, "namespace": environment.namespace, "labels": {"gitopsctl.io/drift": "true"}},
-            "data": {app: json.dumps(asdict(i)) for app, i in incidents.items()},
-        }
+        store = RecordStore(self.engine.cluster(environment), environment.namespace)
+        data = {app: json.dumps(asdict(i)) for app, i in incidents.items()}
         try:
-            if version is None:
-                cluster.ensure_namespace(environment.namespace)
-                saved = cluster.create(body)
-            else:
-                body["metadata"]["resourceVersion"] = version
-                saved = cluster.replace(body)
-        except ApiStatusError as e:
+            return store.write(STORE, {"gitopsctl.io/drift": "true"}, data, version)
+        except ClusterError as e:  # a conflict included
             # another leader wrote in between (a hand-over): its view wins, the next scan settles the rest
-            log.warning("drift incidents of %s changed under us (%s); the next scan settles it", env, e.status)
+            log.warning("drift incidents of %s changed under us (%s); the next scan settles it", env, e)
             return None
-        return saved["metadata"]["resourceVersion"]

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..cluster.health import HEALTHY
 from ..cluster.locks import Locks
+from ..cluster.stored import RecordStore
 from ..config import App, Environment
-from ..errors import ApiStatusError, GitOpsError, PolicyError
+from ..errors import ClusterError, GitOpsError, PolicyError
 from ..source.commits import Commit, read
 from ..sync.service import SYNCED
 from .requests import PENDING
@@ -217,18 +218,9 @@ class Following:
 
     def _write(self, env: Environment, state: dict[str, Followed]) -> None:
         """Last writer wins: only the leader follows, and a lost write only repeats a report."""
-        cluster = self.engine.cluster(env)
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": STORE, "namespace": env.namespace, "labels": {"gitopsctl.io/follow": "true"}},
-            "data": {app: json.dumps(asdict(f)) for app, f in state.items()},
-        }
+        store = RecordStore(self.engine.cluster(env), env.namespace)
+        data = {app: json.dumps(asdict(f)) for app, f in state.items()}
         try:
-            cluster.ensure_namespace(env.namespace)
-            if cluster.get("v1", "ConfigMap", STORE, env.namespace) is None:
-                cluster.create(body)
-            else:
-                cluster.replace(body)
-        except ApiStatusError as e:
-            log.warning("cannot save what was followed in %s: %s", env.name, e.message)
+            store.write(STORE, {"gitopsctl.io/follow": "true"}, data, store.read(STORE).version)
+        except ClusterError as e:  # a conflict included
+            log.warning("cannot save what was followed in %s: %s", env.name, e)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from ..cluster.stored import RecordStore
 from ..config import Environment
-from ..errors import UsageError
+from ..errors import ConflictError, NotFoundError, PolicyError, UsageError
 from . import policy
-from .requests import config_map
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -38,16 +38,13 @@ class Freezes:
         if not reason:
             raise UsageError("a freeze needs --reason saying why")
         until = _now() + duration
-        cluster = self.engine.cluster(env)
-        cluster.ensure_namespace(env.namespace)
-        body = config_map(
-            f"gitopsctl-freeze-{env.name}",
-            env.namespace,
-            {FREEZE_LABEL: "true", "gitopsctl.io/env": env.name},
-            {"until": until.isoformat(), "reason": reason, "by": actor},
-        )
-        cluster.delete("v1", "ConfigMap", body["metadata"]["name"], env.namespace)
-        cluster.create(body)
+        store = RecordStore(self.engine.cluster(env), env.namespace)
+        name = f"gitopsctl-freeze-{env.name}"
+        data = {"until": until.isoformat(), "reason": reason, "by": actor}
+        try:  # a later freeze replaces the one before, whoever set it
+            store.write(name, {FREEZE_LABEL: "true", "gitopsctl.io/env": env.name}, data, store.read(name).version)
+        except (ConflictError, NotFoundError) as e:
+            raise PolicyError(f"{env.name} was frozen or unfrozen by someone else just now; look and try again") from e
         return policy.Freeze("manual", reason, until)
 
     def unfreeze(self, env_name: str) -> bool:

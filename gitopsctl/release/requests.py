@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..cluster.stored import RecordStore
 from ..config import App, Environment
-from ..errors import ApiStatusError, ClusterError, ConflictError, NotFoundError, PolicyError, UsageError
+from ..errors import ConflictError, NotFoundError, PolicyError, UsageError
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -64,15 +65,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def config_map(name: str, namespace: str, labels: dict[str, str], data: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "data": data,
-    }
-
-
 class Requests:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -114,17 +106,19 @@ class Requests:
         """
         app, env = self.engine.resolve(app_name, env_name)
         cluster = self.engine.cluster(env)
+        store = RecordStore(cluster, env.namespace)
         note = {"channel": channel, "ts": ts}
         for _ in range(5):
             for name in (self._request_name(app.name, env.name), f"gitopsctl-request-ended-{request_id}"):
                 cm = cluster.get("v1", "ConfigMap", name, env.namespace)
                 request = request_of(cm) if cm else None
-                if request is None or request.id != request_id:
+                if cm is None or request is None or request.id != request_id:
                     continue
                 request.messages.append(note)
-                cm["data"] = {"request": json.dumps(asdict(request))}  # resourceVersion kept: a concurrent end wins
-                try:
-                    cluster.replace(cm)
+                labels = cm["metadata"].get("labels") or {}
+                data = {"request": json.dumps(asdict(request))}
+                try:  # bound to the version read: a concurrent end wins
+                    store.write(name, labels, data, cm["metadata"]["resourceVersion"])
                     return
                 except (ConflictError, NotFoundError):
                     break  # it changed or ended since it was read: read again
@@ -135,14 +129,11 @@ class Requests:
         """Drop the pending request; one shown somewhere is kept as ended until its messages are updated."""
         request.state, request.ended = state, how
         if request.messages and notify:
-            cluster = self.engine.cluster(env)
-            cluster.create(
-                config_map(
-                    f"gitopsctl-request-ended-{request.id}",
-                    env.namespace,
-                    {ENDED_LABEL: "true", "gitopsctl.io/app": request.app, "gitopsctl.io/env": request.env},
-                    {"request": json.dumps(asdict(request))},
-                )
+            RecordStore(self.engine.cluster(env), env.namespace).write(
+                f"gitopsctl-request-ended-{request.id}",
+                {ENDED_LABEL: "true", "gitopsctl.io/app": request.app, "gitopsctl.io/env": request.env},
+                {"request": json.dumps(asdict(request))},
+                None,
             )
         self.drop(request.app, env)
 
@@ -169,27 +160,17 @@ class Requests:
         return out
 
     def save(self, env: Environment, request: Request, replace: bool) -> None:
-        cluster = self.engine.cluster(env)
-        body = config_map(
-            self._request_name(request.app, request.env),
-            env.namespace,
-            {REQUEST_LABEL: "deploy", "gitopsctl.io/app": request.app, "gitopsctl.io/env": request.env},
-            {"request": json.dumps(asdict(request))},
-        )
-        cluster.ensure_namespace(env.namespace)
+        store = RecordStore(self.engine.cluster(env), env.namespace)
+        name = self._request_name(request.app, request.env)
+        labels = {REQUEST_LABEL: "deploy", "gitopsctl.io/app": request.app, "gitopsctl.io/env": request.env}
         try:
-            if replace:
-                current = cluster.get("v1", "ConfigMap", body["metadata"]["name"], env.namespace)
-                body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"] if current else None
-                cluster.replace(body)
-            else:
-                cluster.create(body)
-        except ConflictError as e:
+            store.write(
+                name, labels, {"request": json.dumps(asdict(request))}, store.read(name).version if replace else None
+            )
+        except (ConflictError, NotFoundError) as e:
             raise PolicyError(
                 f"another request for {request.app} in {request.env} was made at the same moment; look at it and try again"
             ) from e
-        except ApiStatusError as e:
-            raise ClusterError(f"cannot save the request: {e.message}") from e
 
     def drop(self, app: str, env: Environment) -> None:
         self.engine.cluster(env).delete("v1", "ConfigMap", self._request_name(app, env.name), env.namespace)

@@ -25,11 +25,9 @@ from ..cluster import health as health_checks
 from ..cluster import quarantine
 from ..cluster.locks import Locks
 from ..config import App, Environment
-from ..errors import NotFoundError, PolicyError, SourceError
+from ..errors import NotFoundError, PolicyError
 from ..failpoints import reach
-from ..source.commits import trailers
-from ..source.images import set_version
-from ..source.manifests import WORKLOAD_KINDS, image_repository
+from ..source.manifests import WORKLOAD_KINDS
 from . import record as records
 from . import traffic
 from .decide import (
@@ -48,6 +46,7 @@ from .decide import (
     judgement_phase,
 )
 from .record import ABORTED, PAUSED, PROGRESSING, PROMOTED, Rollout
+from .revert import revert
 from .traffic import TrafficRouter
 
 if TYPE_CHECKING:
@@ -297,12 +296,9 @@ class Act:
             self._drain(env, router)
         cluster.delete("apps/v1", "Deployment", router.canary, router.namespace)
         router.remove()
-        try:
-            rollout.revert_commit = self._revert(app, env, rollout, stable, why=why, reason=reason, actor=actor)
-        except SourceError as e:
-            if "nothing to commit" not in str(e):
-                raise  # already reverted by an earlier attempt otherwise
-            rollout.revert_commit = self._earlier_revert(app, env, rollout)
+        rollout.revert_commit = revert(
+            self.engine.writer, self.engine.repo, app, env, rollout, stable, why=why, reason=reason, actor=actor
+        )
         reach("revert-pushed")
         # back to what ran before, never Git's head: commits pushed meanwhile (or a base shared with other
         # environments that could not be reverted here) wait for their own gates
@@ -325,29 +321,6 @@ class Act:
                 fresh.revert_commit = rollout.revert_commit
                 rollout = fresh
         raise records.RolloutChanged(f"the rollout of {app.name} in {env.name} kept changing; abort it again")
-
-    def _revert(
-        self, app: App, env: Environment, rollout: Rollout, stable: dict[str, Any], *, why: str, reason: str, actor: str
-    ) -> str:
-        """The revert commit: what the rollout delivered undone below the app's path (other paths of the same
-        commit, and other files of this one, left alone); a record from before bases were kept sets the version
-        back instead."""
-        path = app.path_for(env.name)
-        writer = self.engine.writer
-        trailers = {"Reverts": rollout.deploy_commit, "Rolled-back-by": actor, "Deployed-by": rollout.actor}
-        title = f"Roll back {app.name} {env.name}" + ("" if rollout.change else f" to {rollout.stable_version}")
-        if rollout.base_commit:
-            return writer.commit(
-                lambda root: writer.undo(root, rollout.base_commit or "", rollout.deploy_commit, path),
-                f"{title}: {why}",
-                {**trailers, "Reason": reason},
-            )
-        repository = _repository(stable, app.container)
-        return writer.commit(
-            lambda root: [set_version(root / path, app.container, rollout.stable_version, repository).path],
-            f"{title}: {why}",
-            {"Reverts": rollout.deploy_commit, "Rolled-back-by": actor, "Deployed-by": rollout.actor, "Reason": reason},
-        )
 
     def _drain(self, env: Environment, router: TrafficRouter) -> None:
         """All traffic to stable; then, before the canary goes, wait (up to ``DRAIN_SECONDS``) until stable's ready
@@ -373,21 +346,6 @@ class Act:
         if router.scale_down_delay and canary_ready():
             time.sleep(router.scale_down_delay)
 
-    def _earlier_revert(self, app: App, env: Environment, rollout: Rollout) -> str | None:
-        """The revert an earlier attempt pushed before it was killed, so the record still names it."""
-        repo = self.engine.repo
-        try:
-            repo.fetch(force=True)
-            found = repo.between(rollout.deploy_commit, repo.resolve(None), [app.path_for(env.name)], limit=200)
-        except SourceError as e:  # the abort goes on; only the record misses the revert's name
-            log.warning("cannot look for the revert of %s in %s: %s", app.name, env.name, e)
-            return None
-        for commit in found:
-            said = trailers(commit.message)
-            if said.get("Reverts") == rollout.deploy_commit and said.get("Rolled-back-by"):
-                return commit.hexsha
-        return None
-
     def _quarantine(self, app: App, env: Environment, rollout: Rollout, *, why: str, actor: str) -> None:
         """An aborted version (or, when the tag did not change, its pod template) is refused everywhere from now on."""
         if rollout.canary_version and rollout.canary_version != rollout.stable_version:
@@ -409,13 +367,6 @@ def analysis_variables(app: App, env: Environment) -> dict[str, str]:
         "canary": canary_name(app.name),
         "stable": app.name,
     }
-
-
-def _repository(workload: dict[str, Any], container: str) -> str | None:
-    for c in workload["spec"]["template"]["spec"].get("containers") or []:
-        if c.get("name") == container:
-            return image_repository(str(c.get("image", "")))
-    return None
 
 
 def _crashlooping(cluster: Any, namespace: str, canary: dict[str, Any]) -> bool:

@@ -13,7 +13,8 @@ from typing import Any
 
 from ..analysis.measurement import Measurement
 from ..cluster.client import Cluster
-from ..errors import ApiStatusError, ClusterError, ConflictError, PolicyError
+from ..cluster.stored import RecordStore
+from ..errors import ConflictError, PolicyError
 
 PENDING, PROGRESSING, PAUSED, PROMOTED, ABORTED, FAILED = (
     "Pending",
@@ -160,27 +161,15 @@ def _parse(cm: dict[str, Any]) -> Rollout:
 
 def write(cluster: Cluster, namespace: str, rollout: Rollout) -> Rollout:
     """Save with the resourceVersion read; a 409 means another controller acted first."""
-    body = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": record_name(rollout.app, rollout.env),
-            "namespace": namespace,
-            "labels": {RECORD_LABEL: "true", "gitopsctl.io/app": rollout.app, "gitopsctl.io/env": rollout.env},
-        },
-        "data": {"rollout": json.dumps(rollout.as_dict())},
-    }
+    labels = {RECORD_LABEL: "true", "gitopsctl.io/app": rollout.app, "gitopsctl.io/env": rollout.env}
+    data = {"rollout": json.dumps(rollout.as_dict())}
     try:
-        if rollout.resource_version is None:
-            saved = cluster.create(body)
-        else:
-            body["metadata"]["resourceVersion"] = rollout.resource_version
-            saved = cluster.replace(body)
+        version = RecordStore(cluster, namespace).write(
+            record_name(rollout.app, rollout.env), labels, data, rollout.resource_version
+        )
     except ConflictError as e:
         raise RolloutChanged(
             f"the rollout of {rollout.app} in {rollout.env} was changed by someone else just now; look again"
         ) from e
-    except ApiStatusError as e:
-        raise ClusterError(f"cannot save the rollout record: {e.message}") from e
-    rollout.resource_version = saved["metadata"]["resourceVersion"]
+    rollout.resource_version = version
     return rollout

@@ -89,3 +89,21 @@ def test_an_unreachable_git_server_is_one_sentence_per_app_and_nothing_changes(f
         assert live.spec.template.spec.containers[0].image.endswith(":v1.4.1")
     finally:
         away.rename(fleet.repo.url)
+
+
+def test_the_record_store_writes_only_on_the_version_it_read(fleet):
+    from gitopsctl.cluster.stored import RecordStore
+    from gitopsctl.errors import ConflictError
+
+    store = RecordStore(fleet.engine.cluster(fleet.engine.config.environments["dev"]), "trading-dev")
+    labels = {"gitopsctl.io/test": "true"}
+    first = store.write("gitopsctl-test-record", labels, {"a": "1"}, None)
+    with pytest.raises(ConflictError):
+        store.write("gitopsctl-test-record", labels, {"a": "0"}, None)  # someone created it first
+    store.write("gitopsctl-test-record", labels, {"a": "2"}, first)
+    with pytest.raises(ConflictError):
+        store.write("gitopsctl-test-record", labels, {"a": "3"}, first)  # read before the last write: refused
+    races = fleet.sandbox.faults.add(verbs=["update"], resource="configmaps", status=409, count=2)  # two lost races
+    assert store.change("gitopsctl-test-record", labels, lambda data: ({**data, "b": "x"}, "done")) == "done"
+    assert races.fired == 2
+    assert store.read("gitopsctl-test-record").data == {"a": "2", "b": "x"}
