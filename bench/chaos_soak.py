@@ -231,10 +231,10 @@ def _deploy_in_slack(engine: Engine, slack: SlackDeploys, app: str, version: str
         if started and not rollout.active:
             figures.add(f"rollouts {rollout.phase}")
             return
-        if not started and slack.root(app, version) is None and time.monotonic() - asked > 15:
+        root = slack.root(app, version)
+        if not started and root is None and time.monotonic() - asked > 15:
             figures.add("prod deploys in Slack refused before a release began")  # the asker was told why
             return
-        root = slack.root(app, version)
         if not started and root is not None and any(f": {p}" in root for p in ("Failed", "Unchanged", "Deployed")):
             figures.add("prod deploys in Slack ended without a rollout")
             return

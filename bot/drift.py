@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from gitopsctl.engine import MISSING, Actor, AppDrift, Incident, Rollout, describe
 
 from . import blocks
-from .blocks import Release, release_blocks, release_text
+from .blocks import Release
 from .delivery import TRANSIENT, Undelivered
 from .releases import Outbox
 
@@ -132,13 +132,7 @@ class SlackNotifier:
                 asked_in_slack=not request.revision,
             )
             try:
-                self.outbox.call(
-                    "chat_update",
-                    channel=release.channel,
-                    ts=release.ts,
-                    text=release_text(release),
-                    blocks=release_blocks(release),
-                )
+                self.outbox.rewrite(release)
             except Undelivered as e:  # refused for good (counted): done; a transient failure: the next pass tries
                 done = done and e.error not in TRANSIENT
         return done

@@ -217,6 +217,16 @@ class Outbox:
             self._undeliverable(method, "connection_error", f"in {channel}")
             raise Undelivered(method, "connection_error", channel) from e
 
+    def rewrite(self, release: Release) -> None:
+        """Update a posted root message to what ``release`` says now, at once (``call``: raises Undelivered)."""
+        self.call(
+            "chat_update",
+            channel=release.channel,
+            ts=release.ts,
+            text=release_text(release),
+            blocks=release_blocks(release),
+        )
+
     def send(self, api: str, **params: Any) -> dict | None:
         """``call`` for messages nobody waits on (drift reports, snippets): None when Slack refused it."""
         try:
@@ -568,15 +578,8 @@ class Tracker:
             where = (str(note["channel"]), str(note["ts"]))
             if self._shown.get(where) == state:
                 continue
-            release = release_from_note(note, view)
             try:
-                self.outbox.call(
-                    "chat_update",
-                    channel=release.channel,
-                    ts=release.ts,
-                    text=release_text(release),
-                    blocks=release_blocks(release),
-                )
+                self.outbox.rewrite(release_from_note(note, view))
             except Undelivered as e:  # a transient failure: the next pass tries; refused for good: given up
                 if e.error in TRANSIENT:
                     done = False

@@ -8,6 +8,7 @@ revert again by that trailer rather than committing a second one.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from ..config import App, Environment
@@ -36,39 +37,24 @@ def revert(
 ) -> str | None:
     """The revert commit's SHA: pushed now, or found as an earlier attempt pushed it; None when nothing of the
     change is below the app's path (a base other environments share)."""
+    path = app.path_for(env.name)
+    said = {"Reverts": rollout.deploy_commit, "Rolled-back-by": actor, "Deployed-by": rollout.actor, "Reason": reason}
+    title = f"Roll back {app.name} {env.name}" + ("" if rollout.change else f" to {rollout.stable_version}")
+    base, repository = rollout.base_commit, _repository(stable, app.container)
+
+    def change(root: Path) -> list[Path]:
+        """What the rollout delivered undone below the app's path (other paths of the same commit, and other
+        files of this one, left alone); a record from before bases were kept sets the version back instead."""
+        if base:
+            return writer.undo(root, base, rollout.deploy_commit, path)
+        return [set_version(root / path, app.container, rollout.stable_version, repository).path]
+
     try:
-        return _commit(writer, app, env, rollout, stable, why=why, reason=reason, actor=actor)
+        return writer.commit(change, f"{title}: {why}", said)
     except SourceError as e:
         if "nothing to commit" not in str(e):
             raise
         return _earlier(repo, app, env, rollout)
-
-
-def _commit(
-    writer: GitWriter,
-    app: App,
-    env: Environment,
-    rollout: Rollout,
-    stable: dict[str, Any],
-    *,
-    why: str,
-    reason: str,
-    actor: str,
-) -> str:
-    """What the rollout delivered undone below the app's path (other paths of the same commit, and other files of
-    this one, left alone); a record from before bases were kept sets the version back instead."""
-    path = app.path_for(env.name)
-    said = {"Reverts": rollout.deploy_commit, "Rolled-back-by": actor, "Deployed-by": rollout.actor, "Reason": reason}
-    title = f"Roll back {app.name} {env.name}" + ("" if rollout.change else f" to {rollout.stable_version}")
-    if rollout.base_commit:
-        base = rollout.base_commit
-        return writer.commit(lambda root: writer.undo(root, base, rollout.deploy_commit, path), f"{title}: {why}", said)
-    repository = _repository(stable, app.container)
-    return writer.commit(
-        lambda root: [set_version(root / path, app.container, rollout.stable_version, repository).path],
-        f"{title}: {why}",
-        said,
-    )
 
 
 def _earlier(repo: GitRepository, app: App, env: Environment, rollout: Rollout) -> str | None:

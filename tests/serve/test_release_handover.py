@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 
 from standins.slack import SlackStandIn
 from tests.bot.conftest import ROLES, SECRET, free_port
 from tests.conftest import wait_for
 from tests.serve.conftest import metric, with_channels
+from tests.serve.test_leadership import _leader, _replica
 
 STEPS = '[{ set_weight = 50 }, { pause = "4s" }, { set_weight = 100 }]'
-
-
-def _replica(fleet, port: int, metrics_port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gitopsctl", "--config", str(fleet.config_path), "serve", "--slack-mode", "http"]
-        + ["--port", str(port), "--metrics-port", str(metrics_port)],
-        env={**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SECRET},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _leader(url: str) -> float | None:
-    try:
-        return metric(url, "gitopsctl_leader")
-    except OSError:
-        return None
 
 
 def _answers(slack) -> bool:
