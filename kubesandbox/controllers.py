@@ -4,8 +4,10 @@ Like KWOK, the sandbox plays kube-controller-manager, the scheduler and the
 kubelet. Deployments own ReplicaSets that own Pods; Pods become Ready after a
 delay; an image whose tag ends in ``-crashloop`` never does (CrashLoopBackOff,
 a growing restartCount, and ProgressDeadlineExceeded on its Deployment).
-StatefulSets, DaemonSets, Jobs and PVCs reach their ready or finished state
-likewise; deleting a Namespace empties it; owners' deletion cascades.
+A Job's pod runs (Running, its containers ready) for ``Timing.run_time`` before it
+succeeds, or fails for such an image. StatefulSets, DaemonSets, ReplicationControllers,
+Jobs and PVCs reach their ready or finished state likewise; every Namespace has a
+``default`` ServiceAccount; deleting a Namespace empties it; owners' deletion cascades.
 
 Every change is written through the API with the manager names the real
 components use, so watches, managedFields and resourceVersions all behave.
@@ -22,6 +24,7 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +47,7 @@ class Timing:
 
     ready_delay: float = 1.0
     restart_interval: float = 2.0
+    run_time: float = 1.0  # how long a Job's pod runs before it finishes
 
 
 def _owner_ref(obj: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +88,17 @@ def _container_status(container: dict[str, Any], **fields: Any) -> dict[str, Any
     return {"name": container["name"], "image": image, "imageID": _image_id(image), **fields}
 
 
+def _set_running(status: dict[str, Any], containers: list[dict[str, Any]], started: str) -> None:
+    """A Running pod whose containers started at ``started`` and are ready (no probes: ready once started)."""
+    status["containerStatuses"] = [
+        _container_status(c, ready=True, started=True, restartCount=0, state={"running": {"startedAt": started}})
+        for c in containers
+    ]
+    status["conditions"] = [
+        {"type": t, "status": "True"} for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+    ]
+
+
 def _pod_ready(pod: dict[str, Any]) -> bool:
     for cond in (pod.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
@@ -117,6 +132,8 @@ class Controllers:
                 ("v1", "Event"),
                 ("v1", "PersistentVolumeClaim"),
                 ("v1", "Node"),
+                ("v1", "ServiceAccount"),
+                ("v1", "ReplicationController"),
                 ("apps/v1", "Deployment"),
                 ("apps/v1", "ReplicaSet"),
                 ("apps/v1", "StatefulSet"),
@@ -125,12 +142,16 @@ class Controllers:
             )
         }
         self._by_plural = {rt.storage_key: kind for kind, rt in self.rt.items()}
+        self._running_since: dict[str, float] = {}  # pod uid -> when its run began (status stamps are whole seconds)
         api.store.subscribe(self._on_event)
 
     # ------------------------------------------------------------ scheduling
 
     def start(self) -> None:
         self._ensure_node()
+        namespaces, _ = self.api.store.list(self.rt["Namespace"].storage_key)
+        for ns in namespaces:  # before the API serves: clients find ``default`` at once
+            self._ensure_default_service_account(ns)
         for key, obj in self.api.store.all_objects():
             kind = self._by_plural.get(key)
             if kind:
@@ -160,6 +181,8 @@ class Controllers:
         namespace = meta.get("namespace", "")
         if event.type == "DELETED":
             self.enqueue("#gc", "", meta["uid"])
+            if kind == "ServiceAccount" and meta["name"] == "default":  # its namespace's reconcile makes it again
+                self.enqueue("Namespace", "", namespace)
         if kind is None:
             return
         if event.type != "DELETED":
@@ -196,6 +219,7 @@ class Controllers:
 
     def _reconcile(self, kind: str, namespace: str, name: str) -> None:
         if kind == "#gc":
+            self._running_since.pop(name, None)
             with self.api.store.lock:
                 self.api.collect_dependents(name)
             return
@@ -343,72 +367,57 @@ class Controllers:
                 raise
 
     def _reconcile_pod(self, pod: dict[str, Any]) -> None:
-        """The kubelet: start containers after the delay; crash-looping ones restart forever."""
-        if pod["metadata"].get("deletionTimestamp"):
+        """The kubelet: start containers after the delay; crash-looping ones restart forever, a Job's finish."""
+        meta = pod["metadata"]
+        if meta.get("deletionTimestamp"):
             return
         status = pod.get("status") or {}
         phase = status.get("phase", "Pending")
         if phase in ("Succeeded", "Failed"):
             return
-        created = parse_rfc3339(pod["metadata"].get("creationTimestamp"))
+        created = parse_rfc3339(meta.get("creationTimestamp"))
         age = time.time() - created
         if phase == "Pending" and age < self.timing.ready_delay:
-            self.enqueue(
-                "Pod", pod["metadata"]["namespace"], pod["metadata"]["name"], self.timing.ready_delay - age + 0.01
-            )
+            self.enqueue("Pod", meta["namespace"], meta["name"], self.timing.ready_delay - age + 0.01)
             return
         spec = pod.get("spec") or {}
         crash = _crashloops(spec)
-        restart_policy = spec.get("restartPolicy", "Always")
         stamp = status.get("startTime") or now_rfc3339()
-        uid_bytes = hashlib.sha256(pod["metadata"]["uid"].encode()).digest()
+        uid_bytes = hashlib.sha256(meta["uid"].encode()).digest()
         new_status: dict[str, Any] = {
+            "phase": "Running",
             "hostIP": "127.0.0.1",
             "podIP": f"10.244.{uid_bytes[0]}.{uid_bytes[1] % 254 + 1}",
             "startTime": stamp,
             "qosClass": status.get("qosClass", "BestEffort"),
         }
         containers = spec.get("containers") or []
-        if restart_policy != "Always":
-            # a Job's pod: it runs to completion, or fails
-            new_status["phase"] = "Failed" if crash else "Succeeded"
-            new_status["containerStatuses"] = [
-                _container_status(
-                    c,
-                    ready=False,
-                    restartCount=0,
-                    started=False,
-                    state={
-                        "terminated": {
-                            "exitCode": 1 if crash else 0,
-                            "reason": "Error" if crash else "Completed",
-                            "startedAt": stamp,
-                            "finishedAt": now_rfc3339(),
-                        }
-                    },
-                )
-                for c in containers
-            ]
-            new_status["conditions"] = [{"type": "Ready", "status": "False", "reason": "PodCompleted"}]
-            self._write_status("Pod", pod, new_status, manager=KUBELET)
+        if spec.get("restartPolicy", "Always") != "Always":
+            self._run_to_completion(pod, new_status, crash)
             return
-        new_status["phase"] = "Running"
         if crash:
             previous = {cs["name"]: cs.get("restartCount", 0) for cs in status.get("containerStatuses") or []}
             restarts = int(max(0.0, age - self.timing.ready_delay) // self.timing.restart_interval)
+            restarts = max([restarts, *previous.values()])
+            # the run that just crashed (kubectl logs shows it), at once after its start
+            crashed = now_rfc3339(
+                lambda: min(time.time(), created + self.timing.ready_delay + restarts * self.timing.restart_interval)
+            )
             new_status["containerStatuses"] = [
                 _container_status(
                     c,
                     ready=False,
                     started=False,
-                    restartCount=max(restarts, previous.get(c["name"], 0)),
+                    restartCount=restarts,
                     state={
                         "waiting": {
                             "reason": "CrashLoopBackOff",
-                            "message": f"back-off restarting failed container {c['name']} in pod {pod['metadata']['name']}",
+                            "message": f"back-off restarting failed container {c['name']} in pod {meta['name']}",
                         }
                     },
-                    lastState={"terminated": {"exitCode": 1, "reason": "Error"}},
+                    lastState={
+                        "terminated": {"exitCode": 1, "reason": "Error", "startedAt": crashed, "finishedAt": crashed}
+                    },
                 )
                 for c in containers
             ]
@@ -425,23 +434,73 @@ class Controllers:
             ]
             if not status.get("containerStatuses"):
                 self.record_event(pod, "BackOff", "Back-off restarting failed container", "Warning")
-            self.enqueue("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"], self.timing.restart_interval)
+            self.enqueue("Pod", meta["namespace"], meta["name"], self.timing.restart_interval)
         else:
-            new_status["containerStatuses"] = [
-                _container_status(c, ready=True, started=True, restartCount=0, state={"running": {"startedAt": stamp}})
-                for c in containers
-            ]
-            new_status["conditions"] = [
-                {"type": t, "status": "True"} for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-            ]
+            _set_running(new_status, containers, stamp)
         self._write_status("Pod", pod, new_status, manager=KUBELET)
 
-    # ------------------------------------------------------- ReplicaSets
+    def _run_to_completion(self, pod: dict[str, Any], new_status: dict[str, Any], crash: bool) -> None:
+        """A Job's pod: Running with its containers ready for ``run_time``, then Succeeded, or Failed if it crashes.
+
+        Each phase is its own write, so a watch sees Pending, Running and the end.
+        """
+        meta = pod["metadata"]
+        containers = (pod.get("spec") or {}).get("containers") or []
+        uid = meta["uid"]
+        if (pod.get("status") or {}).get("phase") != "Running":
+            self._running_since[uid] = time.time()
+            _set_running(new_status, containers, new_status["startTime"])
+            self._write_status("Pod", pod, new_status, manager=KUBELET)
+            self.enqueue("Pod", meta["namespace"], meta["name"], self.timing.run_time)
+            return
+        started = new_status["startTime"]
+        elapsed = time.time() - self._running_since.get(uid, parse_rfc3339(started))
+        if elapsed < self.timing.run_time:
+            self.enqueue("Pod", meta["namespace"], meta["name"], self.timing.run_time - elapsed + 0.01)
+            return
+        self._running_since.pop(uid, None)
+        finished = now_rfc3339()
+        new_status["phase"] = "Failed" if crash else "Succeeded"
+        new_status["containerStatuses"] = [
+            _container_status(
+                c,
+                ready=False,
+                restartCount=0,
+                started=False,
+                state={
+                    "terminated": {
+                        "exitCode": 1 if crash else 0,
+                        "reason": "Error" if crash else "Completed",
+                        "startedAt": started,
+                        "finishedAt": finished,
+                    }
+                },
+            )
+            for c in containers
+        ]
+        new_status["conditions"] = [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Initialized", "status": "True", "reason": "PodCompleted"},
+            {"type": "ContainersReady", "status": "False", "reason": "PodCompleted"},
+            {"type": "Ready", "status": "False", "reason": "PodCompleted"},
+        ]
+        self._write_status("Pod", pod, new_status, manager=KUBELET)
+
+    # ------------------------------------------- ReplicaSets, ReplicationControllers
 
     def _reconcile_replicaset(self, rs: dict[str, Any]) -> None:
+        self._replicate("ReplicaSet", rs, label_selector_from_match(rs["spec"].get("selector")))
+
+    def _reconcile_replicationcontroller(self, rc: dict[str, Any]) -> None:
+        """A ReplicaSet whose ``spec.selector`` is a plain map, defaulting to the template's labels."""
+        selector = rc["spec"].get("selector") or ((rc["spec"].get("template") or {}).get("metadata") or {}).get(
+            "labels"
+        )
+        self._replicate("ReplicationController", rc, label_selector_from_match({"matchLabels": selector or {}}))
+
+    def _replicate(self, kind: str, rs: dict[str, Any], selector: Callable[[dict[str, str]], bool]) -> None:
         if rs["metadata"].get("deletionTimestamp"):
             return
-        selector = label_selector_from_match(rs["spec"].get("selector"))
         pods = [p for p in self._owned("Pod", rs) if selector(p["metadata"].get("labels") or {})]
         want = rs["spec"].get("replicas", 1)
         if len(pods) < want:
@@ -457,7 +516,7 @@ class Controllers:
             return
         ready = sum(1 for p in pods if _pod_ready(p))
         self._write_status(
-            "ReplicaSet",
+            kind,
             rs,
             {
                 "replicas": len(pods),
@@ -728,6 +787,8 @@ class Controllers:
     # ------------------------------------------------------------------ Jobs
 
     def _reconcile_job(self, job: dict[str, Any]) -> None:
+        """The Job controller of Kubernetes 1.32: the interim condition (SuccessCriteriaMet or FailureTarget)
+        before the terminal one, both with the same reason, and ``ready``/``terminating`` counted."""
         if job["metadata"].get("deletionTimestamp"):
             return
         status = job.get("status") or {}
@@ -742,32 +803,47 @@ class Controllers:
         failed = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Failed")
         active = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         completions, backoff = spec.get("completions", 1), spec.get("backoffLimit", 6)
-        new_status: dict[str, Any] = {"startTime": status.get("startTime") or now_rfc3339()}
         stamp = now_rfc3339()
+        new_status: dict[str, Any] = {
+            "startTime": status.get("startTime") or stamp,
+            "ready": sum(1 for p in active if _pod_ready(p)),
+            "terminating": 0,
+            "uncountedTerminatedPods": {},
+        }
+
+        def finished(interim: str, terminal: str, reason: str, message: str) -> list[dict[str, Any]]:
+            return [
+                {
+                    "type": type_,
+                    "status": "True",
+                    "reason": reason,
+                    "message": message,
+                    "lastProbeTime": stamp,
+                    "lastTransitionTime": stamp,
+                }
+                for type_ in (interim, terminal)
+            ]
+
         if succeeded >= completions:
             new_status.update(
                 {
                     "succeeded": succeeded,
                     "completionTime": stamp,
-                    "conditions": [
-                        {"type": "Complete", "status": "True", "lastProbeTime": stamp, "lastTransitionTime": stamp}
-                    ],
+                    "conditions": finished(
+                        "SuccessCriteriaMet",
+                        "Complete",
+                        "CompletionsReached",
+                        "Reached expected number of succeeded pods",
+                    ),
                 }
             )
         elif failed > backoff:
             new_status.update(
                 {
                     "failed": failed,
-                    "conditions": [
-                        {
-                            "type": "Failed",
-                            "status": "True",
-                            "reason": "BackoffLimitExceeded",
-                            "message": "Job has reached the specified backoff limit",
-                            "lastProbeTime": stamp,
-                            "lastTransitionTime": stamp,
-                        }
-                    ],
+                    "conditions": finished(
+                        "FailureTarget", "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+                    ),
                 }
             )
         else:
@@ -807,6 +883,7 @@ class Controllers:
     def _reconcile_namespace(self, ns: dict[str, Any]) -> None:
         """Namespace deletion: delete everything in it, then the namespace itself."""
         if not ns["metadata"].get("deletionTimestamp"):
+            self._ensure_default_service_account(ns)
             return
         name = ns["metadata"]["name"]
         with self.api.store.lock:
@@ -814,3 +891,16 @@ class Controllers:
                 self.api.store.delete(key, name, obj["metadata"]["name"])
             if not ns["metadata"].get("finalizers"):
                 self.api.store.delete(self.rt["Namespace"].storage_key, "", name)
+
+    def _ensure_default_service_account(self, ns: dict[str, Any]) -> None:
+        """The ServiceAccount controller: a live namespace has a ``default`` ServiceAccount, which pods without
+        ``serviceAccountName``, ``kubectl create token default`` and Helm charts take for granted."""
+        rt = self.rt["ServiceAccount"]
+        name = ns["metadata"]["name"]
+        if ns["metadata"].get("deletionTimestamp") or self.api.store.get(rt.storage_key, name, "default") is not None:
+            return
+        try:
+            self.api.create(rt, name, {"metadata": {"name": "default"}}, manager=CONTROLLER_MANAGER)
+        except ApiError as e:
+            if e.code not in (403, 404, 409):  # the namespace went, or is going, or another write made it
+                raise

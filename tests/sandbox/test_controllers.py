@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from kubernetes import client as k8s
+from kubernetes import watch
 
 from tests.conftest import available, deployment, wait_for
 
@@ -134,6 +135,103 @@ def test_a_job_with_a_crashlooping_image_fails_after_its_backoff_limit(dyn, api_
         lambda: (j := batch.read_namespaced_job("bad", "default")).status is not None and j.status.conditions and j,
         message="the job to finish",
     )
-    assert job.status.conditions[0].type == "Failed"
-    assert job.status.conditions[0].reason == "BackoffLimitExceeded"
+    assert [(c.type, c.reason) for c in job.status.conditions] == [
+        ("FailureTarget", "BackoffLimitExceeded"),
+        ("Failed", "BackoffLimitExceeded"),
+    ]
     assert job.status.failed == 2
+
+
+def test_a_job_pod_runs_before_it_succeeds_and_a_watch_sees_each_phase(sandbox, dyn, core, api_client):
+    sandbox.controllers.timing.run_time = 0.5
+    template = {
+        "metadata": {"labels": {"app": "once"}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "x", "image": "img:1"}]},
+    }
+    body = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"}, "spec": {"template": template}}
+    batch = k8s.BatchV1Api(api_client)
+    seen: list[k8s.V1Pod] = []
+    since = core.list_namespaced_pod("default").metadata.resource_version
+    stream = watch.Watch().stream(
+        core.list_namespaced_pod, "default", label_selector="app=once", resource_version=since, timeout_seconds=10
+    )
+    dyn.resources.get(api_version="batch/v1", kind="Job").create(body=body, namespace="default")
+    running_job = None
+    for event in stream:
+        pod = event["object"]
+        if not seen or seen[-1].status.phase != pod.status.phase:
+            seen.append(pod)
+        if pod.status.phase == "Running" and running_job is None:
+            running_job = batch.read_namespaced_job("once", "default")
+        if pod.status.phase == "Succeeded":
+            break
+    assert [p.status.phase for p in seen] == ["Pending", "Running", "Succeeded"]
+    running, done = seen[1].status.container_statuses[0], seen[2].status.container_statuses[0]
+    assert running.ready and running.state.running.started_at
+    assert (done.state.terminated.exit_code, done.state.terminated.reason) == (0, "Completed")
+    assert done.state.terminated.started_at == running.state.running.started_at
+    assert done.state.terminated.finished_at >= done.state.terminated.started_at
+    assert running_job.status.active == 1 and not running_job.status.succeeded
+
+    job = wait_for(
+        lambda: (j := batch.read_namespaced_job("once", "default")).status.completion_time and j,
+        message="the job to complete",
+    )
+    assert (job.status.succeeded, job.status.active, job.status.ready) == (1, None, 0)
+    assert [(c.type, c.status, c.reason) for c in job.status.conditions] == [
+        ("SuccessCriteriaMet", "True", "CompletionsReached"),
+        ("Complete", "True", "CompletionsReached"),
+    ]
+
+
+def test_every_namespace_has_a_default_service_account_that_comes_back(core, sandbox):
+    for namespace in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        assert core.read_namespaced_service_account("default", namespace).metadata.uid  # at once: no wait
+
+    core.create_namespace({"metadata": {"name": "team"}})
+    first = wait_for(lambda: _service_account(core, "team"), message="default in a new namespace")
+    assert first.metadata.managed_fields is None or {e.manager for e in first.metadata.managed_fields} == {
+        "kube-controller-manager"
+    }
+    core.delete_namespaced_service_account("default", "team")
+    again = wait_for(
+        lambda: (sa := _service_account(core, "team")) and sa.metadata.uid != first.metadata.uid and sa,
+        message="default made again",
+    )
+    assert again.metadata.name == "default"
+
+
+def _service_account(core: k8s.CoreV1Api, namespace: str) -> k8s.V1ServiceAccount | None:
+    try:
+        return core.read_namespaced_service_account("default", namespace)
+    except k8s.ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+def test_a_replication_controller_keeps_its_pods(dyn, core):
+    labels = {"app": "legacy"}
+    body = {
+        "apiVersion": "v1",
+        "kind": "ReplicationController",
+        "metadata": {"name": "legacy"},
+        "spec": {
+            "replicas": 2,
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "x", "image": "img:1"}]}},
+        },
+    }
+    rcs = dyn.resources.get(api_version="v1", kind="ReplicationController")
+    rcs.create(body=body, namespace="default")
+    rc = wait_for(
+        lambda: (
+            (r := core.read_namespaced_replication_controller("legacy", "default")).status
+            and r.status.ready_replicas == 2
+            and r
+        ),
+        message="2 ready replicas",
+    )
+    pods = core.list_namespaced_pod("default", label_selector="app=legacy").items
+    assert {p.metadata.owner_references[0].uid for p in pods} == {rc.metadata.uid}
+    core.patch_namespaced_replication_controller("legacy", "default", {"spec": {"replicas": 1}})
+    wait_for(lambda: len(core.list_namespaced_pod("default", label_selector="app=legacy").items) == 1, message="1 pod")
