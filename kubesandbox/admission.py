@@ -37,6 +37,8 @@ SUBDOMAIN_MESSAGE = (
     "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 )
 _LABEL_NAMED_KINDS = frozenset({"Namespace", "Service"})
+_OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences")
+_PATH_NAMED_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
 _WORKLOADS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
 
 _cluster_ips = itertools.count(10)
@@ -51,6 +53,10 @@ def _allocate_cluster_ip() -> str:
 
 def name_problem(kind: str, name: str) -> str | None:
     """Why ``name`` is not a valid object name for ``kind``, or None."""
+    if kind in _PATH_NAMED_KINDS:  # RBAC names are path segments upstream, so "system:discovery" is fine
+        if name in (".", ".."):
+            return f"may not be '{name}'"
+        return next((f"may not contain '{c}'" for c in "/%" if c in name), None)
     if kind in _LABEL_NAMED_KINDS:
         if len(name) > 63:
             return "must be no more than 63 characters"
@@ -86,6 +92,9 @@ def _label_causes(labels: dict[str, Any], field: str) -> list[tuple[str, str, st
 def admit(rt: ResourceType, new: dict[str, Any], old: dict[str, Any] | None) -> None:
     """Default and validate ``new`` in place; raise 422 Invalid listing every problem."""
     meta = new.setdefault("metadata", {})
+    for key in _OMITTED_WHEN_EMPTY:  # ObjectMeta is a Go struct: omitempty drops an emptied map or list
+        if key in meta and not meta[key]:
+            del meta[key]
     name = meta.get("name", "")
     causes: list[tuple[str, str, str]] = []
     if old is None and (problem := name_problem(rt.kind, name)):

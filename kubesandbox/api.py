@@ -2,7 +2,8 @@
 
 One write pipeline serves create, update, every patch type and server-side
 apply: identity fields are kept, the status subresource is honoured, kinds are
-defaulted and validated, ``generation`` is bumped on spec changes,
+defaulted and validated (custom resources pruned and checked against their CRD's
+schema, see schema.py), ``generation`` is bumped on spec changes,
 ``managedFields`` are recorded, a no-op write stores nothing, ``dryRun`` stores
 nothing, and an object whose last finalizer goes while it is being deleted is
 removed. The whole read-modify-write runs under the store lock, so a stale
@@ -22,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from . import fieldmanager
+from . import conversion, fieldmanager, schema
 from .admission import admit
 from .errors import (
     ApiError,
@@ -91,7 +92,13 @@ class Api:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         return rt
 
+    def _stored_type(self, rt: ResourceType) -> ResourceType:
+        """The version objects of ``rt``'s kind are kept in (see conversion.py); usually ``rt`` itself."""
+        version = conversion.stored_version(rt.group, rt.plural, rt.version)
+        return rt if version == rt.version else self.registry.lookup(rt.group, version, rt.plural) or rt
+
     def _out(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        obj = conversion.from_stored(rt.group, rt.plural, rt.version, obj)
         if obj.get("apiVersion") == rt.api_version and obj.get("kind") == rt.kind:
             return obj
         return {**obj, "apiVersion": rt.api_version, "kind": rt.kind}
@@ -134,9 +141,26 @@ class Api:
         manager: str,
         dry_run: bool = False,
         applied_entries: list[dict[str, Any]] | None = None,
+        field_validation: str | None = None,
+        warnings: list[str] | None = None,
     ) -> dict[str, Any]:
+        """Create an object; a custom resource's unknown fields go to ``warnings`` under fieldValidation=Warn."""
+        validation = schema.directive(field_validation, "CreateOptions")
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
+        if (stored := self._stored_type(rt)) is not rt:
+            body = conversion.to_stored(rt.group, rt.plural, rt.version, body)
+            created = self.create(
+                stored,
+                namespace,
+                body,
+                manager=manager,
+                dry_run=dry_run,
+                applied_entries=applied_entries,
+                field_validation=field_validation,
+                warnings=warnings,
+            )
+            return self._out(rt, created)
         self.check_type(rt, body)
         new = copy.deepcopy(body)
         new["apiVersion"], new["kind"] = rt.api_version, rt.kind
@@ -182,6 +206,7 @@ class Api:
                 meta["generation"] = 1
             if rt.status:
                 new.pop("status", None)
+            schema.conform(rt, new, field_validation=validation, warnings=warnings, verb="create")
             admit(rt, new, None)
             if applied_entries is not None:
                 meta["managedFields"] = applied_entries
@@ -207,9 +232,26 @@ class Api:
         manager: str,
         dry_run: bool = False,
         subresource: str = "",
+        field_validation: str | None = None,
+        warnings: list[str] | None = None,
     ) -> dict[str, Any]:
+        validation = schema.directive(field_validation, "UpdateOptions")
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
+        if (stored := self._stored_type(rt)) is not rt:
+            body = conversion.to_stored(rt.group, rt.plural, rt.version, body)
+            updated = self.update(
+                stored,
+                namespace,
+                name,
+                body,
+                manager=manager,
+                dry_run=dry_run,
+                subresource=subresource,
+                field_validation=field_validation,
+                warnings=warnings,
+            )
+            return self._out(rt, updated)
         self.check_type(rt, body)
         meta = body.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
@@ -222,12 +264,27 @@ class Api:
                     raise not_found(rt.plural, rt.group, name)
                 # PUT creates, as kube-apiserver allows for most kinds
                 return self.create(
-                    rt, namespace, {**body, "metadata": {**meta, "name": name}}, manager=manager, dry_run=dry_run
+                    rt,
+                    namespace,
+                    {**body, "metadata": {**meta, "name": name}},
+                    manager=manager,
+                    dry_run=dry_run,
+                    field_validation=validation,
+                    warnings=warnings,
                 )
             rv = meta.get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt.plural, rt.group, name)
-            return self._commit(rt, old, copy.deepcopy(body), manager=manager, dry_run=dry_run, subresource=subresource)
+            return self._commit(
+                rt,
+                old,
+                copy.deepcopy(body),
+                manager=manager,
+                dry_run=dry_run,
+                subresource=subresource,
+                field_validation=validation,
+                warnings=warnings,
+            )
 
     def patch(
         self,
@@ -241,16 +298,23 @@ class Api:
         force: bool = False,
         dry_run: bool = False,
         subresource: str = "",
+        field_validation: str | None = None,
+        warnings: list[str] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Patch (or, for apply, create) an object; returns it and whether it was created."""
+        validation = schema.directive(field_validation, "PatchOptions")
         content_type = content_type.split(";")[0].strip()
         patch = self._decode_patch(raw, content_type)
+        stored = self._stored_type(rt)
         if content_type == APPLY:
             if not manager:
                 raise bad_request("fieldManager is required for apply requests")
-            return self._apply(
-                rt, namespace, name, patch, manager=manager, force=force, dry_run=dry_run, subresource=subresource
+            if stored is not rt and isinstance(patch, dict):
+                patch = conversion.to_stored(rt.group, rt.plural, rt.version, patch)
+            result, created = self._apply(
+                stored, namespace, name, patch, manager=manager, force=force, dry_run=dry_run, subresource=subresource
             )
+            return self._out(rt, result), created
         namespace = namespace if rt.namespaced else ""
         with self.store.lock:
             old = self.store.get(rt.storage_key, namespace or "", name)
@@ -280,9 +344,18 @@ class Api:
             wanted_rv = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt.plural, rt.group, name)
-            return self._commit(
-                rt, old, patched, manager=manager or "unknown", dry_run=dry_run, subresource=subresource
-            ), False
+            result = self._commit(
+                stored,
+                old,
+                conversion.to_stored(rt.group, rt.plural, rt.version, patched),
+                manager=manager or "unknown",
+                dry_run=dry_run,
+                subresource=subresource,
+                field_validation=validation,
+                warnings=warnings,
+                verb="patch",
+            )
+            return self._out(rt, result), False
 
     def _apply(
         self, rt, namespace, name, applied, *, manager, force, dry_run, subresource
@@ -292,6 +365,7 @@ class Api:
         if not applied.get("apiVersion") or not applied.get("kind"):
             raise bad_request("apiVersion and kind must be set in an apply patch")
         self.check_type(rt, applied)
+        schema.check_applied(rt, applied)
         meta = applied.get("metadata") or {}
         if meta.get("name") and meta["name"] != name:
             raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
@@ -317,7 +391,7 @@ class Api:
                 raise conflict(rt.plural, rt.group, name)
             result = fieldmanager.apply(rt, old, applied, manager=manager, force=force, now=stamp)
             return self._commit(
-                rt, old, result, manager=manager, dry_run=dry_run, subresource=subresource, applied=True
+                rt, old, result, manager=manager, dry_run=dry_run, subresource=subresource, applied=True, verb="apply"
             ), False
 
     def _commit(
@@ -330,6 +404,9 @@ class Api:
         dry_run: bool,
         subresource: str,
         applied: bool = False,
+        field_validation: str = "Warn",
+        warnings: list[str] | None = None,
+        verb: str = "update",
     ) -> dict[str, Any]:
         """The shared tail of every write to an existing object; caller holds the store lock."""
         old_meta = old["metadata"]
@@ -362,6 +439,9 @@ class Api:
             else:
                 meta.pop(key, None)
         meta["resourceVersion"] = old_meta["resourceVersion"]
+        schema.conform(
+            rt, new, field_validation=field_validation, warnings=warnings, verb=verb, subresource=subresource
+        )
         admit(rt, new, old)
         if rt.has_generation and _without(new, "metadata", "status") != _without(old, "metadata", "status"):
             meta["generation"] = old_meta.get("generation", 1) + 1
@@ -467,9 +547,20 @@ class Api:
         deadline: float,
         stopped: Callable[[], bool],
     ) -> Iterator[dict[str, Any]]:
-        """Yield watch events until the deadline; ``None`` entries are keep-alive ticks."""
+        """Watch events until the deadline; ``None`` entries are keep-alive ticks.
+
+        Bad selectors and resource versions raise here, before any event, so the caller can still
+        answer them with an error instead of a stream."""
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector, _BASE_FIELDS | _EXTRA_FIELDS.get(rt.kind, frozenset()))
+        if resource_version not in (None, "", "0"):
+            try:
+                int(resource_version)
+            except ValueError as e:
+                raise bad_request(f'invalid resource version "{resource_version}"') from e
+        return self._events(rt, namespace, resource_version, labels, fields, deadline, stopped)
+
+    def _events(self, rt, namespace, resource_version, labels, fields, deadline, stopped) -> Iterator[dict[str, Any]]:
         namespace = namespace if rt.namespaced else None
 
         def matches(obj: dict[str, Any] | None) -> bool:
@@ -480,15 +571,13 @@ class Api:
             return labels(obj) and fields(obj)
 
         if resource_version in (None, "", "0"):
-            listed = self.list(rt, namespace, label_selector, field_selector)
-            position = int(listed["metadata"]["resourceVersion"])
-            for obj in listed["items"]:
-                yield {"type": "ADDED", "object": obj}
+            items, rv = self.store.list(rt.storage_key, namespace)
+            position = rv
+            for obj in sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])):
+                if matches(obj):
+                    yield {"type": "ADDED", "object": self._out(rt, obj)}
         else:
-            try:
-                position = int(resource_version)
-            except ValueError as e:
-                raise bad_request(f'invalid resource version "{resource_version}"') from e
+            position = int(resource_version)
             if position < self.store.history_start():
                 yield {
                     "type": "ERROR",

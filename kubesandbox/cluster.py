@@ -18,6 +18,8 @@ from types import TracebackType
 import yaml
 
 from .api import Api
+from .audit import Audit
+from .bootstrap import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, MANAGER
 from .controllers import Controllers, Timing
 from .faults import Faults
 from .registry import CRD_TYPE, Registry
@@ -43,7 +45,9 @@ class Sandbox:
     ``sandbox``, as a team member's own kubeconfig would be.
     """
 
-    def __init__(self, state_dir: Path | str, *, port: int = 0, timing: Timing | None = None) -> None:
+    def __init__(
+        self, state_dir: Path | str, *, port: int = 0, timing: Timing | None = None, audit_log: Path | None = None
+    ) -> None:
         self.state_dir = Path(state_dir)
         _make_private(self.state_dir)
         self.store = Store(self.state_dir)
@@ -57,7 +61,10 @@ class Sandbox:
         self.users = Users(self.state_dir / "users.json", self.token)
         self.ca_path, cert_path, key_path = ensure_certificates(self.state_dir)
         self.faults = Faults()  # requests answered as a struggling API server would (see faults.py)
-        self._server = ApiServer(port, self.api, self.users, server_context(cert_path, key_path), self.faults)
+        self.audit = Audit(audit_log)  # every request, as the server saw it (see audit.py)
+        self._server = ApiServer(
+            port, self.api, self.users, server_context(cert_path, key_path), self.faults, self.audit
+        )
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-api", daemon=True)
         self.kubeconfig = self.state_dir / "kubeconfig"
         self._stopped = False
@@ -70,13 +77,16 @@ class Sandbox:
         port: int = 0,
         timing: Timing | None = None,
         users: Mapping[str, Iterable[str]] | None = None,
+        audit_log: Path | None = None,
     ) -> Sandbox:
-        """Start a sandbox; ``users`` maps user names to their groups (a user already there keeps its token)."""
+        """Start a sandbox; ``users`` maps user names to their groups (a user already there keeps its token);
+        ``audit_log`` is a file to append the audit events to (they are kept in memory either way)."""
         wanted = [check_user(name, groups) for name, groups in (users or {}).items()]  # refused before anything runs
-        sandbox = cls(state_dir, port=port, timing=timing)
+        sandbox = cls(state_dir, port=port, timing=timing, audit_log=audit_log)
         for name, groups in wanted:
             sandbox.users.add(name, groups)
         sandbox._ensure_defaults()
+        sandbox._ensure_policy()
         sandbox.controllers.start()
         sandbox._thread.start()
         sandbox._write_kubeconfig()
@@ -113,6 +123,7 @@ class Sandbox:
         self._server.close_connections()
         self.controllers.stop()
         self.store.close()
+        self.audit.close()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -153,6 +164,14 @@ class Sandbox:
                 },
                 manager="kube-apiserver",
             )
+
+    def _ensure_policy(self) -> None:
+        """kube-apiserver's bootstrap RBAC objects, recreated when missing (see bootstrap.py)."""
+        for kind, objects in (("clusterroles", CLUSTER_ROLES), ("clusterrolebindings", CLUSTER_ROLE_BINDINGS)):
+            rt = self.registry.lookup("rbac.authorization.k8s.io", "v1", kind)
+            for obj in objects:
+                if self.store.get(rt.storage_key, "", obj["metadata"]["name"]) is None:
+                    self.api.create(rt, None, obj, manager=MANAGER)
 
     def _write_kubeconfig(self) -> None:
         """The main kubeconfig (admin first and current) and each user's own, so a restart's new port reaches all."""

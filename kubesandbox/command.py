@@ -25,7 +25,12 @@ def _up(args: argparse.Namespace) -> int:
         name, _, groups = spec.partition(":")
         users[name] = [g for g in groups.split(",") if g]
     try:
-        sandbox = Sandbox.start(Path(args.state_dir), port=args.port, users=users)
+        sandbox = Sandbox.start(
+            Path(args.state_dir),
+            port=args.port,
+            users=users,
+            audit_log=Path(args.audit_log) if args.audit_log else None,
+        )
     except OSError as e:
         print(f"cannot start the sandbox: {e.strerror or e}; choose another --port or --state-dir.", file=sys.stderr)
         return 2
@@ -119,6 +124,11 @@ def register(commands, common: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME[:GROUP,...]",
         help="a user with a token and kubeconfig of their own (repeatable); kubectl auth whoami names them",
+    )
+    up.add_argument(
+        "--audit-log",
+        metavar="FILE",
+        help="append an audit event (audit.k8s.io/v1, level Metadata) per request to FILE, as JSON lines",
     )
     up.set_defaults(func=_up)
 

@@ -31,6 +31,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def status(self) -> dict[str, Any]:
+        """The body kube-apiserver writes: its field order, and Go's omitempty (no ``"group":""``)."""
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -38,10 +39,11 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details:
-            body["details"] = self.details
+            order = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+            body["details"] = {key: self.details[key] for key in order if self.details.get(key)}
+        body["code"] = self.code
         return body
 
 
@@ -81,7 +83,9 @@ def conflict(resource: str, group: str, name: str) -> ApiError:
 
 def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
     """422 Invalid; ``causes`` are (reason, message, field) as the apiserver reports them."""
-    summary = ", ".join(f"{field}: {message}" for _, message, field in causes)
+    # utilerrors.Aggregate's text: one error bare, several in brackets
+    errors = [f"{field}: {message}" if field else message for _, message, field in causes]
+    summary = errors[0] if len(errors) == 1 else f"[{', '.join(errors)}]"
     return ApiError(
         422,
         "Invalid",

@@ -69,6 +69,17 @@ class ResourceType:
                     "verbs": ["get", "patch", "update"],
                 }
             )
+        for sub, (kind, group, version, verbs) in SUBRESOURCES.get((self.group, self.plural), {}).items():
+            entries.append(
+                {
+                    "name": f"{self.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": self.namespaced,
+                    **({"group": group, "version": version} if group else {}),
+                    "kind": kind,
+                    "verbs": list(verbs),
+                }
+            )
         if self.scale:
             entries.append(
                 {
@@ -96,6 +107,16 @@ BUILTINS: tuple[ResourceType, ...] = (
     _rt("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
     _rt("", "v1", "pods", "Pod", short_names=("po",), status=True, categories=("all",)),
     _rt("", "v1", "events", "Event", short_names=("ev",)),
+    _rt(
+        "",
+        "v1",
+        "replicationcontrollers",
+        "ReplicationController",
+        short_names=("rc",),
+        status=True,
+        scale=True,
+        categories=("all",),
+    ),
     _rt("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",), status=True),
     _rt("", "v1", "nodes", "Node", namespaced=False, short_names=("no",), status=True),
     _rt(
@@ -127,18 +148,57 @@ BUILTINS: tuple[ResourceType, ...] = (
         status=True,
         categories=("all",),
     ),
+    # served from the same store as v2 (converted both ways, see conversion.py): `kubectl autoscale`
+    _rt(
+        "autoscaling",
+        "v1",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        short_names=("hpa",),
+        status=True,
+        categories=("all",),
+    ),
     _rt("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",), status=True),
     # RBAC objects are stored and validated, not enforced: every token may do everything here
     _rt("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     _rt("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     _rt("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
     _rt("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
+    # metrics-server and other aggregated APIs register here; the sandbox stores them and proxies nothing
+    _rt("apiregistration.k8s.io", "v1", "apiservices", "APIService", namespaced=False, status=True),
     # answered from the caller's token and never stored: `kubectl auth whoami`
     _rt("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False, verbs=("create",)),
+    # answered from RBAC and never stored: `kubectl auth can-i` and `kubectl auth can-i --list`
+    _rt(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        namespaced=False,
+        verbs=("create",),
+    ),
+    _rt(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        namespaced=False,
+        verbs=("create",),
+    ),
 )
 
 CRD_TYPE = next(rt for rt in BUILTINS if rt.kind == "CustomResourceDefinition")
-SELF_SUBJECT_REVIEW = next(rt for rt in BUILTINS if rt.kind == "SelfSubjectReview")
+REVIEWS = frozenset(rt for rt in BUILTINS if rt.kind.startswith("SelfSubject"))
+# subresources served beside status and scale: (kind, group, version, verbs) as discovery lists them
+SUBRESOURCES: dict[tuple[str, str], dict[str, tuple[str, str, str, tuple[str, ...]]]] = {
+    ("", "pods"): {
+        "log": ("Pod", "", "", ("get",)),
+        "exec": ("PodExecOptions", "", "", ("create", "get")),
+        "attach": ("PodAttachOptions", "", "", ("create", "get")),
+        "portforward": ("PodPortForwardOptions", "", "", ("create", "get")),
+    },
+    ("", "serviceaccounts"): {"token": ("TokenRequest", "authentication.k8s.io", "v1", ("create",))},
+}
 
 
 def types_from_crd(crd: dict[str, Any]) -> list[ResourceType]:

@@ -9,6 +9,7 @@ failure comes back as a ``Status`` object with the right code and reason.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import socket
@@ -20,17 +21,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import openapi
-from .api import Api, now_rfc3339
+from . import logs, openapi, rbac
+from .access import Access
+from .api import Api
+from .audit import Audit
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized
 from .faults import Faults
-from .registry import SELF_SUBJECT_REVIEW, ResourceType
+from .registry import REVIEWS, SUBRESOURCES, ResourceType
 from .tables import to_table
 from .users import MASTERS, UserInfo, Users
 
 log = logging.getLogger(__name__)
 
-FAULTS_PATH = "/sandbox/faults"  # the admin's fault injection (see faults.py); not a Kubernetes path
+SANDBOX_PATH = "/sandbox"  # the admin's own endpoints; not Kubernetes paths, outside RBAC
+FAULTS_PATH = "/sandbox/faults"  # fault injection (see faults.py)
+AUDIT_PATH = "/sandbox/audit"  # the audit events the server kept (see audit.py)
 PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
 VERSION = {
     "major": "1",
@@ -51,10 +56,20 @@ class ApiServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, port: int, api: Api, users: Users, tls: ssl.SSLContext, faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        api: Api,
+        users: Users,
+        tls: ssl.SSLContext,
+        faults: Faults | None = None,
+        audit: Audit | None = None,
+    ) -> None:
         self.api = api
         self.users = users
+        self.access = Access(api, users)
         self.faults = faults or Faults()
+        self.audit = audit or Audit()
         self.stopping = False
         self._tls = tls
         self._open: set = set()
@@ -126,6 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
     # would wait ~40 ms for the client's delayed ACK
     disable_nagle_algorithm = True
     server: ApiServer
+    _code, _audited = 0, True  # set per request by _dispatch; nothing is audited outside one
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
         log.debug("%s %s", self.address_string(), format % args)
@@ -169,15 +185,20 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _json_body(self, raw: bytes) -> Any:
+        """The body as its JSON would decode: kubectl sends built-in kinds as protobuf and never retries as JSON."""
         if not raw:
             return None
+        from .protobuf import CONTENT_TYPE, decode_protobuf
+
+        if self.headers.get("Content-Type", "").split(";")[0].strip() == CONTENT_TYPE:
+            return decode_protobuf(raw)
         try:
             return json.loads(raw)
         except ValueError as e:
             raise bad_request(f"the body of the request could not be decoded as JSON: {e}") from e
 
     def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body, separators=(",", ":")).encode()
+        data = json.dumps(body, separators=(",", ":")).encode() + b"\n"  # Go's json.Encoder ends with one
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -187,11 +208,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _user(self) -> UserInfo | None:
-        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-        return self.server.users.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._code = code  # for the audit event
+        super().send_response(code, message)
+
+    def end_headers(self) -> None:
+        """The audit event is written as the answer's headers go out: before the client can read the
+        answer, so a reader of the audit log who got an answer finds its event (streams included)."""
+        super().end_headers()
+        if self._code >= 200 and not self._audited:
+            self._audit()
 
     def _dispatch(self, method: str) -> None:
+        self._method, self._received, self._code, self._audited = method, time.time(), 0, False
+        self._caller = self._impersonated = self._attrs = None
         try:
             url = urlsplit(self.path)
             path = url.path.rstrip("/") or "/"
@@ -201,13 +231,18 @@ class _Handler(BaseHTTPRequestHandler):
                 if self._content_length():  # a body nobody needs is never read: hang up after answering
                     self.close_connection = True
             else:
-                user = self._user()
-                if user is None:
+                self._caller = caller = self.server.access.authenticate(self.headers.get("Authorization", ""))
+                if caller is None:
                     self.close_connection = True  # its body stays unread, so the connection cannot be reused
                     raise unauthorized()
+                if path == SANDBOX_PATH or path.startswith(SANDBOX_PATH + "/"):
+                    return self._sandbox(method, path, query, self._body(), caller)
+                self.close_connection = True  # until authorized: a refused request's body is never read
+                user, self._impersonated = self.server.access.impersonate(caller, self.headers)
+                self._attrs = rbac.request_attributes(method, path, query, user)
+                self.server.access.authorize(self._attrs)
+                self.close_connection = False
                 raw = self._body()
-            if path == FAULTS_PATH or path.startswith(FAULTS_PATH + "/"):
-                return self._faults(method, path, raw, user)
             self._route(method, path, query, raw, user)
         except ApiError as e:
             self._send(e.code, e.status(), e.headers)
@@ -216,6 +251,42 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # one broken request must not take the server down
             log.exception("sandbox: %s %s failed", method, self.path)
             self._send(500, ApiError(500, "InternalError", f"Internal error occurred: {e}").status())
+        finally:
+            if not self._audited:  # a connection dropped without an answer (a fault rule) is recorded too
+                self._audit()
+
+    def _audit(self) -> None:
+        """One audit event per request, naming the authenticated caller and whom it impersonated."""
+        self._audited = True
+        caller, impersonated, attrs = self._caller, self._impersonated, self._attrs
+        object_ref = None
+        if attrs is not None and attrs.resource_request:
+            parts = urlsplit(self.path).path.strip("/").split("/")
+            version = parts[1] if parts[0] == "api" else parts[2] if len(parts) > 2 else ""
+            object_ref = {
+                key: value
+                for key, value in (
+                    ("resource", attrs.resource),
+                    ("namespace", attrs.namespace),
+                    ("name", attrs.name),
+                    ("apiGroup", attrs.api_group),
+                    ("apiVersion", version),
+                    ("subresource", attrs.subresource),
+                )
+                if value
+            }
+        self.server.audit.record(
+            uri=self.path,
+            verb=attrs.verb if attrs is not None else self._method.lower(),
+            user=(caller.username, caller.groups) if caller else None,
+            impersonated=(impersonated.username, impersonated.groups) if impersonated else None,
+            object_ref=object_ref,
+            code=self._code,
+            received=self._received,
+            answered=time.time(),
+            source_ip=self.client_address[0],
+            user_agent=self.headers.get("User-Agent", "") if self.headers else "",
+        )
 
     # ------------------------------------------------------------------ routing
 
@@ -280,45 +351,91 @@ class _Handler(BaseHTTPRequestHandler):
         rt = api.resolve(group, version, rest[0])
         if namespace is not None and not rt.namespaced:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if rt is SELF_SUBJECT_REVIEW:
-            return self._self_subject_review(method, rest, raw, user)
+        if rt in REVIEWS:
+            return self._review(rt, method, rest, raw, user)
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else ""
-        if len(rest) > 3 or (sub and sub not in ("status", "scale", "finalize")):
+        others = SUBRESOURCES.get((rt.group, rt.plural), {})
+        if len(rest) > 3 or (sub and sub not in ("status", "scale", "finalize", *others)):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if (sub == "status" and not rt.status) or (sub == "scale" and not rt.scale):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if self._inject(method, rt, namespace, name or _created_name(method, raw), sub, watch, user):
             return
+        if sub in others:
+            return self._subresource(method, rt, namespace, name, sub, query, raw)
         self._verb(method, rt, namespace, name, sub, query, raw, watch)
 
-    def _self_subject_review(self, method: str, rest: list[str], raw: bytes, user: UserInfo | None) -> None:
-        """Who the caller is, as kube-apiserver answers ``kubectl auth whoami``; nothing is stored."""
-        if user is None:
-            raise unauthorized()
+    def _review(self, rt: ResourceType, method: str, rest: list[str], raw: bytes, user: UserInfo) -> None:
+        """Who the caller is and what it may do (``kubectl auth whoami``, ``auth can-i``); nothing is stored."""
         if len(rest) > 1:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if method != "POST":
             raise method_not_allowed()
-        content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
-        # client-go's typed client sends protobuf; a review has no spec, so its body is only checked for shape
-        if content_type == "application/vnd.kubernetes.protobuf":
-            if raw and not raw.startswith(b"k8s\x00"):
-                raise bad_request("the body of the request is not a Kubernetes protobuf message")
-        else:
-            body = self._json_body(raw)
-            if body is not None and not isinstance(body, dict):
-                raise bad_request("the body of the request must be a JSON object")
-            self.server.api.check_type(SELF_SUBJECT_REVIEW, body or {})
-        self._send(
-            201,
-            {
-                "kind": SELF_SUBJECT_REVIEW.kind,
-                "apiVersion": SELF_SUBJECT_REVIEW.api_version,
-                "metadata": {"creationTimestamp": now_rfc3339()},
-                "status": {"userInfo": {"username": user.username, "groups": list(user.groups)}},
-            },
+        body = self._json_body(raw) or {}
+        if not isinstance(body, dict):
+            raise bad_request("the body of the request must be an object")
+        self.server.api.check_type(rt, body)
+        self._send(201, self.server.access.review(rt, user, body))
+
+    def _subresource(self, method: str, rt: ResourceType, namespace, name, sub: str, query, raw: bytes) -> None:
+        """A pod's log, exec, attach and port-forward, and a ServiceAccount's tokens."""
+        api = self.server.api
+        verbs = {"GET": "get", "POST": "create"}
+        if verbs.get(method) not in SUBRESOURCES[(rt.group, rt.plural)][sub][3]:
+            raise method_not_allowed()
+        obj = api.get(rt, namespace, name)  # a missing object is its own 404, as upstream
+        if sub == "token":
+            body = self._json_body(raw) or {}
+            if not isinstance(body, dict):
+                raise bad_request("the body of the request must be an object")
+            return self._send(201, self.server.access.token_request(namespace, name, body))
+        if sub == "log":
+            return self._log(rt, obj, query)
+        # exec, attach, portforward: an upgrade to a stream no container is there to serve
+        raise ApiError(
+            400,
+            "BadRequest",
+            f"the sandbox runs no containers, so pods/{sub} is not emulated (pod {name!r} in namespace "
+            f"{namespace!r} exists; use kubectl logs, describe and get to look inside it)",
         )
+
+    def _log(self, rt: ResourceType, pod: dict[str, Any], query: dict[str, str]) -> None:
+        """``kubectl logs`` (the lines are logs.py's); ``follow`` streams until the container's run ends."""
+        meta = pod["metadata"]
+        options = logs.LogOptions.from_query(query, meta["name"])
+        events: Any = ()
+        if options.follow:
+            events = self.server.api.watch(
+                rt,
+                meta["namespace"],
+                meta["resourceVersion"],
+                None,
+                f"metadata.name={meta['name']}",
+                time.monotonic() + DEFAULT_WATCH_SECONDS,
+                lambda: self.server.stopping,
+            )
+        body = logs.stream(pod, options, events)
+        first = next(body, b"")  # refusals are raised by now, while an error can still be answered
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        if not options.follow:
+            data = first + b"".join(body)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            for chunk in itertools.chain([first] if first else [], body):  # an empty chunk would end it
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:  # the client stopped following
+            pass
 
     def _group(self, name: str, versions: list[str]) -> dict[str, Any]:
         entries = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
@@ -362,10 +479,31 @@ class _Handler(BaseHTTPRequestHandler):
             raise error
         return False
 
-    def _faults(self, method: str, path: str, raw: bytes, user) -> None:
-        """The admin's fault rules (see faults.py): GET lists, POST adds, DELETE removes all or one."""
-        if user is None or MASTERS not in user.groups:
-            raise ApiError(403, "Forbidden", "only the sandbox's admin may inject faults")
+    def _sandbox(self, method: str, path: str, query: dict[str, str], raw: bytes, user: UserInfo) -> None:
+        """The admin's endpoints: fault rules and the audit events kept."""
+        if MASTERS not in user.groups:
+            raise ApiError(403, "Forbidden", "only the sandbox's admin may use its /sandbox endpoints")
+        if path == AUDIT_PATH and method == "GET":
+            try:
+                after = int(query.get("after") or 0)
+            except ValueError as e:
+                raise bad_request("after must be a whole number (the last event number you read)") from e
+            newest, events = self.server.audit.after(after)
+            return self._send(
+                200,
+                {
+                    "kind": "EventList",
+                    "apiVersion": "audit.k8s.io/v1",
+                    "metadata": {"resourceVersion": str(newest)},
+                    "items": events,
+                },
+            )
+        if path == FAULTS_PATH or path.startswith(FAULTS_PATH + "/"):
+            return self._faults(method, path, raw)
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _faults(self, method: str, path: str, raw: bytes) -> None:
+        """The fault rules (see faults.py): GET lists, POST adds, DELETE removes all or one."""
         faults = self.server.faults
         if method == "GET" and path == FAULTS_PATH:
             return self._send(200, {"kind": "FaultList", "items": [f.as_dict() for f in faults.rules()]})
@@ -383,6 +521,14 @@ class _Handler(BaseHTTPRequestHandler):
         api = self.server.api
         dry_run = query.get("dryRun") == "All"
         manager = query.get("fieldManager") or _user_agent_manager(self.headers.get("User-Agent", ""))
+        validation = query.get("fieldValidation")
+        warnings: list[str] = []  # a custom resource's unknown fields, under fieldValidation=Warn
+
+        def written(code: int, body: Any) -> None:
+            """A write's answer with its warnings as ``299 - "text"`` values of one Warning header (a list header)."""
+            quoted = ['299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in dict.fromkeys(warnings)]
+            self._send(code, body, {"Warning": ", ".join(quoted)} if quoted else None)
+
         if name is None:
             if method == "GET" and watch:
                 return self._watch(rt, namespace, query)
@@ -392,8 +538,16 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send(200, to_table(rt, listed["items"], listed["metadata"]["resourceVersion"]))
                 return self._send(200, listed)
             if method == "POST":
-                created = api.create(rt, namespace, self._json_body(raw), manager=manager, dry_run=dry_run)
-                return self._send(201, created)
+                created = api.create(
+                    rt,
+                    namespace,
+                    self._json_body(raw),
+                    manager=manager,
+                    dry_run=dry_run,
+                    field_validation=validation,
+                    warnings=warnings,
+                )
+                return written(201, created)
             if method == "DELETE":
                 options = self._json_body(raw) or {}
                 return self._send(
@@ -436,9 +590,18 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             if sub == "finalize":
                 sub = ""
-            return self._send(
-                200, api.update(rt, namespace, name, body, manager=manager, dry_run=dry_run, subresource=sub)
+            updated = api.update(
+                rt,
+                namespace,
+                name,
+                body,
+                manager=manager,
+                dry_run=dry_run,
+                subresource=sub,
+                field_validation=validation,
+                warnings=warnings,
             )
+            return written(200, updated)
         if method == "PATCH":
             content_type = self.headers.get("Content-Type", "")
             if sub == "scale":
@@ -468,8 +631,10 @@ class _Handler(BaseHTTPRequestHandler):
                 force=_truthy(query.get("force")),
                 dry_run=dry_run,
                 subresource=sub,
+                field_validation=validation,
+                warnings=warnings,
             )
-            return self._send(201 if created else 200, result)
+            return written(201 if created else 200, result)
         if method == "DELETE":
             options = self._delete_options(self._json_body(raw) or {}, query)
             return self._send(
@@ -498,13 +663,15 @@ class _Handler(BaseHTTPRequestHandler):
             deadline,
             lambda: self.server.stopping,
         )
-        first = next(events, None)  # raises bad selectors as a plain error response
         as_table = self._wants_table()
+        # headers go out at once, as kube-apiserver's do: a client's Watch.stop() and an informer's
+        # shutdown must not wait for the first event
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
+        self.close_connection = True
 
         def emit(event: dict[str, Any]) -> None:
             if as_table and event["type"] != "ERROR":
@@ -515,16 +682,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
         try:
-            if first is not None:
-                emit(first)
             for event in events:
                 if event is not None:
                     emit(event)
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client closed its watch (ssl errors included): a normal end, not a failure
             pass
-        self.close_connection = True
+        except Exception:  # the stream has started: the status line is gone, so end it without a second answer
+            log.exception("sandbox: watch of %s ended by an error", rt.plural)
 
 
 def _scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:

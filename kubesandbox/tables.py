@@ -210,6 +210,10 @@ _PRINTERS: dict[str, tuple[list[dict[str, Any]], Callable[[dict[str, Any]], list
         [_col("Name"), _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), _col("Age")],
         _replicaset_row,
     ),
+    "ReplicationController": (
+        [_col("Name"), _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), _col("Age")],
+        _replicaset_row,
+    ),
     "StatefulSet": ([_col("Name"), _col("Ready"), _col("Age")], _statefulset_row),
     "DaemonSet": (
         [

@@ -4,7 +4,12 @@ The admin token (the ``token`` file) is ``sandbox-admin`` in ``system:masters``;
 more users, each with a random token, live in ``users.json`` (0600) so a
 restarted sandbox keeps them. As kube-apiserver does, every authenticated user
 is also in ``system:authenticated``. Tokens are compared in constant time.
-RBAC is not enforced: every user may do everything, as the admin may.
+
+ServiceAccount tokens come from the TokenRequest API (``kubectl create token``):
+each names its ServiceAccount by namespace, name and uid and expires; the
+server honours it only while that very ServiceAccount exists, as bound tokens
+on a real cluster. They are kept in ``serviceaccount-tokens.json`` (0600).
+What a user may do is RBAC's decision (see rbac.py).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +36,26 @@ _USERNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._@+-]{0,251}[A-Za-z0-9])?")
 _GROUP = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._@+:-]{0,251}[A-Za-z0-9])?")
 
 
+SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
+MAX_TOKEN_SECONDS = 48 * 3600  # kube-apiserver's --service-account-max-token-expiration default
+MIN_TOKEN_SECONDS = 600
+
+
 @dataclass(frozen=True)
 class UserInfo:
     username: str
     groups: tuple[str, ...]
+    # (namespace, name, uid) of the ServiceAccount a bound token was issued for
+    service_account: tuple[str, str, str] | None = None
+
+
+def service_account_user(namespace: str, name: str, uid: str | None = None) -> UserInfo:
+    """The identity kube-apiserver gives a ServiceAccount's token."""
+    return UserInfo(
+        f"{SERVICE_ACCOUNT_PREFIX}{namespace}:{name}",
+        ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", AUTHENTICATED),
+        (namespace, name, uid) if uid else None,
+    )
 
 
 def check_user(name: object, groups: Iterable[object] = ()) -> tuple[str, tuple[str, ...]]:
@@ -79,6 +101,14 @@ class Users:
             for name, entry in stored.items():
                 name, groups = check_user(name, entry["groups"])
                 self._users[name] = (entry["token"], groups)
+        self._sa_path = path.with_name("serviceaccount-tokens.json")
+        # token -> (namespace, name, uid, expiry as a Unix time)
+        self._sa_tokens: dict[str, tuple[str, str, str, float]] = {}
+        if self._sa_path.exists():
+            now = time.time()
+            for token, (ns, name, uid, expiry) in json.loads(self._sa_path.read_text(encoding="utf-8")).items():
+                if expiry > now:
+                    self._sa_tokens[token] = (ns, name, uid, expiry)
 
     def add(self, name: str, groups: Iterable[str] = ()) -> None:
         """Add a user with a fresh token, or set an existing user's groups (its token stays)."""
@@ -102,13 +132,33 @@ class Users:
                 raise UsageError(f"the sandbox has no user {name!r}; it has {known}")
             return self._users[name][0]
 
+    def issue_token(self, namespace: str, name: str, uid: str, seconds: int) -> tuple[str, float]:
+        """A new token for a ServiceAccount, valid for ``seconds`` (clamped as kube-apiserver clamps
+        it); returns the token and when it expires."""
+        seconds = max(MIN_TOKEN_SECONDS, min(seconds, MAX_TOKEN_SECONDS))
+        token, expiry = secrets.token_urlsafe(32), time.time() + seconds
+        with self._lock:
+            now = time.time()
+            self._sa_tokens = {t: entry for t, entry in self._sa_tokens.items() if entry[3] > now}
+            self._sa_tokens[token] = (namespace, name, uid, expiry)
+            _write_private(self._sa_path, json.dumps({t: list(e) for t, e in self._sa_tokens.items()}) + "\n")
+        return token, expiry
+
     def authenticate(self, token: str) -> UserInfo | None:
-        """The user a bearer token belongs to, or None; every entry is compared, so timing tells nothing."""
+        """The user a bearer token belongs to, or None; every entry is compared, so timing tells nothing.
+
+        A ServiceAccount token's user carries the account's uid: the caller must check that
+        account still exists before trusting it."""
         given = token.encode()
         found = None
         with self._lock:
             entries = [(ADMIN, self._admin_token, (MASTERS,)), *((n, t, g) for n, (t, g) in self._users.items())]
+            sa_entries = list(self._sa_tokens.items())
         for name, known, groups in entries:
             if hmac.compare_digest(given, known.encode()) and found is None:
                 found = UserInfo(name, (*groups, AUTHENTICATED))
+        now = time.time()
+        for known, (namespace, name, uid, expiry) in sa_entries:
+            if hmac.compare_digest(given, known.encode()) and found is None and expiry > now:
+                found = service_account_user(namespace, name, uid)
         return found

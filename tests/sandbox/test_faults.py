@@ -65,13 +65,21 @@ def test_a_dropped_connection_and_latency(sandbox, api_client):
 def test_only_matching_users_meet_a_rule_and_only_the_admin_may_set_rules(sandbox, tmp_path):
     alice = k8s.CoreV1Api(kube_config.new_client_from_config(str(sandbox.add_user("alice"))))
     admin = k8s.CoreV1Api(kube_config.new_client_from_config(str(sandbox.kubeconfig)))
+    k8s.RbacAuthorizationV1Api(admin.api_client).create_cluster_role_binding(
+        {
+            "metadata": {"name": "alice-view"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}],
+        }
+    )
+    alice.list_namespace()  # allowed: what she meets next is the fault, not RBAC
     sandbox.faults.add(resource="namespaces", user="alice", status=500, seconds=30)
     with pytest.raises(ApiException) as failed:
         alice.list_namespace()
     assert failed.value.status == 500
     admin.list_namespace()
     status, answer = admin_call(alice.api_client, "GET", "/sandbox/faults")
-    assert status == 403 and answer["message"] == "only the sandbox's admin may inject faults"
+    assert status == 403 and answer["message"] == "only the sandbox's admin may use its /sandbox endpoints"
     status, answer = admin_call(admin.api_client, "GET", "/sandbox/faults")
     assert status == 200 and answer["items"][0]["user"] == "alice"
 
