@@ -27,10 +27,25 @@ from ..config import ServeConfig
 log = logging.getLogger(__name__)
 
 
+class _Stopped(Exception):
+    """Ends the library's acquire loop, which never looks at our stop flag itself."""
+
+
 class _StoppableLease(LeaseLock):
-    """A LeaseLock whose renewals fail once the replica is stopping."""
+    """A LeaseLock that neither renews, creates nor reads once the replica is stopping: a stopped
+    follower must not win a lease that has just been freed (its acquire loop would go on polling)."""
 
     stopping = False
+
+    def get(self, name, namespace):
+        if self.stopping:
+            raise _Stopped
+        return super().get(name, namespace)
+
+    def create(self, name, namespace, election_record):
+        if self.stopping:
+            return False
+        return super().create(name, namespace, election_record)
 
     def update(self, name, namespace, updated_record):
         if self.stopping:
@@ -93,6 +108,8 @@ class LeaderElector:
             )
             try:
                 leaderelection.LeaderElection(config).run()
+            except _Stopped:
+                self._stopped()
             except Exception as error:  # the API away for a moment: compete again after a pause
                 log.warning("leader election failed (%s: %s); trying again", type(error).__name__, error)
                 self._stopped()

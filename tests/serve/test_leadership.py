@@ -117,3 +117,21 @@ def test_a_stopped_leader_hands_over_at_once(fleet):
                 if replica.poll() is None:
                     replica.send_signal(signal.SIGTERM)
                     replica.wait(timeout=60)
+
+
+def test_a_stopped_follower_never_takes_a_lease_freed_after_it_stopped(fleet):
+    """stop() ends a follower's acquire loop too: its thread exits, and the freed lease goes to nobody."""
+    from gitopsctl.serve.leader import LeaderElector
+
+    serve = fleet.engine.config.serve
+    cluster = fleet.engine.coordination()[0]
+    started: list[str] = []
+    leader = LeaderElector(cluster, serve, lambda: started.append("a"), lambda: None, identity="a").start()
+    wait_for(leader.leading.is_set, 20, message="a to lead")
+    follower = LeaderElector(cluster, serve, lambda: started.append("b"), lambda: None, identity="b").start()
+    follower.stop()
+    leader.stop()
+    wait_for(
+        lambda: not follower._thread.is_alive(), 3 * serve.retry_period + 5, message="the follower's thread to end"
+    )
+    assert started == ["a"] and not follower.leading.is_set()
