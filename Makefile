@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install prometheus tmux lint test demo bench clean
+.PHONY: install prometheus tmux lint test test-cluster demo bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: install
 
 test: install prometheus tmux lint
 	$(BIN)/pytest
+
+# engine scenarios against a real cluster: GITOPSCTL_TEST_KUBECONFIG=/path/to/kubeconfig (docs/real-clusters.md)
+test-cluster: install
+	$(BIN)/pytest tests/cluster
 
 demo: install
 	$(BIN)/gitopsctl demo
