@@ -130,7 +130,6 @@ _EDIT_RULES = [
 _ADMIN_RULES = [
     {"apiGroups": ["authorization.k8s.io"], "resources": ["localsubjectaccessreviews"], "verbs": ["create"]},
     {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings", "roles"], "verbs": [*READ, *WRITE]},
-    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": [*READ, *WRITE]},
     *_EDIT_RULES,
 ]
 

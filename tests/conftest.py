@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import textwrap
@@ -111,9 +112,22 @@ class Fleet:
         self.engine = Engine(config_module.load(str(self.config_path)))
         return self.engine
 
+    def grant(self, user: str, cluster_role: str = "cluster-admin") -> None:
+        """Bind a sandbox user to a ClusterRole everywhere; the sandbox enforces RBAC as a cluster does."""
+        k8s.RbacAuthorizationV1Api(self.core.api_client).create_cluster_role_binding(
+            {
+                "metadata": {"name": f"{user}-{cluster_role}"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+            }
+        )
+
     def config_for(self, user: str, groups: tuple[str, ...] = ()) -> Path:
-        """This configuration with a sandbox user's own kubeconfig: how a team member's setup looks."""
+        """This configuration with a sandbox user's own kubeconfig: how a team member's setup looks. The
+        member may do everything in the cluster (what a narrower grant refuses: tests/serve/test_serve_rbac.py)."""
         kubeconfig = self.sandbox.add_user(user, groups)
+        with contextlib.suppress(k8s.ApiException):  # already bound by an earlier call
+            self.grant(user)
         path = self.config_path.with_name(f"gitopsctl-{user}.toml")
         path.write_text(self.config_path.read_text().replace(str(self.sandbox.kubeconfig), str(kubeconfig)))
         return path

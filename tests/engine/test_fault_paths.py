@@ -30,6 +30,7 @@ def test_a_namespace_someone_else_creates_mid_sync_is_not_an_error(fleet):
         count=1,
     )
     someone = k8s.CoreV1Api(kube_config.new_client_from_config(str(fleet.sandbox.add_user("someone"))))
+    fleet.grant("someone")
     with ThreadPoolExecutor(1) as pool:
         syncing = pool.submit(fleet.engine.sync, "trade-service", "dev", wait=True, timeout=30)
         wait_for(lambda: slow.fired == 1, 30, message="gitopsctl's create of the namespace")
