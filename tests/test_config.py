@@ -164,6 +164,20 @@ def test_secrets_must_be_environment_references(monkeypatch):
             "serve.lease_duration: needs lease_duration > renew_deadline > 1.2 x retry_period and retry_period >= 1s "
             "(got 5s, 10s, 2s)",
         ),
+        (
+            ("steps = [", 'traffic_router = "gateway"\nsteps = ['),
+            'apps.trade-service.canary.gateway: required with traffic_router = "gateway": the Gateway its HTTPRoute '
+            "attaches to, as NAME or NAMESPACE/NAME",
+        ),
+        (
+            ("steps = [", 'gateway = "infra/public"\nsteps = ['),
+            'apps.trade-service.canary.gateway: only the "gateway" traffic router uses it; remove it or set '
+            'traffic_router = "gateway"',
+        ),
+        (
+            ("steps = [", 'traffic_router = "gateway"\ngateway = "a/b/c"\nsteps = ['),
+            'apps.trade-service.canary.gateway: must be a Gateway as NAME or NAMESPACE/NAME (got "a/b/c")',
+        ),
     ],
 )
 def test_specific_errors(edit, expected):

@@ -216,8 +216,27 @@ def _canary(reader: Reader, templates: dict[str, Any]) -> Canary | None:
     delay = reader.duration("scale_down_delay", default=30.0)
     if delay is not None and delay > 600:
         reader.error("scale_down_delay", "must be at most 10m (the canary keeps its pods that long)")
+    gateway = reader.string("gateway", check=_gateway_problem)
+    if router == "gateway" and not gateway and not reader.has("gateway"):
+        reader.error(
+            "gateway",
+            'required with traffic_router = "gateway": the Gateway its HTTPRoute attaches to, as NAME or NAMESPACE/NAME',
+        )
+    elif gateway and router != "gateway":
+        reader.error(
+            "gateway", 'only the "gateway" traffic router uses it; remove it or set traffic_router = "gateway"'
+        )
+    parent = tuple(gateway.rpartition("/")[::2]) if gateway else None
     reader.finish()
-    return Canary(tuple(steps), router or "replicas", background, 30.0 if delay is None else min(delay, 600.0))
+    return Canary(tuple(steps), router or "replicas", background, 30.0 if delay is None else min(delay, 600.0), parent)
+
+
+def _gateway_problem(value: str) -> str | None:
+    """NAME or NAMESPACE/NAME, each a DNS label or subdomain, as a Gateway API parentRef takes them."""
+    namespace, _, name = value.rpartition("/")
+    if (namespace and dns_label_problem(namespace)) or not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", name):
+        return f'must be a Gateway as NAME or NAMESPACE/NAME (got "{value}")'
+    return None
 
 
 def read_app(name: str, reader: Reader, environments: dict[str, Any], templates: dict[str, Any]) -> App:

@@ -118,6 +118,7 @@ class Canary:
     traffic_router: str = "replicas"
     background_analysis: tuple[str, ...] = ()
     scale_down_delay: float = 30.0  # a mesh's or ingress's proxies take this long to drop a route's old backends
+    gateway: tuple[str, str] | None = None  # (namespace or "", name): the Gateway the gateway router's HTTPRoute joins
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ class Act:
             service=service,
             labels=labels,
             scale_down_delay=app.canary.scale_down_delay if app.canary else 0.0,
+            gateway=app.canary.gateway if app.canary else None,
         )
 
     def observe(self, env: Environment, stable: dict[str, Any], router: TrafficRouter, weight: int) -> Observed:

@@ -56,6 +56,8 @@ def test_each_router_sets_verifies_and_removes_its_weight(sandbox, dyn, kind):
         router = {"istio": IstioRouter, "gateway": GatewayRouter, "nginx": NginxRouter}[kind](
             cluster, "default", "web", "web-canary", 4, service, labels
         )
+        if kind == "gateway":
+            router.gateway = ("infra", "public")
 
     def carries(weight: int) -> bool:  # as the controller does: set again until the weight is verified
         router.set_weight(weight)
@@ -69,6 +71,10 @@ def test_each_router_sets_verifies_and_removes_its_weight(sandbox, dyn, kind):
         assert router.read_weight(route) == 25
         if kind in CRDS:  # stored as written: the published schema pruned nothing
             assert route["spec"] == router.route(25)["spec"]
+        if kind == "gateway":  # attached to its Gateway, or a real cluster would split nothing
+            assert route["spec"]["parentRefs"] == [
+                {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public", "namespace": "infra"}
+            ]
         assert cluster.get("v1", "Service", "web-canary", "default")["spec"]["selector"] == {
             "app": "web",
             "gitopsctl.io/track": "canary",
@@ -92,6 +98,7 @@ def test_a_rollout_through_each_route_router_is_promoted(fleet, tmp_path, kind):
     )
     text += "".join(
         f'\n[apps.{app}.canary]\ntraffic_router = "{kind}"\nscale_down_delay = "0s"\nsteps = [{{ set_weight = 40 }}, {{ set_weight = 100 }}]\n'
+        + ('gateway = "infra/public"\n' if kind == "gateway" else "")
         for app in ("trade-service", "pricing-api", "ledger-worker")
     )
     fleet.config_path.write_text(text)

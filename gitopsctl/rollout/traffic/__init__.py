@@ -61,6 +61,7 @@ def build(
     service: dict[str, Any] | None = None,
     labels: dict[str, str] | None = None,
     scale_down_delay: float = 0.0,
+    gateway: tuple[str, str] | None = None,
 ) -> TrafficRouter:
     """The ``kind`` router for the ``stable`` and ``canary`` Deployments; ``service`` when ``needs_service(kind)``.
 
@@ -70,4 +71,6 @@ def build(
         return ReplicasRouter(cluster, namespace, stable, canary, replicas)
     router = ROUTES[kind](cluster, namespace, stable, canary, replicas, service or {}, labels or {})
     router.scale_down_delay = scale_down_delay
+    if isinstance(router, GatewayRouter) and gateway:
+        router.gateway = gateway
     return router
