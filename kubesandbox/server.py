@@ -396,8 +396,8 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(
             400,
             "BadRequest",
-            f"the sandbox runs no containers, so pods/{sub} is not emulated (pod {name!r} in namespace "
-            f"{namespace!r} exists; use kubectl logs, describe and get to look inside it)",
+            f'the sandbox runs no containers, so pods/{sub} is not emulated (pod "{name}" in namespace '
+            f'"{namespace}" exists; use kubectl logs, describe and get to look inside it)',
         )
 
     def _log(self, rt: ResourceType, pod: dict[str, Any], query: dict[str, str]) -> None:
