@@ -590,12 +590,15 @@ class Api:
                 if not events:
                     self.store.changed.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
                     events = self.store.events_after(position)
+            sent = 0
             for event in events:
                 position = event.rv
                 if event.storage_key != rt.storage_key:
                     continue
-                yield from self._translate(rt, event, matches)
-            if not events:
+                for translated in self._translate(rt, event, matches):
+                    sent += 1
+                    yield translated
+            if not sent:  # a tick when nothing matched, busy store or not: followers may look elsewhere
                 yield None
 
     def _translate(self, rt: ResourceType, event: Event, matches) -> Iterator[dict[str, Any]]:

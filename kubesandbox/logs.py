@@ -10,9 +10,9 @@ instance's ``startedAt``/``finishedAt``, so ``--timestamps`` and ``--since-secon
 mean what they do on a cluster. Nothing is stored: lines always agree with the
 pod. Refusals carry kube-apiserver's and the kubelet's own messages.
 
-A Deployment's pods write no access-log lines: the traffic simulator
-(standins/traffic.py) counts requests per track, not per pod, and keeps them to
-itself.
+What a stand-in for the container's program wrote (the traffic simulator's
+access-log lines for each request it sends a pod, see output.py) is read back
+in its place among them, by time.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 from .controllers import CRASHLOOP_SUFFIX
 from .errors import ApiError, bad_request, invalid
+from .output import ContainerOutput
 
 Entry = tuple[str, str]  # (RFC3339Nano timestamp, text)
 _LINE_NS = 1_000_000  # a program's consecutive lines, a millisecond apart
@@ -80,14 +81,21 @@ class LogOptions:
         )
 
 
-def lines(pod: dict[str, Any], container: str | None, previous: bool) -> list[Entry]:
+def lines(
+    pod: dict[str, Any], container: str | None, previous: bool, output: ContainerOutput | None = None
+) -> list[Entry]:
     """The log of ``container``'s current instance (``previous``: its last terminated one), oldest first."""
     spec = _container(pod, container)
     started, ended = _instance(pod, spec["name"], previous)
-    return _run(pod, spec, started, ended)
+    return _run(pod, spec, started, ended, output)
 
 
-def stream(pod: dict[str, Any], options: LogOptions, events: Iterable[dict[str, Any] | None] = ()) -> Iterator[bytes]:
+def stream(
+    pod: dict[str, Any],
+    options: LogOptions,
+    events: Iterable[dict[str, Any] | None] = (),
+    output: ContainerOutput | None = None,
+) -> Iterator[bytes]:
     """The response body, a chunk per line; refusals are raised here, before the first chunk.
 
     With ``options.follow``, ``events`` are the pod's watch events after ``pod`` (``None`` ticks allowed):
@@ -96,10 +104,10 @@ def stream(pod: dict[str, Any], options: LogOptions, events: Iterable[dict[str, 
     """
     spec = _container(pod, options.container)
     started, ended = _instance(pod, spec["name"], options.previous)
-    first = _run(pod, spec, started, ended)
+    first = _run(pod, spec, started, ended, output)
     batches: Iterable[list[Entry]] = [first]
     if options.follow and not options.previous and ended is None:
-        batches = _following(spec, started, first, events)
+        batches = _following(pod, spec, started, first, events, output)
     return _render(batches, options)
 
 
@@ -149,9 +157,15 @@ def _instance(pod: dict[str, Any], name: str, previous: bool) -> tuple[str, dict
     raise bad_request(f'container "{name}" in pod "{pod_name}" is waiting to start: {reason}')
 
 
-def _run(pod: dict[str, Any], spec: dict[str, Any], started: str, ended: dict[str, Any] | None) -> list[Entry]:
-    """What one instance wrote: a crash-looping image dies at start-up; anything else starts, listens, is ready
-    and, if it ended, says how."""
+def _run(
+    pod: dict[str, Any],
+    spec: dict[str, Any],
+    started: str,
+    ended: dict[str, Any] | None,
+    output: ContainerOutput | None = None,
+) -> list[Entry]:
+    """What one instance wrote: a crash-looping image dies at start-up; anything else starts, listens, is ready,
+    then writes what its stand-in program wrote, and, if it ended, says how."""
     name, image = spec.get("name", ""), str(spec.get("image", ""))
     crashes = image.endswith(CRASHLOOP_SUFFIX)
     texts = [f"Starting {name} with image {image}"]
@@ -163,6 +177,10 @@ def _run(pod: dict[str, Any], spec: dict[str, Any], started: str, ended: dict[st
         texts.append("Ready")
     at = _nanos(started)
     entries = [(at + i * _LINE_NS, text) for i, text in enumerate(texts)]
+    if output is not None:
+        end = _nanos(ended["finishedAt"]) + 999_999_999 if ended and ended.get("finishedAt") else None
+        written = output.between(pod["metadata"].get("uid", ""), name, entries[-1][0] + 1, end)
+        entries += written
     if ended is not None:
         code = ended.get("exitCode", 0)
         end = max(_nanos(ended.get("finishedAt") or started), entries[-1][0] + _LINE_NS)
@@ -174,25 +192,33 @@ def _run(pod: dict[str, Any], spec: dict[str, Any], started: str, ended: dict[st
 
 
 def _following(
-    spec: dict[str, Any], started: str, first: list[Entry], events: Iterable[dict[str, Any] | None]
+    pod: dict[str, Any],
+    spec: dict[str, Any],
+    started: str,
+    first: list[Entry],
+    events: Iterable[dict[str, Any] | None],
+    output: ContainerOutput | None,
 ) -> Iterator[list[Entry]]:
+    """New lines as they come: on a change of the pod, and on each quiet tick for what its program wrote."""
     yield first
-    sent = len(first)
+    last = _nanos(first[-1][0]) if first else 0  # by time: a rotated buffer shifts what came before
     for event in events:
-        if event is None:
+        if event is not None:
+            if event.get("type") not in ("ADDED", "MODIFIED"):
+                return  # the pod was deleted (or the watch failed): its containers are gone
+            pod = event["object"]
+        elif output is None:
             continue
-        if event.get("type") not in ("ADDED", "MODIFIED"):
-            return  # the pod was deleted (or the watch failed): its containers are gone
-        pod = event["object"]
         try:
             now_started, ended = _instance(pod, spec["name"], False)
         except ApiError:
             return
         if now_started != started:
             return  # another instance: the followed one is over
-        entries = _run(pod, spec, started, ended)
-        yield entries[sent:]
-        sent = len(entries)
+        entries = [(stamp, text) for stamp, text in _run(pod, spec, started, ended, output) if _nanos(stamp) > last]
+        if entries:
+            yield entries
+            last = _nanos(entries[-1][0])
         if ended is not None:
             return
 

@@ -415,7 +415,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.monotonic() + DEFAULT_WATCH_SECONDS,
                 lambda: self.server.stopping,
             )
-        body = logs.stream(pod, options, events)
+        body = logs.stream(pod, options, events, self.server.api.store.output)
         first = next(body, b"")  # refusals are raised by now, while an error can still be answered
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .output import ContainerOutput
+
 StorageKey = tuple[str, str]  # (group, plural)
 ObjectKey = tuple[str, str]  # (namespace, name)
 
@@ -45,6 +47,7 @@ class Store:
         self._rv = 0
         self._events: deque[Event] = deque(maxlen=EVENT_WINDOW)
         self._listeners: list[Callable[[Event], None]] = []
+        self.output = ContainerOutput()  # what the containers' stand-in programs wrote (kubectl logs)
         self._journal = None
         if state_dir is not None:
             self._journal_path = Path(state_dir) / "objects.jsonl"

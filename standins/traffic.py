@@ -10,7 +10,10 @@ none fails with 503, as a mesh's "no healthy upstream" or a Service without
 endpoints does, and is counted apart (``no_endpoint``) from the version's own
 errors. Each track behaves by its image tag: ``-bad`` answers 20% with 5xx,
 ``-slow`` has a p99 of 1.5 s, anything else 0.1% errors and a p99 of 120 ms.
-Exported at ``/metrics`` (Prometheus) and ``/stats.json``.
+Exported at ``/metrics`` (Prometheus) and ``/stats.json``. Each request served
+is also an access-log line of the pod that served it (round robin over the
+track's endpoints), written where ``kubectl logs`` reads a container's output
+(kubesandbox/output.py).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ APP_LABEL, ENV_LABEL, TRACK_LABEL = "gitopsctl.io/app", "gitopsctl.io/env", "git
 BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 REQUESTS_PER_SECOND = 50.0
 TICK = 0.25
+FORGET_EVERY = 40  # ticks
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,16 @@ class Track:
     ready: int  # endpoints: Ready pods that are not terminating
     weight: float = 0.0  # share of the app's requests served here
     unserved: float = 0.0  # share routed here while it has no endpoint: those requests fail
+    pods: tuple[tuple[str, str], ...] = ()  # the endpoints as (pod uid, the app's container name)
 
 
 def endpoints(store: Store, namespace: str) -> dict[str, int]:
     """Ready, not terminating pods by the uid of the Deployment that runs them (through its ReplicaSets)."""
+    return {owner: len(pods) for owner, pods in ready_pods(store, namespace).items()}
+
+
+def ready_pods(store: Store, namespace: str) -> dict[str, list[dict[str, Any]]]:
+    """The endpoints themselves: Ready, not terminating pods by their Deployment's uid."""
     replica_sets, _ = store.list(("apps", "replicasets"), namespace)
     deployment_of = {
         rs["metadata"]["uid"]: ref["uid"]
@@ -71,7 +81,7 @@ def endpoints(store: Store, namespace: str) -> dict[str, int]:
         if ref.get("controller") and ref.get("kind") == "Deployment"
     }
     pods, _ = store.list(("", "pods"), namespace)
-    ready: dict[str, int] = {}
+    ready: dict[str, list[dict[str, Any]]] = {}
     for pod in pods:
         if pod["metadata"].get("deletionTimestamp"):
             continue
@@ -80,9 +90,14 @@ def endpoints(store: Store, namespace: str) -> dict[str, int]:
             continue
         for ref in pod["metadata"].get("ownerReferences") or []:
             if ref.get("controller") and ref.get("uid") in deployment_of:
-                owner = deployment_of[ref["uid"]]
-                ready[owner] = ready.get(owner, 0) + 1
+                ready.setdefault(deployment_of[ref["uid"]], []).append(pod)
     return ready
+
+
+def _serving_container(pod: dict[str, Any], app: str) -> str:
+    """The container that answers the app's requests: the one named after the app, else the first."""
+    names = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
+    return app if app in names else (names[0] if names else app)
 
 
 def _track_of(dep: dict[str, Any]) -> str:
@@ -136,7 +151,7 @@ def tracks(store: Store) -> list[Track]:
     """Every app/environment's tracks with the share of traffic each gets now."""
     items, _ = store.list(("apps", "deployments"))
     groups: dict[tuple[str, str, str], list[Track]] = {}
-    ready_in: dict[str, dict[str, int]] = {}
+    ready_in: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for dep in items:
         labels = dep["metadata"].get("labels") or {}
         if not labels.get(APP_LABEL) or not labels.get(ENV_LABEL):
@@ -148,10 +163,11 @@ def tracks(store: Store) -> list[Track]:
         )
         namespace = dep["metadata"]["namespace"]
         if namespace not in ready_in:
-            ready_in[namespace] = endpoints(store, namespace)
-        ready = ready_in[namespace].get(dep["metadata"]["uid"], 0)
+            ready_in[namespace] = ready_pods(store, namespace)
+        pods = ready_in[namespace].get(dep["metadata"]["uid"], [])
         key = (labels[APP_LABEL], labels[ENV_LABEL], namespace)
-        groups.setdefault(key, []).append(Track(*key, _track_of(dep), image, ready))
+        served = tuple((p["metadata"]["uid"], _serving_container(p, labels[APP_LABEL])) for p in pods)
+        groups.setdefault(key, []).append(Track(*key, _track_of(dep), image, len(pods), pods=served))
     result = []
     for (app, _env, namespace), members in groups.items():
         routes = _route_weights(store, app, namespace)
@@ -199,6 +215,7 @@ class TrafficSimulator:
             "http_request_duration_seconds", "Request latency", labels, buckets=BUCKETS, registry=self.registry
         )
         self._carry: dict[tuple[str, ...], float] = {}
+        self._turns: dict[tuple[str, ...], int] = {}  # whose turn it is among a track's endpoints
         self._random = random.Random(seed)  # noqa: S311 - simulated traffic, not security
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -274,6 +291,18 @@ class TrafficSimulator:
         while not self._stop.wait(self.interval):
             self.tick(self.interval)
 
+    def _access_log(self, track: Track, failed: list[bool], latencies: list[float]) -> None:
+        """One line per request in the log of the pod that served it, the track's endpoints taking turns."""
+        if not track.pods:
+            return
+        key = (track.app, track.env, track.namespace, track.track)
+        turn = self._turns.get(key, 0)
+        for i, (error, seconds) in enumerate(zip(failed, latencies, strict=True)):
+            uid, container = track.pods[(turn + i) % len(track.pods)]
+            status = 503 if error else 200
+            self.store.output.write(uid, container, f'"GET / HTTP/1.1" {status} {seconds * 1000:.0f}ms')
+        self._turns[key] = (turn + len(failed)) % len(track.pods)
+
     def tick(self, seconds: float) -> None:
         stats = []
         for t in tracks(self.store):
@@ -288,16 +317,20 @@ class TrafficSimulator:
                 self.no_endpoint.labels(*key).inc(lost)
                 with self._lock:
                     self._lost[f"{t.app}/{t.env}"] = self._lost.get(f"{t.app}/{t.env}", 0.0) + lost
-            errors = sum(1 for _ in range(count) if self._random.random() < b.error_rate)
+            failed = [self._random.random() < b.error_rate for _ in range(count)]
+            errors = sum(failed)
             if count - errors:
                 self.requests.labels(*key, "200").inc(count - errors)
             if errors:
                 self.requests.labels(*key, "503").inc(errors)
+            latencies = []
             for _ in range(count):
                 slow = self._random.random() < 0.01
-                self.latency.labels(*key).observe(
+                latencies.append(
                     self._random.uniform(b.p99, b.p99 * 1.2) if slow else self._random.uniform(0.02, b.p99 * 0.9)
                 )
+                self.latency.labels(*key).observe(latencies[-1])
+            self._access_log(t, failed, latencies)
             stats.append(
                 {
                     "app": t.app,
@@ -315,3 +348,6 @@ class TrafficSimulator:
         with self._lock:
             self._stats = stats
             self.ticks += 1
+        if self.ticks % FORGET_EVERY == 0:  # the lines of deleted pods go with them
+            pods, _ = self.store.list(("", "pods"))
+            self.store.output.forget({p["metadata"]["uid"] for p in pods})

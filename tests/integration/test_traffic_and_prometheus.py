@@ -197,3 +197,25 @@ def test_what_the_real_prometheus_answers_badly_is_a_measurement_never_an_except
     finally:
         prometheus.stop()
     assert taken.phase == phase and says in taken.message, taken
+
+
+def test_each_request_is_a_line_in_the_log_of_the_pod_that_served_it(sandbox, dyn, core):
+    """kubectl logs shows a served app's traffic: the stable pods take turns, a -bad canary's 503s are in its log."""
+    simulator = TrafficSimulator(sandbox.store)
+    deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    deployments.create(body=labelled("web", "web", "dev", "web:v1", 2), namespace="default")
+    deployments.create(body=labelled("web-canary", "web", "dev", "web:v2-bad", 1, "canary"), namespace="default")
+    wait_for(lambda: sum(t.ready for t in tracks(sandbox.store)) == 3, message="three endpoints")
+    for _ in range(10):
+        simulator.tick(1.0)
+    logs = {
+        pod.metadata.name: core.read_namespaced_pod_log(pod.metadata.name, "default")
+        for pod in core.list_namespaced_pod("default").items
+    }
+    served = {name: text.count('"GET / HTTP/1.1"') for name, text in logs.items()}
+    stable = [n for name, n in served.items() if not name.startswith("web-canary")]
+    canary = next(text for name, text in logs.items() if name.startswith("web-canary"))
+    assert sum(served.values()) == pytest.approx(500, abs=2)  # 50 a second for 10 s (fractions carried over)
+    assert all(n > 0 for n in stable)
+    assert abs(stable[0] - stable[1]) <= 1  # round robin over the endpoints
+    assert '"GET / HTTP/1.1" 503' in canary and canary.index("Ready") < canary.index('"GET /')
