@@ -146,7 +146,36 @@ def _service(new: dict[str, Any], old: dict[str, Any] | None) -> list:
     return causes
 
 
+def _default_pod_spec(pod_spec: dict[str, Any]) -> None:
+    """kube-apiserver's defaults of a pod spec (SetDefaults_PodSpec, _Container, _ContainerPort), in pods and
+    templates alike: a manifest that leaves them out reads back with them, as on a cluster."""
+    for key, value in (
+        ("restartPolicy", "Always"),
+        ("terminationGracePeriodSeconds", 30),
+        ("dnsPolicy", "ClusterFirst"),
+        ("securityContext", {}),
+        ("schedulerName", "default-scheduler"),
+        ("enableServiceLinks", True),
+    ):
+        pod_spec.setdefault(key, value)
+    for kind in ("initContainers", "containers"):
+        for container in pod_spec.get(kind) or []:
+            if not isinstance(container, dict):
+                continue
+            image = str(container.get("image", ""))
+            tag = image.rpartition("/")[2].partition("@")[0]
+            latest = ":" not in tag or tag.endswith(":latest")
+            container.setdefault("imagePullPolicy", "Always" if latest and "@" not in image else "IfNotPresent")
+            container.setdefault("terminationMessagePath", "/dev/termination-log")
+            container.setdefault("terminationMessagePolicy", "File")
+            for port in container.get("ports") or []:
+                if isinstance(port, dict):
+                    port.setdefault("protocol", "TCP")
+
+
 def _pod_spec_causes(pod_spec: dict[str, Any] | None, field: str) -> list:
+    if isinstance(pod_spec, dict):
+        _default_pod_spec(pod_spec)
     causes = []
     containers = (pod_spec or {}).get("containers")
     if not containers:
@@ -206,6 +235,10 @@ def _workload(new: dict[str, Any], old: dict[str, Any] | None) -> list:
 def _pod(new: dict[str, Any], old: dict[str, Any] | None) -> list:
     if old is None:
         new["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+        spec = new.get("spec")
+        if isinstance(spec, dict):  # the ServiceAccount admission plugin
+            spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+            spec.setdefault("serviceAccount", spec["serviceAccountName"])
     return _pod_spec_causes(new.get("spec"), "spec")
 
 

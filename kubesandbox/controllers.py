@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 CONTROLLER_MANAGER = "kube-controller-manager"
 KUBELET = "kubelet"
 NODE_NAME = "sandbox-node"
+SCHEDULER = "default-scheduler"
 CRASHLOOP_SUFFIX = "-crashloop"
 
 
@@ -381,6 +382,10 @@ class Controllers:
             self.enqueue("Pod", meta["namespace"], meta["name"], self.timing.ready_delay - age + 0.01)
             return
         spec = pod.get("spec") or {}
+        if not spec.get("nodeName"):  # the scheduler binds it first (a pod made by hand: kubectl run)
+            bound = {**pod, "spec": {**spec, "nodeName": NODE_NAME}}
+            self.api.update(self.rt["Pod"], meta["namespace"], meta["name"], bound, manager=SCHEDULER)
+            return
         crash = _crashloops(spec)
         stamp = status.get("startTime") or now_rfc3339()
         uid_bytes = hashlib.sha256(meta["uid"].encode()).digest()

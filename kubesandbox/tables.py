@@ -47,7 +47,17 @@ def _pod_row(pod: dict[str, Any]) -> list[Any]:
             reason = waiting
     if pod["metadata"].get("deletionTimestamp"):
         reason = "Terminating"
-    return [pod["metadata"]["name"], f"{ready}/{len(containers)}", reason, restarts, _age(pod)]
+    wide = [_get(pod, "status", "podIP", default="<none>"), _get(pod, "spec", "nodeName", default="<none>")]
+    return [
+        pod["metadata"]["name"],
+        f"{ready}/{len(containers)}",
+        reason,
+        restarts,
+        _age(pod),
+        *wide,
+        "<none>",
+        "<none>",
+    ]
 
 
 def _service_row(svc: dict[str, Any]) -> list[Any]:
@@ -189,7 +199,11 @@ def _col(name: str, type_: str = "string", priority: int = 0) -> dict[str, Any]:
 
 
 _PRINTERS: dict[str, tuple[list[dict[str, Any]], Callable[[dict[str, Any]], list[Any]]]] = {
-    "Pod": ([_col("Name"), _col("Ready"), _col("Status"), _col("Restarts", "integer"), _col("Age")], _pod_row),
+    "Pod": (
+        [_col("Name"), _col("Ready"), _col("Status"), _col("Restarts", "integer"), _col("Age")]
+        + [_col(name, priority=1) for name in ("IP", "Node", "Nominated Node", "Readiness Gates")],
+        _pod_row,
+    ),
     "Service": (
         [
             _col("Name"),

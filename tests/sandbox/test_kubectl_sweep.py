@@ -46,7 +46,12 @@ SESSION: list[tuple[list[str], int, str]] = [
     (["run", "probe", "--image=registry.local/probe:v1", "-n", NS], 0, "pod/probe created"),
     (["rollout", "status", "deployment/web", "-n", NS, "--timeout=60s"], 0, "successfully rolled out"),
     (["get", "deploy,rs,pods,svc", "-n", NS], 0, "deployment.apps/web"),
-    (["get", "pods", "-n", NS, "-o", "wide"], 0, "Running"),
+    (["get", "pods", "-n", NS, "-o", "wide"], 0, "sandbox-node"),
+    (
+        ["get", "pod", "probe", "-n", NS, "-o", "jsonpath={.spec.serviceAccountName} {.spec.dnsPolicy}"],
+        0,
+        "default ClusterFirst",
+    ),
     (["get", "sa", "-n", NS], 0, "default"),
     (["describe", "deployment", "web", "-n", NS], 0, "Replicas:"),
     (["logs", "deploy/web", "-n", NS], 0, "registry.local/web:v1"),
