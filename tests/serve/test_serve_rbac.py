@@ -21,7 +21,7 @@ from kubernetes import config as kube_config
 from kubernetes import dynamic
 
 from bot.serve import Serve, Tokens
-from gitopsctl.errors import ClusterError
+from gitopsctl.errors import GitOpsError
 from standins.slack import SlackStandIn
 from tests.bot.conftest import ROLES, SECRET, free_port
 from tests.conftest import wait_for
@@ -98,31 +98,31 @@ def test_serve_does_every_job_under_deploys_rbac_and_a_write_outside_it_is_refus
     refusals = [r.getMessage() for r in caplog.records if "forbidden" in r.getMessage().lower()]
     assert refusals == [], refusals
 
-    # a kind deploy/rbac.yaml does not grant: the sync fails, in the API server's own words
+    # a write deploy/rbac.yaml does not grant (Pods are read-only to serve): the sync fails, in the API server's words
     fleet.repo.commit(
         {
-            "apps/trade-service/dev/pdb.yaml": textwrap.dedent(
+            "apps/trade-service/dev/debug-pod.yaml": textwrap.dedent(
                 """
-                apiVersion: policy/v1
-                kind: PodDisruptionBudget
+                apiVersion: v1
+                kind: Pod
                 metadata:
-                  name: trade-service
+                  name: debug
                 spec:
-                  minAvailable: 1
-                  selector:
-                    matchLabels: {app: trade-service}
+                  containers:
+                    - name: debug
+                      image: registry.local/debug:v1
                 """
             )
         },
-        "a PodDisruptionBudget",
+        "a bare Pod",
     )
-    with pytest.raises(ClusterError) as refused_sync:
+    with pytest.raises(GitOpsError) as refused_sync:
         engine.sync("trade-service", "dev")
     assert (
-        f'User "{SERVICE_ACCOUNT}" cannot list resource "poddisruptionbudgets" in API group "policy" '
+        f'pods "debug" is forbidden: User "{SERVICE_ACCOUNT}" cannot patch resource "pods" in API group "" '
         'in the namespace "trading-dev"' in str(refused_sync.value)
     )
-    assert engine.history("trade-service", "dev")[0].result == "Failed"
+    assert fleet.core.list_namespaced_pod("trading-dev", field_selector="metadata.name=debug").items == []
     _, events = fleet.sandbox.audit.after(0)
     refused = [e for e in events if e["responseStatus"]["code"] == 403]
     assert refused and all(e["user"]["username"] == SERVICE_ACCOUNT for e in refused)
