@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -94,3 +95,31 @@ def test_sandbox_up_gives_each_user_a_kubeconfig_that_kubectl_names(tmp_path: Pa
 
     bad = subprocess.run([*command, "--user", "$(id)"], capture_output=True, text=True, timeout=30, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("sandbox user name '$(id)' is not valid")
+
+
+def test_sandbox_up_appends_an_audit_event_per_request_to_its_audit_log(tmp_path: Path):
+    """The server's own record: who asked what, with which answer; a secret's value never reaches it."""
+    audit = tmp_path / "audit.jsonl"
+    command = [sys.executable, "-m", "gitopsctl", "sandbox", "up", "--state-dir", str(tmp_path / "state")]
+    proc = subprocess.Popen(
+        [*command, "--user", "alice", "--audit-log", str(audit)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().startswith("sandbox ready:")
+        admin = k8s.CoreV1Api(kube_config.new_client_from_config(str(tmp_path / "state" / "kubeconfig")))
+        admin.create_namespaced_secret("default", {"metadata": {"name": "db"}, "stringData": {"password": "hunter2"}})
+        alice = k8s.CoreV1Api(kube_config.new_client_from_config(str(tmp_path / "state" / "kubeconfig-alice")))
+        with pytest.raises(k8s.ApiException):
+            alice.read_namespaced_secret("db", "default")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    created = [e for e in events if e["verb"] == "create" and e.get("objectRef", {}).get("resource") == "secrets"]
+    refused = [e for e in events if e["user"]["username"] == "alice" and e["verb"] == "get"]
+    assert created[0]["responseStatus"]["code"] == 201 and created[0]["user"]["username"] == "sandbox-admin"
+    assert refused[0]["responseStatus"]["code"] == 403 and refused[0]["objectRef"]["name"] == "db"
+    assert "hunter2" not in audit.read_text() and "aHVudGVyMg" not in audit.read_text()
