@@ -1,5 +1,6 @@
 # make demo  - run the demo (sets itself up)
 # make test  - lint, import contracts and every test (sets itself up, installs Prometheus and tmux)
+# make test-cluster - the engine's scenarios against a real cluster (GITOPSCTL_TEST_KUBECONFIG=...)
 
 VENV   ?= .venv
 PYTHON ?= python3
