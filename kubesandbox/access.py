@@ -11,19 +11,22 @@ itself (``kubectl auth whoami``, ``auth can-i``, ``auth can-i --list``) and
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import Message
 from typing import Any
 
 from . import rbac
-from .api import Api, now_rfc3339
+from .api import Api, now_rfc3339, parse_rfc3339
 from .errors import ApiError, bad_request, not_found
 from .registry import ResourceType
-from .users import MASTERS, UserInfo, Users
+from .users import MASTERS, MIN_TOKEN_SECONDS, UserInfo, Users
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 DEFAULT_TOKEN_SECONDS = 3600
+SA_DELETION_GRACE = 60.0
 
 
 class Access:
@@ -39,19 +42,33 @@ class Access:
         if user is not None and user.service_account:
             namespace, name, uid = user.service_account
             account = self.api.store.get(("", "serviceaccounts"), namespace, name)
-            if account is None or account["metadata"]["uid"] != uid:
+            if account is None or account["metadata"]["uid"] != uid or _deleted_long_ago(account):
                 return None  # a bound token dies with its ServiceAccount
+            bound = self.users.bound_object(token.strip())
+            if bound is not None:
+                plural, object_name, object_uid = bound
+                found = self.api.store.get(("", plural), namespace, object_name)
+                if found is None or found["metadata"]["uid"] != object_uid:
+                    return None  # and with the pod or secret it was bound to
         return user
 
     def impersonate(self, user: UserInfo, headers: Message) -> tuple[UserInfo, UserInfo | None]:
         """(who the request runs as, the impersonated user or None); each impersonation is authorized."""
-        name = headers.get("Impersonate-User")
+        name = headers.get("Impersonate-User") or None  # an empty header is no impersonation, as upstream
         groups = headers.get_all("Impersonate-Group") or []
+        uid = headers.get("Impersonate-Uid")
+        extras = [key for key in headers if key.lower().startswith("impersonate-extra-")]
         if name is None:
-            if groups or any(key.lower().startswith("impersonate-") for key in headers):
-                raise bad_request("requested impersonation of groups or extra without impersonating a user")
+            if groups or uid or extras:
+                raise bad_request("requested impersonation of groups, uid or extra without impersonating a user")
             return user, None
-        for attrs in rbac.allowed_to_impersonate(user, name, groups):
+        checks = rbac.allowed_to_impersonate(user, name, groups)
+        if uid:
+            checks.append(rbac.Attributes(user, "impersonate", "authentication.k8s.io", "uids", name=uid))
+        for key in extras:  # the sandbox keeps no extras, but asking for them still needs the grant
+            extra = key[len("impersonate-extra-") :].lower()
+            checks.append(rbac.Attributes(user, "impersonate", "authentication.k8s.io", "userextras", extra))
+        for attrs in checks:
             decision = self.decide(attrs)
             if not decision.allowed:
                 raise rbac.forbidden(attrs, decision)
@@ -132,15 +149,20 @@ class Access:
         if account is None:
             raise not_found("serviceaccounts", "", name)
         spec = body.get("spec") or {}
+        if not isinstance(spec, dict):
+            raise bad_request("spec of a TokenRequest must be an object")
         seconds = spec.get("expirationSeconds", DEFAULT_TOKEN_SECONDS)
-        if not isinstance(spec, dict) or isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 600:
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or not MIN_TOKEN_SECONDS <= seconds < 2**32:
             raise ApiError(
                 422,
                 "Invalid",
                 f'TokenRequest.authentication.k8s.io "{name}" is invalid: spec.expirationSeconds: '
-                "Invalid value: may not specify a duration less than 10 minutes",
+                f"Invalid value: {json.dumps(seconds)}: may not specify a duration less than 10 minutes "
+                "or longer than 2^32 seconds",
             )
-        token, expiry = self.users.issue_token(namespace, name, account["metadata"]["uid"], seconds)
+        bound = self._bound_object(namespace, spec.get("boundObjectRef"))
+        token, expiry, seconds = self.users.issue_token(namespace, name, account["metadata"]["uid"], seconds, bound)
+        spec = {**spec, "expirationSeconds": seconds}
         return {
             "kind": "TokenRequest",
             "apiVersion": "authentication.k8s.io/v1",
@@ -151,6 +173,25 @@ class Access:
                 "expirationTimestamp": datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
         }
+
+    def _bound_object(self, namespace: str, ref: Any) -> tuple[str, str, str] | None:
+        """(plural, name, uid) of the Pod or Secret a token is bound to; it must exist, as upstream checks."""
+        if ref is None:
+            return None
+        kinds = {"Pod": "pods", "Secret": "secrets"}
+        if not isinstance(ref, dict) or ref.get("kind") not in kinds or not isinstance(ref.get("name"), str):
+            raise bad_request("boundObjectRef must name a Pod or a Secret")
+        plural = kinds[ref["kind"]]
+        found = self.api.store.get(("", plural), namespace, ref["name"])
+        if found is None or (ref.get("uid") and ref["uid"] != found["metadata"]["uid"]):
+            raise not_found(plural, "", ref["name"])
+        return plural, ref["name"], found["metadata"]["uid"]
+
+
+def _deleted_long_ago(obj: dict[str, Any]) -> bool:
+    """Deleted more than 60 s ago (held by a finalizer): its tokens are refused, as upstream refuses them."""
+    stamp = obj["metadata"].get("deletionTimestamp")
+    return bool(stamp) and time.time() - parse_rfc3339(stamp) > SA_DELETION_GRACE
 
 
 def _text(obj: Any, key: str) -> str:

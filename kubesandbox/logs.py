@@ -261,7 +261,10 @@ def _integer(query: Mapping[str, str], key: str) -> int | None:
         return None
     if not re.fullmatch(r"[+-]?[0-9]+", raw):
         raise bad_request(f'strconv.ParseInt: parsing "{raw}": invalid syntax')
-    return int(raw)
+    value = int(raw)
+    if not -(2**63) <= value < 2**63:
+        raise bad_request(f'strconv.ParseInt: parsing "{raw}": value out of range')
+    return value
 
 
 def _boolean(raw: str | None) -> bool:

@@ -93,11 +93,21 @@ def request_attributes(method: str, path: str, query: Mapping[str, str], user: U
     subresource = parts[2] if len(parts) > 2 and verb != "proxy" else ""
     if not name and verb == "get":
         watch = query.get("watch")
-        verb = "watch" if watch is not None and watch.lower() not in ("false", "0") else "list"
+        # upstream: a value strconv.ParseBool rejects still means watch here (the handler then answers 400)
+        verb = "watch" if watch is not None and parse_bool(watch) is not False else "list"
         name = _selected_name(query.get("fieldSelector", ""))
     if not name and verb == "delete":
         verb = "deletecollection"
     return Attributes(user, verb, group, resource, subresource, namespace, name, path)
+
+
+def parse_bool(value: str) -> bool | None:
+    """Go's strconv.ParseBool, as kube-apiserver reads ``watch=`` and the like; None for anything else."""
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return None
 
 
 def _selected_name(selector: str) -> str:

@@ -25,9 +25,10 @@ from . import logs, openapi, rbac
 from .access import Access
 from .api import Api
 from .audit import Audit
-from .errors import ApiError, bad_request, method_not_allowed, unauthorized
+from .errors import ApiError, bad_request, method_not_allowed, unauthorized, unsupported_media_type
 from .faults import Faults
 from .registry import REVIEWS, SUBRESOURCES, ResourceType
+from .structure import PatchError, json_patch, merge_patch
 from .tables import to_table
 from .users import MASTERS, UserInfo, Users
 
@@ -49,6 +50,9 @@ VERSION = {
     "platform": "linux/amd64",
 }
 DEFAULT_WATCH_SECONDS = 1800
+MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's MaxRequestBodyBytes
+HANDSHAKE_SECONDS = 32  # secure_serving's header timeout
+IDLE_SECONDS = 90  # and its idle timeout: a connection that says nothing is closed
 
 
 class ApiServer(ThreadingHTTPServer):
@@ -82,6 +86,7 @@ class ApiServer(ThreadingHTTPServer):
 
     def finish_request(self, request, client_address) -> None:  # noqa: ANN001
         try:
+            request.settimeout(HANDSHAKE_SECONDS)
             request.do_handshake()
         except (ssl.SSLError, OSError):
             return  # a client that gave up or does not speak TLS
@@ -120,14 +125,21 @@ def _created_name(method: str, raw: bytes) -> str | None:
         return None
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    name = body.get("metadata", {}).get("name") if isinstance(body, dict) else None
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
     return name if isinstance(name, str) else None
 
 
 def _truthy(value: str | None) -> bool:
-    return (value or "").lower() in ("true", "1")
+    """A boolean query parameter as Go parses it: absent is false, an unparsable value a 400."""
+    if value is None:
+        return False
+    parsed = rbac.parse_bool(value)
+    if parsed is None:
+        raise bad_request(f'strconv.ParseBool: parsing "{value}": invalid syntax')
+    return parsed
 
 
 def _user_agent_manager(user_agent: str) -> str:
@@ -142,6 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: ApiServer
     _code, _audited = 0, True  # set per request by _dispatch; nothing is audited outside one
+    timeout = IDLE_SECONDS  # a kept-alive connection that sends nothing more is closed, not held forever
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
         log.debug("%s %s", self.address_string(), format % args)
@@ -163,7 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ----------------------------------------------------------------- plumbing
 
-    def _content_length(self) -> int:
+    def _content_length(self, capped: bool = True) -> int:
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -171,6 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
         if length < 0:
             self.close_connection = True
             raise bad_request("the Content-Length header of the request is not a whole number")
+        if capped and length > MAX_BODY:
+            self.close_connection = True  # never read
+            raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
         return length
 
     def handle_expect_100(self) -> bool:
@@ -194,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
             return decode_protobuf(raw)
         try:
             return json.loads(raw)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise bad_request(f"the body of the request could not be decoded as JSON: {e}") from e
 
     def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -228,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
             query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
             if path in PUBLIC_PATHS:
                 user, raw = None, b""
-                if self._content_length():  # a body nobody needs is never read: hang up after answering
+                if self._content_length(capped=False):  # a body nobody needs is never read: hang up after answering
                     self.close_connection = True
             else:
                 self._caller = caller = self.server.access.authenticate(self.headers.get("Authorization", ""))
@@ -236,6 +252,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True  # its body stays unread, so the connection cannot be reused
                     raise unauthorized()
                 if path == SANDBOX_PATH or path.startswith(SANDBOX_PATH + "/"):
+                    if MASTERS not in caller.groups:  # refused before its body is read
+                        self.close_connection = True
+                        raise ApiError(403, "Forbidden", "only the sandbox's admin may use its /sandbox endpoints")
                     return self._sandbox(method, path, query, self._body(), caller)
                 self.close_connection = True  # until authorized: a refused request's body is never read
                 user, self._impersonated = self.server.access.impersonate(caller, self.headers)
@@ -358,8 +377,26 @@ class _Handler(BaseHTTPRequestHandler):
         others = SUBRESOURCES.get((rt.group, rt.plural), {})
         if len(rest) > 3 or (sub and sub not in ("status", "scale", "finalize", *others)):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if (sub == "status" and not rt.status) or (sub == "scale" and not rt.scale):
+        finalizable = (rt.group, rt.plural) == ("", "namespaces")
+        if (
+            (sub == "status" and not rt.status)
+            or (sub == "scale" and not rt.scale)
+            or (sub == "finalize" and not finalizable)
+        ):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if sub in ("status", "scale") and method not in ("GET", "PUT", "PATCH"):
+            raise method_not_allowed()
+        if sub == "finalize" and method != "PUT":
+            raise method_not_allowed()
+        if name is None and namespace is None and rt.namespaced and method in ("POST", "DELETE"):
+            raise method_not_allowed()  # creating or deleting across all namespaces has no endpoint
+        if watch and name and method == "GET" and not sub:  # /watch/.../NAME: a watch of that one object
+            pinned = f"metadata.name={name}"
+            query = {
+                **query,
+                "fieldSelector": f"{query['fieldSelector']},{pinned}" if query.get("fieldSelector") else pinned,
+            }
+            name = None
         if self._inject(method, rt, namespace, name or _created_name(method, raw), sub, watch, user):
             return
         if sub in others:
@@ -549,7 +586,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return written(201, created)
             if method == "DELETE":
-                options = self._json_body(raw) or {}
+                options = self._delete_options(self._json_body(raw) or {}, query)
                 return self._send(
                     200,
                     api.delete_collection(
@@ -557,8 +594,8 @@ class _Handler(BaseHTTPRequestHandler):
                         namespace,
                         query.get("labelSelector"),
                         query.get("fieldSelector"),
-                        self._delete_options(options, query),
-                        dry_run=dry_run,
+                        options,
+                        dry_run=dry_run or options.get("dryRun") == ["All"],
                     ),
                 )
             raise method_not_allowed()
@@ -572,7 +609,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "PUT":
             body = self._json_body(raw)
             if sub == "scale":
-                body = {"spec": {"replicas": ((body or {}).get("spec") or {}).get("replicas")}}
+                body = {"spec": {"replicas": _replicas_of(body, name)}}
                 return self._send(
                     200,
                     _scale_of(
@@ -605,15 +642,22 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "PATCH":
             content_type = self.headers.get("Content-Type", "")
             if sub == "scale":
-                from .structure import merge_patch
-
                 current = _scale_of(rt, api.get(rt, namespace, name))
-                patched = merge_patch(current, self._json_body(raw))
+                kind = content_type.split(";")[0].strip()
+                try:
+                    if kind in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+                        patched = merge_patch(current, self._json_body(raw))
+                    elif kind == "application/json-patch+json":
+                        patched = json_patch(current, self._json_body(raw))
+                    else:
+                        raise unsupported_media_type(kind)
+                except PatchError as e:
+                    raise ApiError(422, "Invalid", str(e)) from e
                 obj = api.update(
                     rt,
                     namespace,
                     name,
-                    {**api.get(rt, namespace, name), "spec": {"replicas": patched["spec"]["replicas"]}},
+                    {**api.get(rt, namespace, name), "spec": {"replicas": _replicas_of(patched, name)}},
                     manager=manager,
                     dry_run=dry_run,
                     subresource="scale",
@@ -691,6 +735,20 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         except Exception:  # the stream has started: the status line is gone, so end it without a second answer
             log.exception("sandbox: watch of %s ended by an error", rt.plural)
+
+
+def _replicas_of(scale: Any, name: str) -> int:
+    """A Scale's spec.replicas, checked: anything but a whole number from 0 is refused as upstream refuses it."""
+    spec = scale.get("spec") if isinstance(scale, dict) else None
+    replicas = spec.get("replicas") if isinstance(spec, dict) else None
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise ApiError(
+            422,
+            "Invalid",
+            f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: {json.dumps(replicas)}: '
+            "must be greater than or equal to 0",
+        )
+    return replicas
 
 
 def _scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:

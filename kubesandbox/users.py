@@ -102,13 +102,15 @@ class Users:
                 name, groups = check_user(name, entry["groups"])
                 self._users[name] = (entry["token"], groups)
         self._sa_path = path.with_name("serviceaccount-tokens.json")
-        # token -> (namespace, name, uid, expiry as a Unix time)
-        self._sa_tokens: dict[str, tuple[str, str, str, float]] = {}
+        # token -> (namespace, name, uid, expiry as a Unix time, the (plural, name, uid) it is bound to or None)
+        self._sa_tokens: dict[str, tuple[str, str, str, float, tuple[str, str, str] | None]] = {}
         if self._sa_path.exists():
             now = time.time()
-            for token, (ns, name, uid, expiry) in json.loads(self._sa_path.read_text(encoding="utf-8")).items():
+            for token, entry in json.loads(self._sa_path.read_text(encoding="utf-8")).items():
+                ns, name, uid, expiry, *rest = entry
                 if expiry > now:
-                    self._sa_tokens[token] = (ns, name, uid, expiry)
+                    bound = tuple(rest[0]) if rest and rest[0] else None
+                    self._sa_tokens[token] = (ns, name, uid, expiry, bound)
 
     def add(self, name: str, groups: Iterable[str] = ()) -> None:
         """Add a user with a fresh token, or set an existing user's groups (its token stays)."""
@@ -132,17 +134,25 @@ class Users:
                 raise UsageError(f"the sandbox has no user {name!r}; it has {known}")
             return self._users[name][0]
 
-    def issue_token(self, namespace: str, name: str, uid: str, seconds: int) -> tuple[str, float]:
-        """A new token for a ServiceAccount, valid for ``seconds`` (clamped as kube-apiserver clamps
-        it); returns the token and when it expires."""
+    def issue_token(
+        self, namespace: str, name: str, uid: str, seconds: int, bound: tuple[str, str, str] | None = None
+    ) -> tuple[str, float, int]:
+        """A new token for a ServiceAccount (bound to a pod or secret if ``bound``), valid for ``seconds``
+        clamped as kube-apiserver clamps it; returns the token, when it expires and the seconds granted."""
         seconds = max(MIN_TOKEN_SECONDS, min(seconds, MAX_TOKEN_SECONDS))
         token, expiry = secrets.token_urlsafe(32), time.time() + seconds
         with self._lock:
             now = time.time()
             self._sa_tokens = {t: entry for t, entry in self._sa_tokens.items() if entry[3] > now}
-            self._sa_tokens[token] = (namespace, name, uid, expiry)
+            self._sa_tokens[token] = (namespace, name, uid, expiry, bound)
             _write_private(self._sa_path, json.dumps({t: list(e) for t, e in self._sa_tokens.items()}) + "\n")
-        return token, expiry
+        return token, expiry, seconds
+
+    def bound_object(self, token: str) -> tuple[str, str, str] | None:
+        """The (plural, name, uid) a ServiceAccount token is bound to, if any."""
+        with self._lock:
+            entry = self._sa_tokens.get(token)
+        return entry[4] if entry else None
 
     def authenticate(self, token: str) -> UserInfo | None:
         """The user a bearer token belongs to, or None; every entry is compared, so timing tells nothing.
@@ -158,7 +168,7 @@ class Users:
             if hmac.compare_digest(given, known.encode()) and found is None:
                 found = UserInfo(name, (*groups, AUTHENTICATED))
         now = time.time()
-        for known, (namespace, name, uid, expiry) in sa_entries:
+        for known, (namespace, name, uid, expiry, _bound) in sa_entries:
             if hmac.compare_digest(given, known.encode()) and found is None and expiry > now:
                 found = service_account_user(namespace, name, uid)
         return found

@@ -35,6 +35,13 @@ def _incidents(fleet) -> str:
     return str(found.items[0].data) if found.items else ""
 
 
+def _answers_help(slack) -> bool:
+    try:
+        return slack.command("/gitops", "help", user="UALICE", user_name="alice").status == 200
+    except OSError:  # not listening yet
+        return False
+
+
 def _leader(url: str) -> float | None:
     try:
         return metric(url, "gitopsctl_leader")
@@ -71,7 +78,7 @@ def test_one_leader_runs_the_jobs_and_a_killed_leader_hands_over_without_double_
 
             # every replica answers Slack, the follower too
             slack.bot_url = f"http://127.0.0.1:{ports[follower][0]}/slack/events"
-            assert slack.command("/gitops", "help", user="UALICE", user_name="alice").status == 200
+            wait_for(lambda: _answers_help(slack), 30, 0.2, "the follower to answer Slack (its server may start last)")
 
             replicas[leader].send_signal(signal.SIGKILL)
             killed = time.monotonic()
