@@ -124,11 +124,14 @@ def test_a_drift_scan_lists_once_per_kind_and_namespace_never_gets_per_object(fl
             fleet.engine.sync(app, env)
     fleet.apps.patch_namespaced_deployment("pricing-api", "trading-prod", {"spec": {"replicas": 7}})
     engine = fleet.reload()
+    before, _ = fleet.sandbox.audit.after(0)
     report = engine.drift()
+    _, seen = fleet.sandbox.audit.after(before)  # counted by the API server, not by the engine
     kinds = {"ConfigMap", "Deployment", "Service", "Secret"}
     namespaces = 3
     # one LIST per (kind, namespace) for the objects, plus one LIST of sync records per namespace
-    assert report.requests == len(kinds) * namespaces + namespaces
+    assert [e["verb"] for e in seen] == ["list"] * (len(kinds) * namespaces + namespaces)
+    assert report.requests == len(seen)
     assert [(d.app, d.env) for d in report.drifted] == [("pricing-api", "prod")]
     assert len(report.clean) == 8
 
