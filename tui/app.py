@@ -51,6 +51,17 @@ WRITE_ACTIONS = frozenset(
 FLEET_ACTIONS = WRITE_ACTIONS | {"open", "diff", "history", "filter", "sort"}
 
 
+class FilterBox(Input):
+    """The fleet filter; Escape leaves it cleared, as a search box in k9s or less does (Enter keeps the filter)."""
+
+    BINDINGS = [Binding("escape", "clear", "Clear filter")]
+
+    def action_clear(self) -> None:
+        self.value = ""
+        self.display = False
+        self.app.query_one("#fleet", DataTable).focus()
+
+
 class ConsoleApp(App):
     """`gitopsctl tui`."""
 
@@ -102,7 +113,7 @@ class ConsoleApp(App):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter: a name or a state (degraded, locked, paused, drift...)", id="filter")
+        yield FilterBox(placeholder="filter: a name or a state (degraded, locked, paused, drift...)", id="filter")
         yield Static("loading the fleet…", id="status")
         yield DataTable(id="fleet", cursor_type="cell", zebra_stripes=True)
         yield Footer()

@@ -70,6 +70,9 @@ def test_the_fleet_shows_every_app_in_every_environment_and_filters(fleet):
             app.query_one("#filter", Input).value = "outofsync"
             await pilot.pause()
             assert table.row_count == 0
+            await pilot.press("slash", "escape")  # Escape leaves the filter, cleared: the next key is a command again
+            await pilot.pause()
+            assert app.query_one("#filter", Input).value == "" and table.row_count == 3 and app.focused is table
 
     asyncio.run(run())
 
