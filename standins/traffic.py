@@ -9,7 +9,10 @@ terminating (as an EndpointSlice lists them): a request routed to a track with
 none fails with 503, as a mesh's "no healthy upstream" or a Service without
 endpoints does, and is counted apart (``no_endpoint``) from the version's own
 errors. Each track behaves by its image tag: ``-bad`` answers 20% with 5xx,
+``-flaky`` 3% (between the 95% and 99% of a typical pair of conditions),
 ``-slow`` has a p99 of 1.5 s, anything else 0.1% errors and a p99 of 120 ms.
+Errors are spread evenly at exactly that rate, so a query's window always sees
+it; latencies are random.
 Exported at ``/metrics`` (Prometheus) and ``/stats.json``. Each request served
 is also an access-log line of the pod that served it (round robin over the
 track's endpoints), written where ``kubectl logs`` reads a container's output
@@ -48,6 +51,8 @@ def behaviour(image: str) -> Behaviour:
     tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
     if tag.endswith("-bad"):
         return Behaviour(0.20, 0.12)
+    if tag.endswith("-flaky"):
+        return Behaviour(0.03, 0.12)
     if tag.endswith("-slow"):
         return Behaviour(0.001, 1.5)
     return Behaviour(0.001, 0.12)
@@ -215,6 +220,7 @@ class TrafficSimulator:
             "http_request_duration_seconds", "Request latency", labels, buckets=BUCKETS, registry=self.registry
         )
         self._carry: dict[tuple[str, ...], float] = {}
+        self._error_carry: dict[tuple[str, ...], float] = {}
         self._turns: dict[tuple[str, ...], int] = {}  # whose turn it is among a track's endpoints
         self._random = random.Random(seed)  # noqa: S311 - simulated traffic, not security
         self._stop = threading.Event()
@@ -317,8 +323,10 @@ class TrafficSimulator:
                 self.no_endpoint.labels(*key).inc(lost)
                 with self._lock:
                     self._lost[f"{t.app}/{t.env}"] = self._lost.get(f"{t.app}/{t.env}", 0.0) + lost
-            failed = [self._random.random() < b.error_rate for _ in range(count)]
-            errors = sum(failed)
+            owed = count * b.error_rate + self._error_carry.get(key, 0.0)
+            errors = int(owed)
+            self._error_carry[key] = owed - errors
+            failed = [(i + 1) * errors // count > i * errors // count for i in range(count)] if count else []
             if count - errors:
                 self.requests.labels(*key, "200").inc(count - errors)
             if errors:

@@ -137,7 +137,7 @@ def test_secrets_must_be_environment_references(monkeypatch):
         ),
         (
             ('success_condition = "result >= 0.99"', 'success_condition = "rate > 1"'),
-            'analysis.templates.success-rate.success_condition: "rate > 1" uses "rate"; conditions may use result, results, stable and the functions abs, isInf, isNaN, last, len, max, mean, min, stddev',
+            'analysis.templates.success-rate.success_condition: "rate > 1" uses "rate"; conditions may use result (and gitopsctl\'s results and stable)',
         ),
         (
             ('context = "prod"', 'context = "prod"\nslack_channel = "general"'),

@@ -164,7 +164,7 @@ class DetailScreen(AppEnvScreen):
         for m in (rollout.measurements if rollout else [])[-30:]:
             template = self.engine.config.analysis.get(m.metric)
             threshold = template.success_condition or template.failure_condition or "" if template else "judge score"
-            value = f"{m.value:.4g}" if isinstance(m.value, float) else str(m.value)
+            value = m.shown
             table.add_row(
                 Text(m.metric),
                 Text(value),
@@ -172,8 +172,8 @@ class DetailScreen(AppEnvScreen):
                 Text(m.phase, STATE_STYLE.get(m.phase, "")),
                 Text(m.at[11:19]),
             )
-            if isinstance(m.value, int | float) and math.isfinite(m.value):  # NaN or inf cannot be plotted
-                series.setdefault(m.metric, []).append(float(m.value))
+            if m.number is not None:  # NaN, inf, lists and JSON cannot be plotted
+                series.setdefault(m.metric, []).append(m.number)
         plots = self.query_one("#plots", Vertical)
         plots.remove_children()
         for metric, (canary, stable) in (tracks or {}).items():  # live: canary against stable

@@ -1,250 +1,247 @@
-"""A small, safe evaluator for analysis conditions; no ``eval``.
+"""Analysis conditions: Argo Rollouts' language (expr) over a measurement, checked when the configuration is read.
 
-Conditions are expressions over the measurement:
+A condition sees, as in Argo Rollouts:
 
-- ``result``: this measurement's value (a number, or a list for vector queries)
-- ``results``: this metric's values so far in the run, oldest first
-- ``stable``: the same query's values for the stable track, when the template asks for them
+- ``result``: this measurement, shaped as Argo shapes it: a list for a
+  Prometheus vector (``result[0]``), a number for a scalar, the decoded JSON
+  for the web provider;
+- Argo's functions ``asInt``, ``asFloat``, ``isNaN``, ``isInf``, ``isNil`` and
+  ``default`` and expr's builtins (``len``, ``all``/``any``/``filter`` with
+  ``#``, ``mean``, ``min``, ``max``, ...).
 
-with numbers, ``result[0]``, comparisons, ``and`` / ``or`` / ``not`` (``&&``, ``||``
-and ``!`` too), ``+ - * /``, and the functions ``isNaN``, ``isInf``, ``len``,
-``mean``, ``stddev``, ``min``, ``max``, ``last(xs, n)`` and ``abs``.
+and, as gitopsctl adds (docs/analysis.md has the table of differences):
 
-The seed's rollback rules are expressions:
-``mean(last(results, 3)) > 0.05`` (error rate over the last three measurements),
-``result > mean(stable) + 2 * stddev(stable)`` (latency above stable's mean + 2 sigma),
-``result < 0.8 * mean(stable)`` (a business KPI below 80% of stable's).
+- ``results``: this metric's values so far in the run, oldest first, for trends
+  (``mean(last(results, 3)) > 0.05``); ``stable``: the same query's samples for
+  the stable track (``result > mean(stable) + 2 * stddev(stable)``);
+- ``last(xs, n)`` (the last n values) and ``stddev``;
+- a one-series vector also compares as its value, so ``result >= 0.99`` works
+  on a vector as it does on a scalar (Argo: an Error);
+- ``isNaN``/``isInf`` also take a vector or nil: true for an empty vector, nil,
+  or any NaN in it.
 """
 
 from __future__ import annotations
 
-import ast
+import json
 import math
-import operator
-import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .expr import BUILTINS, PREDICATES, ExprError, Node, Series, evaluate, go_type, is_number, numbers, parse, scalar
+
 NAMES = frozenset({"result", "results", "stable"})
+_ARGO_FUNCTIONS = frozenset({"asInt", "asFloat", "isNaN", "isInf", "isNil", "default"})
+_GITOPSCTL_FUNCTIONS = frozenset({"stddev"})
+FUNCTIONS = frozenset(BUILTINS) | PREDICATES | _ARGO_FUNCTIONS | _GITOPSCTL_FUNCTIONS
+_COMPARISONS = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+_NOT_BOOLEAN = frozenset({"+", "-", "*", "/", "%", "**", "^", "..", "??"})
 
 
 class ConditionError(ValueError):
     """A condition that cannot be parsed, or cannot be evaluated on this value."""
 
 
-def _numbers(xs: Any) -> list[float]:
-    if isinstance(xs, int | float) and not isinstance(xs, bool):
-        return [float(xs)]
-    if isinstance(xs, Sequence) and not isinstance(xs, str):
-        out = []
-        for x in xs:
-            out.extend(_numbers(x))
-        return out
-    raise ConditionError(f"expected numbers, got {type(xs).__name__}")
+def _flat(values: Any, name: str) -> list[float]:
+    if values is None:
+        return []
+    if is_number(values):
+        return [float(values)]
+    return [float(v) for v in numbers(values, name)]
 
 
-def _mean(xs: Any) -> float:
-    values = _numbers(xs)
-    if not values:
-        raise ConditionError("mean() of no values")
-    return statistics.fmean(values)
-
-
-def _stddev(xs: Any) -> float:
-    values = _numbers(xs)
-    if len(values) < 2:
-        raise ConditionError("stddev() needs at least two values")
-    return statistics.stdev(values)
-
-
-def _last(xs: Any, n: Any) -> list[float]:
-    if not isinstance(n, int | float) or int(n) < 1:
-        raise ConditionError("last(values, n) needs a positive n")
-    values = _numbers(xs)
-    if len(values) < int(n):
-        raise ConditionError(f"last(values, {int(n)}) needs {int(n)} values, has {len(values)}")
-    return values[-int(n) :]
-
-
-def _is_nan(x: Any) -> bool:
-    try:
-        values = _numbers(x)
-    except ConditionError:
+def _is_nan(value: Any) -> bool:
+    """Argo's isNaN, also over a vector: nil, an empty vector or any NaN in it is NaN."""
+    if value is None:
         return True
-    return not values or any(math.isnan(v) for v in values)
+    if isinstance(value, list | tuple):
+        found = _flat(value, "isNaN")
+        return not found or any(math.isnan(v) for v in found)
+    if not is_number(value):
+        raise ExprError(f"cannot use {go_type(value)} as argument (type float64) to call isNaN")
+    return math.isnan(value)
 
 
-def _is_inf(x: Any) -> bool:
-    try:
-        return any(math.isinf(v) for v in _numbers(x))
-    except ConditionError:
-        return False
+def _is_inf(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return any(math.isinf(v) for v in _flat(value, "isInf"))
+    if not is_number(value):
+        raise ExprError(f"cannot use {go_type(value)} as argument (type float64) to call isInf")
+    return math.isinf(value)
 
 
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "isNaN": _is_nan,
-    "isInf": _is_inf,
-    "len": lambda xs: len(_numbers(xs)),
-    "mean": _mean,
-    "stddev": _stddev,
-    "min": lambda xs: min(_numbers(xs)),
-    "max": lambda xs: max(_numbers(xs)),
-    "last": _last,
-    "abs": lambda x: abs(_numbers(x)[0]),
-}
-_COMPARE = {
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-}
-_SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
-_NEGATION = {ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Gt: ast.LtE, ast.GtE: ast.Lt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
-_ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+def _as_int(value: Any) -> int:
+    """Argo's asInt: numbers truncated, strings parsed as whole numbers."""
+    if isinstance(value, str):
+        try:
+            return int(value, 10)
+        except ValueError as e:
+            raise ExprError(f'strconv.ParseInt: parsing "{value}": invalid syntax') from e
+    if is_number(value) and math.isfinite(value):
+        return int(value)
+    raise ExprError(f"asInt() not supported on {go_type(value)} {value!r}")
 
 
-def _translate(text: str) -> str:
-    text = text.replace("&&", " and ").replace("||", " or ")
-    return re.sub(r"!(?!=)", " not ", text)
+def _as_float(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError as e:
+            raise ExprError(f'strconv.ParseFloat: parsing "{value}": invalid syntax') from e
+    if is_number(value):
+        return float(value)
+    raise ExprError(f"asFloat() not supported on {go_type(value)} {value!r}")
+
+
+def _stddev(values: Any) -> float:
+    found = _flat(values, "stddev")
+    if len(found) < 2:
+        raise ExprError("stddev() needs at least two values")
+    return statistics.stdev(found)
+
+
+def _last(values: Any, n: Any = None) -> Any:
+    """expr's last(xs) is the last element; gitopsctl's last(xs, n) the last n values (a trend window)."""
+    if n is None:
+        return BUILTINS["last"](values)
+    if not is_number(n) or int(n) < 1:
+        raise ExprError("last(values, n) needs a positive n")
+    found = _flat(values, "last")
+    if len(found) < int(n):
+        raise ExprError(f"last(values, {int(n)}) needs {int(n)} values, has {len(found)}")
+    return found[-int(n) :]
+
+
+def _mean(values: Any) -> float:
+    found = _flat(values, "mean")
+    if not found:
+        raise ExprError("mean() of no values")
+    return statistics.fmean(found)
+
+
+def _functions(result: Any) -> dict[str, Callable[..., Any]]:
+    """The functions a condition may call; ``isNil`` and ``default`` look at ``result`` whatever they are given, as in Argo."""
+    return {
+        **BUILTINS,
+        "mean": _mean,
+        "last": _last,
+        "stddev": _stddev,
+        "asInt": _as_int,
+        "asFloat": _as_float,
+        "isNaN": _is_nan,
+        "isInf": _is_inf,
+        "isNil": lambda _value: result is None,
+        "default": lambda _value, fallback: fallback if result is None else result,
+    }
+
+
+def shaped(value: Any) -> Any:
+    """A provider's list as a Series, so a one-series vector also compares as its value."""
+    return Series(value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)
 class Condition:
     text: str
-    tree: ast.Expression
+    tree: Node
 
-    def evaluate(self, result: Any, results: Sequence[Any] = (), stable: Sequence[Any] = ()) -> bool:
-        env = {"result": result, "results": list(results), "stable": list(stable)}
+    def _env(self, result: Any, results: Sequence[Any], stable: Sequence[Any]) -> dict[str, Any]:
+        return {"result": shaped(result), "results": [shaped(r) for r in results], "stable": Series(stable)}
+
+    def value(
+        self, node: Node, result: Any, results: Sequence[Any] = (), stable: Sequence[Any] = (), *, typed: bool = False
+    ) -> Any:
         try:
-            value = _eval(self.tree.body, env)
-        except ConditionError:
-            raise
-        except (ArithmeticError, TypeError, IndexError, ValueError) as e:
-            raise ConditionError(f"{self.text!r} cannot be evaluated on {result!r}: {e}") from e
-        if not isinstance(value, bool):
-            raise ConditionError(f"{self.text!r} gives {value!r}, not true or false")
-        return value
+            return evaluate(node, self._env(result, results, stable), _functions(result), typed=typed)
+        except ExprError as e:
+            raise ConditionError(str(e)) from e
 
-    def explain(self, result: Any, results: Sequence[Any] = (), stable: Sequence[Any] = (), *, holds: bool) -> str:
-        """The outcome with its numbers, e.g. ``0.91 < 0.99`` for ``result >= 0.99`` that does not hold.
+    def evaluate(
+        self, result: Any, results: Sequence[Any] = (), stable: Sequence[Any] = (), *, typed: bool = False
+    ) -> bool:
+        """True or false, as Argo's EvalCondition; anything else (or a failure to evaluate) is a ConditionError.
+
+        ``typed`` adds expr's compile-time type checks for a Prometheus result (a number or a list of numbers).
+        """
+        outcome = self.value(self.tree, result, results, stable, typed=typed)
+        if not isinstance(outcome, bool):
+            raise ConditionError(f"expected bool, but got {go_type(outcome)}")
+        return outcome
+
+    def explain(
+        self, result: Any, results: Sequence[Any] = (), stable: Sequence[Any] = (), *, holds: bool, typed: bool = False
+    ) -> str:
+        """The outcome with its numbers, e.g. ``0.91 < 0.99`` for ``result[0] >= 0.99`` that does not hold.
 
         A single comparison shows both sides' values (negated when it does not hold);
         anything more complex says which condition held or not, and for what value.
         """
-        body = self.tree.body
-        if isinstance(body, ast.Compare) and len(body.ops) == 1:
-            env = {"result": result, "results": list(results), "stable": list(stable)}
+        body = self.tree
+        if body.kind == "binary" and body.value in _COMPARISONS:
             try:
-                left = _num(_eval(body.left, env))
-                right = _num(_eval(body.comparators[0], env))
-            except (ConditionError, ArithmeticError, TypeError, IndexError, ValueError, KeyError):
+                left, right = (self.value(child, result, results, stable, typed=typed) for child in body.children)
+            except ConditionError:
                 pass
             else:
-                op = type(body.ops[0])
-                symbol = _SYMBOL[op] if holds else _SYMBOL[_NEGATION[op]]
-                return f"{_show(left)} {symbol} {_show(right)}"
-        return f"{self.text} {'is true' if holds else 'is false'} for {_show(result)}"
+                symbol = body.value if holds else _COMPARISONS[body.value]
+                return f"{show(scalar(left))} {symbol} {show(scalar(right))}"
+        return f"{self.text} {'is true' if holds else 'is false'} for {show(result)}"
 
 
 def compile_condition(text: str) -> Condition:
     """Parse and check a condition; raises ConditionError with a sentence saying what is wrong."""
+    if not isinstance(text, str):
+        raise ConditionError(f'{text!r} is not a condition: write it like "result[0] >= 0.99"')
     try:
-        tree = ast.parse(_translate(text).strip(), mode="eval")
-    except SyntaxError as e:
-        raise ConditionError(f'"{text}" is not a condition: write it like "result >= 0.99"') from e
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id not in NAMES and node.id not in FUNCTIONS:
+        tree = parse(text)
+    except ExprError as e:
+        raise ConditionError(f'"{text}" is not a condition ({e}): write it like "result[0] >= 0.99"') from e
+    for node in tree.walk():
+        if node.kind == "name" and node.value not in NAMES:
+            hint = f"; call it, e.g. {node.value}(result)" if node.value in FUNCTIONS else ""
             raise ConditionError(
-                f'"{text}" uses "{node.id}"; conditions may use result, results, stable and '
-                f"the functions {', '.join(sorted(FUNCTIONS))}"
+                f'"{text}" uses "{node.value}"{hint}; conditions may use result (and gitopsctl\'s results and stable)'
             )
-        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS):
-            raise ConditionError(f'"{text}" calls something that is not one of {", ".join(sorted(FUNCTIONS))}')
-        if not isinstance(node, _ALLOWED):
-            raise ConditionError(f'"{text}" uses {type(node).__name__}, which conditions do not allow')
-        if isinstance(node, ast.Constant) and (isinstance(node.value, bool) or not isinstance(node.value, int | float)):
-            raise ConditionError(f'"{text}" has {node.value!r}; only numbers may appear in conditions')
-    if not isinstance(tree.body, ast.Compare | ast.BoolOp | ast.Call | ast.UnaryOp):
-        raise ConditionError(f'"{text}" is not a comparison: write it like "result >= 0.99"')
+        if node.kind == "call" and node.value not in FUNCTIONS:
+            raise ConditionError(f'"{text}" calls {node.value}(), which conditions do not have (see docs/analysis.md)')
+        if _chained(node):
+            raise ConditionError(
+                f'"{text}" chains comparisons, which Argo\'s language compares as true/false with a number; '
+                'write two joined by &&, e.g. "0.9 <= result[0] && result[0] <= 1"'
+            )
+        if node.kind in ("index", "slice") and node.children[0].kind == "name" and node.children[0].value == "results":
+            raise ConditionError(
+                f'"{text}" indexes results, this metric\'s earlier measurements (results[0] is the first of the run); '
+                "for this measurement's first series write result[0], for a trend last(results, n)"
+            )
+    if (
+        (tree.kind == "literal" and not isinstance(tree.value, bool))
+        or tree.kind in ("array", "map")
+        or (tree.kind == "binary" and tree.value in _NOT_BOOLEAN)
+    ):
+        raise ConditionError(f'"{text}" gives a value, not true or false: compare it, e.g. "result[0] >= 0.99"')
     return Condition(text, tree)
 
 
-_ALLOWED = (
-    ast.Expression,
-    ast.Compare,
-    ast.BoolOp,
-    ast.And,
-    ast.Or,
-    ast.UnaryOp,
-    ast.Not,
-    ast.USub,
-    ast.BinOp,
-    ast.Add,
-    ast.Sub,
-    ast.Mult,
-    ast.Div,
-    ast.Call,
-    ast.Name,
-    ast.Load,
-    ast.Constant,
-    ast.Subscript,
-    *_COMPARE,
-)
+def _chained(node: Node) -> bool:
+    """``a < b < c``: expr compares ``a < b`` (a bool) with ``c`` and fails on every value."""
+    if node.kind != "binary" or node.value not in _COMPARISONS:
+        return False
+    left = node.children[0]
+    return left.kind == "binary" and left.value in _COMPARISONS
 
 
-def _eval(node: ast.AST, env: dict[str, Any]) -> Any:
-    if isinstance(node, ast.Constant):
-        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-            raise ConditionError(f"only numbers may appear in conditions (got {node.value!r})")
-        return node.value
-    if isinstance(node, ast.Name):
-        return env[node.id]
-    if isinstance(node, ast.Subscript):
-        container = _eval(node.value, env)
-        index = _eval(node.slice, env)
-        if not isinstance(container, list | tuple) or not isinstance(index, int):
-            raise ConditionError("only a list result can be indexed, with a whole number")
-        return container[index]
-    if isinstance(node, ast.UnaryOp):
-        value = _eval(node.operand, env)
-        return (not value) if isinstance(node.op, ast.Not) else -value
-    if isinstance(node, ast.BinOp):
-        return _ARITH[type(node.op)](_num(_eval(node.left, env)), _num(_eval(node.right, env)))
-    if isinstance(node, ast.BoolOp):
-        values = (_eval(v, env) for v in node.values)
-        return all(values) if isinstance(node.op, ast.And) else any(values)
-    if isinstance(node, ast.Compare):
-        left = _num(_eval(node.left, env))
-        for op, comparator in zip(node.ops, node.comparators, strict=True):
-            right = _num(_eval(comparator, env))
-            if not _COMPARE[type(op)](left, right):
-                return False
-            left = right
-        return True
-    if isinstance(node, ast.Call):
-        return FUNCTIONS[node.func.id](*(_eval(a, env) for a in node.args))
-    raise ConditionError(f"unsupported expression {type(node).__name__}")
-
-
-def _num(value: Any) -> float:
-    """A scalar: numbers as they are, a one-element list as its element."""
-    if isinstance(value, list | tuple):
-        if len(value) != 1:
-            raise ConditionError(f"a list of {len(value)} values cannot be compared; index it, e.g. result[0]")
-        value = value[0]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConditionError(f"{value!r} is not a number")
-    return float(value)
-
-
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
     """Numbers to four significant digits, the way people read thresholds."""
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return repr(value)
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = json.dumps(value, default=str, allow_nan=True) if isinstance(value, dict | str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..config import AnalysisTemplate
-from .conditions import Condition, compile_condition
+from .conditions import compile_condition
 from .judge import FAIL, PASS, MetricVerdict, judge_metric
-from .measurement import ERROR, FAILED, INCONCLUSIVE, SUCCESSFUL, Limits, Measurement, evaluate
+from .measurement import ERROR, FAILED, INCONCLUSIVE, SUCCESSFUL, Judgement, Limits, Measurement, evaluate
 from .providers import MetricProvider, ProviderError
 
 PLACEHOLDERS = ("app", "env", "namespace", "track", "canary", "stable")
@@ -29,8 +29,7 @@ def render_query(query: str, variables: Mapping[str, str]) -> str:
 @dataclass(frozen=True)
 class CompiledTemplate:
     template: AnalysisTemplate
-    success: Condition | None
-    failure: Condition | None
+    judgement: Judgement
 
     @property
     def limits(self) -> Limits:
@@ -42,8 +41,12 @@ def compile_template(template: AnalysisTemplate) -> CompiledTemplate:
     """Conditions compiled once; a judge template may have none."""
     return CompiledTemplate(
         template,
-        compile_condition(template.success_condition) if template.success_condition else None,
-        compile_condition(template.failure_condition) if template.failure_condition else None,
+        Judgement(
+            compile_condition(template.success_condition) if template.success_condition else None,
+            compile_condition(template.failure_condition) if template.failure_condition else None,
+            typed=template.provider == "prometheus",
+            argo_compatible_nan=template.argo_compatible_nan,
+        ),
     )
 
 
@@ -75,7 +78,7 @@ def measure(
     except ProviderError as e:
         return Measurement(name, ERROR, None, now, str(e))
     results = [m.value for m in previous if m.phase != ERROR] + [value]
-    phase, message = evaluate(value, compiled.success, compiled.failure, results, stable)
+    phase, message = evaluate(value, compiled.judgement, results, stable)
     return Measurement(name, phase, value, now, message)
 
 

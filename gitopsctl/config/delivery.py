@@ -294,6 +294,7 @@ def read_template(name: str, reader: Reader) -> AnalysisTemplate:
     window = reader.duration("window", default=60.0)
     min_samples = reader.integer("min_samples", default=10, minimum=3, maximum=10000)
     initial_delay = reader.duration("initial_delay", default=0.0)
+    argo_compatible_nan = reader.boolean("argo_compatible_nan", default=False)
     if not reader.has("success_condition") and not reader.has("failure_condition") and not reader.has("judge"):
         reader.error(None, "needs success_condition or failure_condition (or both), or judge")
     if provider == "web" and not url:
@@ -315,6 +316,7 @@ def read_template(name: str, reader: Reader) -> AnalysisTemplate:
         window or 60.0,
         min_samples,
         initial_delay or 0.0,
+        argo_compatible_nan,
     )
 
 

@@ -7,6 +7,7 @@ Secrets stay ``${ENV_VAR}`` references (``SecretRef``) until the moment they are
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,11 +154,12 @@ class AnalysisTemplate:
     window: float = 60.0
     min_samples: int = 10
     initial_delay: float = 0.0  # seconds after the step starts before the first measurement (a query's window)
+    argo_compatible_nan: bool = False  # judge nil, empty, NaN and Inf by the conditions alone, as Argo Rollouts does
 
     @property
     def uses_stable(self) -> bool:
         """Conditions that compare with stable need its samples fetched too."""
-        return any("stable" in (c or "") for c in (self.success_condition, self.failure_condition))
+        return any(re.search(r"\bstable\b", c or "") for c in (self.success_condition, self.failure_condition))
 
 
 @dataclass(frozen=True)

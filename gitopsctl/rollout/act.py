@@ -205,7 +205,7 @@ class Act:
         reach("analysis-measured")
         rollout.measured(measurement)
         self.engine.metrics.measurements.labels(app.name, env.name, template.name, measurement.phase).inc()
-        shown = f"{measurement.value:.4g}" if isinstance(measurement.value, float) else repr(measurement.value)
+        shown = measurement.shown
         if measurement.message:
             why = f" ({measurement.message})"
         else:

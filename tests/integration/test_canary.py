@@ -216,6 +216,17 @@ count = 1
 failure_condition = "result < 0.9"
 inconclusive_limit = 100
 
+[analysis.templates.argo-band]
+# as background article 002 writes it for Argo Rollouts: a list per vector, and a band between the conditions
+query = 'sum(rate(http_requests_total{app="{{app}}",env="{{env}}",track="{{track}}",code!~"5.."}[4s])) / sum(rate(http_requests_total{app="{{app}}",env="{{env}}",track="{{track}}"}[4s]))'
+interval = "1s"
+initial_delay = "5s"
+count = 3
+success_condition = "result[0] >= 0.99"
+failure_condition = "result[0] < 0.95"
+failure_limit = 0
+inconclusive_limit = 2
+
 [analysis.templates.latency-judge]
 query = 'histogram_quantile(0.5, sum by (le) (rate(http_request_duration_seconds_bucket{app="{{app}}",env="{{env}}",track="{{track}}"}[3s])))'
 interval = "2s"
@@ -250,6 +261,23 @@ def test_background_analysis_aborts_during_a_long_pause(canary):
     assert "errors-background (background)" in result.message
     assert "canary weight set to 34%" in events and any(e.startswith("errors-background = ") for e in events)
     assert events[-1].startswith("aborted: errors-background (background)")
+
+
+def test_a_canary_between_argo_style_conditions_pauses_for_a_person(canary):
+    """3% errors: not >= 99% (success), not < 95% (failure): Argo's Inconclusive band, a pause, never an abort."""
+    fleet = canary.fleet
+    _with_trade_steps(fleet, '[{ set_weight = 50 }, { analysis = "argo-band" }, { set_weight = 100 }]')
+    fleet.engine.deploy("trade-service", "prod", "v1.4.2-flaky", actor="alice")
+    rollout = fleet.engine.rollouts.drive("trade-service", "prod", timeout=60)
+    assert (rollout.phase, rollout.weight) == ("Paused", 50), rollout.events
+    assert "analysis argo-band is inconclusive" in rollout.message and "promote or abort by hand" in rollout.message
+    band = [m for m in rollout.measurements if m.metric == "argo-band"]
+    assert [m.phase for m in band] == ["Inconclusive"] * 3, band
+    for m in band:
+        assert isinstance(m.value, list) and 0.95 <= m.value[0] < 0.99, m  # Prometheus' vector, as Argo shapes it
+        assert re.fullmatch(r"between the conditions: 0\.9\d+ < 0\.99 and 0\.9\d+ >= 0\.95", m.message), m.message
+    assert image(fleet, "trade-service-canary") == "registry.local/trade-service:v1.4.2-flaky"  # nothing aborted
+    fleet.engine.rollouts.abort("trade-service", "prod", reason="3% errors is too many", actor="dave")
 
 
 def test_the_statistical_judge_aborts_a_slower_canary(canary):

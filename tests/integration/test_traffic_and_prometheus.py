@@ -146,7 +146,7 @@ def test_prometheus_scrapes_the_simulator_and_analysis_judges_it(fleet, tmp_path
             timeout=30,
             message="a successful measurement",
         )
-        assert good.value > 0.98
+        assert isinstance(good.value, list) and good.number > 0.98  # a vector, shaped as Argo Rollouts shapes it
 
         fleet.apps.patch_namespaced_deployment(
             "trade-service",
@@ -164,11 +164,11 @@ def test_prometheus_scrapes_the_simulator_and_analysis_judges_it(fleet, tmp_path
             },
         )
         bad = wait_for(
-            lambda: (m := measure(template, provider, variables)).phase == FAILED and m.value < 0.9 and m,
+            lambda: (m := measure(template, provider, variables)).phase == FAILED and m.number < 0.9 and m,
             timeout=30,
             message="the -bad version to fail the analysis",
         )
-        assert 0.7 < bad.value < 0.9
+        assert 0.7 < bad.number < 0.9
         assert re.fullmatch(r"0\.\d+ < 0\.95", bad.message), bad.message
 
         prometheus.stop()
@@ -186,6 +186,7 @@ def test_prometheus_scrapes_the_simulator_and_analysis_judges_it(fleet, tmp_path
         ("0 / 0", "Inconclusive", "no usable value (nan)"),  # Prometheus answers NaN
         ("1 / 0", "Inconclusive", "no usable value (inf)"),
         ('up{job="no-such-job"}', "Inconclusive", "no usable value ([])"),  # an empty vector: no series yet
+        ("vector(0.97)", "Successful", ""),  # a one-series vector: [0.97]; result >= 0.95 compares its value
         ("sum(rate(http_requests_total[", "Error", "could not answer"),  # Prometheus refuses the query (400)
     ],
 )

@@ -104,7 +104,7 @@ def test_by_default_an_unverifiable_certificate_is_an_error_never_a_success(endp
 @pytest.mark.parametrize("template", ["success-rate", "web-rate"])
 def test_the_configured_ca_file_is_trusted(endpoint, template):
     m = measured(configured(endpoint, ca_file=str(endpoint.ca)), template)
-    assert (m.phase, m.value) == (SUCCESSFUL, 0.999)
+    assert (m.phase, m.number) == (SUCCESSFUL, 0.999)
 
 
 def test_insecure_skip_verify_is_an_explicit_opt_out_warned_about_once(endpoint, caplog):

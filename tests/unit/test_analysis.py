@@ -19,6 +19,7 @@ from gitopsctl.analysis.measurement import (
     INCONCLUSIVE,
     RUNNING,
     SUCCESSFUL,
+    Judgement,
     Limits,
     Measurement,
     assess,
@@ -36,12 +37,20 @@ from gitopsctl.config import AnalysisTemplate
         ("result >= 0.99", 0.995, True),
         ("result >= 0.99", 0.91, False),
         ("result[0] < 0.5", [0.3, 0.9], True),
+        ("result >= 0.99", [0.995], True),  # a one-series vector compares as its value
         ("isNaN(result)", float("nan"), True),
         ("isNaN(result)", [], True),
         ("result > 0.1 && result < 0.2", 0.15, True),
         ("result < 0.1 || !isNaN(result)", 0.5, True),
-        ("0.9 <= result <= 1", 0.95, True),
+        ("0.9 <= result && result <= 1", 0.95, True),
         ("abs(result - 1) < 0.01", 0.995, True),
+        ("result.successRate >= 0.95 and result.ok", {"successRate": 0.97, "ok": True}, True),
+        ("all(result, {# < 1000})", [120.0, 999.0], True),
+        ("all(result, {# < 1000})", [120.0, 1001.0], False),
+        ("'down' not in result", ["up", "up"], True),
+        ("result == 'It worked!'", "It worked!", True),
+        ("asFloat(result) >= 1.1", "1.1", True),
+        ("default(result, 0) < 5", None, True),
     ],
 )
 def test_conditions(text, result, expected):
@@ -63,15 +72,17 @@ def test_the_seeds_rollback_rules_are_expressions():
     "text",
     [
         '__import__("os").system("x")',
-        "result.__class__",
         "open('/etc/passwd')",
         "[x for x in results]",
         "result >",
         "lambda: 1",
         "x > 1",
         "1",
-        "'a' < 'b'",
         "result ** 1000000",
+        "0.9 <= result <= 1",  # expr compares a bool with 1: refused here, not an Error mid-rollout
+        "results[0] >= 0.99",  # gitopsctl's run history, not this measurement: the sentence says so
+        "result matches '^ok'",
+        "result.Name() == 'hi'",
     ],
 )
 def test_anything_outside_the_grammar_is_refused(text):
@@ -79,24 +90,65 @@ def test_anything_outside_the_grammar_is_refused(text):
         compile_condition(text)
 
 
+def test_field_access_never_reaches_python_attributes():
+    condition = compile_condition("result.__class__ == nil")
+    assert condition.evaluate({"a": 1}) is True  # a missing key of a map is nil, as in expr
+    with pytest.raises(ConditionError, match="cannot fetch __class__ from float64"):
+        condition.evaluate(0.5)
+
+
+@pytest.mark.parametrize(
+    "text", ["all(0..9999, {all(0..9999, {# >= 0})})", "len(0..100000000) > 0", "result " + "+ result " * 3000 + "> 0"]
+)
+def test_a_hostile_condition_is_stopped_quickly(text):
+    with pytest.raises(ConditionError):
+        compile_condition(text).evaluate(1.0)
+
+
+def judged(success: str | None, failure: str | None = None, **options) -> Judgement:
+    return Judgement(
+        compile_condition(success) if success else None, compile_condition(failure) if failure else None, **options
+    )
+
+
 @given(st.floats(allow_nan=True, allow_infinity=True))
 def test_nan_and_inf_are_never_a_success(value):
-    phase, _ = evaluate(value, compile_condition("result >= 0"), None)
-    if math.isnan(value) or math.isinf(value):
-        assert phase == INCONCLUSIVE
-    else:
-        assert phase in (SUCCESSFUL, FAILED)
+    for judgement in (judged("result >= 0"), judged(None, "result < 0"), judged("isNaN(result) || result >= 0")):
+        phase, _ = evaluate(value, judgement)
+        if math.isnan(value) or math.isinf(value):
+            assert phase in (INCONCLUSIVE, FAILED)
+        else:
+            assert phase in (SUCCESSFUL, FAILED)
 
 
 def test_empty_results_are_never_a_success_and_a_failure_condition_can_catch_them():
-    assert evaluate([], compile_condition("result >= 0.99"), None)[0] == INCONCLUSIVE
-    assert evaluate([], compile_condition("result >= 0.99"), compile_condition("isNaN(result)"))[0] == FAILED
-    assert evaluate(None, None, None)[0] == INCONCLUSIVE
+    assert evaluate([], judged("result[0] >= 0.99"))[0] == INCONCLUSIVE
+    assert evaluate([], judged("len(result) == 0 || result[0] >= 0.95"))[0] == INCONCLUSIVE
+    assert evaluate([], judged("result[0] >= 0.99", "isNaN(result)"))[0] == FAILED
+    assert evaluate(None, judged(None, None))[0] == INCONCLUSIVE
+
+
+def test_argo_compatible_nan_gives_argo_rollouts_outcome_on_unusable_values():
+    # Argo's documented examples (docs/features/analysis.md, "NaN and Infinity" and "Empty array")
+    assert evaluate(math.nan, judged("isNaN(result) || result >= 0.95", argo_compatible_nan=True))[0] == SUCCESSFUL
+    assert evaluate([], judged("len(result) == 0 || result[0] >= 0.95", argo_compatible_nan=True))[0] == SUCCESSFUL
+    assert evaluate([math.nan], judged(None, "result[0] > 0.05", argo_compatible_nan=True))[0] == SUCCESSFUL
+    phase, message = evaluate([], judged("result[0] >= 0.95", argo_compatible_nan=True, typed=True))
+    assert phase == ERROR and "metric result is nil or empty" in message
+
+
+def test_neither_condition_holding_is_inconclusive_between_them():
+    band = judged("result[0] >= 0.99", "result[0] < 0.95", typed=True)
+    assert evaluate([0.995], band) == (SUCCESSFUL, "")
+    assert evaluate([0.97], band) == (INCONCLUSIVE, "between the conditions: 0.97 < 0.99 and 0.97 >= 0.95")
+    assert evaluate([0.9], band) == (FAILED, "0.9 < 0.95")
 
 
 def test_a_condition_that_cannot_be_evaluated_is_an_error_measurement():
-    phase, message = evaluate([0.1, 0.2], compile_condition("result > 0.5"), None)
-    assert phase == ERROR and "index it" in message
+    phase, message = evaluate([0.1, 0.2], judged("result > 0.5"))
+    assert phase == ERROR and "index the vector, e.g. result[0]" in message
+    phase, message = evaluate(0.5, judged("result[0] > 0.5"))
+    assert phase == ERROR and 'could not evaluate success_condition "result[0] > 0.5"' in message
 
 
 def m(phase: str) -> Measurement:

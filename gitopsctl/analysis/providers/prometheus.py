@@ -52,16 +52,10 @@ class PrometheusProvider:
             raise ProviderError(f"Prometheus at {self.url} could not answer: {_reason(e)}") from e
 
     def measure(self, query: str) -> Any:
-        """A scalar query gives a float; a vector gives one float per series (an empty vector gives [])."""
         result = self._ask(
             lambda client: client.custom_query(query, params={"timeout": f"{max(1, int(self._timeout))}s"})
         )
-        if isinstance(result, list) and result and isinstance(result[0], dict):
-            values = [_number(series["value"][1]) for series in result]
-            return values[0] if len(values) == 1 else values
-        if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
-            return _number(result[1])  # a scalar: [timestamp, "value"]
-        return []
+        return shape(result)
 
     def samples(self, query: str, seconds: float, step: float) -> list[float]:
         end = datetime.now(UTC)
@@ -72,6 +66,22 @@ class PrometheusProvider:
         )
         values = [_number(v[1]) for series in result or [] for v in series.get("values", [])]
         return [v for v in values if math.isfinite(v)]
+
+
+def shape(result: Any) -> Any:
+    """A query's ``data.result`` shaped as Argo Rollouts shapes it: a scalar is a float; a vector is a list
+    with one float per series (``result[0]``), empty when nothing matched; a range vector is all its samples."""
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        return _number(result[1])  # a scalar: [timestamp, "value"]
+    values: list[float] = []
+    for series in result if isinstance(result, list) else []:
+        if not isinstance(series, dict):
+            raise ProviderError(f"Prometheus returned {series!r}, not a series")
+        if "value" in series:
+            values.append(_number(series["value"][1]))
+        else:
+            values.extend(_number(v[1]) for v in series.get("values", []))
+    return values
 
 
 def _reason(error: Exception) -> str:

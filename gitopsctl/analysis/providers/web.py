@@ -1,4 +1,9 @@
-"""A web endpoint returning JSON: GET a URL and take a number at a path (``data.success_rate``, ``items[0].p99``)."""
+"""A web endpoint returning JSON: GET a URL and take the value at a path (``data.success_rate``, ``items[0].p99``).
+
+As Argo Rollouts' web provider, the value is whatever JSON is there (a number,
+a string, a list, an object) for the conditions to read, numbers as Go decodes
+them (floats); a body that is not JSON is one string.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,11 @@ _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def extract(document: Any, path: str) -> Any:
-    """The value at a dotted path with list indexes; ``$.`` prefixes are accepted."""
+    """The value at a dotted path with list indexes; Argo's ``{$.data.ok}`` form is accepted too."""
     node = document
+    path = path.strip()
+    if path.startswith("{") and path.endswith("}"):
+        path = path[1:-1].strip()
     for name, index in _PART.findall(path.removeprefix("$").lstrip(".")):
         try:
             node = node[int(index)] if index else node[name]
@@ -43,16 +51,23 @@ class WebProvider:
         try:
             with self._session.get(self.url, timeout=self.timeout, stream=True) as response:
                 response.raise_for_status()
-                return json.loads(response.raw.read(1_000_001, decode_content=True)[:1_000_000])
-        except (RequestException, ValueError, OSError) as e:
+                body = response.raw.read(1_000_001, decode_content=True)
+        except (RequestException, OSError) as e:
             raise ProviderError(f"{self.url} could not be read: {tls_problem(e) or e}") from e
+        if len(body) > 1_000_000:
+            raise ProviderError(f"{self.url} answered more than 1 MB")
+        text = body.decode("utf-8", errors="replace")
+        try:
+            return json.loads(text, parse_int=float, parse_constant=float)
+        except (ValueError, RecursionError):
+            return text
 
     def measure(self, query: str) -> Any:
-        value = extract(self._fetch(), query)
-        if isinstance(value, bool) or not isinstance(value, int | float | list):
-            raise ProviderError(f"the value at {query!r} is {value!r}, not a number")
-        return value
+        return extract(self._fetch(), query)
 
     def samples(self, query: str, seconds: float, step: float) -> list[float]:
         value = self.measure(query)
-        return [float(v) for v in (value if isinstance(value, list) else [value])]
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            raise ProviderError(f"the value at {query!r} is {value!r}, not numbers")
+        return [float(v) for v in values]

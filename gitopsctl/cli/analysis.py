@@ -1,0 +1,63 @@
+"""``analysis try``: a template author's check of a condition on a value, judged as a measurement would be."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..analysis.conditions import ConditionError
+from ..analysis.providers import PROVIDERS
+from ..analysis.trial import read_result, try_conditions
+from .common import emit_json
+
+
+def _try(args: argparse.Namespace) -> int:
+    text = sys.stdin.read(1_000_001) if args.result == "-" else args.result
+    if len(text) > 1_000_000:
+        print("the result is larger than 1 MB", file=sys.stderr)
+        return 2
+    try:
+        result = read_result(text, args.provider)
+        trial = try_conditions(
+            args.success, args.failure, result, provider=args.provider, argo_compatible_nan=args.argo_compatible_nan
+        )
+    except (ValueError, ConditionError) as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    if args.output == "json":
+        emit_json(trial.as_dict())
+    else:
+        why = f": {trial.message}" if trial.message else ""
+        print(f"{trial.phase}{why} (result = {trial.shown_result})")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    analysis = commands.add_parser("analysis", parents=[common], help="work with analysis templates")
+    verbs = analysis.add_subparsers(dest="verb", metavar="VERB", required=True)
+    trial = verbs.add_parser(
+        "try",
+        parents=[common],
+        help="judge a result with conditions, exactly as a measurement would be",
+        description=(
+            "Print the phase (Successful, Failed, Inconclusive, Error) a measurement of RESULT would get, and why. "
+            "Exit 0 whatever the phase; 2 for a condition config check would refuse or a result that is not JSON."
+        ),
+    )
+    trial.add_argument("--success", metavar="COND", help="success_condition, e.g. 'result[0] >= 0.99'")
+    trial.add_argument("--failure", metavar="COND", help="failure_condition, e.g. 'result[0] < 0.95'")
+    trial.add_argument(
+        "--result",
+        metavar="JSON",
+        required=True,
+        help="the value as JSON (a number, a list for a vector, the Prometheus API's answer, any JSON for web), "
+        "or - to read it from standard input",
+    )
+    trial.add_argument("--provider", choices=PROVIDERS, default="prometheus", help="who answered (default: prometheus)")
+    trial.add_argument(
+        "--argo-compatible-nan",
+        action="store_true",
+        help="judge nil, empty, NaN and Inf by the conditions alone, as Argo Rollouts does",
+    )
+    trial.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    trial.set_defaults(func=_try)
