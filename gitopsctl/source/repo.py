@@ -25,6 +25,7 @@ from .locking import exclusive
 from .safety import check_ref, check_repo_url, check_tree_path
 
 SYMLINK_MODE = 0o120000
+MAX_SYMLINK_HOPS = 40  # Linux's MAXSYMLINKS: a longer chain of links is taken for a loop
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -152,6 +153,86 @@ class GitRepository:
             entry = self._index(sha).get(path.strip("/"))
             return entry.kind if entry is not None and entry.kind in ("tree", "blob") else None
 
+    def entry(self, sha: str, path: str) -> Entry | None:
+        """The tree entry at ``path`` (a symlink is an entry of its own, not followed); None when there is none."""
+        with self._lock:
+            return self._index(sha).get(path.strip("/"))
+
+    def real_path(self, sha: str, path: str) -> str | None:
+        """The real path ``path`` names at ``sha``, each symlink on the way followed as the OS follows it.
+
+        None when nothing is there. A link leading out of the repository (an absolute target, or ``..`` past its
+        root) is refused, naming the link and its target: whatever it reached would come from the machine, not Git.
+        """
+        with self._lock:
+            index = self._index(sha)
+            pending = [(part, "") for part in reversed(path.split("/"))]  # a stack of (part, the link it came from)
+            real: list[str] = []
+            hops = 0
+            while pending:
+                part, via = pending.pop()
+                if part in ("", "."):
+                    continue
+                if part == "..":
+                    if not real:
+                        raise (
+                            self._leaving(index, via)
+                            if via
+                            else UnsafeInputError(f"{path!r} is outside the repository")
+                        )
+                    real.pop()
+                    continue
+                current = "/".join([*real, part])
+                entry = index.get(current)
+                if entry is None:
+                    return None
+                if entry.mode == SYMLINK_MODE:
+                    hops += 1
+                    if hops > MAX_SYMLINK_HOPS:
+                        raise ManifestError(
+                            f"{current} is a symlink in a loop (more than {MAX_SYMLINK_HOPS} links deep)"
+                        )
+                    target = self._blob(entry.object_id).decode("utf-8", "replace")
+                    if target.startswith("/"):
+                        raise self._leaving(index, current)
+                    pending.extend((step, current) for step in reversed(target.split("/")))
+                    continue
+                if entry.kind != "tree" and any(p not in ("", ".") for p, _ in pending):
+                    return None  # a file cannot hold a path below it
+                real.append(part)
+            return "/".join(real)
+
+    def _leaving(self, index: dict[str, Entry], link: str) -> UnsafeInputError:
+        target = self._blob(index[link].object_id).decode("utf-8", "replace")
+        return UnsafeInputError(
+            f"{link} is a symlink to {target!r}, outside the repository; refusing it: "
+            "point it at a file or directory inside the repository, or commit what it points to"
+        )
+
+    def entries_below(self, sha: str, root: str) -> list[tuple[str, Entry]]:
+        """Every file and symlink below the directory ``root`` ("" is the whole repository), by path."""
+        root = root.strip("/")
+        with self._lock:
+            prefix = f"{root}/" if root else ""
+            return sorted(
+                (path, entry)
+                for path, entry in self._index(sha).items()
+                if entry.kind == "blob" and path.startswith(prefix)
+            )
+
+    def read_blobs(self, object_ids: list[str], *, max_bytes: int, what: str) -> dict[str, bytes]:
+        """The content of each blob, every size checked before any content is read, so a huge tree costs no memory."""
+        with self._lock:
+            odb = self._open().odb
+            unique = sorted(set(object_ids))
+            total = sum(odb.info(bytes.fromhex(object_id)).size for object_id in unique)
+            if total > max_bytes:
+                raise ManifestError(
+                    f"{what} holds {total / 1e6:.1f} MB of files, more than the {max_bytes / 1e6:.0f} MB limit "
+                    "(git.max_render_mb); split the app or raise the limit"
+                )
+            return {object_id: self._blob(object_id) for object_id in unique}
+
     def _blob(self, object_id: str) -> bytes:
         return self._open().odb.stream(bytes.fromhex(object_id)).read()
 
@@ -175,7 +256,7 @@ class GitRepository:
             index = self._index(sha)
             if root not in index or index[root].kind != "tree":
                 return []
-            prefix = root + "/"
+            prefix = f"{root}/" if root else ""
             blobs = sorted(
                 (path, entry)
                 for path, entry in index.items()
@@ -199,8 +280,14 @@ class GitRepository:
     def _follow(self, index: dict[str, Entry], link: str, target_bytes: bytes, root: str) -> bytes:
         target = target_bytes.decode("utf-8", "replace")
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
-        if posixpath.isabs(target) or not (resolved + "/").startswith(root.rstrip("/") + "/"):
-            raise ManifestError(f"{link} is a symlink that points outside {root}; refusing to read it")
+        if root:
+            inside = resolved.startswith(f"{root}/")
+        else:  # the repository's root: anything but a way up
+            inside = resolved != ".." and not resolved.startswith("../")
+        if posixpath.isabs(target) or not inside:
+            raise ManifestError(
+                f"{link} is a symlink that points outside {root or 'the repository'}; refusing to read it"
+            )
         entry = index.get(resolved)
         if entry is None:
             raise ManifestError(f"{link} is a symlink to a file that does not exist")

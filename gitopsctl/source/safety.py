@@ -111,15 +111,7 @@ def write_inside(root: Path, target: Path, data: bytes, *, new: bool = False) ->
     appeared after the check from being followed.
     """
     target = check_inside(root, target)
-    root = Path(os.path.abspath(root))
-    current = root
-    for part in target.relative_to(root).parts[:-1]:
-        current = current / part
-        try:
-            current.mkdir()
-        except FileExistsError:
-            if current.is_symlink() or not current.is_dir():
-                raise UnsafeInputError(f"refusing to write {target}: {current} is not a directory") from None
+    _make_parents(Path(os.path.abspath(root)), target)
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     flags |= os.O_EXCL if new else os.O_TRUNC
     try:
@@ -130,3 +122,35 @@ def write_inside(root: Path, target: Path, data: bytes, *, new: bool = False) ->
         raise UnsafeInputError(f"refusing to write {target}: {e.strerror}") from e
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+
+
+def link_inside(root: Path, link: Path, target: str) -> None:
+    """Create the symlink ``link`` -> ``target`` after :func:`check_inside`, if ``target`` stays inside ``root``.
+
+    ``target`` must be relative and, read lexically from the link's directory, lie in ``root`` or below it: the
+    link's parents are real directories (checked), so the OS resolves it the same way as long as the path it
+    names holds no symlink either, which a caller passing a repository's real path guarantees. An existing file
+    is never replaced (``os.symlink`` refuses it).
+    """
+    link = check_inside(root, link)
+    root = Path(os.path.abspath(root))
+    lands = Path(os.path.normpath(link.parent / target))
+    if not target or "\0" in target or os.path.isabs(target) or not (lands == root or root in lands.parents):
+        raise UnsafeInputError(f"refusing to link {link} to {target!r}: it is outside {root}")
+    _make_parents(root, link)
+    try:
+        os.symlink(target, link)
+    except FileExistsError:
+        raise UnsafeInputError(f"refusing to link {link}: the tree holds it twice") from None
+
+
+def _make_parents(root: Path, target: Path) -> None:
+    """Create ``target``'s parent directories below ``root``, refusing any that exists as a symlink or a file."""
+    current = root
+    for part in target.relative_to(root).parts[:-1]:
+        current = current / part
+        try:
+            current.mkdir()
+        except FileExistsError:
+            if current.is_symlink() or not current.is_dir():
+                raise UnsafeInputError(f"refusing to write {target}: {current} is not a directory") from None

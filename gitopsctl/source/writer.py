@@ -10,6 +10,7 @@ commit). Never forced.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 import threading
 from collections.abc import Callable
@@ -114,7 +115,8 @@ class GitWriter:
         finally:
             patch_file.unlink(missing_ok=True)
         names = repo.git.diff("--cached", "--name-only", "-z", "HEAD").split("\0")
-        outside = [n for n in names if n and not (n + "/").startswith(path.strip("/") + "/")]
+        inside = posixpath.normpath(path.strip("/"))
+        outside = [] if inside == "." else [n for n in names if n and not (n + "/").startswith(inside + "/")]
         if outside:
             raise UnsafeInputError(f"undoing {target[:12]} would change {outside[0]}, outside {path}; refusing")
         return [root / n for n in names if n]

@@ -151,7 +151,7 @@ def test_readers_of_different_revisions_do_not_disturb_each_other(fleet):
 
 
 def test_a_missing_kustomize_binary_is_a_clear_error(fleet, monkeypatch):
-    monkeypatch.setattr("gitopsctl.source.render.shutil.which", lambda name: None)
+    monkeypatch.setattr("gitopsctl.source.kustomize.shutil.which", lambda name: None)
     from gitopsctl.errors import ManifestError
 
     with pytest.raises(ManifestError, match="neither kustomize nor kubectl is installed"):

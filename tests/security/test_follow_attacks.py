@@ -169,3 +169,13 @@ def test_a_rollout_records_base_commit_never_reaches_git_as_an_option(fleet, tmp
         with pytest.raises(UnsafeInputError, match="not a full commit SHA"):
             writer.undo(Path(writer.path), base, head, "apps/trade-service/prod")
     assert not target.exists()
+
+
+def test_undo_for_an_app_at_the_repository_root_reverts_its_files(fleet):
+    """``path = "."``: every file is the app's, so the revert is not refused as reaching outside."""
+    writer = fleet.engine.writer
+    base = git.Repo(fleet.repo.url).commit("main").hexsha
+    fleet.repo.commit({"root-app.yaml": "kind: ConfigMap\n"}, "an app at the root")
+    target = git.Repo(fleet.repo.url).commit("main").hexsha
+    written = writer.undo(Path(writer.path), base, target, ".")
+    assert [p.name for p in written] == ["root-app.yaml"]
