@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 
 from .. import failpoints
 from ..errors import GitOpsError
-from . import analysis, reads, rollouts, writes
+from . import analysis, imports, reads, rollouts, writes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (reads, writes, rollouts, analysis):
+    for module in (reads, writes, rollouts, imports, analysis):
         module.register(commands, common)
     # commands outside the engine (serve: the Slack bot; tui: the console; sandbox; demo) without it importing them
     for plugin in sorted(entry_points(group="gitopsctl.commands"), key=lambda ep: ep.name):
