@@ -251,6 +251,30 @@ def test_the_web_provider_measures_and_a_dead_endpoint_is_an_error_measurement(j
 
 
 @pytest.mark.parametrize(
+    ("document", "query", "condition", "phase", "value"),
+    [
+        # as Argo's web provider: whatever JSON is at the path, for the condition to read
+        ({"data": {"ok": True}}, "{$.data.ok}", "result == true", SUCCESSFUL, True),
+        (
+            {"data": {"ok": True, "successPercent": 0.95}},
+            "data",
+            "result.ok && result.successPercent >= 0.90",
+            SUCCESSFUL,
+            {"ok": True, "successPercent": 0.95},
+        ),
+        ({"status": "It worked!"}, "status", "result == 'It worked!'", SUCCESSFUL, "It worked!"),
+        ({"count": 3}, "count", "result % 2 == 1", ERROR, 3.0),  # JSON numbers are floats, as Go decodes them
+    ],
+)
+def test_the_web_provider_hands_the_condition_any_json(json_server, document, query, condition, phase, value):
+    url, body = json_server
+    body["value"] = json.dumps(document).encode()
+    template = AnalysisTemplate("check", "web", query, success_condition=condition, url=url)
+    measured = measure(compile_template(template), WebProvider(url), {})
+    assert (measured.phase, measured.value) == (phase, value), measured
+
+
+@pytest.mark.parametrize(
     ("text", "value", "results", "holds", "shown"),
     [
         ("result >= 0.99", 0.91, [], False, "0.91 < 0.99"),

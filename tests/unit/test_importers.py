@@ -272,10 +272,10 @@ def test_prometheus_and_web_templates_keep_what_gitopsctl_measures_and_note_the_
     templates = imported.config["analysis"]["templates"]
     assert templates["web-check"] == {
         "provider": "web",
-        "query": "$.data.successPercent",
+        "query": "$.data.ok",
         "url": "http://my-server.com/api/v1/measurement?service=checkout",
         "count": 1,
-        "success_condition": "result >= 0.90",
+        "success_condition": "result == true",
     }
     assert 'destination_service=~"checkout"' in templates["success-rate"]["query"]
     assert imported.config["apps"]["web"]["canary"]["steps"] == [
