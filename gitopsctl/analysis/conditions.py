@@ -30,7 +30,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .expr import BUILTINS, PREDICATES, ExprError, Node, Series, evaluate, go_type, is_number, numbers, parse, scalar
+from .expr import (
+    BUILTINS,
+    PREDICATES,
+    ExprError,
+    Node,
+    Series,
+    evaluate,
+    go_type,
+    is_number,
+    numbers,
+    parse,
+    parse_float,
+    parse_int,
+    scalar,
+)
 
 NAMES = frozenset({"result", "results", "stable"})
 _ARGO_FUNCTIONS = frozenset({"asInt", "asFloat", "isNaN", "isInf", "isNil", "default"})
@@ -75,10 +89,7 @@ def _is_inf(value: Any) -> bool:
 def _as_int(value: Any) -> int:
     """Argo's asInt: numbers truncated, strings parsed as whole numbers."""
     if isinstance(value, str):
-        try:
-            return int(value, 10)
-        except ValueError as e:
-            raise ExprError(f'strconv.ParseInt: parsing "{value}": invalid syntax') from e
+        return parse_int(value)
     if is_number(value) and math.isfinite(value):
         return int(value)
     raise ExprError(f"asInt() not supported on {go_type(value)} {value!r}")
@@ -86,10 +97,7 @@ def _as_int(value: Any) -> int:
 
 def _as_float(value: Any) -> float:
     if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError as e:
-            raise ExprError(f'strconv.ParseFloat: parsing "{value}": invalid syntax') from e
+        return parse_float(value)
     if is_number(value):
         return float(value)
     raise ExprError(f"asFloat() not supported on {go_type(value)} {value!r}")
@@ -99,6 +107,8 @@ def _stddev(values: Any) -> float:
     found = _flat(values, "stddev")
     if len(found) < 2:
         raise ExprError("stddev() needs at least two values")
+    if not all(math.isfinite(v) for v in found):
+        return math.nan  # a NaN or Inf among them: no spread to speak of, never a pass
     return statistics.stdev(found)
 
 
@@ -114,18 +124,10 @@ def _last(values: Any, n: Any = None) -> Any:
     return found[-int(n) :]
 
 
-def _mean(values: Any) -> float:
-    found = _flat(values, "mean")
-    if not found:
-        raise ExprError("mean() of no values")
-    return statistics.fmean(found)
-
-
 def _functions(result: Any) -> dict[str, Callable[..., Any]]:
     """The functions a condition may call; ``isNil`` and ``default`` look at ``result`` whatever they are given, as in Argo."""
     return {
         **BUILTINS,
-        "mean": _mean,
         "last": _last,
         "stddev": _stddev,
         "asInt": _as_int,
@@ -157,6 +159,9 @@ class Condition:
             return evaluate(node, self._env(result, results, stable), _functions(result), typed=typed)
         except ExprError as e:
             raise ConditionError(str(e)) from e
+        except (ArithmeticError, LookupError, TypeError, ValueError, MemoryError) as e:
+            # a value no rule foresaw is this measurement's Error, never a rollout stuck on an exception
+            raise ConditionError(f"cannot be evaluated on this value ({type(e).__name__}: {e})") from e
 
     def evaluate(
         self, result: Any, results: Sequence[Any] = (), stable: Sequence[Any] = (), *, typed: bool = False
@@ -206,10 +211,10 @@ def compile_condition(text: str) -> Condition:
             )
         if node.kind == "call" and node.value not in FUNCTIONS:
             raise ConditionError(f'"{text}" calls {node.value}(), which conditions do not have (see docs/analysis.md)')
-        if _chained(node):
+        if node.kind == "call" and node.value in PREDICATES - {"sum"} and len(node.children) != 2:
             raise ConditionError(
-                f'"{text}" chains comparisons, which Argo\'s language compares as true/false with a number; '
-                'write two joined by &&, e.g. "0.9 <= result[0] && result[0] <= 1"'
+                f'"{text}" calls {node.value}() with {len(node.children)} arguments; it takes an array and a '
+                f"predicate, e.g. {node.value}(result, {{# > 0}})"
             )
         if node.kind in ("index", "slice") and node.children[0].kind == "name" and node.children[0].value == "results":
             raise ConditionError(
@@ -223,14 +228,6 @@ def compile_condition(text: str) -> Condition:
     ):
         raise ConditionError(f'"{text}" gives a value, not true or false: compare it, e.g. "result[0] >= 0.99"')
     return Condition(text, tree)
-
-
-def _chained(node: Node) -> bool:
-    """``a < b < c``: expr compares ``a < b`` (a bool) with ``c`` and fails on every value."""
-    if node.kind != "binary" or node.value not in _COMPARISONS:
-        return False
-    left = node.children[0]
-    return left.kind == "binary" and left.value in _COMPARISONS
 
 
 def show(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -43,6 +44,11 @@ from gitopsctl.config import AnalysisTemplate
         ("result > 0.1 && result < 0.2", 0.15, True),
         ("result < 0.1 || !isNaN(result)", 0.5, True),
         ("0.9 <= result && result <= 1", 0.95, True),
+        ("0.9 <= result <= 1", 0.95, True),  # expr 1.16+: 0.9 <= result && result <= 1
+        ("0.9 <= result <= 1", 1.5, False),
+        ("result | all(# > 0)", [1.0, 2.0], True),
+        ("(result.data?.stats.errors ?? 0) < 5", {"data": None}, True),  # ?. makes the whole chain nil
+        ("result == [0.5]", [0.5], True),
         ("abs(result - 1) < 0.01", 0.995, True),
         ("result.successRate >= 0.95 and result.ok", {"successRate": 0.97, "ok": True}, True),
         ("all(result, {# < 1000})", [120.0, 999.0], True),
@@ -79,7 +85,8 @@ def test_the_seeds_rollback_rules_are_expressions():
         "x > 1",
         "1",
         "result ** 1000000",
-        "0.9 <= result <= 1",  # expr compares a bool with 1: refused here, not an Error mid-rollout
+        "result.x ?? 0 > 5",  # expr refuses ?? mixed with another operator: here, not an Error mid-rollout
+        "count(result) > 0",
         "results[0] >= 0.99",  # gitopsctl's run history, not this measurement: the sentence says so
         "result matches '^ok'",
         "result.Name() == 'hi'",
@@ -88,6 +95,48 @@ def test_the_seeds_rollback_rules_are_expressions():
 def test_anything_outside_the_grammar_is_refused(text):
     with pytest.raises(ConditionError):
         compile_condition(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("stddev(result) > 0.5", [math.nan, 1.0, 2.0]),
+        ("result[0] / " + "9" * 400 + " > 0", [1.0]),
+        ("0x" + "f" * 40 + " > 0", 1.0),
+        ("9223372036854775807 + 1 > 0", 1.0),
+        ("{(result): 1} == {}", [1.0]),
+        ("result" + ".a" * 1000 + " == nil", {"a": None}),
+        ("1" + "+1" * 1990 + " > 0", 1.0),
+        ("len(map(0..9999, 0..9999)) > 0", 1.0),
+        ("len(string(map(0..9999, 0..9999))) > 0", 1.0),
+        ("uniq(0..9999) == []", 1.0),
+        ("len(filter(0..9999, # in 0..9999)) > 0", 1.0),
+        ("map(0..9999, 0..9999) == map(0..9999, 0..9999)", 1.0),
+    ],
+)
+def test_a_hostile_condition_is_a_sentence_or_a_decision_within_a_second(text, value):
+    """Found by an attack review: each of these crashed, ran for seconds or took gigabytes."""
+    started = time.monotonic()
+    try:
+        outcome = compile_condition(text).evaluate(value)
+    except ConditionError as e:
+        assert str(e)
+    else:
+        assert isinstance(outcome, bool)
+    assert time.monotonic() - started < 1.0
+
+
+def test_deeply_nested_json_is_judged_not_crashed():
+    value: object = 1.0
+    for _ in range(900):
+        value = {"a": value}
+    assert evaluate(value, judged("result.a != nil"))[0] == SUCCESSFUL
+
+
+def test_go_integers_wrap_and_keep_their_remainders():
+    assert compile_condition("9223372036854775807 + 1 < 0").evaluate(1.0) is True  # int64 wraps, as in Go
+    assert compile_condition("9007199254740993 % 2 == 1").evaluate(1.0) is True  # exact, not through a float
+    assert compile_condition("-7 % 3 == -1").evaluate(1.0) is True  # the dividend's sign
 
 
 def test_field_access_never_reaches_python_attributes():

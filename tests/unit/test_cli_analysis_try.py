@@ -60,7 +60,8 @@ def test_argo_compatible_nan_and_the_web_provider(capsys):
     ("args", "sentence"),
     [
         (["--success", "result >", "--result", "1"], '"result >" is not a condition'),
-        (["--success", "0.9 <= result[0] <= 1", "--result", "[1]"], "chains comparisons"),
+        (["--success", "result[0] ?? 0 > 1", "--result", "[1]"], "cannot be mixed"),
+        (["--success", "result[0] > 1", "--result", '{"data": {"result": [{"value": [1]}]}}'], "no shape"),
         (["--success", "result[0] > 1", "--result", "nope"], "the result is not JSON"),
         (["--success", "result[0] > 1", "--result", '"text"'], "a Prometheus result is a number"),
         (["--result", "[1]"], "give a success condition, a failure condition, or both"),

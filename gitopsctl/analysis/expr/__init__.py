@@ -22,7 +22,7 @@ Evaluation is bounded (expression length, nesting, ranges and steps), so a
 hostile condition costs milliseconds, never the process.
 """
 
-from .builtins import BUILTINS, numbers
+from .builtins import BUILTINS, numbers, parse_float, parse_int
 from .run import MAX_RANGE, MAX_STEPS, evaluate
 from .syntax import MAX_DEPTH, MAX_LENGTH, PREDICATES, ExprError, Node, parse
 from .values import Series, go_type, is_number, scalar
@@ -42,5 +42,7 @@ __all__ = [
     "is_number",
     "numbers",
     "parse",
+    "parse_float",
+    "parse_int",
     "scalar",
 ]

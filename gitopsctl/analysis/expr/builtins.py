@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -39,18 +40,43 @@ def _extreme(name: str, pick: Callable[..., Any]) -> Callable[..., Any]:
     return extreme
 
 
-def _mean(values: Any) -> float:
-    found = numbers(values if isinstance(values, list | tuple) else [values], "mean")
+def mean(*values: Any) -> float:
+    """expr's mean: of numbers or arrays of them; 0 for none."""
+    found = numbers(list(values), "mean")
     if not found:
-        raise ExprError("mean() of no values")
+        return 0.0
+    if not all(math.isfinite(v) for v in found):
+        return sum(found) / len(found)  # NaN or ±Inf, as Go's float sum gives
     return statistics.fmean(found)
 
 
-def _median(values: Any) -> float:
-    found = numbers(values if isinstance(values, list | tuple) else [values], "median")
+def _median(*values: Any) -> float:
+    found = sorted(numbers(list(values), "median"))
     if not found:
-        raise ExprError("median() of no values")
-    return float(statistics.median(found))
+        return 0.0
+    middle = len(found) // 2
+    return float(found[middle]) if len(found) % 2 else (found[middle - 1] + found[middle]) / 2
+
+
+_GO_FLOAT = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)", re.IGNORECASE | re.ASCII)
+_GO_INT = re.compile(r"[+-]?\d+", re.ASCII)
+
+
+def parse_float(text: str) -> float:
+    """Go's strconv.ParseFloat on decimal text: no spaces, underscores or other scripts' digits."""
+    if not _GO_FLOAT.fullmatch(text):
+        raise ExprError(f'strconv.ParseFloat: parsing "{text}": invalid syntax')
+    return float(text)
+
+
+def parse_int(text: str) -> int:
+    """Go's strconv.ParseInt(text, 10, 64)."""
+    if not _GO_INT.fullmatch(text):
+        raise ExprError(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+    number = int(text)
+    if not -(2**63) <= number < 2**63:
+        raise ExprError(f'strconv.ParseInt: parsing "{text}": value out of range')
+    return number
 
 
 def _len(value: Any) -> int:
@@ -71,10 +97,7 @@ def _int(value: Any) -> int:
             raise ExprError(f"int() of {value}")
         return int(value)
     if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError as e:
-            raise ExprError(f'strconv.Atoi: parsing "{value}": invalid syntax') from e
+        return parse_int(value)
     raise ExprError(f"invalid argument for int (type {go_type(value)})")
 
 
@@ -82,10 +105,7 @@ def _float(value: Any) -> float:
     if is_number(value):
         return float(value)
     if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError as e:
-            raise ExprError(f'strconv.ParseFloat: parsing "{value}": invalid syntax') from e
+        return parse_float(value)
     raise ExprError(f"invalid argument for float (type {go_type(value)})")
 
 
@@ -171,7 +191,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "ceil": _rounding("ceil", math.ceil),
     "max": _extreme("max", max),
     "min": _extreme("min", min),
-    "mean": _mean,
+    "mean": mean,
     "median": _median,
     "sum": _sum,
     "first": _first_last("first", 0),

@@ -24,7 +24,11 @@ from .values import (
 )
 
 MAX_RANGE = 10_000
-MAX_STEPS = 200_000
+MAX_STEPS = 200_000  # nodes evaluated plus elements made or walked by ranges, literals, comparisons and builtins
+
+
+class _NilChain(Exception):
+    """An optional step (``?.``) met nil: the whole chain it belongs to is nil, as expr's OpJumpIfNil makes it."""
 
 
 @dataclass
@@ -43,10 +47,19 @@ def evaluate(node: Node, env: dict[str, Any], functions: dict[str, Callable[...,
         raise ExprError("too deeply nested to evaluate") from e
 
 
-def _eval(node: Node, run: _Run, scope: tuple[Any, int, Any] | None) -> Any:
-    run.steps += 1
+def _charge(run: _Run, work: int) -> None:
+    """Count work against the budget, so copying and scanning big lists stops as surely as deep nesting does."""
+    run.steps += work
     if run.steps > MAX_STEPS:
         raise ExprError(f"takes more than {MAX_STEPS} steps to evaluate")
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, list | tuple | dict | str) else 0
+
+
+def _eval(node: Node, run: _Run, scope: tuple[Any, int, Any] | None) -> Any:
+    _charge(run, 1)
     kind = node.kind
     if kind == "literal":
         return node.value
@@ -69,23 +82,33 @@ def _eval(node: Node, run: _Run, scope: tuple[Any, int, Any] | None) -> Any:
         return -value if node.value == "-" else value
     if kind == "binary":
         return _binary(node, run, scope)
+    if kind == "chain":
+        try:
+            return _eval(node.children[0], run, scope)
+        except _NilChain:
+            return None
     if kind == "member":
-        return fetch(_eval(node.children[0], run, scope), node.value, optional=node.optional)
+        container = _eval(node.children[0], run, scope)
+        if container is None and node.optional:
+            raise _NilChain
+        return fetch(container, node.value, optional=False)
     if kind == "index":
         container = _eval(node.children[0], run, scope)
         if container is None and node.optional:
-            return None
+            raise _NilChain
         return fetch(container, _eval(node.children[1], run, scope), optional=False)
     if kind == "slice":
         container = _eval(node.children[0], run, scope)
         if container is None and node.optional:
-            return None
+            raise _NilChain
         start, end = (None if c is None else _eval(c, run, scope) for c in node.children[1:])
         return slice_of(container, start, end)
     if kind == "array":
         return [_eval(c, run, scope) for c in node.children]
     if kind == "map":
         keys_values = [_eval(c, run, scope) for c in node.children]
+        if not all(isinstance(k, str | int | float | bool) or k is None for k in keys_values[::2]):
+            raise ExprError("a map key must be a string or a number")
         return dict(zip(keys_values[::2], keys_values[1::2], strict=True))
     if kind == "conditional":
         test = truth("?:", _eval(node.children[0], run, scope))
@@ -106,8 +129,9 @@ def _binary(node: Node, run: _Run, scope: Any) -> Any:
     if op == "??":
         return left if left is not None else _eval(right_node, run, scope)
     right = _eval(right_node, run, scope)
-    if op not in ("in", ".."):
-        left, right = scalar(left), scalar(right)
+    _charge(run, _size(left) + _size(right))
+    if op not in ("in", "..") and not (isinstance(left, list) and isinstance(right, list)):
+        left, right = scalar(left), scalar(right)  # a one-series vector against a number: its value
     if op in ("==", "!="):
         if run.typed and statically_mismatched(left, right):
             raise mismatch(op, left, right)
@@ -133,6 +157,7 @@ def _binary(node: Node, run: _Run, scope: Any) -> Any:
             raise mismatch(op, left, right)
         if right - left >= MAX_RANGE:
             raise ExprError(f"the range {left}..{right} has more than {MAX_RANGE} numbers")
+        _charge(run, max(0, right - left + 1))
         return list(range(left, right + 1))
     return arith(op, left, right)
 
@@ -148,14 +173,19 @@ def _call(node: Node, run: _Run, scope: Any) -> Any:
     args = [_eval(c, run, scope) for c in node.children]
     if name in SCALAR_FUNCTIONS:
         args = [scalar(a) for a in args]
+    sizes = sum(_size(a) for a in args)
+    _charge(run, sizes * sizes if name in _QUADRATIC else sizes)
     try:
         return function(*args)
     except ExprError:
         raise
     except TypeError as e:
         raise ExprError(f"{name}() cannot take these arguments ({', '.join(go_type(a) for a in args)})") from e
-    except (ValueError, ArithmeticError, IndexError, KeyError) as e:
-        raise ExprError(f"{name}(): {e}") from e
+    except Exception as e:  # a builtin's own failure on a hostile value is this condition's error, never a crash
+        raise ExprError(f"{name}(): {e or type(e).__name__}") from e
+
+
+_QUADRATIC = frozenset({"uniq"})
 
 
 def _apply_predicate(name: str, items: Any, body: Node, run: _Run) -> Any:

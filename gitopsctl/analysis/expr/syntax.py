@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,8 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _WORD_OPERATORS = frozenset({"and", "or", "not", "in", "matches", "contains", "startsWith", "endsWith"})
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "0": "\0", "a": "\a", "b": "\b"}
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+_INT64 = 2**63
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,17 @@ def _tokens(text: str) -> list[Token]:
 
 
 def _number(text: str) -> int | float:
-    text = text.replace("_", "")
-    if text[:2].lower() in ("0x", "0o", "0b"):
-        return int(text, 0)
-    if any(c in text for c in ".eE"):
-        return float(text)
-    return int(text)
+    """As Go parses expr's literals: integers are int64, floats must be finite."""
+    digits = text.replace("_", "")
+    if digits[:2].lower() not in ("0x", "0o", "0b") and any(c in digits for c in ".eE"):
+        value = float(digits)
+        if math.isinf(value):
+            raise ExprError(f"invalid float literal: {text}")
+        return value
+    number = int(digits, 0) if digits[:2].lower() in ("0x", "0o", "0b") else int(digits)
+    if number >= _INT64:
+        raise ExprError(f"invalid integer literal: {text}")
+    return number
 
 
 def _string(text: str) -> str:
@@ -75,6 +82,12 @@ def _string(text: str) -> str:
         if code == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
             out.append(chr(int(body[i + 2 : i + 6], 16)))
             i += 6
+        elif code == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", body[i + 2 : i + 4]):
+            out.append(chr(int(body[i + 2 : i + 4], 16)))
+            i += 4
+        elif re.fullmatch(r"[0-3][0-7]{2}", body[i + 1 : i + 4]):  # Go's three-digit octal escape
+            out.append(chr(int(body[i + 1 : i + 4], 8)))
+            i += 4
         elif code in _ESCAPES:
             out.append(_ESCAPES[code])
             i += 2
@@ -91,10 +104,12 @@ class Node:
     optional: bool = False
 
     def walk(self):
-        yield self
-        for child in self.children:
-            if child is not None:
-                yield from child.walk()
+        """Every node, depth first, without recursion (a long chain is deep)."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed([c for c in node.children if c is not None]))
 
 
 _BINARY = {
@@ -124,6 +139,7 @@ _BINARY = {
     "^": (100, True),
     "??": (500, False),
 }
+_ORDERING = frozenset({"<", ">", "<=", ">="})
 _UNARY = {"not": 50, "!": 50, "-": 90, "+": 90}
 _NEGATABLE = frozenset({"in", "contains", "startsWith", "endsWith", "matches"})
 PREDICATES = frozenset(
@@ -168,21 +184,31 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise ExprError(f"nested more than {MAX_DEPTH} deep")
         left = self.unary()
+        previous, last = "", left
         while self.token.kind == "op":
             op, negate = self.token.text, False
             if op == "not" and self.tokens[self.at + 1].text in _NEGATABLE:
                 op, negate = self.tokens[self.at + 1].text, True
             if op not in _BINARY or _BINARY[op][0] < precedence:
                 break
+            if previous == "??" and op != "??":
+                raise ExprError(f"operator ({op}) and coalesce expressions (??) cannot be mixed: add parentheses")
             self.at += 2 if negate else 1
             level, right_associative = _BINARY[op]
             if op == "|":
                 left = self._pipe(left)
+                previous = op
                 continue
             right = self.expression(level if right_associative else level + 1)
-            left = Node("binary", op, (left, right))
+            if op in _ORDERING and previous in _ORDERING:
+                # expr (since 1.16) reads 0.9 <= x <= 1 as 0.9 <= x && x <= 1
+                left = Node("binary", "&&", (left, Node("binary", op, (last, right))))
+            else:
+                left = Node("binary", op, (left, right))
+            last = right
             if negate:
                 left = Node("unary", "not", (left,))
+            previous = op
         if precedence == 0 and self._is("?"):
             self.at += 1
             yes = self.expression(0)
@@ -193,10 +219,11 @@ class _Parser:
         return left
 
     def _pipe(self, left: Node) -> Node:
-        call = self.postfix(self.primary())
-        if call.kind != "call":
-            raise ExprError(f"the right side of | must be a function call (position {self.token.at + 1})")
-        return Node("call", call.value, (left, *call.children))
+        name = self._next()
+        if name.kind != "name" or not self._is("("):
+            raise ExprError(f"the right side of | must be a function call (position {name.at + 1})")
+        call = self._call(name.text, piped=True)
+        return self.postfix(Node("call", call.value, (left, *call.children)))
 
     def unary(self) -> Node:
         token = self.token
@@ -273,11 +300,11 @@ class _Parser:
         self._expect("}")
         return Node("map", None, tuple(pairs))
 
-    def _call(self, name: str) -> Node:
+    def _call(self, name: str, *, piped: bool = False) -> Node:
         self._expect("(")
         args: list[Node] = []
         while not self._is(")"):
-            if name in PREDICATES and len(args) == 1:
+            if name in PREDICATES and len(args) == (0 if piped else 1):
                 args.append(self._predicate())
             else:
                 args.append(self.expression(0))
@@ -298,20 +325,26 @@ class _Parser:
         return Node("predicate", None, (body,))
 
     def postfix(self, node: Node) -> Node:
+        """Member, index and slice steps; a chain with ``?.`` is nil as a whole once an optional step meets nil."""
+        spine = [node]
         while self.token.kind == "op" and self.token.text in (".", "?.", "["):
-            optional = self._next().text == "?."
-            if self.tokens[self.at - 1].text == "[" or (optional and self._is("[")):
-                if optional:
-                    self.at += 1
-                node = self._subscript(node, optional=optional)
-                continue
-            name = self._next()
-            if name.kind not in ("name", "op") or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.text):
-                raise ExprError(f"expected a field name after '.' at position {name.at + 1}")
-            if self._is("("):
-                raise ExprError(f"methods cannot be called in conditions ({name.text}() at position {name.at + 1})")
-            node = Node("member", name.text, (node,), optional)
-        return node
+            spine.append(self._step(spine[-1]))
+        if any(step.optional for step in spine[1:]):
+            return Node("chain", None, (spine[-1],))
+        return spine[-1]
+
+    def _step(self, node: Node) -> Node:
+        optional = self._next().text == "?."
+        if self.tokens[self.at - 1].text == "[" or (optional and self._is("[")):
+            if optional:
+                self.at += 1
+            return self._subscript(node, optional=optional)
+        name = self._next()
+        if name.kind not in ("name", "op") or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.text):
+            raise ExprError(f"expected a field name after '.' at position {name.at + 1}")
+        if self._is("("):
+            raise ExprError(f"methods cannot be called in conditions ({name.text}() at position {name.at + 1})")
+        return Node("member", name.text, (node,), optional)
 
     def _subscript(self, node: Node, *, optional: bool) -> Node:
         if self._is(":"):

@@ -84,12 +84,6 @@ def arith(op: str, a: Any, b: Any) -> Any:
         return a + b
     if not (is_number(a) and is_number(b)):
         raise mismatch(op, a, b)
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
     if op == "/":
         return _divide(float(a), float(b))
     if op == "%":
@@ -97,7 +91,14 @@ def arith(op: str, a: Any, b: Any) -> Any:
             raise mismatch(op, a, b)
         if b == 0:
             raise ExprError("integer divide by zero")
-        return int(math.fmod(a, b))  # Go's remainder takes the dividend's sign
+        remainder = abs(a) % abs(b)
+        return remainder if a >= 0 else -remainder  # Go's remainder takes the dividend's sign
+    if op in ("+", "-", "*"):
+        if isinstance(a, int) and isinstance(b, int):
+            exact = a + b if op == "+" else a - b if op == "-" else a * b
+            return (exact + 2**63) % 2**64 - 2**63  # int64 wraps around, as in Go
+        x, y = float(a), float(b)
+        return x + y if op == "+" else x - y if op == "-" else x * y
     try:
         return math.pow(float(a), float(b))
     except OverflowError:

@@ -71,17 +71,20 @@ class PrometheusProvider:
 def shape(result: Any) -> Any:
     """A query's ``data.result`` shaped as Argo Rollouts shapes it: a scalar is a float; a vector is a list
     with one float per series (``result[0]``), empty when nothing matched; a range vector is all its samples."""
-    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
-        return _number(result[1])  # a scalar: [timestamp, "value"]
-    values: list[float] = []
-    for series in result if isinstance(result, list) else []:
-        if not isinstance(series, dict):
-            raise ProviderError(f"Prometheus returned {series!r}, not a series")
-        if "value" in series:
-            values.append(_number(series["value"][1]))
-        else:
-            values.extend(_number(v[1]) for v in series.get("values", []))
-    return values
+    try:
+        if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+            return _number(result[1])  # a scalar: [timestamp, "value"]
+        if not isinstance(result, list):
+            raise ProviderError(f"Prometheus returned {str(result)[:80]!r}, not a result")
+        values: list[float] = []
+        for series in result:
+            if "value" in series:
+                values.append(_number(series["value"][1]))
+            else:
+                values.extend(_number(v[1]) for v in series["values"])
+        return values
+    except (TypeError, KeyError, IndexError) as e:
+        raise ProviderError(f"Prometheus returned a result in no shape it answers in ({type(e).__name__})") from e
 
 
 def _reason(error: Exception) -> str:
