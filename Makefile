@@ -1,5 +1,5 @@
 # make demo  - run the demo (sets itself up)
-# make test  - lint, import contracts and every test (sets itself up, installs Prometheus and tmux)
+# make test  - lint, import contracts and every test (sets itself up, installs Prometheus, tmux and helm)
 # make test-cluster - the engine's scenarios against a real cluster (GITOPSCTL_TEST_KUBECONFIG=...)
 
 VENV   ?= .venv
@@ -7,7 +7,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install prometheus tmux lint test test-cluster demo bench clean
+.PHONY: install prometheus tmux helm lint test test-cluster demo bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,12 +23,16 @@ prometheus:
 tmux:
 	@bash scripts/ensure-tmux
 
+# helm for Helm apps: on PATH, or fetched to .tools/bin/helm with its sha256 checked (docs/helm.md)
+helm:
+	@bash scripts/ensure-helm
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: install prometheus tmux lint
+test: install prometheus tmux helm lint
 	$(BIN)/pytest
 
 # engine scenarios against a real cluster: GITOPSCTL_TEST_KUBECONFIG=/path/to/kubeconfig (docs/real-clusters.md)

@@ -15,6 +15,7 @@ from .cluster.client import Cluster
 from .config import App, Config, Environment
 from .errors import UsageError
 from .identity import Actor
+from .source.helm import Release
 from .source.render import Rendered, Renderer
 from .source.repo import GitRepository
 from .source.writer import GitWriter
@@ -71,9 +72,14 @@ class Workspace:
                 self._clusters[key] = Cluster(env.context, env.kubeconfig)
             return self._clusters[key]
 
+    def render(self, app: App, env: Environment, sha: str) -> Rendered:
+        """The app's manifests at ``sha`` in ``env``; a Helm chart renders as the app's release there."""
+        release = Release(app.name, env.namespace, app.values_for(env.name))
+        return self.renderer.render(sha, app.path_for(env.name), release)
+
     def desired(self, app: App, env: Environment, sha: str) -> tuple[Rendered, list[dict]]:
         """The app's objects at ``sha`` as they would be applied; refused here when they leave the boundary."""
-        rendered = self.renderer.render(sha, app.path_for(env.name))
+        rendered = self.render(app, env, sha)
         return rendered, prepare(rendered, app, env, self.cluster(env))
 
     def coordination(self) -> tuple[Cluster, str]:

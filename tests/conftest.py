@@ -19,6 +19,7 @@ from kubernetes import dynamic
 from demo.seed import GitOpsRepo, config_text, seed
 from gitopsctl import config as config_module
 from gitopsctl.engine import Engine
+from gitopsctl.source.helm import helm_binary
 from kubesandbox import Sandbox, Timing
 from standins.prometheus import PrometheusServer
 from standins.traffic import TrafficSimulator
@@ -155,6 +156,14 @@ def require_prometheus() -> None:
         if os.environ.get("CI") == "true":
             raise RuntimeError("the real Prometheus server is required under CI; `make test` installs it")
         pytest.skip("prometheus is not installed")
+
+
+def require_helm() -> None:
+    """Skip without helm (on PATH or in .tools/bin), except under CI, where `make test` installs it."""
+    if helm_binary() is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("helm is required under CI; `make test` installs it (`make helm`)")
+        pytest.skip("helm is not installed; `make helm` installs it")
 
 
 CANARY = textwrap.dedent(

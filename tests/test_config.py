@@ -136,6 +136,31 @@ def test_secrets_must_be_environment_references(monkeypatch):
             'apps.trade-service.path: "../outside/{env}" must be a relative path inside the repository',
         ),
         (
+            (
+                'path = "apps/trade-service/{env}"',
+                'path = "apps/trade-service/{env}"\nvalues = ["../values-{env}.yaml"]',
+            ),
+            'apps.trade-service.values[0]: "../values-{env}.yaml" must be a relative path inside the app\'s path, '
+            'such as "values-{env}.yaml"',
+        ),
+        (
+            ('path = "apps/trade-service/{env}"', 'path = "apps/trade-service/{env}"\nvalues = ["/etc/values.yaml"]'),
+            'apps.trade-service.values[0]: "/etc/values.yaml" must be a relative path inside the app\'s path, '
+            'such as "values-{env}.yaml"',
+        ),
+        (
+            ('path = "apps/trade-service/{env}"', 'path = "apps/trade-service/{env}"\nvalues = ["env\\\\prod.yaml"]'),
+            'apps.trade-service.values[0]: "env\\prod.yaml" must be a relative path inside the app\'s path, '
+            'such as "values-{env}.yaml"',
+        ),
+        (
+            (
+                'path = "apps/trade-service/{env}"',
+                'path = "apps/trade-service/{env}"\nvalues = ["values-{region}.yaml"]',
+            ),
+            'apps.trade-service.values[0]: "values-{region}.yaml" may only use the placeholders {env} and {app}',
+        ),
+        (
             ('success_condition = "result >= 0.99"', 'success_condition = "rate > 1"'),
             'analysis.templates.success-rate.success_condition: "rate > 1" uses "rate"; conditions may use result (and gitopsctl\'s results and stable)',
         ),
@@ -183,6 +208,15 @@ def test_secrets_must_be_environment_references(monkeypatch):
 def test_specific_errors(edit, expected):
     text = MINIMAL.replace("set_weight = 140", "set_weight = 100").replace(*edit)
     assert expected in problems(text)
+
+
+def test_values_files_fill_in_the_environment_and_the_app():
+    text = MINIMAL.replace("set_weight = 140", "set_weight = 100").replace(
+        'path = "apps/trade-service/{env}"',
+        'path = "charts/{app}"\nvalues = ["values.yaml", "{app}/values-{env}.yaml"]',
+    )
+    app = config.parse(tomllib.loads(text)).apps["trade-service"]
+    assert app.values_for("prod") == ("values.yaml", "trade-service/values-prod.yaml")
 
 
 def test_a_canary_environment_requires_the_app_to_define_steps():

@@ -256,6 +256,7 @@ def read_app(name: str, reader: Reader, environments: dict[str, Any], templates:
     kinds = None if raw_kinds is None else reader.strings("kinds", check=kind_problem)
     if raw_kinds == []:
         reader.error("kinds", "must list at least one kind (leave it out to allow any namespaced kind)")
+    values = reader.strings("values", check=_values_template)
     canary = None
     if (sub := reader.table("canary")) is not None:
         canary = _canary(sub, templates)
@@ -267,7 +268,7 @@ def read_app(name: str, reader: Reader, environments: dict[str, Any], templates:
                 f"required because environment {needing[0]} uses the canary strategy; add [apps.{name}.canary] with steps",
             )
     reader.finish()
-    return App(name, path or "", container or name, envs, ignore, canary, channel, kinds)
+    return App(name, path or "", container or name, envs, ignore, canary, channel, kinds, values)
 
 
 def read_template(name: str, reader: Reader) -> AnalysisTemplate:
@@ -328,3 +329,13 @@ def _path_template(value: str) -> str | None:
     except (KeyError, IndexError, ValueError):
         return f'"{value}" may only use the placeholders {{env}} and {{app}}'
     return None
+
+
+def _values_template(value: str) -> str | None:
+    """A values file inside the app's path: helm reads it from the export of that path, never from elsewhere."""
+    parts = value.split("/")
+    if not value or value.startswith("/") or "\\" in value or any(p in ("", ".", "..") for p in parts):
+        return f'"{value}" must be a relative path inside the app\'s path, such as "values-{{env}}.yaml"'
+    if any(ord(c) < 32 for c in value):
+        return f"{value!r} holds a control character"
+    return _path_template(value)

@@ -132,9 +132,13 @@ class App:
     canary: Canary | None = None
     slack_channel: str | None = None
     kinds: tuple[str, ...] | None = None  # the only kinds its manifests may hold; None: any namespaced kind
+    values: tuple[str, ...] = ()  # a Helm app's values files, relative to its path, given to helm in this order
 
     def path_for(self, env: str) -> str:
         return self.path.format(env=env, app=self.name)
+
+    def values_for(self, env: str) -> tuple[str, ...]:
+        return tuple(v.format(env=env, app=self.name) for v in self.values)
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,11 @@ def set_version(
     file's absolute path may be a symlink.
     """
     check_version(version)
+    if (app_dir / "Chart.yaml").is_file():  # its templates hold image lines that are Go templates, not values
+        raise ManifestError(
+            f"{app_dir.name} is a Helm chart, and gitopsctl cannot yet deploy a version to one by editing a values "
+            "file (docs/helm.md); change the image tag in its values file in Git, then sync"
+        )
     root = Path(root) if root is not None else Path(Path(app_dir).absolute().anchor)
     for name in KUSTOMIZATIONS:
         candidate = app_dir / name

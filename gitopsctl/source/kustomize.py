@@ -66,9 +66,17 @@ def kustomize_env(scratch: Path) -> dict[str, str]:
 
 
 def run_bounded(
-    command: list[str], *, env: dict[str, str], cwd: Path, max_bytes: int, timeout: float, path: str
+    command: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    max_bytes: int,
+    timeout: float,
+    path: str,
+    tool: str = "kustomize",
 ) -> tuple[int, str, str]:
-    """Run kustomize with one wall-clock ``timeout`` over the whole run, draining stdout and stderr together.
+    """Run ``tool`` (kustomize or helm) with one wall-clock ``timeout`` over the whole run, draining stdout and
+    stderr together.
 
     Reading one stream to its end first deadlocks once the child fills the other pipe (a kustomization with
     hundreds of deprecation warnings does); a selector reads whichever is ready. Output over ``max_bytes`` or
@@ -96,7 +104,7 @@ def run_bounded(
             while selector.get_map():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise ManifestError(f"kustomize did not finish rendering {path} within {timeout:g} s")
+                    raise ManifestError(f"{tool} did not finish rendering {path} within {timeout:g} s")
                 for key, _ in selector.select(remaining):
                     chunk = os.read(key.fd, 65536)
                     if not chunk:
@@ -104,19 +112,19 @@ def run_bounded(
                         continue
                     sizes[key.data] += len(chunk)
                     if sizes[key.data] > limits[key.data]:
-                        raise ManifestError(_over_limit(key.data, path, limits[key.data]))
+                        raise ManifestError(_over_limit(key.data, path, limits[key.data], tool))
                     chunks[key.data].append(chunk)
         try:
             proc.wait(timeout=max(deadline - time.monotonic(), 0.001))
         except subprocess.TimeoutExpired as e:
-            raise ManifestError(f"kustomize did not finish rendering {path} within {timeout:g} s") from e
+            raise ManifestError(f"{tool} did not finish rendering {path} within {timeout:g} s") from e
     finally:
         if proc.returncode is None:
             _kill_group(proc)
         proc.stdout.close()
         proc.stderr.close()
     stderr = b"".join(chunks["stderr"]).decode("utf-8", "replace")
-    return proc.returncode, decode(b"".join(chunks["stdout"]), f"{path} (kustomize output)"), stderr
+    return proc.returncode, decode(b"".join(chunks["stdout"]), f"{path} ({tool} output)"), stderr
 
 
 def kustomize_message(stderr: str, returncode: int, root: Path) -> str:
@@ -160,10 +168,10 @@ def _is_warning(line: str) -> bool:
     return line.lstrip("# ").lower().startswith("warning")
 
 
-def _over_limit(stream: str, path: str, limit: int) -> str:
+def _over_limit(stream: str, path: str, limit: int, tool: str) -> str:
     if stream == "stdout":
         return f"{path} renders to more than the {limit / 1e6:.0f} MB limit (git.max_render_mb); refusing it"
-    return f"kustomize printed more than {limit / 1e6:.0f} MB of warnings rendering {path}; refusing it"
+    return f"{tool} printed more than {limit / 1e6:.0f} MB of warnings rendering {path}; refusing it"
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -1,4 +1,4 @@
-"""Rendering an app's manifests at a revision: plain YAML or kustomize.
+"""Rendering an app's manifests at a revision: plain YAML, kustomize or a Helm chart.
 
 A directory with a ``kustomization.yaml`` is built with kustomize (``kustomize``
 or ``kubectl kustomize``) from an export of just what it reads: every field
@@ -10,8 +10,11 @@ revision's tree (no remote bases, no plugins but kustomize's builtin ones, no
 Helm), no symlink may lead out of the repository, every export write stays
 inside the export directory, and kustomize runs in an environment with no git,
 no way to download and no plugins, under one timeout with bounded output. Any
-other directory is read as every ``*.yaml``/``*.yml`` below it. The app's path
-may be the repository's root (``.``).
+directory with a ``Chart.yaml`` is a Helm chart, exported whole (with the
+directories its symlinks lead to) and rendered as the app's release in the
+environment (:mod:`.helm`). Any other directory is read as every
+``*.yaml``/``*.yml`` below it. The app's path may be the repository's root
+(``.``).
 
 Results are cached by the Git ids of every tree and file the render read, so an
 app whose files did not change between two revisions is not rendered again; the
@@ -21,6 +24,7 @@ goes stale), and a new process starts warm.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -29,11 +33,13 @@ import re
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError
+from .helm import CHART_FILE, Release, chart_dirs, check_hooks, template
 from .kustomization import (
     DIRECTORY_FIELDS,
     PLUGIN_CONFIG_FIELDS,
@@ -96,16 +102,26 @@ class Renderer:
         self._lock = threading.Lock()
         self.renders = 0  # how many renders actually ran (cache misses)
 
-    def render(self, revision_sha: str, path: str) -> Rendered:
-        """``path`` "." (or "") is the repository's root, and a symlink to a directory is read where it points."""
+    def render(self, revision_sha: str, path: str, release: Release | None = None) -> Rendered:
+        """``path`` "." (or "") is the repository's root, and a symlink to a directory is read where it points.
+
+        ``release`` is what a Helm chart at ``path`` renders as (the app, the environment's namespace, its values
+        files); other apps ignore it.
+        """
         shown = posixpath.normpath(path.strip("/") or ".")
         real = self.repo.real_path(revision_sha, "" if shown == "." else shown)
         tree = self.repo.tree_id(revision_sha, real) if real is not None else None
         if real is None or tree is None:
             return Rendered(revision_sha, shown, False, (), ())
         path = real
-        if self._kustomization(revision_sha, path) is None:
-            key: tuple[str, ...] = ("plain", tree)
+        if self.repo.kind(revision_sha, join(path, CHART_FILE)) == "blob":
+            if release is None:
+                raise ManifestError(f"{shown} is a Helm chart: it renders only as an app's release in an environment")
+            dirs = chart_dirs(self.repo, revision_sha, path)
+            key: tuple[str, ...] = ("helm", shown, release.key(), *self._export(revision_sha, dirs, set()).key)
+            producer = lambda: self._helm(revision_sha, path, dirs, release)  # noqa: E731
+        elif self._kustomization(revision_sha, path) is None:
+            key = ("plain", tree)
             producer = lambda: self._plain(revision_sha, path)  # noqa: E731
         else:
             reads = _Reads()
@@ -275,16 +291,8 @@ class Renderer:
         """Export just what the kustomization reads and build ``path`` there, with no way to reach git or a network."""
         command = kustomize_command()
         export = self._export(sha, dirs, named or set())
-        blobs = self.repo.read_blobs([b for _, b in export.files], max_bytes=self.max_bytes, what=path or ".")
-        with tempfile.TemporaryDirectory(prefix="gitopsctl-render-") as tmp:
-            scratch = Path(tmp)
+        with self._scratch(path, export) as scratch:
             root = scratch / "export"
-            for empty in ("export", "home", "plugins", "bin"):
-                (scratch / empty).mkdir()
-            for name, blob in export.files:
-                write_inside(root, root / check_tree_path(name), blobs[blob], new=True)
-            for name, target in export.links:
-                link_inside(root, root / check_tree_path(name), target)
             returncode, output, stderr = run_bounded(
                 [*command, str(root / path)],
                 env=kustomize_env(scratch),
@@ -299,6 +307,33 @@ class Renderer:
                 raise ManifestError(f"kustomize could not render {path or '.'}: {message}{hint}")
         source = f"{path or '.'} (kustomize output)"
         return _applicable(load_yaml_documents(output, source), source)
+
+    @contextlib.contextmanager
+    def _scratch(self, path: str, export: _Export) -> Iterator[Path]:
+        """A scratch directory holding the export written out in ``export/`` (every write checked to stay inside
+        it) and the empty ``home``, ``plugins`` and ``bin`` a renderer's environment points at; removed after."""
+        blobs = self.repo.read_blobs([b for _, b in export.files], max_bytes=self.max_bytes, what=path or ".")
+        with tempfile.TemporaryDirectory(prefix="gitopsctl-render-") as tmp:
+            scratch = Path(tmp)
+            root = scratch / "export"
+            for empty in ("export", "home", "plugins", "bin"):
+                (scratch / empty).mkdir()
+            for name, blob in export.files:
+                write_inside(root, root / check_tree_path(name), blobs[blob], new=True)
+            for name, target in export.links:
+                link_inside(root, root / check_tree_path(name), target)
+            yield scratch
+
+    # ------------------------------------------------------------ helm
+
+    def _helm(self, sha: str, path: str, dirs: list[str], release: Release) -> list[dict[str, Any]]:
+        """Export the chart and template it as ``release``, with no way to reach a network, a cluster or a plugin."""
+        with self._scratch(path, self._export(sha, dirs, set())) as scratch:
+            output = template(scratch, path, release, max_bytes=self.max_bytes, timeout=self.timeout)
+        source = f"{path or '.'} (helm output)"
+        objects = _applicable(load_yaml_documents(output, source), source)
+        check_hooks(objects, path)
+        return objects
 
     def _unexported(self, sha: str, message: str, export: _Export) -> str:
         """A sentence for a path kustomize could not find that is in the repository but was not exported."""

@@ -59,23 +59,25 @@ def delivered(record: records.SyncRecord) -> str | None:
 
 
 def paths_read(rendered: Rendered) -> list[str]:
-    """The repository directories a render read (a kustomize app may read bases outside its own)."""
-    if rendered.cache_key[:1] == ("kustomize",):
-        return [part.split("=", 1)[0] for part in rendered.cache_key[2:]]
+    """The repository directories a render read (a kustomize app may read bases outside its own, a chart the
+    directories its symlinks lead to): the ``path=id`` parts of its cache key, after the kind, path (and release)."""
+    exported = {"kustomize": 2, "helm": 3}.get(rendered.cache_key[0]) if rendered.cache_key else None
+    if exported is not None:
+        return [part.split("=", 1)[0] for part in rendered.cache_key[exported:]]
     return [rendered.path]
 
 
 def pending(workspace: Workspace, app: App, env: Environment, record: records.SyncRecord, wanted: str) -> Pending:
     """OutOfSync or not, and the commits not delivered yet (touching any directory the render reads)."""
-    repo, path = workspace.repo, app.path_for(env.name)
+    repo = workspace.repo
     base = delivered(record)
     if base is not None and not repo.has(base):
         base = None  # rewritten away upstream: nothing known to be delivered can be compared
-    after = workspace.renderer.render(wanted, path)
+    after = workspace.render(app, env, wanted)
     if base is None:
         changed = bool(after.objects)
     else:
-        changed = base != wanted and workspace.renderer.render(base, path).cache_key != after.cache_key
+        changed = base != wanted and workspace.render(app, env, base).cache_key != after.cache_key
     commits: tuple[Commit, ...] = ()
     if changed:
         own = workspace.config.git.author_email
