@@ -43,8 +43,17 @@ REASONS = {
         "gitopsctl has no projects: an environment limits namespaces (allowed_namespaces) and cluster-scoped kinds "
         "(cluster_resources), an app its kinds"
     ),
-    "spec.source.helm": "Helm is not supported yet: render the chart into plain YAML or a kustomization in Git",
-    "spec.source.chart": "Helm is not supported yet: render the chart into plain YAML or a kustomization in Git",
+    "spec.source.helm.parameters": (
+        "gitopsctl sets no values on helm's command line: put them in a values file listed in the app's values"
+    ),
+    "spec.source.helm.values": "gitopsctl reads values from files in Git: put these in a file listed in values",
+    "spec.source.helm.valuesObject": "gitopsctl reads values from files in Git: put these in a file listed in values",
+    "spec.source.helm.releaseName": "gitopsctl names the Helm release after the app",
+    "spec.source.helm.*": "no equivalent in gitopsctl's Helm rendering (docs/helm.md)",
+    "spec.source.chart": (
+        "a chart from a Helm repository is fetched at render time, which gitopsctl refuses: vendor the chart in Git "
+        "and point the app's path at it"
+    ),
     "spec.source.kustomize": "gitopsctl builds the path's kustomization.yaml as it is: put these options there",
     "spec.source.directory.jsonnet": "gitopsctl reads plain YAML and kustomize, not Jsonnet",
     "spec.source.directory.include": "gitopsctl reads every .yaml and .yml file below the path",
@@ -79,6 +88,7 @@ class _Application:
     automated: bool
     self_heal: bool
     ignore_differences: tuple[str, ...]
+    values: tuple[str, ...] = ()
 
 
 @one_sentence
@@ -123,6 +133,8 @@ def add_applications(
         draft.apps[application.app] = {"path": application.path}
         if application.ignore_differences:
             draft.apps[application.app]["ignore_differences"] = list(application.ignore_differences)
+        if application.values:
+            draft.apps[application.app]["values"] = list(application.values)
         draft.app_environments[application.app] = [name]
     _sync_policies(draft, kept, environments)
 
@@ -144,7 +156,7 @@ def _read(manifest: Manifest, notes: list[Note]) -> _Application | None:
         source.note(
             "path",
             "none, so the Application was not imported: gitopsctl reads an app's manifests from a path in Git "
-            "(a chart from a Helm repository needs Helm, which is not supported yet)",
+            "(a chart from a Helm repository is fetched at render time, which gitopsctl refuses: vendor it in Git)",
         )
         return None
     repo = source.string("repoURL", required=True) or ""
@@ -157,8 +169,22 @@ def _read(manifest: Manifest, notes: list[Note]) -> _Application | None:
     cluster = _context(destination)
     automated, self_heal = _automated(spec.sub("syncPolicy"))
     ignored = _ignore_differences(spec)
+    values = _value_files(source.sub("helm"))
     fields.report_unread(REASONS)
-    return _Application(manifest, app, repo, path, revision, cluster, namespace, automated, self_heal, ignored)
+    return _Application(manifest, app, repo, path, revision, cluster, namespace, automated, self_heal, ignored, values)
+
+
+def _value_files(helm: Fields) -> tuple[str, ...]:
+    """``helm.valueFiles``: the chart's values files in order, as the app's ``values`` (relative to its path)."""
+    files = helm.get("valueFiles")
+    if files is None:
+        return ()
+    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+        raise helm.fail("valueFiles", "must be a list of file names")
+    for name in files:
+        if name.startswith("/") or "\\" in name or ".." in name.split("/") or "://" in name:
+            raise helm.fail("valueFiles", f"names {name!r}, which is not a file inside the chart's directory")
+    return tuple(files)
 
 
 def _source(spec: Fields) -> Fields | None:
@@ -171,7 +197,7 @@ def _source(spec: Fields) -> Fields | None:
         spec.note(
             "sources",
             "none has a path, so the Application was not imported: gitopsctl reads an app's manifests from a path "
-            "in Git (a chart from a Helm repository needs Helm, which is not supported yet)",
+            "in Git (a chart from a Helm repository is fetched at render time, which gitopsctl refuses: vendor it in Git)",
         )
         return None
     for source in sources:

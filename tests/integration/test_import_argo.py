@@ -50,7 +50,8 @@ def test_the_console_script_imports_into_a_new_file_that_passes_config_check(tmp
     assert result.stdout == ""
     assert result.stderr.startswith(f"imported 1 app and 2 analysis templates into {out}; 17 fields not imported")
     assert "\n  Application trade-service (" in result.stderr
-    assert "\n    not imported: spec.source.helm (Helm is not supported yet" in result.stderr
+    assert "\n    not imported: spec.source.helm.parameters (gitopsctl sets no values" in result.stderr
+    assert 'values = ["values.yaml", "values-production.yaml"]' in out.read_text()  # helm.valueFiles, in order
     check = gitopsctl("config", "check", "--config", str(out))
     assert check.returncode == 0, check.stderr
     assert "valid (1 environments, 1 apps, 2 analysis templates" in check.stdout

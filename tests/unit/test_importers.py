@@ -132,8 +132,8 @@ def test_article_002_becomes_the_same_canary_environment_and_templates():
     assert (latency["success_condition"], latency["failure_condition"]) == ("result[0] <= 0.5", "result[0] >= 1.0")
     notes = lines(imported)
     for expected in (
-        "Application trade-service: not imported: spec.source.helm (Helm is not supported yet: render the chart "
-        "into plain YAML or a kustomization in Git)",
+        "Application trade-service: not imported: spec.source.helm.parameters (gitopsctl sets no values on helm's "
+        "command line: put them in a values file listed in the app's values)",
         "Application trade-service: not imported: spec.syncPolicy.syncOptions[2] (PrunePropagationPolicy=foreground: "
         "no equivalent in gitopsctl)",
         "Application trade-service: not imported: spec.syncPolicy.retry (gitopsctl has no retry policy for a failed "
