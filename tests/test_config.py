@@ -219,6 +219,40 @@ def test_values_files_fill_in_the_environment_and_the_app():
     assert app.values_for("prod") == ("values.yaml", "trade-service/values-prod.yaml")
 
 
+def test_a_version_path_names_a_values_file_and_its_keys():
+    text = MINIMAL.replace("set_weight = 140", "set_weight = 100").replace(
+        'path = "apps/trade-service/{env}"',
+        'path = "charts/{app}"\nvalues = ["values-{env}.yaml"]\nversion_path = "values-{env}.yaml:image.tag"',
+    )
+    where = config.parse(tomllib.loads(text)).apps["trade-service"].version_at("prod")
+    assert (where.file, where.keys, str(where)) == ("values-prod.yaml", ("image", "tag"), "values-prod.yaml:image.tag")
+
+
+@pytest.mark.parametrize(
+    ("version_path", "expected"),
+    [
+        (
+            "values-{env}.yaml",
+            '"values-{env}.yaml" must be a values file and the dotted keys of the version in it, such as '
+            '"values-{env}.yaml:image.tag"',
+        ),
+        ("values-{env}.yaml:image..tag", "must be a values file and the dotted keys"),
+        ("../values.yaml:image.tag", '"../values.yaml" must be a relative path inside the app\'s path'),
+        (
+            "values-pinned.yaml:image.tag",
+            '"values-pinned.yaml" is not one of the app\'s values files, so a version written there would not be '
+            "deployed; add it to values or name one of them",
+        ),
+    ],
+)
+def test_a_bad_version_path_is_one_sentence(version_path, expected):
+    text = MINIMAL.replace("set_weight = 140", "set_weight = 100").replace(
+        'path = "apps/trade-service/{env}"',
+        f'path = "charts/{{app}}"\nvalues = ["values-{{env}}.yaml"]\nversion_path = "{version_path}"',
+    )
+    assert any(expected in problem for problem in problems(text)), problems(text)
+
+
 def test_a_canary_environment_requires_the_app_to_define_steps():
     text = MINIMAL.split("[apps.trade-service.canary]")[0]
     assert problems(text) == [

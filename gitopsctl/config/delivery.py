@@ -257,6 +257,15 @@ def read_app(name: str, reader: Reader, environments: dict[str, Any], templates:
     if raw_kinds == []:
         reader.error("kinds", "must list at least one kind (leave it out to allow any namespaced kind)")
     values = reader.strings("values", check=_values_template)
+    version_path = reader.string("version_path", check=_version_path)
+    if version_path and values is not None:
+        file = version_path.partition(":")[0]
+        if file != "values.yaml" and file not in values:
+            reader.error(
+                "version_path",
+                f'"{file}" is not one of the app\'s values files, so a version written there would not be deployed; '
+                "add it to values or name one of them",
+            )
     canary = None
     if (sub := reader.table("canary")) is not None:
         canary = _canary(sub, templates)
@@ -268,7 +277,7 @@ def read_app(name: str, reader: Reader, environments: dict[str, Any], templates:
                 f"required because environment {needing[0]} uses the canary strategy; add [apps.{name}.canary] with steps",
             )
     reader.finish()
-    return App(name, path or "", container or name, envs, ignore, canary, channel, kinds, values)
+    return App(name, path or "", container or name, envs, ignore, canary, channel, kinds, values, version_path)
 
 
 def read_template(name: str, reader: Reader) -> AnalysisTemplate:
@@ -329,6 +338,14 @@ def _path_template(value: str) -> str | None:
     except (KeyError, IndexError, ValueError):
         return f'"{value}" may only use the placeholders {{env}} and {{app}}'
     return None
+
+
+def _version_path(value: str) -> str | None:
+    """FILE:KEY.KEY, the file a values file inside the app's path and the keys plain mapping keys."""
+    file, colon, keys = value.partition(":")
+    if not colon or not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", keys):
+        return f'"{value}" must be a values file and the dotted keys of the version in it, such as "values-{{env}}.yaml:image.tag"'
+    return _values_template(file)
 
 
 def _values_template(value: str) -> str | None:

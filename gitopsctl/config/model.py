@@ -133,12 +133,29 @@ class App:
     slack_channel: str | None = None
     kinds: tuple[str, ...] | None = None  # the only kinds its manifests may hold; None: any namespaced kind
     values: tuple[str, ...] = ()  # a Helm app's values files, relative to its path, given to helm in this order
+    version_path: str | None = None  # FILE:KEY.KEY below its path, where a deploy writes the version (a Helm app)
 
     def path_for(self, env: str) -> str:
         return self.path.format(env=env, app=self.name)
 
     def values_for(self, env: str) -> tuple[str, ...]:
         return tuple(v.format(env=env, app=self.name) for v in self.values)
+
+    def version_at(self, env: str) -> VersionPath | None:
+        """Where a deploy to ``env`` writes the version: a values file's key rather than a manifest's image."""
+        if self.version_path is None:
+            return None
+        file, _, keys = self.version_path.partition(":")
+        return VersionPath(file.format(env=env, app=self.name), tuple(keys.split(".")))
+
+
+@dataclass(frozen=True)
+class VersionPath:
+    file: str  # relative to the app's path
+    keys: tuple[str, ...]  # mapping keys from the file's top, e.g. ("image", "tag")
+
+    def __str__(self) -> str:
+        return f"{self.file}:{'.'.join(self.keys)}"
 
 
 @dataclass(frozen=True)

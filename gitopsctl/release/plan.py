@@ -6,15 +6,17 @@ same plan. A refusal here is the refusal a deploy would meet.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ..cluster.health import HEALTHY
 from ..config import App, Environment
-from ..errors import PolicyError, UsageError
+from ..config.model import VersionPath
+from ..errors import ManifestError, PolicyError, UsageError
 from ..identity import same_person
-from ..source.images import check_version
+from ..source.images import check_version, read_value
 from ..source.manifests import find_version, image_repository
 from . import policy
 from .deliveries import Deliveries
@@ -57,12 +59,27 @@ class Planner:
         sha = self.engine.repo.resolve()
         rendered, _ = self.engine.workspace.desired(app, env, sha)
         version = find_version(list(rendered.objects), app.container)
+        if (where := app.version_at(env.name)) is not None:
+            self._check_version_path(app, env, sha, where, version)
         repository = None
         for obj in rendered.objects:
             for c in ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
                 if c.get("name") == app.container:
                     repository = image_repository(str(c.get("image", "")))
         return version, repository
+
+    def _check_version_path(self, app: App, env: Environment, sha: str, where: VersionPath, rendered: str | None):
+        """A deploy writes the version at ``where``: refused before any commit unless that is what the image shows."""
+        path = posixpath.normpath(posixpath.join(app.path_for(env.name), where.file))
+        content = self.engine.repo.read_file(sha, path)
+        if content is None:
+            raise ManifestError(f"{path} is not a file in Git, so {app.name}'s version_path ({where}) cannot be read")
+        declared = read_value(content, where)
+        if declared != rendered:
+            raise ManifestError(
+                f"{app.name} renders its image tag in {env.name} as {rendered}, but {where} is {declared}: "
+                "version_path must name the value the image tag comes from (a later values file may set it again)"
+            )
 
     def healthy_version(self, app: App, env: Environment) -> str | None:
         row = self.engine.status(app.name, env.name)[0]

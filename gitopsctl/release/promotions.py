@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cluster import quarantine
@@ -294,9 +295,12 @@ class Promotions:
                 )
                 trailers = {"Deployed-by": actor, "Approved-by": ", ".join(approvers), "Reason": reason}
                 path = app.path_for(env.name)
-                commit = self.engine.writer.commit(
-                    lambda root: [set_version(root / path, app.container, version, repository).path], title, trailers
-                )
+                where = app.version_at(env.name)
+
+                def change(root: Path) -> list[Path]:
+                    return [set_version(root / path, app.container, version, repository, version_path=where).path]
+
+                commit = self.engine.writer.commit(change, title, trailers)
             if env.strategy == "canary" and kind != "Roll back" and commit is not None and previous is not None:
                 rollout = self.engine.rollouts.start(
                     app,

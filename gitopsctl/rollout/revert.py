@@ -47,7 +47,8 @@ def revert(
         files of this one, left alone); a record from before bases were kept sets the version back instead."""
         if base:
             return writer.undo(root, base, rollout.deploy_commit, path)
-        return [set_version(root / path, app.container, rollout.stable_version, repository).path]
+        where = app.version_at(env.name)
+        return [set_version(root / path, app.container, rollout.stable_version, repository, version_path=where).path]
 
     try:
         return writer.commit(change, f"{title}: {why}", said)

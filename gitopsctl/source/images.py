@@ -3,7 +3,8 @@
 ruamel.yaml finds where the value is (line and column); only that scalar is
 rewritten on its line, so a reviewer's diff is exactly one line. Kustomize
 apps change ``images[].newTag`` in their kustomization; plain apps change the
-container's ``image`` in the workload that runs it.
+container's ``image`` in the workload that runs it; an app with a version path
+(a Helm chart) changes that key of that values file.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from ..config.model import VersionPath
 from ..errors import ManifestError
 from .manifests import WORKLOAD_KINDS, image_tag
 from .manifests import image_repository as repository_of
@@ -85,7 +88,13 @@ def _containers(doc: Any) -> list[CommentedMap]:
 
 
 def set_version(
-    app_dir: Path, container: str, version: str, image_repository: str | None, *, root: Path | None = None
+    app_dir: Path,
+    container: str,
+    version: str,
+    image_repository: str | None,
+    *,
+    root: Path | None = None,
+    version_path: VersionPath | None = None,
 ) -> Edit:
     """Set the app's version in ``app_dir``; returns what changed. ``image_repository`` is needed for kustomize apps.
 
@@ -94,12 +103,14 @@ def set_version(
     file's absolute path may be a symlink.
     """
     check_version(version)
+    root = Path(root) if root is not None else Path(Path(app_dir).absolute().anchor)
+    if version_path is not None:
+        return _set_value(root, check_inside(root, app_dir / version_path.file), version_path, version)
     if (app_dir / "Chart.yaml").is_file():  # its templates hold image lines that are Go templates, not values
         raise ManifestError(
-            f"{app_dir.name} is a Helm chart, and gitopsctl cannot yet deploy a version to one by editing a values "
-            "file (docs/helm.md); change the image tag in its values file in Git, then sync"
+            f"{app_dir.name} is a Helm chart: set apps.APP.version_path to the values file and key its image tag "
+            'comes from (such as "values-{env}.yaml:image.tag") so a deploy can write the version there (docs/helm.md)'
         )
-    root = Path(root) if root is not None else Path(Path(app_dir).absolute().anchor)
     for name in KUSTOMIZATIONS:
         candidate = app_dir / name
         if candidate.is_symlink() or candidate.is_file():
@@ -143,6 +154,47 @@ def _set_kustomize_tag(root: Path, path: Path, repository: str, version: str) ->
     images.append(CommentedMap([("name", repository), ("newTag", version)]))
     _dump(root, path, doc)
     return Edit(path, "", version)
+
+
+def read_value(content: bytes, where: VersionPath) -> str | None:
+    """The version a values file holds at ``where``, as Git has it; None when the key is not there."""
+    try:
+        node: Any = yaml.safe_load(content.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ManifestError(f"{where.file} is not valid YAML: {e}") from e
+    for key in where.keys:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return None if node is None or isinstance(node, dict | list) else str(node)
+
+
+def _set_value(root: Path, path: Path, where: VersionPath, version: str) -> Edit:
+    """One line of a values file: the scalar at ``where.keys``, which must already be there."""
+    if not path.is_file():
+        raise ManifestError(f"{where.file} does not exist in the app's path; it holds the version ({where})")
+    text = path.read_text(encoding="utf-8")
+    docs = _load_all(path)
+    node: Any = docs[0] if len(docs) == 1 else None
+    for depth, key in enumerate(where.keys):
+        if not isinstance(node, CommentedMap) or key not in node:
+            found = ".".join(where.keys[:depth]) or "its top"
+            raise ManifestError(
+                f"{where.file} has no {'.'.join(where.keys)} (nothing at {key!r} under {found}); add it once by hand, "
+                "then gitopsctl can change it"
+            )
+        if depth == len(where.keys) - 1:
+            value = node[key]
+            if isinstance(value, CommentedMap | CommentedSeq) or "\n" in str(value):
+                raise ManifestError(f"{where} is not a one-line value, so it cannot hold a version")
+            line, column = node.lc.value(key)
+            quoted = text.splitlines()[line][column : column + 1] in ("'", '"')
+            # unquoted, 1.10 would reach the chart as the number 1.1: helm reads values as YAML
+            shown = version if quoted or isinstance(yaml.safe_load(version), str) else f'"{version}"'
+            _write(root, path, _replace_scalar(text, line, column, shown))
+            return Edit(path, "" if value is None else str(value), version)
+        node = node[key]
+    raise AssertionError("version paths have at least one key")
 
 
 def _dump(root: Path, path: Path, doc: Any) -> None:

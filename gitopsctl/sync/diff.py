@@ -4,7 +4,8 @@ Normalization, so only real differences count: server-set metadata and status
 are ignored; quantities compare by value (``500m`` == ``0.5``); keyed lists
 compare item by item by their merge keys, so a container added by hand is drift;
 empty values match absent ones; Secret ``stringData`` is compared as the
-``data`` the API stores; ``ignore_differences`` JSON pointers are skipped.
+``data`` the API stores; ``ignore_differences`` JSON pointers and Helm's
+bookkeeping labels and annotations are skipped.
 Secret values never leave this module unmasked.
 """
 
@@ -93,6 +94,15 @@ def mask_secret(obj: dict[str, Any] | None) -> dict[str, Any] | None:
     return masked
 
 
+def _helm_bookkeeping(names: tuple[str, ...], key: str, value: Any) -> bool:
+    """Helm's record of which chart and release rendered an object (on it or its pod template): it says where the
+    object came from, not how it runs, so a hand-installed release being adopted or a chart version bump that
+    changes nothing else is not a difference."""
+    if names[-2:] == ("metadata", "labels"):
+        return key == "helm.sh/chart" or (key == "app.kubernetes.io/managed-by" and value == "Helm")
+    return names[-2:] == ("metadata", "annotations") and key.startswith("meta.helm.sh/")
+
+
 def _ignored(pointer: str, ignore: tuple[str, ...]) -> bool:
     return any(pointer == p or pointer.startswith(p + "/") for p in ignore)
 
@@ -151,6 +161,8 @@ class _Comparer:
                 if not names and key in ("status", "apiVersion", "kind"):
                     continue
                 if names == ("metadata",) and key in SERVER_METADATA | {"name", "namespace"}:
+                    continue
+                if _helm_bookkeeping(names, key, value):
                     continue
                 sub = f"{dotted}.{key}" if dotted else key
                 self.compare(

@@ -61,6 +61,26 @@ def test_server_set_fields_and_defaults_are_not_differences():
     assert compare(desired, live) == []
 
 
+def test_helms_bookkeeping_labels_and_annotations_are_not_differences():
+    def deployment(chart: str, managed_by: str, release: str, replicas: int) -> dict:
+        labels = {"app": "web", "helm.sh/chart": chart, "app.kubernetes.io/managed-by": managed_by}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "labels": labels, "annotations": {"meta.helm.sh/release-name": release}},
+            "spec": {"replicas": replicas, "template": {"metadata": {"labels": dict(labels)}}},
+        }
+
+    assert compare(deployment("web-0.2.0", "Helm", "web", 3), deployment("web-0.1.0", "Helm", "old", 3)) == []
+    changes = compare(deployment("web-0.2.0", "Helm", "web", 3), deployment("web-0.1.0", "Helm", "web", 5))
+    assert [c.path for c in changes] == ["spec.replicas"], "only what runs differently"
+    changes = compare(deployment("web-0.2.0", "gitopsctl", "web", 3), deployment("web-0.2.0", "kubectl", "web", 3))
+    assert [c.path for c in changes] == [
+        "metadata.labels.app.kubernetes.io/managed-by",
+        "spec.template.metadata.labels.app.kubernetes.io/managed-by",
+    ], "managed-by is Helm's bookkeeping only when it says Helm"
+
+
 def test_secret_string_data_compares_as_stored_data():
     desired = normalize_desired(
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "v"}}

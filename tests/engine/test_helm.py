@@ -8,6 +8,7 @@ import tarfile
 import textwrap
 from pathlib import Path
 
+import git
 import pytest
 
 from gitopsctl.errors import ManifestError, UnsafeInputError
@@ -252,10 +253,6 @@ def test_a_helm_app_syncs_into_its_environments_namespace_and_drift_is_found(fle
     fleet.apps.patch_namespaced_deployment("web", "trading-prod", {"spec": {"replicas": 5}})
     (item,) = engine.drift("prod", ("web",)).drifted
     assert [f.path for r in item.resources for f in r.fields] == ["spec.replicas"]
-    head = fleet.repo.work.git.ls_remote(fleet.repo.url, "main")
-    with pytest.raises(ManifestError, match="web is a Helm chart, and gitopsctl cannot yet deploy a version to one"):
-        engine.deploy("web", "prod", "v1.1.0")
-    assert fleet.repo.work.git.ls_remote(fleet.repo.url, "main") == head, "no template was edited"
     fleet.repo.commit({"charts/web/values-prod.yaml": "replicas: 3\nimage: {tag: v1.1.0}\n"}, "web v1.1.0 to prod")
     rows = {(r.app, r.env): r for r in engine.status()}
     assert rows[("web", "prod")].sync == "OutOfSync"
@@ -263,6 +260,82 @@ def test_a_helm_app_syncs_into_its_environments_namespace_and_drift_is_found(fle
     assert fleet.apps.read_namespaced_deployment("web", "trading-prod").spec.template.spec.containers[0].image == (
         "registry.local/web:v1.1.0"
     )
+
+
+VALUES_PROD = """\
+# production: three replicas
+replicas: 3
+image:
+  tag: v1.0.0   # written by gitopsctl deploys
+"""
+VERSIONED = APP.replace(
+    'values = ["values-{env}.yaml"]', 'values = ["values-{env}.yaml"]\nversion_path = "values-{env}.yaml:image.tag"'
+)
+
+
+def test_a_deploy_edits_one_line_of_the_environments_values_file(fleet):
+    require_helm()
+    fleet.repo.commit({**CHART, "charts/web/values-prod.yaml": VALUES_PROD}, "a chart")
+    engine = fleet.reload(VERSIONED)
+    engine.sync("web", "prod", wait=True, timeout=30)
+    result = engine.deploy("web", "prod", "v1.1.0", actor="alice", wait=True, timeout=30)
+    assert result.status == "Deployed", result.message
+    commit = git.Repo(fleet.repo.url).commit("main")
+    assert commit.hexsha == result.commit and commit.message.startswith("Deploy web v1.1.0 to prod (was v1.0.0)")
+    diff = commit.parents[0].diff(commit, create_patch=True)
+    assert [d.b_path for d in diff] == ["charts/web/values-prod.yaml"]
+    changed = [
+        line for line in diff[0].diff.decode().splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    assert changed == [
+        "-  tag: v1.0.0   # written by gitopsctl deploys",
+        "+  tag: v1.1.0   # written by gitopsctl deploys",
+    ]
+    assert fleet.apps.read_namespaced_deployment("web", "trading-prod").spec.template.spec.containers[0].image == (
+        "registry.local/web:v1.1.0"
+    )
+    assert {(r.app, r.env): r for r in engine.status()}[("web", "prod")].version == "v1.1.0"
+    engine.deploy("web", "prod", "2.10", actor="alice", wait=True, timeout=30)
+    assert '  tag: "2.10"   # written by gitopsctl deploys' in fleet.repo.read("charts/web/values-prod.yaml"), (
+        "quoted, or helm would read the number 2.1"
+    )
+    assert fleet.apps.read_namespaced_deployment("web", "trading-prod").spec.template.spec.containers[0].image == (
+        "registry.local/web:2.10"
+    )
+
+
+def test_a_version_path_the_chart_does_not_deploy_is_refused_before_any_commit(fleet):
+    require_helm()
+    overridden = {
+        **CHART,
+        "charts/web/values-prod.yaml": VALUES_PROD,
+        "charts/web/values-pin.yaml": "image: {tag: v0.9.0}\n",
+    }
+    fleet.repo.commit(overridden, "a chart whose last values file pins the tag")
+    engine = fleet.reload(
+        VERSIONED.replace('values = ["values-{env}.yaml"]', 'values = ["values-{env}.yaml", "values-pin.yaml"]')
+    )
+    head = fleet.repo.work.git.ls_remote(fleet.repo.url, "main")
+    with pytest.raises(
+        ManifestError, match=r"web renders its image tag in prod as v0.9.0, but values-prod.yaml:image.tag is v1.0.0"
+    ):
+        engine.deploy("web", "prod", "v1.1.0", actor="alice")
+    fleet.repo.commit({"charts/web/values-prod.yaml": "replicas: 3\n", "charts/web/values-pin.yaml": "{}\n"}, "no tag")
+    engine = fleet.reload()
+    with pytest.raises(ManifestError, match=r"values-prod.yaml:image.tag is None"):
+        engine.deploy("web", "prod", "v1.1.0", actor="alice")
+    assert fleet.repo.work.git.ls_remote(fleet.repo.url, "main") != head
+    assert git.Repo(fleet.repo.url).commit("main").message.strip() == "no tag", "no deploy commit"
+
+
+def test_a_helm_app_without_a_version_path_is_refused_with_how_to_set_it(fleet):
+    require_helm()
+    fleet.repo.commit(CHART, "a chart")
+    engine = fleet.reload(APP)
+    head = fleet.repo.work.git.ls_remote(fleet.repo.url, "main")
+    with pytest.raises(ManifestError, match=r"web is a Helm chart: set apps.APP.version_path"):
+        engine.deploy("web", "prod", "v1.1.0", actor="alice")
+    assert fleet.repo.work.git.ls_remote(fleet.repo.url, "main") == head, "no template was edited"
 
 
 def test_without_helm_a_helm_app_is_an_error_in_its_row_and_other_apps_render(fleet, monkeypatch, tmp_path):
