@@ -39,7 +39,7 @@ test: install prometheus tmux helm lint
 test-cluster: install
 	$(BIN)/pytest tests/cluster
 
-demo: install
+demo: install helm
 	$(BIN)/gitopsctl demo
 
 bench: install

@@ -3,7 +3,9 @@
 Three apps in dev, staging and prod: ``trade-service`` (plain YAML),
 ``pricing-api`` (a kustomize base with one overlay per environment) and
 ``ledger-worker`` (plain YAML with a Secret). The repository is a bare repo,
-pushed to from a working clone, exactly as a team's GitOps repo is.
+pushed to from a working clone, exactly as a team's GitOps repo is. The demo
+adds a fourth, ``quote-web``, a small Helm chart with values per environment
+(``chart_files``), when helm is installed.
 """
 
 from __future__ import annotations
@@ -126,6 +128,74 @@ def app_files(versions: dict[str, dict[str, str]] | None = None) -> dict[str, st
     files["apps/pricing-api/base/deployment.yaml"] = deployment_yaml("pricing-api", "registry.local/pricing-api:v0", 1)
     files["apps/pricing-api/base/service.yaml"] = service_yaml("pricing-api")
     files["README.md"] = "# GitOps repository\n\nManifests per app and environment, synced by gitopsctl.\n"
+    return files
+
+
+CHART_APP = "quote-web"
+CHART_TEMPLATE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+  labels:
+    app: {{ .Release.Name }}
+    helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+    app.kubernetes.io/managed-by: {{ .Release.Service }}
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels:
+      app: {{ .Release.Name }}
+  template:
+    metadata:
+      labels:
+        app: {{ .Release.Name }}
+    spec:
+      containers:
+        - name: {{ .Release.Name }}
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+          ports:
+            - containerPort: 8080
+          env:
+            - name: QUOTE_CURRENCIES
+              value: {{ join "," .Values.currencies | quote }}
+          resources:
+            requests:
+              cpu: 100m
+              memory: 128Mi
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector:
+    app: {{ .Release.Name }}
+  ports:
+    - port: 80
+      targetPort: 8080
+"""
+CHART_APP_TOML = """
+[apps.quote-web]
+path = "charts/quote-web"
+values = ["values-{env}.yaml"]
+version_path = "values-{env}.yaml:image.tag"
+"""
+
+
+def chart_files() -> dict[str, str]:
+    """quote-web: a chart whose per-environment values files hold the replicas and the version deploys write."""
+    replicas = {"dev": 1, "staging": 2, "prod": 2}
+    files = {
+        "charts/quote-web/Chart.yaml": "apiVersion: v2\nname: quote-web\nversion: 0.3.0\nappVersion: v3.0.0\n",
+        "charts/quote-web/values.yaml": "# defaults; values-ENV.yaml overrides them per environment\n"
+        "replicas: 1\nimage:\n  repository: registry.local/quote-web\n  tag: v3.0.0\ncurrencies: [EUR, GBP]\n",
+        "charts/quote-web/templates/quote-web.yaml": CHART_TEMPLATE,
+    }
+    for env in ENVIRONMENTS:
+        files[f"charts/quote-web/values-{env}.yaml"] = (
+            f"# {env}\nreplicas: {replicas[env]}\nimage:\n  tag: v3.0.0  # gitopsctl deploy writes this line\n"
+        )
     return files
 
 

@@ -35,11 +35,12 @@ from gitopsctl.engine import Engine
 from gitopsctl.errors import UsageError
 from gitopsctl.rollout.loop import ReconcileLoop
 from gitopsctl.serve.follow import Follower
+from gitopsctl.source.helm import helm_binary
 from kubesandbox import Sandbox, Timing
 from standins.prometheus import PrometheusServer
 from standins.traffic import TrafficSimulator
 
-from .seed import ENVIRONMENTS, config_text, seed
+from .seed import CHART_APP, CHART_APP_TOML, ENVIRONMENTS, chart_files, config_text, seed
 
 APP = "trade-service"
 CI_AUTHOR = git.Actor("CI", "ci@trading.example")
@@ -195,6 +196,16 @@ class DemoWorld:
             'namespace = "trading-prod"\nstrategy = "canary"\nsync = "auto"',
         )
         text += analysis + textwrap.dedent(CANARY).replace('pause = "1s"', f'pause = "{self.pause}"')
+        if helm_binary() is not None:
+            self.repo.commit(chart_files(), f"Add {CHART_APP}, a Helm chart with values per environment")
+            text += (
+                CHART_APP_TOML
+                + f"\n[apps.{CHART_APP}.canary]\nsteps = [{{ set_weight = 50 }}, {{ set_weight = 100 }}]\n"
+            )
+        else:
+            self.say(
+                f"helm is not installed (make helm installs it): the demo runs without {CHART_APP}, its Helm chart"
+            )
         if self.slack_channel:
             roles = "\n".join(SLACK_ROLES.format(env=env) for env in ENVIRONMENTS)
             text += SLACK.format(channel=self.slack_channel, roles=roles)
@@ -378,3 +389,13 @@ def _scenario(world: DemoWorld, controller: DemoController, say) -> None:
     row = world.engine.status(APP, "prod")[0]
     if (row.sync, row.revision) != ("Synced", sha):
         raise DemoFailed(f"prod is {row.sync} at {row.revision} after the CI commit's canary")
+
+    if CHART_APP in world.engine.config.apps:
+        say(f"\n6. {CHART_APP} is a Helm chart: a deploy to dev writes one line of its values-dev.yaml")
+        result = world.engine.deploy(CHART_APP, "dev", "v3.1.0", actor="demo", wait=True, timeout=60)
+        line = next(
+            (line for line in world.repo.read(f"charts/{CHART_APP}/values-dev.yaml").splitlines() if "tag:" in line), ""
+        )
+        say(f"  {result.status}: {line.strip()}; dev runs {world.engine.status(CHART_APP, 'dev')[0].version}")
+        if result.status != "Deployed" or world.engine.status(CHART_APP, "dev")[0].version != "v3.1.0":
+            raise DemoFailed(f"{CHART_APP} v3.1.0 was not deployed to dev: {result.message}")

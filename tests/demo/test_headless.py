@@ -12,11 +12,12 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import require_prometheus
+from tests.conftest import require_helm, require_prometheus
 
 
 def test_the_headless_demo_behaves_as_it_says():
     require_prometheus()
+    require_helm()
     done = subprocess.run(
         [sys.executable, "-m", "gitopsctl", "demo", "--headless"], capture_output=True, text=True, timeout=110
     )
@@ -27,6 +28,8 @@ def test_the_headless_demo_behaves_as_it_says():
     assert "prod runs v1.4.2 again" in out
     assert "Deployment/trade-service spec.replicas: Git 3, live 5 by kubectl-edit" in out
     assert "drift resolved: trade-service in prod (synced by demo)" in out
+    assert "4 apps Healthy in dev, staging, prod" in out, "quote-web, the Helm chart, synced everywhere"
+    assert "Deployed: tag: v3.1.0  # gitopsctl deploy writes this line; dev runs v3.1.0" in out
     assert "Traceback" not in out + done.stderr
 
 
