@@ -46,8 +46,11 @@ def check_version(version: str) -> str:
     return version
 
 
-def _replace_scalar(text: str, line: int, column: int, value: str) -> str:
-    """Replace the scalar starting at (line, column) with ``value``, keeping its quoting and any comment."""
+def _replace_scalar(text: str, line: int, column: int, value: str, *, flow: bool = False) -> str:
+    """Replace the scalar starting at (line, column) with ``value``, keeping its quoting and any comment.
+
+    In a flow mapping (``image: {tag: v1, pull: Always}``) a plain scalar also ends at ``,``, ``}`` or ``]``.
+    """
     lines = text.splitlines(keepends=True)
     current = lines[line]
     rest = current[column:]
@@ -55,7 +58,7 @@ def _replace_scalar(text: str, line: int, column: int, value: str) -> str:
     if quote:
         end = rest.index(quote, 1) + 1
     else:
-        match = re.search(r"\s+#|\s*$", rest)
+        match = re.search(r"\s*[,}\]]|\s+#|\s*$" if flow else r"\s+#|\s*$", rest)
         end = match.start() if match else len(rest.rstrip("\r\n"))
     lines[line] = current[:column] + f"{quote}{value}{quote}" + rest[end:]
     return "".join(lines)
@@ -126,7 +129,8 @@ def set_version(
                     old = str(c["image"])
                     new = f"{repository_of(old)}:{version}"
                     line, column = c.lc.value("image")
-                    _write(root, path, _replace_scalar(path.read_text(encoding="utf-8"), line, column, new))
+                    text = path.read_text(encoding="utf-8")
+                    _write(root, path, _replace_scalar(text, line, column, new, flow=c.fa.flow_style()))
                     return Edit(path, image_tag(old), version)
     raise ManifestError(
         f"no workload in {app_dir.name} has a container named {container!r}; check the app's container in the configuration"
@@ -144,7 +148,7 @@ def _set_kustomize_tag(root: Path, path: Path, repository: str, version: str) ->
             old = str(entry.get("newTag", "latest"))
             if "newTag" in entry:
                 line, column = entry.lc.value("newTag")
-                _write(root, path, _replace_scalar(text, line, column, version))
+                _write(root, path, _replace_scalar(text, line, column, version, flow=entry.fa.flow_style()))
             else:
                 entry["newTag"] = version
                 _dump(root, path, doc)
@@ -191,7 +195,7 @@ def _set_value(root: Path, path: Path, where: VersionPath, version: str) -> Edit
             quoted = text.splitlines()[line][column : column + 1] in ("'", '"')
             # unquoted, 1.10 would reach the chart as the number 1.1: helm reads values as YAML
             shown = version if quoted or isinstance(yaml.safe_load(version), str) else f'"{version}"'
-            _write(root, path, _replace_scalar(text, line, column, shown))
+            _write(root, path, _replace_scalar(text, line, column, shown, flow=node.fa.flow_style()))
             return Edit(path, "" if value is None else str(value), version)
         node = node[key]
     raise AssertionError("version paths have at least one key")

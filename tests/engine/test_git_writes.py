@@ -9,7 +9,8 @@ from pathlib import Path
 import git
 import pytest
 
-from gitopsctl.errors import ManifestError
+from gitopsctl.config.model import VersionPath
+from gitopsctl.errors import ManifestError, UnsafeInputError
 from gitopsctl.source.images import set_version
 from gitopsctl.source.writer import GitWriter
 
@@ -75,6 +76,69 @@ def test_a_kustomization_without_the_image_gets_an_entry(tmp_path: Path):
         "images:\n  - name: registry.local/pricing-api\n    newTag: v2.1.0"
         in (tmp_path / "kustomization.yaml").read_text()
     )
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            "image:\n  tag: v1.0.0   # written by deploys\n",
+            ["-  tag: v1.0.0   # written by deploys", "+  tag: v1.1.0   # written by deploys"],
+        ),
+        (
+            "image: {repository: r, tag: v1.0.0}\n",
+            ["-image: {repository: r, tag: v1.0.0}", "+image: {repository: r, tag: v1.1.0}"],
+        ),
+        (
+            "image: {tag: v1.0.0, pullPolicy: Always}\n",
+            ["-image: {tag: v1.0.0, pullPolicy: Always}", "+image: {tag: v1.1.0, pullPolicy: Always}"],
+        ),
+        ("image:\n  tag: 'v1.0.0'\n", ["-  tag: 'v1.0.0'", "+  tag: 'v1.1.0'"]),
+    ],
+)
+def test_a_version_path_changes_one_value_of_a_values_file_in_any_style(tmp_path: Path, values, expected):
+    (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 0.1.0\n")
+    (tmp_path / "values-prod.yaml").write_text(values)
+    edit = set_version(tmp_path, "web", "v1.1.0", None, version_path=VersionPath("values-prod.yaml", ("image", "tag")))
+    assert (edit.old, edit.new) == ("v1.0.0", "v1.1.0")
+    assert changed_lines(values, (tmp_path / "values-prod.yaml").read_text()) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            "replicas: 3\n",
+            r"values-prod.yaml has no image.tag \(nothing at 'image' under its top\); add it once by hand",
+        ),
+        ("image: registry.local/web:v1\n", r"values-prod.yaml has no image.tag \(nothing at 'tag' under image\)"),
+        ("image:\n  tag: [v1]\n", r"values-prod.yaml:image.tag is not a one-line value"),
+        ("image: {tag: v1}\n---\nimage: {tag: v2}\n", r"values-prod.yaml has no image.tag"),
+    ],
+)
+def test_a_version_path_that_does_not_hold_a_value_changes_nothing(tmp_path: Path, values, message):
+    (tmp_path / "values-prod.yaml").write_text(values)
+    with pytest.raises(ManifestError, match=message):
+        set_version(tmp_path, "web", "v1.1.0", None, version_path=VersionPath("values-prod.yaml", ("image", "tag")))
+    assert (tmp_path / "values-prod.yaml").read_text() == values
+
+
+def test_a_symlinked_values_file_is_never_written_through(tmp_path: Path):
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("image: {tag: v1}\n")
+    chart = tmp_path / "repo" / "charts" / "web"
+    chart.mkdir(parents=True)
+    (chart / "values-prod.yaml").symlink_to(outside)
+    with pytest.raises((ManifestError, UnsafeInputError)):
+        set_version(
+            chart,
+            "web",
+            "v2",
+            None,
+            root=tmp_path / "repo",
+            version_path=VersionPath("values-prod.yaml", ("image", "tag")),
+        )
+    assert outside.read_text() == "image: {tag: v1}\n"
 
 
 @pytest.mark.parametrize("version", ["-x", "../../etc", "v1 2", "a" * 129, ""])

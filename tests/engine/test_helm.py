@@ -350,3 +350,26 @@ def test_without_helm_a_helm_app_is_an_error_in_its_row_and_other_apps_render(fl
     )
     plain = rows[("trade-service", "dev")]
     assert plain.sync == "OutOfSync" and "helm" not in plain.message, "rendered, and not delivered yet"
+
+
+def test_a_template_removed_from_the_chart_is_pruned_and_one_leaving_the_namespace_is_refused(fleet):
+    require_helm()
+    fleet.repo.commit(CHART, "a chart")
+    engine = fleet.reload(APP)
+    engine.sync("web", "dev", wait=True, timeout=30)
+    assert fleet.core.read_namespaced_config_map("web-settings", "trading-dev").data == {"namespace": "trading-dev"}
+    fleet.repo.commit({"charts/web/templates/settings.yaml": None}, "no settings any more")
+    result = engine.sync("web", "dev", wait=True, timeout=30)
+    assert [str(ref) for ref in result.pruned] == ["ConfigMap trading-dev/web-settings"]
+    assert "web-settings" not in {c.metadata.name for c in fleet.core.list_namespaced_config_map("trading-dev").items}
+    assert [(h.revision, h.pruned) for h in engine.history("web", "dev")][0] == (result.revision, 1)
+    assert "no settings any more" in [r.title for r in engine.releases("web", "dev")]
+    fleet.repo.commit(
+        {
+            "charts/web/templates/escape.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: planted, namespace: kube-system}\n"
+        },
+        "a template writing elsewhere",
+    )
+    with pytest.raises(ManifestError, match=r"ConfigMap kube-system/planted"):
+        engine.sync("web", "dev", wait=True, timeout=30)
+    assert "planted" not in {c.metadata.name for c in fleet.core.list_namespaced_config_map("kube-system").items}
