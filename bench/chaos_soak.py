@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import git  # noqa: E402
 
+from bench.results import Row, report  # noqa: E402
 from demo.seed import config_text, seed  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
@@ -518,7 +519,16 @@ def main() -> int:
     print(f"invariants: 8 checked, violations: {len(violations)}")
     for violation in violations:
         print(f"  VIOLATION {violation}")
-    return 1 if violations else 0
+    done = ", ".join(f"{n} {what}" for what, n in sorted(figures.counts.items()))
+    row = Row(
+        f"chaos soak: {args.seconds:g} s of releases through a prod canary while the API fails, Prometheus goes away, "
+        "Git refuses pushes and the controller is SIGKILLed (serve replicas as their own processes)",
+        f"8 invariants, {len(violations)} violated ({done})",
+        target="0 violations",
+        passed=not violations,
+        command=f".venv/bin/python bench/chaos_soak.py --seconds {args.seconds:g}",
+    )
+    return report("chaos_soak", [row])
 
 
 if __name__ == "__main__":

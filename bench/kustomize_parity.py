@@ -35,6 +35,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import Row, report  # noqa: E402
 from gitopsctl.errors import GitOpsError  # noqa: E402
 from gitopsctl.source.render import KUSTOMIZATION_FILES, Renderer  # noqa: E402
 from gitopsctl.source.repo import GitRepository  # noqa: E402
@@ -277,10 +278,10 @@ def main(argv: list[str]) -> int:
             family: [measure(renderer, sha, tree, target, scratch / "home") for target in targets]
             for family, targets in families.items()
         }
-    return report(outcomes, krusty_skipped)
+    return summarize(outcomes, krusty_skipped)
 
 
-def report(outcomes: dict[str, list[Outcome]], krusty_skipped: int) -> int:
+def summarize(outcomes: dict[str, list[Outcome]], krusty_skipped: int) -> int:
     every = [o for found in outcomes.values() for o in found]
     renders = [o for o in every if o.kubectl_renders]
     identical = [o for o in renders if o.identical]
@@ -309,7 +310,18 @@ def report(outcomes: dict[str, list[Outcome]], krusty_skipped: int) -> int:
     print(f"misses: {len(misses)}")
     for o in misses:
         print(f"  miss: {o.target}: {o.reason}")
-    return 1 if misses or looser else 0
+    row = Row(
+        f"kustomize parity: {len(every)} targets from kustomize's own examples/, the demos its examples/*.md write "
+        "and api/krusty tests with literal files, rendered by gitopsctl and by `kubectl kustomize`",
+        f"{len(identical)} of the {len(renders)} kubectl renders identical; {len(by_design)} refused by design "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'none'}); {len(misses)} misses; "
+        f"{len(looser)} rendered that kubectl refuses",
+        target="0 misses, 0 looser",
+        ratio=f"{len(identical)}/{len(renders)} = {len(identical) / max(len(renders), 1):.1%} of kubectl's renders",
+        passed=not misses and not looser,
+        command=".venv/bin/python bench/kustomize_parity.py [KUSTOMIZE_CHECKOUT]",
+    )
+    return report("kustomize_parity", [row])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ errors. Each track behaves by its image tag: ``-bad`` answers 20% with 5xx,
 ``-slow`` has a p99 of 1.5 s, anything else 0.1% errors and a p99 of 120 ms.
 Errors are spread evenly at exactly that rate, so a query's window always sees
 it; latencies are random.
-Exported at ``/metrics`` (Prometheus) and ``/stats.json``. Each request served
+Exported at ``/metrics`` (Prometheus) and ``/stats.json`` (each serving track's
+success rate and p99 measured over the requests of the last ``STATS_WINDOW``
+seconds, as a web metric provider would read them). Each request served
 is also an access-log line of the pod that served it (round robin over the
 track's endpoints), written where ``kubectl logs`` reads a container's output
 (kubesandbox/output.py).
@@ -24,7 +26,9 @@ from __future__ import annotations
 import json
 import math
 import random
+import statistics
 import threading
+from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,6 +42,7 @@ APP_LABEL, ENV_LABEL, TRACK_LABEL = "gitopsctl.io/app", "gitopsctl.io/env", "git
 BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 REQUESTS_PER_SECOND = 50.0
 TICK = 0.25
+STATS_WINDOW = 3.0  # seconds of requests /stats.json measures its rates over
 FORGET_EVERY = 40  # ticks
 
 
@@ -227,6 +232,8 @@ class TrafficSimulator:
         self._lock = threading.Lock()
         self._stats: list[dict[str, Any]] = []
         self._lost: dict[str, float] = {}  # "APP/ENV" -> requests failed for want of an endpoint, since the start
+        # per track, the last ticks' (requests, failed, latencies): what /stats.json measures its rates over
+        self._recent: dict[tuple[str, ...], deque[tuple[float, float, list[float]]]] = {}
         simulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -280,11 +287,19 @@ class TrafficSimulator:
         """Every track, and ``by_track["APP/ENV/TRACK"]`` for serving tracks: what a web metric provider reads."""
         with self._lock:
             tracks_now = list(self._stats)
-        by_track = {
-            f"{t['app']}/{t['env']}/{t['track']}": {"success_rate": 1 - t["error_rate"], "p99": t["p99"]}
-            for t in tracks_now
-            if t["weight"] > 0
-        }
+            recent = {key: list(ticks) for key, ticks in self._recent.items()}
+        by_track = {}
+        for t in tracks_now:
+            ticks = recent.get((t["app"], t["env"], t["namespace"], t["track"]), [])
+            served = sum(n for n, _, _ in ticks)
+            if t["weight"] > 0 and served > 0:  # a track that served nothing has no rate to report yet
+                latencies = sorted(x for _, _, xs in ticks for x in xs)
+                p99 = statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0]
+                by_track[f"{t['app']}/{t['env']}/{t['track']}"] = {
+                    "success_rate": round(1 - sum(f for _, f, _ in ticks) / served, 6),
+                    "p99": round(p99, 4),
+                    "requests": round(served, 2),
+                }
         return {"tracks": tracks_now, "by_track": by_track, "no_endpoint": self.lost()}
 
     def lost(self) -> dict[str, int]:
@@ -311,6 +326,7 @@ class TrafficSimulator:
 
     def tick(self, seconds: float) -> None:
         stats = []
+        measured: dict[tuple[str, ...], tuple[float, float, list[float]]] = {}
         for t in tracks(self.store):
             b = behaviour(t.image)
             key = (t.app, t.env, t.namespace, t.track)
@@ -339,6 +355,7 @@ class TrafficSimulator:
                 )
                 self.latency.labels(*key).observe(latencies[-1])
             self._access_log(t, failed, latencies)
+            measured[key] = (count + lost, errors + lost, latencies)
             stats.append(
                 {
                     "app": t.app,
@@ -356,6 +373,11 @@ class TrafficSimulator:
         with self._lock:
             self._stats = stats
             self.ticks += 1
+            for key in set(self._recent) - set(measured):
+                del self._recent[key]  # a track whose Deployment is gone starts afresh
+            for key, tick in measured.items():
+                window = self._recent.setdefault(key, deque(maxlen=max(1, round(STATS_WINDOW / self.interval))))
+                window.append(tick)
         if self.ticks % FORGET_EVERY == 0:  # the lines of deleted pods go with them
             pods, _ = self.store.list(("", "pods"))
             self.store.output.forget({p["metadata"]["uid"] for p in pods})

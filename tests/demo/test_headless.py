@@ -45,7 +45,8 @@ def test_without_a_terminal_or_prometheus_the_demo_runs_headless_on_the_simulato
     assert done.returncode == 0, out + done.stderr
     assert out.startswith("no terminal here, so the demo runs headless")
     assert "analysis: the web provider reading the simulator's" in out
-    assert "Promoted: trade-service v1.4.2 in prod" in out and "Aborted: success-rate 0.8 < 0.95 at 34% traffic" in out
+    assert "Promoted: trade-service v1.4.2 in prod" in out
+    assert re.search(r"Aborted: success-rate 0\.[78]\d* < 0.95 at 34% traffic", out), "measured: about 20% errors"
 
 
 def test_a_terminated_demo_stops_what_it_started():

@@ -80,6 +80,10 @@ def test_behaviour_follows_the_image_tag(sandbox, dyn):
     canary_errors = counts[("canary", "503")] / (counts[("canary", "200")] + counts[("canary", "503")])
     assert stable_errors < 0.01 and 0.15 < canary_errors < 0.25
     assert counts[("stable", "200")] + counts.get(("stable", "503"), 0) == pytest.approx(5000, abs=1)
+    measured = simulator.stats()["by_track"]  # what the web provider reads: the last ticks' requests, not a setting
+    assert measured["web/dev/canary"]["success_rate"] == pytest.approx(0.8, abs=0.01)
+    assert measured["web/dev/stable"]["success_rate"] > 0.99  # 0.1% errors: at most one in its 300 requests
+    assert 0 < measured["web/dev/canary"]["requests"] < counts[("canary", "200")] + counts[("canary", "503")]
 
 
 def test_requests_routed_to_a_track_without_ready_endpoints_fail_and_are_counted_apart(sandbox, dyn):
