@@ -74,8 +74,15 @@ class Workspace:
 
     def render(self, app: App, env: Environment, sha: str) -> Rendered:
         """The app's manifests at ``sha`` in ``env``; a Helm chart renders as the app's release there."""
-        release = Release(app.name, env.namespace, app.values_for(env.name))
-        return self.renderer.render(sha, app.path_for(env.name), release)
+        return self.renderer.render(sha, app.path_for(env.name), self._release(app, env))
+
+    def render_edited(self, app: App, env: Environment, sha: str, edits: dict[str, bytes]) -> tuple[dict, ...]:
+        """A Helm app's chart at ``sha`` with files below its path replaced: what a deploy's edit would render."""
+        return self.renderer.render_edited(sha, app.path_for(env.name), self._release(app, env), edits)
+
+    @staticmethod
+    def _release(app: App, env: Environment) -> Release:
+        return Release(app.name, env.namespace, app.values_for(env.name))
 
     def desired(self, app: App, env: Environment, sha: str) -> tuple[Rendered, list[dict]]:
         """The app's objects at ``sha`` as they would be applied; refused here when they leave the boundary."""

@@ -238,6 +238,7 @@ def test_a_version_path_names_a_values_file_and_its_keys():
         ),
         ("values-{env}.yaml:image..tag", "must be a values file and the dotted keys"),
         ("../values.yaml:image.tag", '"../values.yaml" must be a relative path inside the app\'s path'),
+        ("{env.__class__}.yaml:image.tag", "may only use the placeholders {env} and {app}"),
         (
             "values-pinned.yaml:image.tag",
             '"values-pinned.yaml" is not one of the app\'s values files, so a version written there would not be '
@@ -251,6 +252,14 @@ def test_a_bad_version_path_is_one_sentence(version_path, expected):
         f'path = "charts/{{app}}"\nvalues = ["values-{{env}}.yaml"]\nversion_path = "{version_path}"',
     )
     assert any(expected in problem for problem in problems(text)), problems(text)
+
+
+@pytest.mark.parametrize("values", ["{env:.>2.0}/secrets.yaml", "{app!r}.yaml", "values-{0}.yaml"])
+def test_a_values_file_may_only_use_the_placeholders_as_they_are(values):
+    text = MINIMAL.replace("set_weight = 140", "set_weight = 100").replace(
+        'path = "apps/trade-service/{env}"', f'path = "charts/{{app}}"\nvalues = ["{values}"]'
+    )
+    assert any("may only use the placeholders {env} and {app}" in p for p in problems(text)), problems(text)
 
 
 def test_a_canary_environment_requires_the_app_to_define_steps():

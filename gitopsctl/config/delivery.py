@@ -333,9 +333,7 @@ def read_template(name: str, reader: Reader) -> AnalysisTemplate:
 def _path_template(value: str) -> str | None:
     if value.startswith("/") or ".." in Path(value).parts:
         return f'"{value}" must be a relative path inside the repository'
-    try:
-        value.format(env="x", app="x")
-    except (KeyError, IndexError, ValueError):
+    if re.search(r"[{}]", re.sub(r"\{(?:env|app)\}", "", value)):  # "{env:.>2}" would format to ".."
         return f'"{value}" may only use the placeholders {{env}} and {{app}}'
     return None
 

@@ -16,7 +16,7 @@ from ..config import App, Environment
 from ..config.model import VersionPath
 from ..errors import ManifestError, PolicyError, UsageError
 from ..identity import same_person
-from ..source.images import check_version, read_value
+from ..source.images import check_version, edit_value, read_value
 from ..source.manifests import find_version, image_repository
 from . import policy
 from .deliveries import Deliveries
@@ -81,6 +81,23 @@ class Planner:
                 "version_path must name the value the image tag comes from (a later values file may set it again)"
             )
 
+    def _preview(self, app: App, env: Environment, where: VersionPath, version: str) -> None:
+        """Render the chart with the edit a deploy would commit: refused unless it deploys exactly ``version``."""
+        sha = self.engine.repo.resolve()
+        content = self.engine.repo.read_file(
+            sha, posixpath.normpath(posixpath.join(app.path_for(env.name), where.file))
+        )
+        if content is None:
+            raise ManifestError(f"{where.file} is not a file in Git, so {app.name}'s version cannot be written there")
+        edited, _ = edit_value(content.decode("utf-8", "replace"), where, version)
+        objects = self.engine.workspace.render_edited(app, env, sha, {where.file: edited.encode("utf-8")})
+        deployed = find_version(list(objects), app.container)
+        if deployed != version:
+            raise ManifestError(
+                f"writing {version} at {where} would deploy {app.name} {deployed} in {env.name}: the image tag does "
+                "not come from there (a later values file may set it again); point version_path at the value it uses"
+            )
+
     def healthy_version(self, app: App, env: Environment) -> str | None:
         row = self.engine.status(app.name, env.name)[0]
         return row.version if row.health == HEALTHY and row.sync == "Synced" else None
@@ -125,6 +142,8 @@ class Planner:
                     f"{app.name} {version} has not run Healthy in {upstream.name} ({where}); deploy it there first"
                 )
         previous, _ = self.git_version(app, env)  # renders the app: a path escape or boundary refusal stops here
+        if (where := app.version_at(env.name)) is not None and version != previous:
+            self._preview(app, env, where, version)
         freeze = policy.active_freeze(env, _now(), self.freezes.manual(env))
         if freeze is not None and not break_glass:
             until = f" until {freeze.until:%a %H:%M %Z}" if freeze.until else ""

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import YAMLError
 
 from ..config.model import VersionPath
@@ -46,22 +46,48 @@ def check_version(version: str) -> str:
     return version
 
 
+def _lines(text: str) -> list[str]:
+    """Lines with their own endings (``\r\n`` kept), split only where YAML breaks lines."""
+    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+
+
 def _replace_scalar(text: str, line: int, column: int, value: str, *, flow: bool = False) -> str:
     """Replace the scalar starting at (line, column) with ``value``, keeping its quoting and any comment.
 
     In a flow mapping (``image: {tag: v1, pull: Always}``) a plain scalar also ends at ``,``, ``}`` or ``]``.
+    A quoted scalar ends at its closing quote (escapes skipped); one that goes on to the next line is refused.
     """
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
+    if line == 0 and text.startswith("\ufeff"):
+        column += 1  # the YAML reader does not count a byte order mark as a column
     current = lines[line]
     rest = current[column:]
     quote = rest[:1] if rest[:1] in ("'", '"') else ""
     if quote:
-        end = rest.index(quote, 1) + 1
+        end = _closing_quote(rest)
+        if end is None:
+            raise ManifestError(f"the value on line {line + 1} goes on over several lines; change it by hand")
     else:
         match = re.search(r"\s*[,}\]]|\s+#|\s*$" if flow else r"\s+#|\s*$", rest)
         end = match.start() if match else len(rest.rstrip("\r\n"))
     lines[line] = current[:column] + f"{quote}{value}{quote}" + rest[end:]
     return "".join(lines)
+
+
+def _closing_quote(rest: str) -> int | None:
+    """Where the quoted scalar at the start of ``rest`` ends (after its closing quote), or None on a later line."""
+    quote, i = rest[0], 1
+    while i < len(rest):
+        if quote == '"' and rest[i] == "\\":
+            i += 2
+            continue
+        if rest[i] == quote:
+            if quote == "'" and rest[i + 1 : i + 2] == "'":
+                i += 2
+                continue
+            return i + 1
+        i += 1
+    return None
 
 
 def _yaml() -> YAML:
@@ -70,10 +96,15 @@ def _yaml() -> YAML:
     return rt
 
 
-def _load_all(path: Path) -> list[Any]:
+def _read(path: Path) -> str:
+    """The file as it is, line endings included (a CRLF file stays CRLF)."""
+    return path.read_bytes().decode("utf-8")
+
+
+def _load_all(path: Path, text: str | None = None) -> list[Any]:
     try:
-        return list(_yaml().load_all(path.read_text(encoding="utf-8")))
-    except YAMLError as e:
+        return list(_yaml().load_all(_read(path) if text is None else text))
+    except (YAMLError, UnicodeDecodeError) as e:
         raise ManifestError(f"{path.name} is not valid YAML: {e}") from e
 
 
@@ -129,7 +160,7 @@ def set_version(
                     old = str(c["image"])
                     new = f"{repository_of(old)}:{version}"
                     line, column = c.lc.value("image")
-                    text = path.read_text(encoding="utf-8")
+                    text = _read(path)
                     _write(root, path, _replace_scalar(text, line, column, new, flow=c.fa.flow_style()))
                     return Edit(path, image_tag(old), version)
     raise ManifestError(
@@ -138,8 +169,8 @@ def set_version(
 
 
 def _set_kustomize_tag(root: Path, path: Path, repository: str, version: str) -> Edit:
-    text = path.read_text(encoding="utf-8")
-    (doc,) = _load_all(path)[:1] or [None]
+    text = _read(path)
+    (doc,) = _load_all(path, text)[:1] or [None]
     if not isinstance(doc, CommentedMap):
         raise ManifestError(f"{path.name} is not a kustomization")
     images = doc.get("images")
@@ -177,8 +208,28 @@ def _set_value(root: Path, path: Path, where: VersionPath, version: str) -> Edit
     """One line of a values file: the scalar at ``where.keys``, which must already be there."""
     if not path.is_file():
         raise ManifestError(f"{where.file} does not exist in the app's path; it holds the version ({where})")
-    text = path.read_text(encoding="utf-8")
-    docs = _load_all(path)
+    text, old = edit_value(_read(path), where, version)
+    _write(root, path, text)
+    return Edit(path, old, version)
+
+
+# YAML 1.1 (what helm reads values as) takes these, and numbers, for other than strings
+_NOT_STRINGS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"})
+
+
+def edit_value(text: str, where: VersionPath, version: str) -> tuple[str, str]:
+    """``text`` with the scalar at ``where.keys`` set to ``version`` on its own line, and the value it had.
+
+    Refused, with nothing changed, when one line cannot say it: the key missing, empty, reached through a merge
+    key, shared through an anchor, tagged, or over several lines; and checked after the edit: the file must read
+    as before but for that one value.
+    """
+    check_version(version)
+    try:
+        docs = list(_yaml().load_all(text))
+        expected = yaml.safe_load(text) if len(docs) == 1 else None
+    except (YAMLError, yaml.YAMLError) as e:
+        raise ManifestError(f"{where.file} is not valid YAML: {e}") from e
     node: Any = docs[0] if len(docs) == 1 else None
     for depth, key in enumerate(where.keys):
         if not isinstance(node, CommentedMap) or key not in node:
@@ -187,17 +238,34 @@ def _set_value(root: Path, path: Path, where: VersionPath, version: str) -> Edit
                 f"{where.file} has no {'.'.join(where.keys)} (nothing at {key!r} under {found}); add it once by hand, "
                 "then gitopsctl can change it"
             )
-        if depth == len(where.keys) - 1:
-            value = node[key]
-            if isinstance(value, CommentedMap | CommentedSeq) or "\n" in str(value):
-                raise ManifestError(f"{where} is not a one-line value, so it cannot hold a version")
-            line, column = node.lc.value(key)
-            quoted = text.splitlines()[line][column : column + 1] in ("'", '"')
-            # unquoted, 1.10 would reach the chart as the number 1.1: helm reads values as YAML
-            shown = version if quoted or isinstance(yaml.safe_load(version), str) else f'"{version}"'
-            _write(root, path, _replace_scalar(text, line, column, shown, flow=node.fa.flow_style()))
-            return Edit(path, "" if value is None else str(value), version)
-        node = node[key]
+        if node.anchor.value or key not in (node.lc.data or {}):
+            how = f"the anchor &{node.anchor.value}" if node.anchor.value else "a merge key (<<)"
+            raise ManifestError(f"{where} is shared through {how}; a deploy would change every place using it")
+        value = node[key]
+        if depth < len(where.keys) - 1:
+            node = value
+            continue
+        if value is None or isinstance(value, CommentedMap | CommentedSeq | TaggedScalar) or "\n" in str(value):
+            raise ManifestError(f"{where} is not a one-line value, so it cannot hold a version; set one by hand")
+        if getattr(getattr(value, "anchor", None), "value", None):
+            raise ManifestError(f"{where} is shared through the anchor &{value.anchor.value}; change it by hand")
+        line, column = node.lc.value(key)
+        quoted = _lines(text)[line].lstrip("\ufeff")[column : column + 1] in ("'", '"')
+        plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", version) and version.lower() not in _NOT_STRINGS
+        edited = _replace_scalar(
+            text, line, column, version if quoted or plain else f'"{version}"', flow=node.fa.flow_style()
+        )
+        parent = expected
+        for k in where.keys[:-1]:
+            parent = parent[k]
+        parent[where.keys[-1]] = version
+        try:
+            after = yaml.safe_load(edited)
+        except yaml.YAMLError:
+            after = None
+        if after != expected:
+            raise ManifestError(f"{where} cannot be changed on its one line without changing more; change it by hand")
+        return edited, str(value)
     raise AssertionError("version paths have at least one key")
 
 

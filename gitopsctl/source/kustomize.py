@@ -23,6 +23,8 @@ from pathlib import Path
 from ..errors import ManifestError
 
 MAX_STDERR_BYTES = 1024 * 1024
+# address space of one renderer: Go reserves ~700 MB at start, leaving a few hundred MB to work in
+RENDER_ADDRESS_SPACE = 1 << 30
 MAX_ERROR_LINES = 30  # of kustomize's message shown in an error
 MAX_ERROR_CHARS = 4000
 # kubectl's (klog's) report of a failed command: err="one line" or err=< then tab-indented lines and " >"
@@ -84,6 +86,8 @@ def run_bounded(
     Returns the exit code, stdout and stderr.
     """
     deadline = time.monotonic() + timeout
+    if prlimit := shutil.which("prlimit"):  # util-linux, on every Debian; a hostile chart cannot OOM serve's pod
+        command = [prlimit, f"--as={RENDER_ADDRESS_SPACE}", "--", *command]
     limits = {"stdout": max_bytes, "stderr": MAX_STDERR_BYTES}
     chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
     sizes = {"stdout": 0, "stderr": 0}

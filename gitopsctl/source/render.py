@@ -309,9 +309,10 @@ class Renderer:
         return _applicable(load_yaml_documents(output, source), source)
 
     @contextlib.contextmanager
-    def _scratch(self, path: str, export: _Export) -> Iterator[Path]:
+    def _scratch(self, path: str, export: _Export, edits: dict[str, bytes] | None = None) -> Iterator[Path]:
         """A scratch directory holding the export written out in ``export/`` (every write checked to stay inside
-        it) and the empty ``home``, ``plugins`` and ``bin`` a renderer's environment points at; removed after."""
+        it; ``edits`` replace the content of exported files) and the empty ``home``, ``plugins`` and ``bin`` a
+        renderer's environment points at; removed after."""
         blobs = self.repo.read_blobs([b for _, b in export.files], max_bytes=self.max_bytes, what=path or ".")
         with tempfile.TemporaryDirectory(prefix="gitopsctl-render-") as tmp:
             scratch = Path(tmp)
@@ -322,13 +323,29 @@ class Renderer:
                 write_inside(root, root / check_tree_path(name), blobs[blob], new=True)
             for name, target in export.links:
                 link_inside(root, root / check_tree_path(name), target)
+            exported = {name for name, _ in export.files}
+            for name, data in (edits or {}).items():
+                if name not in exported:
+                    raise ManifestError(f"{name} is not a file of {path or '.'} in Git (a symlink is not edited)")
+                write_inside(root, root / check_tree_path(name), data)
             yield scratch
 
     # ------------------------------------------------------------ helm
 
-    def _helm(self, sha: str, path: str, dirs: list[str], release: Release) -> list[dict[str, Any]]:
+    def render_edited(self, sha: str, path: str, release: Release, edits: dict[str, bytes]) -> tuple[dict, ...]:
+        """The chart at ``path`` as ``release`` with some of its files' content replaced (``edits`` by paths
+        relative to the chart): what a deploy's edit would deploy, known before it is committed. Never cached."""
+        real = self.repo.real_path(sha, path.strip("/"))
+        if real is None or self.repo.kind(sha, join(real, CHART_FILE)) != "blob":
+            raise ManifestError(f"{path or '.'} is not a Helm chart at {sha[:12]}")
+        inside = {join(real, check_tree_path(name)): data for name, data in edits.items()}
+        return tuple(self._helm(sha, real, chart_dirs(self.repo, sha, real), release, inside))
+
+    def _helm(
+        self, sha: str, path: str, dirs: list[str], release: Release, edits: dict[str, bytes] | None = None
+    ) -> list[dict[str, Any]]:
         """Export the chart and template it as ``release``, with no way to reach a network, a cluster or a plugin."""
-        with self._scratch(path, self._export(sha, dirs, set())) as scratch:
+        with self._scratch(path, self._export(sha, dirs, set()), edits) as scratch:
             output = template(scratch, path, release, max_bytes=self.max_bytes, timeout=self.timeout)
         source = f"{path or '.'} (helm output)"
         objects = _applicable(load_yaml_documents(output, source), source)

@@ -95,12 +95,12 @@ def mask_secret(obj: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _helm_bookkeeping(names: tuple[str, ...], key: str, value: Any) -> bool:
-    """Helm's record of which chart and release rendered an object (on it or its pod template): it says where the
-    object came from, not how it runs, so a hand-installed release being adopted or a chart version bump that
-    changes nothing else is not a difference."""
-    if names[-2:] == ("metadata", "labels"):
+    """Helm's record, on an object's own metadata, of which chart and release rendered it: where the object came
+    from, not how it runs, so adopting a release installed by hand, or a chart version bump that changes nothing
+    else, is not a difference. A pod template's labels are always compared: Services select pods by them."""
+    if names == ("metadata", "labels"):
         return key == "helm.sh/chart" or (key == "app.kubernetes.io/managed-by" and value == "Helm")
-    return names[-2:] == ("metadata", "annotations") and key.startswith("meta.helm.sh/")
+    return names == ("metadata", "annotations") and key.startswith("meta.helm.sh/")
 
 
 def _ignored(pointer: str, ignore: tuple[str, ...]) -> bool:

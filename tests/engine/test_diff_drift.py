@@ -71,14 +71,23 @@ def test_helms_bookkeeping_labels_and_annotations_are_not_differences():
             "spec": {"replicas": replicas, "template": {"metadata": {"labels": dict(labels)}}},
         }
 
-    assert compare(deployment("web-0.2.0", "Helm", "web", 3), deployment("web-0.1.0", "Helm", "old", 3)) == []
-    changes = compare(deployment("web-0.2.0", "Helm", "web", 3), deployment("web-0.1.0", "Helm", "web", 5))
+    def on_the_object(manifest: dict) -> dict:  # the pod template's labels as Git has them
+        manifest["spec"]["template"]["metadata"]["labels"] = {"app": "web", "helm.sh/chart": "web-0.2.0"}
+        return manifest
+
+    desired = on_the_object(deployment("web-0.2.0", "Helm", "web", 3))
+    assert compare(desired, on_the_object(deployment("web-0.1.0", "Helm", "old", 3))) == []
+    changes = compare(desired, on_the_object(deployment("web-0.1.0", "Helm", "web", 5)))
     assert [c.path for c in changes] == ["spec.replicas"], "only what runs differently"
-    changes = compare(deployment("web-0.2.0", "gitopsctl", "web", 3), deployment("web-0.2.0", "kubectl", "web", 3))
-    assert [c.path for c in changes] == [
-        "metadata.labels.app.kubernetes.io/managed-by",
-        "spec.template.metadata.labels.app.kubernetes.io/managed-by",
-    ], "managed-by is Helm's bookkeeping only when it says Helm"
+    changes = compare(deployment("web-0.2.0", "Helm", "web", 3), deployment("web-0.1.0", "Helm", "web", 3))
+    assert [c.path for c in changes] == ["spec.template.metadata.labels.helm.sh/chart"], (
+        "a pod template's labels are what Services select pods by: always compared"
+    )
+    gitopsctl, kubectl = (on_the_object(deployment("web-0.2.0", by, "web", 3)) for by in ("gitopsctl", "kubectl"))
+    changes = compare(gitopsctl, kubectl)
+    assert [c.path for c in changes] == ["metadata.labels.app.kubernetes.io/managed-by"], (
+        "managed-by is Helm's bookkeeping only when it says Helm"
+    )
 
 
 def test_secret_string_data_compares_as_stored_data():

@@ -11,7 +11,7 @@ import pytest
 
 from gitopsctl.config.model import VersionPath
 from gitopsctl.errors import ManifestError, UnsafeInputError
-from gitopsctl.source.images import set_version
+from gitopsctl.source.images import edit_value, set_version
 from gitopsctl.source.writer import GitWriter
 
 DEPLOYMENT = textwrap.dedent(
@@ -37,6 +37,8 @@ DEPLOYMENT = textwrap.dedent(
     metadata: {name: trade-service}
     """
 )
+
+WHERE = VersionPath("values-prod.yaml", ("image", "tag"))
 
 
 def changed_lines(before: str, after: str) -> list[str]:
@@ -121,6 +123,54 @@ def test_a_version_path_that_does_not_hold_a_value_changes_nothing(tmp_path: Pat
     with pytest.raises(ManifestError, match=message):
         set_version(tmp_path, "web", "v1.1.0", None, version_path=VersionPath("values-prod.yaml", ("image", "tag")))
     assert (tmp_path / "values-prod.yaml").read_text() == values
+
+
+@pytest.mark.parametrize(
+    ("version", "written"),
+    [
+        ("v1.1.0", "v1.1.0"),
+        ("release_7", "release_7"),
+        ("2.10", '"2.10"'),
+        ("1234e56", '"1234e56"'),
+        ("0755281", '"0755281"'),
+        ("y", '"y"'),
+        ("On", '"On"'),
+    ],
+)
+def test_a_version_yaml_would_read_as_a_number_or_bool_is_quoted(version, written):
+    text, old = edit_value("image:\n  tag: v1.0.0  # deploys\n", WHERE, version)
+    assert (text, old) == (f"image:\n  tag: {written}  # deploys\n", "v1.0.0")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ("\ufeffimage: {tag: v1.0.0}\n", "\ufeffimage: {tag: v1.1.0}\n"),
+        ("image:\r\n  tag: v1.0.0\r\n# c\r\nreplicas: 1\r\n", "image:\r\n  tag: v1.1.0\r\n# c\r\nreplicas: 1\r\n"),
+        ('image:\n  tag: "v1\\"0"  # c\n', 'image:\n  tag: "v1.1.0"  # c\n'),
+        ("image:\n  tag: 'v1''0'\n", "image:\n  tag: 'v1.1.0'\n"),
+    ],
+)
+def test_byte_order_marks_crlf_and_escaped_quotes_keep_the_edit_on_its_one_value(values, expected):
+    assert edit_value(values, WHERE, "v1.1.0")[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ("image:\n  tag: &t v1.0.0\nsidecar: *t\n", "shared through the anchor &t"),
+        ("base: &b\n  tag: v1.0.0\nimage: *b\nmigrations: *b\n", "shared through the anchor &b"),
+        ("base: &b\n  tag: v1.0.0\nimage:\n  <<: *b\n", "shared through a merge key"),
+        ("image:\n  tag:\n  pullPolicy: Always\n", "is not a one-line value"),
+        ("image: {tag: , pull: Always}\n", "is not a one-line value"),
+        ("image:\n  tag: !!str v1.0.0\n", "is not a one-line value"),
+        ('image:\n  tag: "v1\n    more"\n', "the value on line 2 goes on over several lines"),
+        ("image:\n  tag: v1.0.0\n    more\n", "cannot be changed on its one line without changing more"),
+    ],
+)
+def test_values_one_line_cannot_change_safely_are_refused(values, message):
+    with pytest.raises(ManifestError, match=message):
+        edit_value(values, WHERE, "v1.1.0")
 
 
 def test_a_symlinked_values_file_is_never_written_through(tmp_path: Path):

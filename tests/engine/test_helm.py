@@ -221,6 +221,18 @@ def test_helms_output_is_bounded(repo):
         small.render(small.repo.resolve("main"), "charts/web", DEV)
 
 
+def test_a_chart_that_would_take_gigabytes_of_memory_fails_in_its_row(repo):
+    """Untested by helm's own limits, ``until 40000000`` takes 1.2 GB; the renderer's address space is capped."""
+    repo.commit(
+        {
+            "charts/web/templates/big.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\n"
+            "data: {n: '{{ len (until 40000000) }}'}\n"
+        }
+    )
+    with pytest.raises(ManifestError, match=r"helm could not render charts/web: .*out of memory"):
+        render(repo, DEV)
+
+
 def test_a_chart_error_is_helms_own_message_with_repository_paths(repo):
     repo.commit({"charts/web/templates/broken.yaml": "{{ .Values.nope.deeper }}\n"})
     with pytest.raises(ManifestError, match="helm could not render charts/web: .*nil pointer") as error:
@@ -326,6 +338,27 @@ def test_a_version_path_the_chart_does_not_deploy_is_refused_before_any_commit(f
         engine.deploy("web", "prod", "v1.1.0", actor="alice")
     assert fleet.repo.work.git.ls_remote(fleet.repo.url, "main") != head
     assert git.Repo(fleet.repo.url).commit("main").message.strip() == "no tag", "no deploy commit"
+
+
+def test_a_values_file_that_holds_the_same_tag_but_is_overridden_is_caught_by_rendering_the_edit(fleet):
+    require_helm()
+    pinned = {
+        **CHART,
+        "charts/web/values-prod.yaml": VALUES_PROD,
+        "charts/web/values-pin.yaml": "image: {tag: v1.0.0}\n",
+    }
+    fleet.repo.commit(pinned, "the last values file pins the same tag")
+    engine = fleet.reload(
+        VERSIONED.replace('values = ["values-{env}.yaml"]', 'values = ["values-{env}.yaml", "values-pin.yaml"]')
+    )
+    head = fleet.repo.work.git.ls_remote(fleet.repo.url, "main")
+    with pytest.raises(
+        ManifestError,
+        match=r"writing v1.1.0 at values-prod.yaml:image.tag would deploy web v1.0.0 in prod: the image tag does not "
+        r"come from there",
+    ):
+        engine.deploy("web", "prod", "v1.1.0", actor="alice")
+    assert fleet.repo.work.git.ls_remote(fleet.repo.url, "main") == head, "nothing committed"
 
 
 def test_a_helm_app_without_a_version_path_is_refused_with_how_to_set_it(fleet):
