@@ -16,8 +16,6 @@ from typing import TextIO
 
 from gitopsctl.config import slack_channel_problem
 
-from .world import DemoController, DemoFailed, DemoWorld, headless
-
 
 def interactive(
     out: TextIO = sys.stdout,
@@ -27,6 +25,7 @@ def interactive(
     slack_port: int = 3000,
 ) -> int:
     """The console over a running world (and the Slack bot when its tokens are set); headless without a terminal."""
+    from .world import DemoController, DemoFailed, DemoWorld, headless  # not at start-up: every command pays it
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
@@ -86,13 +85,15 @@ def _demo(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     if args.headless:
+        from .world import headless
+
         return headless(analysis_provider=args.analysis)
     return interactive(analysis_provider=args.analysis, slack_channel=args.slack_channel, slack_port=args.slack_port)
 
 
 def register(commands, common: argparse.ArgumentParser) -> None:
     demo = commands.add_parser(
-        "demo", help="a sandbox with three apps, the controller and the console: release, roll back, make drift"
+        "demo", help="a sandbox with four apps, the controller and the console: release, roll back, make drift"
     )
     demo.add_argument(
         "--headless",
