@@ -121,7 +121,8 @@ def where(server: Serve) -> str:
     return f"{slack}; Git webhooks at {listener.url}{HOOKS_PATH}" if listener else slack
 
 
-def _serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """``gitopsctl serve``: until SIGINT or SIGTERM."""
     cfg = config_module.load(getattr(args, "config", None))
     names = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"}
     refs = (cfg.slack.bot_token, cfg.slack.signing_secret, cfg.slack.app_token, cfg.git.webhook_secret)
@@ -137,25 +138,3 @@ def _serve(args: argparse.Namespace) -> int:
     stop.wait()
     server.stop()
     return 0
-
-
-def register(commands, common: argparse.ArgumentParser) -> None:
-    serve = commands.add_parser(
-        "serve", parents=[common], help="run the Slack bot, drift reports and the rollout controller until stopped"
-    )
-    serve.add_argument(
-        "--slack-mode",
-        choices=("socket", "http", "off"),
-        default="socket",
-        help="socket: Socket Mode, no public URL (SLACK_APP_TOKEN); http: Slack calls --port; off: no bot",
-    )
-    serve.add_argument(
-        "--host", default="127.0.0.1", help="address for --slack-mode http and Git webhooks (default 127.0.0.1)"
-    )
-    serve.add_argument(
-        "--port", type=int, default=3000, help="port for --slack-mode http and Git webhooks (default 3000)"
-    )
-    serve.add_argument(
-        "--metrics-port", type=int, default=None, metavar="N", help="port of /metrics (default: [serve] metrics_port)"
-    )
-    serve.set_defaults(func=_serve)

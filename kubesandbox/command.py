@@ -11,9 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .cluster import Sandbox
-from .faults import STATUSES, VERBS
-from .server import FAULTS_PATH
+from .faults import FAULTS_PATH, STATUSES, VERBS
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -24,6 +22,8 @@ def _up(args: argparse.Namespace) -> int:
     for spec in args.user:
         name, _, groups = spec.partition(":")
         users[name] = [g for g in groups.split(",") if g]
+    from .cluster import Sandbox  # the emulator loads when it runs, not at every gitopsctl command's start-up
+
     try:
         sandbox = Sandbox.start(
             Path(args.state_dir),

@@ -27,6 +27,8 @@ from typing import Any
 
 from .errors import ApiError, bad_request
 
+FAULTS_PATH = "/sandbox/faults"  # fault injection (see faults.py)
+
 VERBS = frozenset({"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"})
 STATUSES = {
     409: ("Conflict", "Operation cannot be fulfilled: the object has been modified (injected fault)"),

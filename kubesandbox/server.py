@@ -26,7 +26,7 @@ from .access import Access
 from .api import Api
 from .audit import Audit
 from .errors import ApiError, bad_request, method_not_allowed, unauthorized, unsupported_media_type
-from .faults import Faults
+from .faults import FAULTS_PATH, Faults
 from .registry import REVIEWS, SUBRESOURCES, ResourceType
 from .structure import PatchError, json_patch, merge_patch
 from .tables import to_table
@@ -35,7 +35,6 @@ from .users import MASTERS, UserInfo, Users
 log = logging.getLogger(__name__)
 
 SANDBOX_PATH = "/sandbox"  # the admin's own endpoints; not Kubernetes paths, outside RBAC
-FAULTS_PATH = "/sandbox/faults"  # fault injection (see faults.py)
 AUDIT_PATH = "/sandbox/audit"  # the audit events the server kept (see audit.py)
 PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
 VERSION = {

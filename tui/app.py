@@ -509,17 +509,10 @@ def sync_words(result) -> str:
     return f"{result.result}: {where}, {len(result.applied)} applied, health {result.health}"
 
 
-def _tui(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """``gitopsctl tui``: the console until it is quit."""
     from gitopsctl import config as config_module
 
     engine = Engine(config_module.load(getattr(args, "config", None)))
     ConsoleApp(engine, read_only=args.read_only, refresh_seconds=args.refresh, theme=args.theme).run()
     return 0
-
-
-def register(commands, common: argparse.ArgumentParser) -> None:
-    tui = commands.add_parser("tui", parents=[common], help="the on-call console (Textual)")
-    tui.add_argument("--read-only", action="store_true", help="look only: every action is hidden")
-    tui.add_argument("--refresh", type=float, default=5.0, metavar="SECONDS", help="refresh period (default 5)")
-    tui.add_argument("--theme", help='a Textual theme, e.g. "high-contrast", "textual-light", "nord"')
-    tui.set_defaults(func=_tui)

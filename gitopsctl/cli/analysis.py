@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..analysis.conditions import ConditionError
-from ..analysis.providers import PROVIDERS
-from ..analysis.trial import read_result, try_conditions
+from ..config import PROVIDERS
 from .common import emit_json
 
 
 def _try(args: argparse.Namespace) -> int:
+    from ..analysis.conditions import ConditionError  # the analysis runtime loads when asked for, not at start-up
+    from ..analysis.trial import read_result, try_conditions
+
     text = sys.stdin.read(1_000_001) if args.result == "-" else args.result
     if len(text) > 1_000_000:
         print("the result is larger than 1 MB", file=sys.stderr)
