@@ -49,7 +49,10 @@ class Seen:
     """Request identities answered recently, in this process and (through claims in the cluster) in every replica.
 
     A retry or a replay of a signed request inside Slack's 5-minute signature
-    window is acknowledged and dropped, whichever replica it reaches.
+    window is acknowledged and dropped, whichever replica it reaches: one this
+    replica answered before it is acknowledged ``repeated`` (memory only), and
+    the work of every request runs only once its ``claim`` in the cluster is
+    made, after the acknowledgement, so no cluster round trip delays an ack.
     """
 
     def __init__(self, claims: Claims, ttl: float = SEEN_TTL) -> None:
@@ -58,14 +61,19 @@ class Seen:
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def first(self, key: str) -> bool:
+    def repeated(self, key: str) -> bool:
+        """True when this replica saw ``key`` inside the window; marks it seen. No I/O: it runs before the ack."""
         now = time.monotonic()
         with self._lock:
             if len(self._seen) > 10_000:
                 self._seen = {k: t for k, t in self._seen.items() if now - t < self.ttl}
             if key in self._seen and now - self._seen[key] < self.ttl:
-                return False
+                return True
             self._seen[key] = now
+        return False
+
+    def claim(self, key: str) -> bool:
+        """True for the one replica that may act on ``key`` (a cluster round trip: after the ack, never before)."""
         return self.claims.first(key)
 
 
@@ -114,11 +122,14 @@ class GitOpsBot:
             ],
         )
         queued = WebClient(token=token, base_url=base_url, retry_handlers=[ConnectionErrorRetryHandler()])
+        # Every listener acks first and hands the rest to ``self.work``, so it runs in the request's own thread
+        # (process_before_response) and the answer goes out as it returns: not through bolt's listener pool,
+        # whose request threads poll for the ack every 10 ms and, 200 at once, queue behind its 16 workers.
         self.app = App(
             client=self.client,
             signing_secret=signing_secret,
             request_verification_enabled=signing_secret is not None,
-            listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="slack-ack"),
+            process_before_response=True,
         )
         self.access = Access(engine.config.slack, self.client, budget=self.budget)
         self.outbox = Outbox(
@@ -150,18 +161,34 @@ class GitOpsBot:
     # ------------------------------------------------------------ listeners
 
     def _drop_retries(self, body: dict, next: Callable[[], None]) -> BoltResponse | None:  # noqa: A002 (bolt's name)
-        """A request seen before (Slack retrying it) is answered 200 and not acted on again."""
-        key = body.get("trigger_id") or body.get("event_id")
-        try:
-            first = not key or self.seen.first(str(key))
-        except GitOpsError as e:  # unsure whether it is a replay: do nothing, and say so
-            log.warning("cannot check a Slack request for replays: %s", e)
-            return BoltResponse(status=200, body="gitopsctl cannot reach its cluster right now; nothing was done")
-        if not first:
+        """A request this replica answered before (Slack retrying it) is answered 200 at once and not acted on
+        again; one another replica answered is caught by its claim in the cluster, after the ack (``_once``)."""
+        key = _request_key(body)
+        if key and self.seen.repeated(key):
             log.info("dropped a repeated request %s", key)
+            self.stats.repeats.labels("this replica").inc()
             return BoltResponse(status=200, body="")
         next()
         return None
+
+    def _submit(self, body: dict, respond, fn: Callable[..., None], *args: Any) -> None:
+        """After the ack: ``fn`` in a worker, once across replicas."""
+        self.work.submit(self._once, _request_key(body), respond, fn, *args)
+
+    def _once(self, key: str | None, respond, fn: Callable[..., None], *args: Any) -> None:
+        """Claim the request in the cluster, then act; a replay claimed by any replica before does nothing."""
+        if key:
+            try:
+                first = self.seen.claim(key)
+            except GitOpsError as e:  # unsure whether it is a replay: do nothing, and say so
+                log.warning("cannot check a Slack request for replays: %s", e)
+                _tell(respond, ":warning: gitopsctl cannot reach its cluster right now; nothing was done")
+                return
+            if not first:
+                log.info("dropped a repeated request %s (another replica answered it)", key)
+                self.stats.repeats.labels("another replica").inc()
+                return
+        self._guarded(respond, fn, *args)
 
     def _on_command(self, ack, command: dict, respond) -> None:
         text = typed(command.get("text", ""))
@@ -178,15 +205,15 @@ class GitOpsBot:
             ack(response_type="ephemeral", text="gitopsctl commands", blocks=blocks.help_blocks(USAGE))
             return
         ack(response_type="ephemeral", text=f"Working on {blocks.code(f'{parsed.usage.split()[0]} {text}')}…")
-        self.work.submit(self._guarded, respond, self._run_command, parsed, command, respond)
+        self._submit(command, respond, self._run_command, parsed, command, respond)
 
     def _on_decision(self, ack, body: dict, action: dict, respond) -> None:
         ack()
-        self.work.submit(self._guarded, respond, self._decide, body, action, respond)
+        self._submit(body, respond, self._decide, body, action, respond)
 
     def _on_drift_action(self, ack, body: dict, action: dict, respond) -> None:
         ack()
-        self.work.submit(self._guarded, respond, self._drift_action, body, action, respond)
+        self._submit(body, respond, self._drift_action, body, action, respond)
 
     def _guarded(self, respond, fn: Callable[..., None], *args: Any) -> None:
         """Run engine work; a refusal or failure is one ephemeral sentence to the user who asked."""
@@ -685,6 +712,12 @@ class GitOpsBot:
 
 def _failure(error: Exception) -> str:
     return str(error) if isinstance(error, GitOpsError) else "gitopsctl failed unexpectedly; the error is in its log"
+
+
+def _request_key(body: dict) -> str | None:
+    """What identifies a request across Slack's retries and replays: its trigger (or event) ID."""
+    key = body.get("trigger_id") or body.get("event_id")
+    return str(key) if key else None
 
 
 def _tell(respond, text: str) -> None:

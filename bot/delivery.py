@@ -170,6 +170,12 @@ class SlackStats:
         self.ratelimited = Counter(
             "gitopsctl_slack_ratelimited", "Slack Web API calls answered 429", ["method"], registry=registry
         )
+        self.repeats = Counter(
+            "gitopsctl_slack_repeats_dropped",
+            "Slack requests acknowledged and not acted on: a retry this replica saw, or a replay another replica claimed",
+            ["seen_by"],
+            registry=registry,
+        )
         self.undeliverable = Counter(
             "gitopsctl_slack_undeliverable",
             "Slack messages given up on (refused, or still failing after the retry window)",

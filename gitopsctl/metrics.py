@@ -6,6 +6,7 @@ Each Engine has its own registry, so several engines in one process (tests) neve
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from socketserver import ThreadingMixIn
@@ -61,6 +62,40 @@ class _Threading(ThreadingMixIn, WSGIServer):
     request_queue_size = 128
 
 
+class _Pooled(_Threading):
+    """Requests go to long-lived threads: accepting a burst never waits for a new thread to start per connection
+    (each start is a handoff of the GIL, and 200 of them back to back are most of a 100 ms budget). The threads
+    are daemons, like ``_Threading``'s: a request still running never holds up the process's exit."""
+
+    workers = 256  # threads made as a burst needs them, then kept; more concurrent requests wait their turn
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._pool_lock = threading.Lock()
+        self._started = self._idle = 0
+
+    def process_request(self, request, client_address) -> None:
+        with self._pool_lock:
+            if self._idle == 0 and self._started < self.workers:
+                self._started += 1
+                threading.Thread(target=self._work, name="serve-http", daemon=True).start()
+            else:
+                self._idle -= 1  # this request takes an idle thread (or waits for the next free one)
+        self._queue.put((request, client_address))
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self.process_request_thread(*item)
+            with self._pool_lock:
+                self._idle += 1
+
+    def server_close(self) -> None:  # also when binding failed, before server_activate made the pool
+        super().server_close()
+        for _ in range(getattr(self, "_started", 0)):
+            self._queue.put(None)
+
+
 class _Quiet(WSGIRequestHandler):
     timeout = 30  # seconds: a client that stops sending mid-body does not hold a thread forever
 
@@ -68,10 +103,24 @@ class _Quiet(WSGIRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)  # the request line: never a header
 
 
-def listen(host: str, port: int, app: Callable, *, what: str) -> WSGIServer:
-    """A threading WSGI server bound on ``host:port`` now; a port that is taken is one sentence, not a traceback."""
+def listen(
+    host: str,
+    port: int,
+    app: Callable,
+    *,
+    what: str,
+    backlog: int = _Threading.request_queue_size,
+    pooled: bool = False,
+) -> WSGIServer:
+    """A threading WSGI server bound on ``host:port`` now; a port that is taken is one sentence, not a traceback.
+
+    ``backlog``: connections the kernel queues before the server accepts them; a client beyond it has its SYN
+    dropped and waits for the retransmission (a whole second on Linux), however idle the threads are.
+    ``pooled``: requests run on kept threads (``_Pooled``), not a new thread each.
+    """
+    server = type("_Listening", (_Pooled if pooled else _Threading,), {"request_queue_size": backlog})
     try:
-        return make_server(host, port, app, _Threading, _Quiet)
+        return make_server(host, port, app, server, _Quiet)
     except OSError as e:
         raise UsageError(f"cannot listen on {host}:{port} for {what}: {e.strerror or e}; choose another port") from e
 

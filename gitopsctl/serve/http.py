@@ -18,6 +18,9 @@ from .follow import Follower
 
 log = logging.getLogger(__name__)
 HOOKS_PATH = "/hooks/git"
+# Connections queued before they are accepted: Slack's bursts (200 commands at once) must fit, or a SYN is dropped
+# and that request stalls a second; the kernel caps it at net.core.somaxconn.
+BACKLOG = 1024
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 STATUS = {
     200: "200 OK",
@@ -91,10 +94,13 @@ class Routes:
 
 
 class Listener:
-    """A threading WSGI server on ``host:port``, bound at construction so a taken port fails before anything starts."""
+    """A threading WSGI server on ``host:port``, bound at construction so a taken port fails before anything starts.
+
+    A burst of connections fits its listen queue (``BACKLOG``) and runs on kept threads, so none waits for the
+    accept loop to start a thread of its own (``listen(pooled=True)``)."""
 
     def __init__(self, host: str, port: int, app: WSGIApp, name: str = "serve-http") -> None:
-        self._server = listen(host, port, app, what="Slack and Git webhooks (--port)")
+        self._server = listen(host, port, app, what="Slack and Git webhooks (--port)", backlog=BACKLOG, pooled=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 
     @property
