@@ -1,11 +1,16 @@
 """Drift latency: from a change made with kubectl to the drift report reaching Slack (the local stand-in).
 
-Real parts: the sandbox cluster and a seeded Git repository; `gitopsctl serve`
-as its own process, leading, watching the tracked objects (informers), its
-scheduled scan set to 3 minutes so the watch is what is measured. Each run
-scales trade-service in dev by hand with kubectl, times the report's arrival
-at the stand-in, then syncs and waits for the report to be marked resolved.
-Target (issue 6): under 2 s (Argo CD's cycle is up to 3 minutes).
+Real parts: the sandbox cluster as its own process and a seeded Git repository;
+`gitopsctl serve` as its own process, leading, watching the tracked objects
+(informers), its scheduled scan set to 3 minutes so the watch is what is
+measured; kubectl (a new process each run, with the sandbox's kubeconfig).
+Each run scales trade-service in dev by hand with `kubectl scale`: the clock
+starts before kubectl is started (so kubectl's own start, discovery and request
+are inside the figure) and stops when the report arrives at the stand-in; then
+it syncs and waits for the report to be marked resolved.
+Target (issue 6): every run under 2 s. Compared with Argo CD's default
+reconciliation cycle (timeout.reconciliation 180 s, a configured value, not
+measured here): a drift found only by a periodic scan waits up to that long.
 Run: .venv/bin/python bench/drift_latency.py
 """
 
@@ -22,12 +27,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import free_port, metric, sandbox_process, serve_process, wait_until  # noqa: E402
+from bench.results import Row, ratio, report  # noqa: E402
 from demo.seed import config_text, seed  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
 from standins.slack import SlackStandIn  # noqa: E402
 
 RUNS = 5
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+ARGO_CD_CYCLE = 180.0  # seconds: Argo CD's default timeout.reconciliation
+TARGET = 2.0
 SECRET = "bench-signing-secret"  # noqa: S105 (shared by the stand-in and serve, on 127.0.0.1)
 EXTRA = """
 [slack]
@@ -44,29 +53,24 @@ retry_period = "1s"
 """
 
 
-def main() -> None:
+def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with sandbox_process(tmp / "cluster"), SlackStandIn(SECRET) as slack:
-            run(tmp, tmp / "cluster" / "kubeconfig", slack)
+            return run(tmp, tmp / "cluster" / "kubeconfig", slack)
 
 
-def scale(kubeconfig: Path, replicas: int) -> None:
-    if shutil.which("kubectl"):
-        subprocess.run(
-            ["kubectl", "--kubeconfig", str(kubeconfig), "-n", "trading-dev", "scale", "deployment/trade-service"]
-            + [f"--replicas={replicas}"],
-            check=True,
-            capture_output=True,
-        )
-    else:  # the same change through the API, for machines without kubectl
-        from kubernetes import client, config
-
-        api = client.AppsV1Api(config.new_client_from_config(str(kubeconfig)))
-        api.patch_namespaced_deployment("trade-service", "trading-dev", {"spec": {"replicas": replicas}})
+def scale(kubeconfig: Path, replicas: int, cache: Path) -> None:
+    """`kubectl scale` as a new process (no fallback: the rows say kubectl made the change)."""
+    subprocess.run(
+        [KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), "-n", "trading-dev"]
+        + ["scale", "deployment/trade-service", f"--replicas={replicas}"],
+        check=True,
+        capture_output=True,
+    )
 
 
-def run(tmp: Path, kubeconfig: Path, slack: SlackStandIn) -> None:
+def run(tmp: Path, kubeconfig: Path, slack: SlackStandIn) -> int:
     repo = seed(tmp)
     config_path = tmp / "gitopsctl.toml"
     text = config_text(repo.url, kubeconfig, tmp / "cache").replace(
@@ -79,15 +83,16 @@ def run(tmp: Path, kubeconfig: Path, slack: SlackStandIn) -> None:
             engine.sync(app, env, wait=True, timeout=60)
     metrics_port = free_port()
     url = f"http://127.0.0.1:{metrics_port}"
-    latencies = []
+    latencies, kubectl_seconds = [], []
     with serve_process(config_path, secret=SECRET, slack_port=free_port(), metrics_port=metrics_port):
         wait_until(lambda: metric(url, "gitopsctl_leader") == 1.0, 60, "serve to lead")
         time.sleep(3)  # the watches are started once leading
         for run_number in range(RUNS):
             before = len(slack.calls)
-            scale(kubeconfig, 3 + run_number)
-            changed = time.monotonic()
-            report = wait_until(
+            changed = time.monotonic()  # before kubectl is started
+            scale(kubeconfig, 3 + run_number, tmp / "kube-cache")
+            kubectl_seconds.append(time.monotonic() - changed)
+            posted = wait_until(
                 lambda before=before: next(
                     (
                         c
@@ -101,12 +106,12 @@ def run(tmp: Path, kubeconfig: Path, slack: SlackStandIn) -> None:
                 "the drift report",
                 0.005,
             )
-            latencies.append(report.at - changed)
+            latencies.append(posted.at - changed)
             engine.sync("trade-service", "dev", wait=True, timeout=60)
             wait_until(
-                lambda report=report: any(
+                lambda posted=posted: any(
                     c.method == "chat.update"
-                    and c.params.get("ts") == report.ts
+                    and c.params.get("ts") == posted.ts
                     and "resolved" in str(c.params.get("text"))
                     for c in slack.calls
                 ),
@@ -114,10 +119,27 @@ def run(tmp: Path, kubeconfig: Path, slack: SlackStandIn) -> None:
                 "the report to be marked resolved",
             )
             time.sleep(2)  # past the channel's one-message-a-second slot taken by the resolution
-    print(f"runs                              {RUNS}  (kubectl scale -> report posted to the Slack stand-in)")
-    print(f"drift report latency median       {statistics.median(latencies):.2f} s")
-    print(f"drift report latency max          {max(latencies):.2f} s   target < 2 s (scheduled scan: every 3 min)")
+    median, worst = statistics.median(latencies), max(latencies)
+    rows = [
+        Row(
+            what=f"`kubectl scale` started (a new process) -> drift report posted to the Slack stand-in, by serve "
+            f"(its own process, watching; scheduled scan every 3 min), median of {RUNS}",
+            figure=f"{median:.2f} s (worst {worst:.2f} s)",
+            target=f"every run < {TARGET:g} s",
+            ratio=ratio(
+                median, ARGO_CD_CYCLE, what="Argo CD's default 180 s reconciliation cycle (configured, not measured)"
+            ),
+            passed=worst < TARGET,
+        ),
+        Row(
+            what="of which the `kubectl scale` process itself, exec to exit (its start, discovery, the PATCH)",
+            figure=f"median {statistics.median(kubectl_seconds):.2f} s (worst {max(kubectl_seconds):.2f} s)",
+        ),
+    ]
+    for number, (latency, kubectl) in enumerate(zip(latencies, kubectl_seconds, strict=True), 1):
+        print(f"run {number}: report after {latency:.2f} s, kubectl took {kubectl:.2f} s of it")
+    return report("drift_latency", rows)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,86 +1,453 @@
-"""The console with 200 apps x 3 environments: time to the first full fleet paint, and one refresh.
+"""The console (`gitopsctl tui`) with 200 apps x 3 environments, as a user starts it: a new process under a
+pseudo-terminal, timed from exec to the first frame on the screen that shows the fleet; then one refresh, timed from
+the refresh key to the screen showing a change made in the cluster. Side by side, in the same run:
+`kubectl get deploy -A` for the same fleet.
 
-Real parts: the sandbox cluster (its own process) and a real Git repository with
-600 app/environment directories, all synced; the console runs headless
-(Textual's test driver) with the real engine. Prints the time from starting the
-console to the fleet drawn in full, then for one refresh: reading the fleet
-(the engine call, in a worker thread: the UI does not wait for it) and redrawing
-the matrix (on the UI thread: what the user can feel).
-Targets (issue 7): first paint < 1.5 s, one refresh < 100 ms. Run: .venv/bin/python bench/tui_refresh.py
+Real parts: the sandbox cluster (its own process, bench/harness.py), a real Git repository with 600
+app/environment directories all synced (bench/drift_scan.py `fleet_repo`), the console as `gitopsctl --config X tui`
+(the console script: interpreter start-up and every import included) in a pseudo-terminal of COLS x ROWS with
+TERM=xterm-256color, and /usr/bin/kubectl with the sandbox's kubeconfig.
+
+How the screen is read: pyte is not installed, so the bytes Textual writes to the terminal are fed to a small
+terminal model in this file (cursor moves, erases and text; colours ignored), and the clock stops at the read that
+first makes the model's screen show the whole fleet: the status line "200 apps × 3 environments" (written in the
+same UI-thread call that fills the table with all 200 rows) and every app row that fits on the screen, in order
+from app-000, each with a state in all three environments. A row is two lines (version; sync · health), so 200
+apps never fit one screen; once the first paint is timed, End is pressed (untimed) to check app-199 is there too.
+
+- first paint, cold: a new process with a new cache directory (a Git clone and 600 renders).
+- first paint, new process, warm disk cache: a new process on a machine that ran it before (clone and renders on
+  disk), as a user starts it the second time.
+- refresh: in the warm console, a ConfigMap of one app on the screen is changed in the cluster (as kubectl edit
+  would), then "r" (the console's Refresh key) is written to the terminal; timed to the screen showing that
+  app's [DRIFT 1] badge (the fleet read by the engine in a worker thread, the table redrawn, Textual's frame).
+- `gitopsctl --help`: a new process, exec to exit, for the share of start-up and imports (not judged).
+- kubectl: `kubectl get deploy -A` as a new process, exec to exit, output read, its discovery cache warm
+  (--cache-dir, filled by one untimed run); median of KUBECTL_RUNS.
+
+Targets:
+- first paint, new process, warm disk cache < 1.5 s: issue 7's claim ("first paint < 1.5 s, a new process"),
+  now measured as it reads rather than in the warm benchmark interpreter.
+- first paint, cold: within 3x of `kubectl get deploy -A` (warm discovery cache). What an on-call engineer
+  would run instead to see the fleet is kubectl, so "the console is on the screen in the time of about three
+  kubectl listings" is the bar for the worst case; the console clones the repository and renders 600 directories
+  on top, which kubectl never does, so parity is not claimed.
+- refresh < 100 ms: issue 7's target for one refresh, now from the key to the changed screen (it used to time
+  `_show()` alone).
+A missed target makes the benchmark exit 1. Run: .venv/bin/python bench/tui_refresh.py
 """
 
 from __future__ import annotations
 
-import asyncio
+import codecs
+import contextlib
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
 import statistics
+import struct
+import subprocess
 import sys
 import tempfile
+import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from textual.widgets import DataTable  # noqa: E402
+from kubernetes import client as k8s  # noqa: E402
+from kubernetes import config as kube_config  # noqa: E402
+from rich.cells import get_character_cell_size  # noqa: E402
 
 from bench.drift_scan import APPS, ENVS, fleet_repo  # noqa: E402
 from bench.harness import sandbox_process  # noqa: E402
+from bench.results import Row, ratio, report  # noqa: E402
 from gitopsctl import config as config_module  # noqa: E402
 from gitopsctl.engine import Engine  # noqa: E402
-from tui.app import ConsoleApp  # noqa: E402
 
-RUNS = 5
+COLS, ROWS = 120, 40
+GITOPSCTL = str(Path(sys.executable).parent / "gitopsctl")  # the console script `pip install` made
+KUBECTL = "/usr/bin/kubectl"
+COLD_RUNS = 2
+WARM_RUNS = 3
+REFRESH_RUNS = 5
+KUBECTL_RUNS = 5
+TIMEOUT = 180.0
+
+
+class Terminal:
+    """Enough of a VT100/xterm screen to read what Textual draws: CUP and relative cursor moves, EL, ED, ECH, text.
+
+    Colours and modes are ignored; Textual disables auto-wrap, so text past the right margin is dropped."""
+
+    ESCAPE = re.compile(
+        r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[P^_X][^\x1b]*\x1b\\|[()#%][0-9A-Za-z@]|[^\[\]P^_X()#%])"
+    )
+    CSI = re.compile(r"\x1b\[([0-?]*)[ -/]*([@-~])")
+
+    def __init__(self, cols: int, rows: int) -> None:
+        self.cols, self.rows = cols, rows
+        self.grid = [[" "] * cols for _ in range(rows)]
+        self.x = self.y = 0
+        self.pending = ""
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, data: bytes) -> None:
+        text = self.pending + self.decoder.decode(data)
+        self.pending = ""
+        i = 0
+        while i < len(text):
+            c = text[i]
+            if c == "\x1b":
+                m = self.ESCAPE.match(text, i)
+                if m is None:
+                    if len(text) - i < 256:  # a sequence cut between two reads: the rest comes next
+                        self.pending = text[i:]
+                        return
+                    i += 1
+                    continue
+                self._escape(m.group())
+                i = m.end()
+                continue
+            if c == "\r":
+                self.x = 0
+            elif c == "\n":
+                self.y = min(self.y + 1, self.rows - 1)
+            elif c == "\b":
+                self.x = max(self.x - 1, 0)
+            elif c >= " ":
+                width = get_character_cell_size(c)
+                if width and self.x + width <= self.cols and 0 <= self.y < self.rows:
+                    self.grid[self.y][self.x] = c
+                    if width == 2:
+                        self.grid[self.y][self.x + 1] = ""
+                self.x = min(self.x + width, self.cols)
+            i += 1
+
+    def _escape(self, sequence: str) -> None:
+        m = self.CSI.fullmatch(sequence)
+        if m is None:
+            return
+        raw, final = m.groups()
+        if raw.startswith(("?", ">", "<", "=")):
+            if final in "hl" and any(p in ("1049", "47", "1047") for p in raw[1:].split(";")):
+                self._erase(0, 0, self.rows, self.cols)  # into or out of the alternate screen: a clean one
+            return
+        params = [int(p) if p.isdigit() else 0 for p in raw.split(";")] if raw else []
+
+        def arg(n: int, default: int = 1) -> int:
+            return params[n] if len(params) > n and params[n] else default
+
+        if final in "Hf":
+            self.y, self.x = min(arg(0) - 1, self.rows - 1), min(arg(1) - 1, self.cols - 1)
+        elif final == "A":
+            self.y = max(self.y - arg(0), 0)
+        elif final in "Be":
+            self.y = min(self.y + arg(0), self.rows - 1)
+        elif final in "Ca":
+            self.x = min(self.x + arg(0), self.cols - 1)
+        elif final == "D":
+            self.x = max(self.x - arg(0), 0)
+        elif final in "G`":
+            self.x = min(arg(0) - 1, self.cols - 1)
+        elif final == "d":
+            self.y = min(arg(0) - 1, self.rows - 1)
+        elif final == "K":
+            mode = arg(0, 0)
+            start, end = {0: (self.x, self.cols), 1: (0, self.x + 1)}.get(mode, (0, self.cols))
+            self._erase(self.y, start, self.y + 1, end)
+        elif final == "J":
+            mode = arg(0, 0)
+            if mode == 0:
+                self._erase(self.y, self.x, self.y + 1, self.cols)
+                self._erase(self.y + 1, 0, self.rows, self.cols)
+            elif mode == 1:
+                self._erase(0, 0, self.y, self.cols)
+                self._erase(self.y, 0, self.y + 1, self.x + 1)
+            else:
+                self._erase(0, 0, self.rows, self.cols)
+        elif final == "X":
+            self._erase(self.y, self.x, self.y + 1, min(self.x + arg(0), self.cols))
+
+    def _erase(self, top: int, left: int, bottom: int, right: int) -> None:
+        for y in range(max(top, 0), min(bottom, self.rows)):
+            for x in range(max(left, 0), min(right, self.cols)):
+                self.grid[y][x] = " "
+
+    def lines(self) -> list[str]:
+        return ["".join(row) for row in self.grid]
+
+
+class Console:
+    """`gitopsctl --config CONFIG tui` as a new process in a pseudo-terminal of COLS x ROWS; its screen as drawn."""
+
+    def __init__(self, config: Path, *extra: str) -> None:
+        self.argv = [GITOPSCTL, "--config", str(config), "tui", *extra]
+        self.env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(ROWS)}
+        self.env.pop("GITOPSCTL_BENCH_RESULTS", None)
+        self.screen = Terminal(COLS, ROWS)
+        self.pid = 0
+        self.fd = -1
+        self.started = 0.0
+
+    def start(self) -> None:
+        """Fork and exec (the clock starts here); the child sets its terminal's size before exec."""
+        argv, env, size = self.argv, self.env, struct.pack("HHHH", ROWS, COLS, 0, 0)
+        self.started = time.perf_counter()
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: only system calls until exec
+            try:
+                fcntl.ioctl(1, termios.TIOCSWINSZ, size)
+                os.execve(argv[0], argv, env)  # noqa: S606 (the console script itself)
+            finally:
+                os._exit(127)
+        self.pid, self.fd = pid, fd
+
+    def wait_for(self, shown: Callable[[list[str]], bool], what: str, timeout: float = TIMEOUT) -> float:
+        """Read the terminal until ``shown(screen lines)``; the perf_counter time of the read that made it so."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"timed out waiting for the console to show {what}:\n" + "\n".join(self.text()))
+            ready, _, _ = select.select([self.fd], [], [], min(left, 1.0))
+            if not ready:
+                continue
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except OSError:
+                data = b""
+            now = time.perf_counter()
+            if not data:
+                raise RuntimeError(f"the console exited before showing {what}:\n" + "\n".join(self.text()))
+            self.screen.feed(data)
+            if shown(self.screen.lines()):
+                return now
+
+    def drain(self, seconds: float) -> None:
+        """Keep reading (a terminal always does) for ``seconds``: whatever Textual still draws lands on the screen."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    data = os.read(self.fd, 1 << 16)
+                except OSError:
+                    return
+                if not data:
+                    return
+                self.screen.feed(data)
+
+    def press(self, keys: bytes) -> float:
+        """Write keys to the terminal as a keyboard would; the perf_counter time right after the write."""
+        os.write(self.fd, keys)
+        return time.perf_counter()
+
+    def text(self) -> list[str]:
+        return self.screen.lines()
+
+    def stop(self) -> None:
+        """q (the console's Quit key), then SIGTERM to this child alone if it has not exited in 10 s."""
+        if not self.pid:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self.fd, b"q")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            self.drain(0.1)
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                break
+        else:
+            os.kill(self.pid, signal.SIGTERM)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        self.pid = 0
+
+
+APP_ROW = re.compile(r"\bapp-(\d{3})\b")
+TABLE_HEADER = re.compile(r"^\s*app\s+" + r"\s+".join(ENVS) + r"\s*$")
+
+
+def fleet_shown(lines: list[str]) -> bool:
+    """The status line says the whole fleet; the table, from its header to the footer, is full of app rows in order
+    from app-000, each with "sync · health" under it in all three environments (the last may be cut by the footer)."""
+    if not any(f"{APPS} apps × {len(ENVS)} environments" in line for line in lines):
+        return False
+    header = next((y for y, line in enumerate(lines) if TABLE_HEADER.match(line)), None)
+    footer = next((y for y in range(len(lines) - 1, -1, -1) if "Quit" in lines[y]), None)
+    if header is None or footer is None or footer - header < 4:
+        return False
+    table = lines[header + 1 : footer]
+    if any(not line.strip() for line in table):
+        return False
+    rows = [(y, int(m.group(1))) for y, line in enumerate(table) if (m := APP_ROW.search(line))]
+    if not rows or [n for _, n in rows] != list(range(len(rows))):
+        return False
+    return all(table[y + 1].count(" · ") >= len(ENVS) for y, _ in rows if y + 1 < len(table))
+
+
+def last_app_shown(lines: list[str]) -> bool:
+    return any(f"app-{APPS - 1:03d}" in line for line in lines)
+
+
+def drift_badges(expected: int) -> Callable[[list[str]], bool]:
+    return lambda lines: sum(line.count("[DRIFT 1]") for line in lines) == expected
+
+
+def kubectl_get_deployments(kubeconfig: Path, cache: Path) -> float:
+    """`kubectl get deploy -A` as a new process, exec to exit with its output read; the seconds."""
+    command = [KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), "get", "deploy", "-A"]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    seconds = time.perf_counter() - started
+    listed = len(done.stdout.splitlines()) - 1
+    if done.returncode != 0 or listed != APPS * len(ENVS):
+        raise RuntimeError(f"kubectl get deploy -A: exit {done.returncode}, {listed} rows: {done.stderr[-2000:]}")
+    return seconds
+
+
+def exec_to_exit(argv: list[str]) -> float:
+    """``argv`` as a new process, exec to exit with its output read; the seconds."""
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv}: exit {done.returncode}: {done.stderr[-2000:]}")
+    return seconds
+
+
+def first_paint(config: Path) -> tuple[float, Console]:
+    """A new console process; seconds from exec to the screen showing the fleet; the console, still running."""
+    console = Console(config, "--refresh", "3600")  # no periodic refresh: only "r" refreshes while measured
+    console.start()
+    try:
+        shown = console.wait_for(fleet_shown, "the fleet")
+        console.drain(0.3)
+        console.press(b"\x1b[1;5F")  # Ctrl+End: the last row, to check all 200 are in the table (untimed)
+        console.wait_for(last_app_shown, f"app-{APPS - 1:03d} after Ctrl+End", timeout=30)
+        console.press(b"\x1b[1;5H")  # Ctrl+Home: back to app-000
+        console.wait_for(lambda lines: fleet_shown(lines) and "app-000" in "".join(lines), "app-000 again", 30)
+        console.drain(0.3)
+    except BaseException:
+        console.stop()
+        raise
+    return shown - console.started, console
+
+
+def seconds(values: list[float]) -> str:
+    return f"median {statistics.median(values):.2f} s of {len(values)} (min {min(values):.2f}, max {max(values):.2f})"
 
 
 def main() -> None:
+    began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with sandbox_process(tmp / "cluster"):
-            run(tmp, tmp / "cluster" / "kubeconfig")
+            code = run(tmp, tmp / "cluster" / "kubeconfig")
+    print(f"  (run time {time.perf_counter() - began:.0f} s, most of it the setup's 600 syncs)")
+    sys.exit(code)
 
 
-def run(tmp: Path, kubeconfig: Path) -> None:
+def run(tmp: Path, kubeconfig: Path) -> int:
     config_path = fleet_repo(tmp, kubeconfig)
-    setup = Engine(config_module.load(str(config_path)))
+    began = time.perf_counter()
+    setup = Engine(config_module.load(str(config_path)))  # setup only: it syncs the fleet and fills the disk cache
     for app in setup.config.apps:
         for env in ENVS:
-            setup.sync(app, env)
+            assert setup.sync(app, env).result == "Succeeded"
+    del setup
+    print(f"setup: {APPS} apps x {len(ENVS)} environments synced in {time.perf_counter() - began:.0f} s")
 
-    async def measure(engine: Engine) -> tuple[float, list[float], list[float]]:
-        started = time.perf_counter()
-        console = ConsoleApp(engine, refresh_seconds=3600)
-        async with console.run_test(size=(160, 50)) as pilot:
-            table = console.query_one("#fleet", DataTable)
-            while console.view is None or table.row_count < APPS:
-                await pilot.pause(0.005)
-            first_paint = time.perf_counter() - started
-            reads, redraws = [], []
-            for _ in range(RUNS):
-                t0 = time.perf_counter()
-                view = engine.fleet()
-                reads.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                console._show(view)
-                redraws.append(time.perf_counter() - t0)
-                await pilot.pause(0.05)
-        return first_paint, reads, redraws
+    kubectl_cache = tmp / "kubectl-cache"
+    kubectl_first = kubectl_get_deployments(kubeconfig, kubectl_cache)  # fills kubectl's discovery cache
+    kubectl = [kubectl_get_deployments(kubeconfig, kubectl_cache) for _ in range(KUBECTL_RUNS)]
 
-    # the first run ever on a machine: an empty cache directory, so a clone and 600 renders
-    first_ever_config = tmp / "first-ever.toml"
-    first_ever_config.write_text(config_path.read_text().replace(str(tmp / "cache"), str(tmp / "cache-first-ever")))
-    first_ever, _, _ = asyncio.run(measure(Engine(config_module.load(str(first_ever_config)))))
-    # a new process on a machine that ran it before: the clone and the renders are on disk
-    new_process, _, _ = asyncio.run(measure(Engine(config_module.load(str(config_path)))))
-    first_warm, reads, redraws = asyncio.run(measure(setup))
-    print(
-        f"fleet                                  {APPS} apps x {len(ENVS)} environments ({APPS * len(ENVS) * 5} objects)"
-    )
-    print(f"first full paint, first run ever       {first_ever:.2f} s   (clone + 600 renders)")
-    print(f"first full paint, a new process        {new_process:.2f} s   target < 1.5 s (renders from the disk cache)")
-    print(f"first full paint, warm engine          {first_warm:.2f} s")
-    print(f"one refresh: redraw (UI thread)        {statistics.median(redraws) * 1000:.0f} ms median   target < 100 ms")
-    print(
-        f"one refresh: fleet read (worker)       {statistics.median(reads) * 1000:.0f} ms median   (off the UI thread)"
-    )
+    cold = []
+    for n in range(COLD_RUNS):  # each a new cache directory: a clone and 600 renders
+        cold_config = tmp / f"cold-{n}.toml"
+        cold_config.write_text(config_path.read_text().replace(str(tmp / "cache"), str(tmp / f"cache-cold-{n}")))
+        paint, console = first_paint(cold_config)
+        console.stop()
+        cold.append(paint)
+        print(f"first paint, cold {n + 1}: {paint:.2f} s")
+
+    warm = []
+    for n in range(WARM_RUNS):  # the disk cache the setup filled: a new process on a machine that ran it before
+        paint, console = first_paint(config_path)
+        warm.append(paint)
+        print(f"first paint, warm disk cache {n + 1}: {paint:.2f} s")
+        if n < WARM_RUNS - 1:
+            console.stop()
+
+    # the last warm console stays up: one change in the cluster, then the refresh key, timed to the screen showing it
+    core = k8s.CoreV1Api(kube_config.new_client_from_config(str(kubeconfig)))
+    refresh = []
+    try:
+        for n in range(REFRESH_RUNS):
+            core.patch_namespaced_config_map(
+                f"app-{n:03d}-config", ENVS["dev"], {"data": {"LEVEL": "debug"}}, field_manager="kubectl-edit"
+            )
+            pressed = console.press(b"r")
+            shown = console.wait_for(drift_badges(n + 1), f"app-{n:03d}'s [DRIFT 1] in dev", timeout=60)
+            refresh.append(shown - pressed)
+            console.drain(0.5)
+    finally:
+        console.stop()
+    kubectl += [kubectl_get_deployments(kubeconfig, kubectl_cache) for _ in range(KUBECTL_RUNS)]
+    # the floor under any new console process: the interpreter and the imports the command line makes
+    startup = [exec_to_exit([GITOPSCTL, "--help"]) for _ in range(WARM_RUNS)]
+
+    kubectl_s, cold_s, warm_s, refresh_s = (statistics.median(v) for v in (kubectl, cold, warm, refresh))
+    kubectl_what = f"`kubectl get deploy -A` (a new process, warm discovery cache, median {kubectl_s:.2f} s)"
+    pty_size = f"pty {COLS}x{ROWS}"
+    shown = "to the screen showing the fleet (status line + full table area, read by this file's terminal model)"
+    rows = [
+        Row(
+            what=f"`kubectl get deploy -A`, {APPS * len(ENVS)} Deployments: a new process, exec to exit, "
+            f"discovery cache warm (runs before and after the console's)",
+            figure=seconds(kubectl),
+        ),
+        Row(
+            what="`kubectl get deploy -A`, its first run: a new process, discovery cache empty",
+            figure=f"{kubectl_first:.2f} s",
+        ),
+        Row(
+            what="`gitopsctl --help` as a new process, exec to exit (interpreter start-up and the imports the "
+            "command line makes, plugins included): the floor under the console's first paint",
+            figure=seconds(startup),
+        ),
+        Row(
+            what=f"console first paint, cold: `gitopsctl tui` as a new process ({pty_size}), new cache directory "
+            f"(Git clone + {APPS * len(ENVS)} renders), exec {shown}",
+            figure=seconds(cold),
+            target=f"< 3x kubectl get deploy -A warm (< {3 * kubectl_s:.2f} s)",
+            ratio=ratio(cold_s, kubectl_s, what=kubectl_what),
+            passed=cold_s < 3 * kubectl_s,
+        ),
+        Row(
+            what=f"console first paint, a new process on a warm disk cache (clone and renders on disk; {pty_size}), "
+            f"exec {shown}",
+            figure=seconds(warm),
+            target="< 1.5 s",
+            ratio=ratio(warm_s, kubectl_s, what=kubectl_what),
+            passed=warm_s < 1.5,
+        ),
+        Row(
+            what="console refresh: one ConfigMap changed in the cluster, then the r key written to the pty, "
+            "to the screen showing that app's [DRIFT 1] (engine's fleet read + redraw + Textual's frame)",
+            figure=f"{statistics.median(refresh) * 1000:.0f} ms median of {len(refresh)} "
+            f"(min {min(refresh) * 1000:.0f}, max {max(refresh) * 1000:.0f} ms)",
+            target="< 100 ms",
+            ratio=ratio(refresh_s, kubectl_s, what=kubectl_what),
+            passed=refresh_s < 0.1,
+        ),
+    ]
+    return report("tui_refresh", rows)
 
 
 if __name__ == "__main__":
