@@ -77,3 +77,50 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise RuntimeError(f"timed out waiting for {what}")
+
+
+def timed_process(command: list[str], *, env: dict[str, str] | None = None) -> tuple[float, int, int, str, str]:
+    """``command`` as a new process: (seconds from exec to exit, its own peak RSS in KiB from wait4, exit code,
+    stdout, stderr). The time covers the interpreter's start and imports, as a user waits for them."""
+    import os
+    import threading
+    import time
+
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out: dict[str, bytes] = {}
+    readers = [
+        threading.Thread(target=lambda name=name, pipe=pipe: out.__setitem__(name, pipe.read()))
+        for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr))
+    ]
+    for reader in readers:
+        reader.start()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
+    process.stdout.close()
+    process.stderr.close()
+    return seconds, usage.ru_maxrss, process.returncode, out["stdout"].decode(), out["stderr"].decode()
+
+
+def settle(pid: int, *, below: float = 0.1, timeout: float = 600.0) -> float:
+    """Wait until process ``pid`` (a sandbox) uses under ``below`` of a core over 2 s, e.g. its controllers done with
+    the ReplicaSets and Pods of Deployments just applied, so they do not run during a measurement; seconds waited."""
+    import os
+    import time
+
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        before = cpu()
+        time.sleep(2)
+        if cpu() - before < 2 * below:
+            return time.perf_counter() - start
+    raise RuntimeError(f"process {pid} was still busy after {timeout:.0f} s")
