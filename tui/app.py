@@ -9,6 +9,7 @@ reached the screen says so and keeps the last state it had.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -95,6 +96,9 @@ class ConsoleApp(App):
         self, engine: Engine, *, read_only: bool = False, refresh_seconds: float = 5.0, theme: str | None = None
     ) -> None:
         super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # A page key moves the page at once, as in less and k9s: Textual's smooth scroll took 0.8 s to settle.
+            self.animation_level = "none"
         self.register_theme(HIGH_CONTRAST)
         if theme:
             self.theme = theme

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -24,6 +23,7 @@ from gitopsctl.engine import Engine, describe
 from gitopsctl.errors import GitOpsError
 
 from .cells import STATE_STYLE, weight_bar
+from .difflines import DiffLines
 from .modals import Ask
 
 
@@ -248,7 +248,7 @@ class DetailScreen(AppEnvScreen):
 
 
 class DiffScreen(AppEnvScreen):
-    """Git against live, one collapsible section per object (the first open), syntax highlighted."""
+    """Git against live, one collapsible section per object (the first open), coloured line by line."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -261,6 +261,11 @@ class DiffScreen(AppEnvScreen):
 
     def fetch(self):
         return self.engine.diff(self.app_name, self.env)
+
+    def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
+        """An object opened shows its diff: its title goes to the top, or its lines could all be below the screen."""
+        box = self.query_one("#objects", VerticalScroll)
+        self.call_after_refresh(box.scroll_to_widget, event.collapsible, top=True, animate=False)
 
     def show(self, result) -> None:
         title = self.query_one("#title", Static)
@@ -279,7 +284,7 @@ class DiffScreen(AppEnvScreen):
             text = "\n".join(line[4:] for line in body.splitlines())
             box.mount(
                 Collapsible(
-                    Static(Syntax(text, "diff", theme="ansi_dark", word_wrap=False)),
+                    DiffLines(text),
                     title=escape(header),  # Collapsible parses its title as markup: the object's name escaped
                     collapsed=i > 0,
                 )
