@@ -41,8 +41,11 @@ def _cell(text: str) -> str:
 def table(results: dict) -> str:
     names = [n for n in ORDER if n in results] + sorted(n for n in results if n not in ORDER)
     lines = ["| what | figure | target | compared in the same run | reproduce |", "| --- | --- | --- | --- | --- |"]
+    missed = []
     for name in names:
         for row in results[name]["rows"]:
+            if row["target"] and not row["passed"]:
+                missed.append(f"{name} ({row['target']}: {row['figure']})")
             target = row["target"] + ("" if row["passed"] or not row["target"] else " **missed**")
             lines.append(
                 "| "
@@ -56,6 +59,8 @@ def table(results: dict) -> str:
     when = f"{dates[0][:10]} to {dates[-1][:10]}" if dates and dates[0][:10] != dates[-1][:10] else dates[0][:10]
     lines.append("")
     lines.append(f"Measured {when} on {', '.join(machines)}; from `bench/results.json` by `bench/table.py`.")
+    lines.append("")
+    lines.append(f"Targets missed: {len(missed)}: " + "; ".join(missed) + "." if missed else "Targets missed: none.")
     return "\n".join(lines)
 
 

@@ -46,6 +46,13 @@ def test_the_table_marks_a_missed_target_and_escapes_pipes(tmp_path):
     report("drift_scan", [Row("a | b", "1 s", "< 0.5 s", passed=False)], path=path)
     made = table.table(json.loads(path.read_text()))
     assert "| a \\| b | 1 s | < 0.5 s **missed** |  | `.venv/bin/python bench/drift_scan.py` |" in made
+    assert made.endswith("Targets missed: 1: drift_scan (< 0.5 s: 1 s).")
+
+
+def test_the_table_says_when_no_target_was_missed(tmp_path):
+    path = tmp_path / "results.json"
+    report("drift_scan", [Row("scan", "1 s", "< 2 s"), Row("unjudged", "5 s")], path=path)
+    assert table.table(json.loads(path.read_text())).endswith("Targets missed: none.")
 
 
 def test_the_readme_table_is_the_one_the_results_make():
