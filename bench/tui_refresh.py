@@ -202,7 +202,9 @@ def run(tmp: Path, kubeconfig: Path) -> int:
     kubectl_s, cold_s, warm_s, refresh_s = (statistics.median(v) for v in (kubectl, cold, warm, refresh))
     kubectl_what = f"`kubectl get deploy -A` (a new process, warm discovery cache, median {kubectl_s:.2f} s)"
     pty_size = f"pty {COLS}x{ROWS}"
-    shown = "to the screen showing the fleet (status line + full table area, read by bench/terminal.py's terminal model)"
+    shown = (
+        "to the screen showing the fleet (status line + full table area, read by bench/terminal.py's terminal model)"
+    )
     rows = [
         Row(
             what=f"`kubectl get deploy -A`, {APPS * len(ENVS)} Deployments: a new process, exec to exit, "
