@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,9 +95,17 @@ class ConsoleApp(App):
     ]
 
     def __init__(
-        self, engine: Engine, *, read_only: bool = False, refresh_seconds: float = 5.0, theme: str | None = None
+        self,
+        engine: Engine,
+        *,
+        read_only: bool = False,
+        refresh_seconds: float = 5.0,
+        theme: str | None = None,
+        first_view: Future[FleetView] | None = None,
     ) -> None:
+        """``first_view``: the fleet's first read, started before the console so that Textual's start overlaps it."""
         super().__init__()
+        self.first_view = first_view
         if "TEXTUAL_ANIMATIONS" not in os.environ:
             # A page key moves the page at once, as in less and k9s: Textual's smooth scroll took 0.8 s to settle.
             self.animation_level = "none"
@@ -142,17 +152,22 @@ class ConsoleApp(App):
 
     # ------------------------------------------------------------ data
 
-    @work(thread=True, exclusive=True, group="refresh")
     def refresh_fleet(self) -> None:
         if not self.read_only and not self.actors:
-            self._learn_who_we_are()
+            self._learn_who_we_are()  # beside the fleet's read, not before it: the first paint does not wait for it
+        self._read_fleet()
+
+    @work(thread=True, exclusive=True, group="refresh")
+    def _read_fleet(self) -> None:
+        first, self.first_view = self.first_view, None
         try:
-            view = self.engine.fleet()
+            view = first.result() if first is not None else self.engine.fleet()
         except GitOpsError as e:
             self.call_from_thread(self._unreachable, str(e))
             return
         self.call_from_thread(self._show, view)
 
+    @work(thread=True, exclusive=True, group="whoami")
     def _learn_who_we_are(self) -> None:
         """Each environment's cluster says who our credentials are; that, never a setting, is who acts."""
         for env in self.engine.config.promotion_chain:
@@ -518,5 +533,16 @@ def run(args: argparse.Namespace) -> int:
     from gitopsctl import config as config_module
 
     engine = Engine(config_module.load(getattr(args, "config", None)))
-    ConsoleApp(engine, read_only=args.read_only, refresh_seconds=args.refresh, theme=args.theme).run()
+    first: Future[FleetView] = Future()
+
+    def read_first() -> None:
+        first.set_running_or_notify_cancel()
+        try:
+            first.set_result(engine.fleet())
+        except BaseException as e:  # noqa: BLE001 (handed to the console's worker, which says it or raises it)
+            first.set_exception(e)
+
+    # a daemon: quitting before a hung cluster answers does not wait for it
+    threading.Thread(target=read_first, name="first-read", daemon=True).start()
+    ConsoleApp(engine, read_only=args.read_only, refresh_seconds=args.refresh, theme=args.theme, first_view=first).run()
     return 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import Future
 
 import git
 import pytest
 from textual.widgets import Button, DataTable, Input
 
 from gitopsctl.cluster.locks import Locks
+from gitopsctl.errors import ClusterError
 from tui.app import ConsoleApp
 from tui.detail import DetailScreen, DiffScreen
 from tui.modals import Ask, Confirm
@@ -73,6 +75,33 @@ def test_the_fleet_shows_every_app_in_every_environment_and_filters(fleet):
             await pilot.press("slash", "escape")  # Escape leaves the filter, cleared: the next key is a command again
             await pilot.pause()
             assert app.query_one("#filter", Input).value == "" and table.row_count == 3 and app.focused is table
+
+    asyncio.run(run())
+
+
+def test_the_first_read_started_before_the_console_is_shown_or_its_failure_said(fleet):
+    """`gitopsctl tui` reads the fleet while Textual starts: the console shows that read, not a second one; a read
+    that failed is said on the status line, and the next refresh reads again."""
+    engine = synced(fleet)
+
+    async def run():
+        first: Future = Future()
+        first.set_result(engine.fleet())
+        app = ConsoleApp(engine, refresh_seconds=60, first_view=first)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.view is not None, what="the first fleet paint")
+            assert app.view is first.result() and app.first_view is None
+
+        failed: Future = Future()
+        failed.set_exception(ClusterError("the API server at https://127.0.0.1:1 refused the connection"))
+        app = ConsoleApp(engine, refresh_seconds=60, first_view=failed)
+        async with app.run_test(size=SIZE) as pilot:
+            status = app.query_one("#status")
+            await until(pilot, lambda: "refused the connection" in str(status.content), what="the failed read")
+            assert app.view is None
+            await pilot.press("r")
+            await until(pilot, lambda: app.view is not None, what="the fleet, read again")
+            assert "3 apps × 3 environments" in str(status.content)
 
     asyncio.run(run())
 
