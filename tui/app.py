@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
@@ -528,21 +527,7 @@ def sync_words(result) -> str:
     return f"{result.result}: {where}, {len(result.applied)} applied, health {result.health}"
 
 
-def run(args: argparse.Namespace) -> int:
-    """``gitopsctl tui``: the console until it is quit."""
-    from gitopsctl import config as config_module
-
-    engine = Engine(config_module.load(getattr(args, "config", None)))
-    first: Future[FleetView] = Future()
-
-    def read_first() -> None:
-        first.set_running_or_notify_cancel()
-        try:
-            first.set_result(engine.fleet())
-        except BaseException as e:  # noqa: BLE001 (handed to the console's worker, which says it or raises it)
-            first.set_exception(e)
-
-    # a daemon: quitting before a hung cluster answers does not wait for it
-    threading.Thread(target=read_first, name="first-read", daemon=True).start()
+def run(args: argparse.Namespace, engine: Engine, first: Future[FleetView]) -> int:
+    """``gitopsctl tui``: the console until it is quit; ``first``, the fleet's read already under way."""
     ConsoleApp(engine, read_only=args.read_only, refresh_seconds=args.refresh, theme=args.theme, first_view=first).run()
     return 0

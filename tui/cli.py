@@ -4,12 +4,30 @@ when the console runs."""
 from __future__ import annotations
 
 import argparse
+import threading
+from concurrent.futures import Future
 
 
 def _tui(args: argparse.Namespace) -> int:
+    """The fleet's first read starts as soon as the engine can make it: Textual is imported and started meanwhile."""
+    from gitopsctl import config as config_module
+    from gitopsctl.engine import Engine
+
+    engine = Engine(config_module.load(getattr(args, "config", None)))
+    first: Future = Future()
+
+    def read_first() -> None:
+        first.set_running_or_notify_cancel()
+        try:
+            first.set_result(engine.fleet())
+        except BaseException as e:  # noqa: BLE001 (handed to the console's worker, which says it or raises it)
+            first.set_exception(e)
+
+    # a daemon: quitting before a hung cluster answers does not wait for it
+    threading.Thread(target=read_first, name="first-read", daemon=True).start()
     from .app import run
 
-    return run(args)
+    return run(args, engine, first)
 
 
 def register(commands, common: argparse.ArgumentParser) -> None:
