@@ -72,9 +72,10 @@ class Workspace:
                 self._clusters[key] = Cluster(env.context, env.kubeconfig)
             return self._clusters[key]
 
-    def render(self, app: App, env: Environment, sha: str) -> Rendered:
-        """The app's manifests at ``sha`` in ``env``; a Helm chart renders as the app's release there."""
-        return self.renderer.render(sha, app.path_for(env.name), self._release(app, env))
+    def render(self, app: App, env: Environment, sha: str, *, shared: bool = False) -> Rendered:
+        """The app's manifests at ``sha`` in ``env``; a Helm chart renders as the app's release there.
+        ``shared``: the render cache's own objects, never to be changed (see Renderer.render)."""
+        return self.renderer.render(sha, app.path_for(env.name), self._release(app, env), shared=shared)
 
     def render_edited(self, app: App, env: Environment, sha: str, edits: dict[str, bytes]) -> tuple[dict, ...]:
         """A Helm app's chart at ``sha`` with files below its path replaced: what a deploy's edit would render."""
@@ -86,7 +87,7 @@ class Workspace:
 
     def desired(self, app: App, env: Environment, sha: str) -> tuple[Rendered, list[dict]]:
         """The app's objects at ``sha`` as they would be applied; refused here when they leave the boundary."""
-        rendered = self.render(app, env, sha)
+        rendered = self.render(app, env, sha, shared=True)  # prepare copies each object before it changes it
         return rendered, prepare(rendered, app, env, self.cluster(env))
 
     def coordination(self) -> tuple[Cluster, str]:

@@ -73,11 +73,11 @@ def pending(workspace: Workspace, app: App, env: Environment, record: records.Sy
     base = delivered(record)
     if base is not None and not repo.has(base):
         base = None  # rewritten away upstream: nothing known to be delivered can be compared
-    after = workspace.render(app, env, wanted)
+    after = workspace.render(app, env, wanted, shared=True)  # only its key and whether it has objects are read
     if base is None:
         changed = bool(after.objects)
     else:
-        changed = base != wanted and workspace.render(app, env, base).cache_key != after.cache_key
+        changed = base != wanted and workspace.render(app, env, base, shared=True).cache_key != after.cache_key
     commits: tuple[Commit, ...] = ()
     if changed:
         own = workspace.config.git.author_email
