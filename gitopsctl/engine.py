@@ -21,7 +21,7 @@ from .drift.model import AppDrift, DriftReport
 from .drift.scan import scan_fleet
 from .drift.settle import Incident
 from .errors import GitOpsError, PolicyError, UsageError
-from .fleet import Cell, FleetView
+from .fleet import Cell, FleetView, LiveFleet, snapshot
 from .identity import Actor
 from .metrics import Metrics
 from .release.following import Following, Outcome
@@ -57,6 +57,7 @@ __all__ = [
     "FleetView",
     "GitRelease",
     "Incident",
+    "LiveFleet",
     "Outcome",
     "Pending",
     "Quarantined",
@@ -135,11 +136,14 @@ class Engine:
         """Live changes made outside Git, for the fleet or one environment, with one LIST per kind and namespace."""
         return scan_fleet(self.workspace, env, apps)
 
-    def fleet(self):
+    def fleet(self) -> FleetView:
         """Every app in every environment: version, sync, health, rollout, lock, freeze, approval; a few LISTs."""
-        from .fleet import snapshot
-
         return snapshot(self)
+
+    def live_fleet(self, on_change: Callable[[], None] | None = None) -> LiveFleet:
+        """The fleet for a reader that refreshes often: lists kept current by watches, each cell's work redone only
+        when its inputs change; ``snapshot()`` reads it, ``stop()`` ends its watches."""
+        return LiveFleet(self, on_change)
 
     def locks(self) -> list:
         """Every app/environment lock currently held, across the fleet."""

@@ -8,12 +8,16 @@ the fleet's size changes the work little.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .cluster import health as health_checks
 from .cluster import records
+from .cluster.client import Cluster
+from .cluster.listers import Listers
 from .cluster.locks import Locks
 from .drift import scan as drifting
 from .errors import ClusterError, SourceError
@@ -24,7 +28,10 @@ from .rollout import record as rollout_records
 from .source.commits import Commit
 from .source.manifests import ObjectRef, find_version
 from .sync import BoundaryError, find_untracked, foreign, observe
+from .sync.pending import Pending
+from .sync.pending import delivered as delivered_of
 from .sync.pending import pending as pending_change
+from .sync.tracking import tracking_id
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -67,32 +74,136 @@ class FleetView:
         return self.cells.get((app, env))
 
 
-def snapshot(engine: Engine) -> FleetView:
+class LiveFleet:
+    """The fleet for a reader that refreshes often (the console), at a fraction of a full read's cost.
+
+    Lists come from watched stores (cluster/listers.py) instead of LISTs, and each cell's work (renders, pending
+    commits, the comparison with live, health) is redone only when its inputs changed: Git's head, the cell's sync
+    record, or the resourceVersion of a live object it has. A refresh of an unchanged 600-cell fleet then costs
+    lookups. ``on_change`` is called from a watch thread whenever the cluster changes something listed.
+    """
+
+    def __init__(self, engine: Engine, on_change: Callable[[], None] | None = None) -> None:
+        self.engine = engine
+        self.on_change = on_change
+        self._listers: dict[int, Listers] = {}
+        self._memo = _Memo()
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> FleetView:
+        with self._lock:
+            return snapshot(self.engine, self._reads, self._memo)
+
+    def stop(self) -> None:
+        with self._lock:
+            listers, self._listers = list(self._listers.values()), {}
+        for lister in listers:
+            lister.stop()
+
+    def _reads(self, cluster: Cluster) -> Listers:
+        if id(cluster) not in self._listers:
+            self._listers[id(cluster)] = Listers(cluster, self.on_change)
+        return self._listers[id(cluster)]
+
+
+@dataclass
+class _GitSide:
+    """One cell's Git: the head's objects, what is pending, and the objects live is compared with (or a refusal);
+    ``refs``, those of both, looked up in live on every snapshot."""
+
+    head: list = field(default_factory=list)
+    wanted: Pending | None = None
+    desired: list = field(default_factory=list)
+    refusal: str = ""
+    refs: list[ObjectRef] = field(default_factory=list)
+
+
+@dataclass
+class _Judged:
+    """One cell against live: a boundary refusal, or drift, version and health."""
+
+    refusal: str = ""
+    drifted: int = 0
+    version: str | None = None
+    health: str = health_checks.UNKNOWN
+    message: str = ""
+
+
+@dataclass
+class _Memo:
+    """Each cell's work by its inputs; an entry not used by the last snapshot is forgotten."""
+
+    git: dict[tuple, _GitSide] = field(default_factory=dict)
+    judged: dict[tuple, _Judged] = field(default_factory=dict)
+
+
+def _version_of(obj: dict | None) -> str | None:
+    return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion") or repr(obj)
+
+
+def _git_side(engine: Engine, spec, environment, record, sha: str, known: dict, memo: dict) -> tuple[tuple, _GitSide]:
+    key = (spec.name, environment.name, sha, delivered_of(record), record.last)
+    found = known.get(key)
+    if found is None:
+        found = _GitSide()
+        try:
+            _, found.head = engine.workspace.desired(spec, environment, sha)
+            found.wanted = pending_change(engine.workspace, spec, environment, record, sha)
+            found.desired = found.head
+            if found.wanted.changed and found.wanted.delivered is not None:
+                _, found.desired = engine.workspace.desired(spec, environment, found.wanted.delivered)
+            found.refs = [ObjectRef.of(o) for o in (*found.desired, *found.head)]
+        except SourceError as e:  # refused or broken manifests are this cell's problem, not the whole fleet's
+            found = _GitSide(refusal=str(e))
+    memo[key] = found
+    return key, found
+
+
+def _judge(target: drifting.Target, head: list, observation, tracked: dict, delivered: bool) -> _Judged:
+    if refusals := foreign(head, observation, target.app, target.env):
+        return _Judged(refusal=str(BoundaryError(f"{target.app.name} in {target.env.name}", refusals)))
+    differences = drifting.compare_target(target, observation.live, tracked)
+    live = [o for o in (observation.get(ObjectRef.of(d)) for d in target.desired) if o is not None]
+    health, message = health_checks.HEALTHY, ""
+    for obj in target.desired:
+        result = health_checks.assess(observation.get(ObjectRef.of(obj)))
+        if health_checks.worst([health, result.status]) != health:
+            health, message = result.status, f"{ObjectRef.of(obj)}: {result.message}"
+    return _Judged("", len(differences) if delivered else 0, find_version(live, target.app.container), health, message)
+
+
+def snapshot(
+    engine: Engine, reads: Callable[[Cluster], Cluster | Listers] | None = None, memo: _Memo | None = None
+) -> FleetView:
+    """Every cell of the fleet; ``reads`` and ``memo`` are a LiveFleet's (a plain read LISTs and works afresh)."""
+    reads = reads or (lambda cluster: cluster)
+    memo = memo or _Memo()
+    known_git, known_judged = memo.git, memo.judged
+    memo.git, memo.judged = {}, {}
     sha = engine.repo.resolve()
     config = engine.config
-    targets_by_cluster: dict[int, list[drifting.Target]] = {}
+    targets_by_cluster: dict[int, list[tuple[drifting.Target, tuple, _GitSide]]] = {}
     per_namespace: dict[tuple[int, str], dict] = {}
     cells: dict[tuple[str, str], Cell] = {}
     errors: list[str] = []
     unreachable: dict[str, str] = {}
-    delivered_by_cell: dict[tuple[str, str], str | None] = {}
-    wanted_by_cell: dict[tuple[str, str], list] = {}  # Git's head: what a refusal is shown for
-    pairs = engine.pairs()
-    for spec, environment in pairs:
+    read_by_cluster: dict[int, Cluster | Listers] = {}
+    for spec, environment in engine.pairs():
         cluster = engine.cluster(environment)
+        read = read_by_cluster.setdefault(id(cluster), reads(cluster))
         key = (id(cluster), environment.namespace)
         if key not in per_namespace:
             try:
                 per_namespace[key] = {
-                    "records": records.read_all(cluster, environment.namespace),
-                    "rollouts": rollout_records.read_all(cluster, environment.namespace),
-                    "locks": {(i.app, i.env): i for i in Locks(cluster, environment.namespace).held()},
+                    "records": records.read_all(read, environment.namespace),
+                    "rollouts": rollout_records.read_all(read, environment.namespace),
+                    "locks": {(i.app, i.env): i for i in Locks(read, environment.namespace).held()},
                     "followed": engine.following.held(environment),
                     "requests": {
                         (r.app, r.env): r
                         for r in map(
                             request_of,
-                            cluster.list("v1", "ConfigMap", environment.namespace, label_selector=REQUEST_LABEL),
+                            read.list("v1", "ConfigMap", environment.namespace, label_selector=REQUEST_LABEL),
                         )
                     },
                 }
@@ -104,39 +215,28 @@ def snapshot(engine: Engine) -> FleetView:
         record = (known.get("records") or {}).get((spec.name, environment.name)) or records.SyncRecord(
             spec.name, environment.name
         )
-        refusal, commits, delivered, changed = "", (), None, False
-        try:
-            _, desired = engine.workspace.desired(spec, environment, sha)
-            wanted_by_cell[(spec.name, environment.name)] = desired
-            wanted = pending_change(engine.workspace, spec, environment, record, sha)
-            commits, delivered, changed = wanted.commits, wanted.delivered, wanted.changed
-            if wanted.changed and wanted.delivered is not None:
-                _, desired = engine.workspace.desired(spec, environment, wanted.delivered)
-            targets_by_cluster.setdefault(id(cluster), []).append(
-                drifting.Target(spec, environment, desired, record.inventory)
-            )
-        except SourceError as e:  # refused or broken manifests are this cell's problem, not the whole fleet's
-            refusal = str(e)
+        git_key, git = _git_side(engine, spec, environment, record, sha, known_git, memo.git)
+        wanted = git.wanted
+        if wanted is not None:
+            target = drifting.Target(spec, environment, git.desired, record.inventory)
+            targets_by_cluster.setdefault(id(cluster), []).append((target, git_key, git))
         followed = (known.get("followed") or {}).get(spec.name) or Followed()
         lock = (known.get("locks") or {}).get((spec.name, environment.name))
+        changed = wanted is not None and wanted.changed
         cells[(spec.name, environment.name)] = Cell(
             spec.name,
             environment.name,
             None,
-            health_checks.UNKNOWN if not known or refusal else "Synced",
+            health_checks.UNKNOWN if not known or git.refusal else "OutOfSync" if changed else "Synced",
             health_checks.UNKNOWN,
-            refusal,
+            git.refusal,
             rollout=(known.get("rollouts") or {}).get((spec.name, environment.name)),
             steps=len(spec.canary.steps) if spec.canary else 0,
             locked_by=f"{lock.actor} ({lock.operation})" if lock else None,
             pending=(known.get("requests") or {}).get((spec.name, environment.name)),
-            commits=tuple(commits),
+            commits=tuple(wanted.commits) if wanted is not None else (),
             held=followed.message if followed.state == HELD and changed and followed.revision == sha else "",
         )
-        cells[(spec.name, environment.name)].sync = (
-            cells[(spec.name, environment.name)].sync if not known or refusal else "OutOfSync" if changed else "Synced"
-        )
-        delivered_by_cell[(spec.name, environment.name)] = delivered
     now = datetime.now(UTC)
     for environment in config.environments.values():
         try:
@@ -147,37 +247,45 @@ def snapshot(engine: Engine) -> FleetView:
             for cell in cells.values():
                 if cell.env == environment.name:
                     cell.frozen = f"{freeze.name}: {freeze.reason}" if freeze.reason else freeze.name
-    for targets in targets_by_cluster.values():
-        cluster = engine.cluster(targets[0].env)
+    for cluster_id, judged in targets_by_cluster.items():
+        read = read_by_cluster[cluster_id]
         try:
-            heads = [o for t in targets for o in wanted_by_cell.get((t.app.name, t.env.name), [])]
-            observation = observe(
-                cluster, [ObjectRef.of(o) for t in targets for o in t.desired] + [ObjectRef.of(o) for o in heads]
-            )
-            find_untracked(cluster, [o for t in targets for o in t.desired] + heads, observation)
+            kinds = {(r.api_version, r.kind, r.namespace): r for _, _, git in judged for r in git.refs}
+            observation = observe(read, kinds.values())
+            unseen = [
+                o
+                for target, _, git in judged
+                for o, ref in zip((*target.desired, *git.head), git.refs, strict=True)
+                if ref.identity not in observation.live
+            ]
+            find_untracked(read.cluster if isinstance(read, Listers) else read, unseen, observation)
         except ClusterError as e:
             errors.append(str(e))
             continue
         tracked = drifting.by_tracking_id(observation.live)
-        for target in targets:
+        for target, git_key, git in judged:
             cell = cells[(target.app.name, target.env.name)]
             if cell.sync == health_checks.UNKNOWN:
                 continue
-            head = wanted_by_cell.get((cell.app, cell.env), target.desired)
-            if refusals := foreign(head, observation, target.app, target.env):
-                cell.message = str(BoundaryError(f"{cell.app} in {cell.env}", refusals))
-                cell.sync = health_checks.UNKNOWN
+            own = tracking_id(target.app.name, target.env.name)
+            live_key = (
+                git_key,
+                tuple(_version_of(observation.live.get(ref.identity)) for ref in git.refs),
+                tuple(sorted(_version_of(o) or "" for o in tracked.get(own, []))),
+            )
+            found = known_judged.get(live_key) or _judge(
+                target, git.head, observation, tracked, git.wanted is not None and git.wanted.delivered is not None
+            )
+            memo.judged[live_key] = found
+            if found.refusal:
+                cell.message, cell.sync = found.refusal, health_checks.UNKNOWN
                 continue
-            differences = drifting.compare_target(target, observation.live, tracked)
-            cell.drifted = len(differences) if delivered_by_cell.get((cell.app, cell.env)) else 0
-            live = [o for o in (observation.get(ObjectRef.of(d)) for d in target.desired) if o is not None]
-            cell.version = find_version(live, target.app.container)
-            health, message = health_checks.HEALTHY, ""
-            for obj in target.desired:
-                result = health_checks.assess(observation.get(ObjectRef.of(obj)))
-                if health_checks.worst([health, result.status]) != health:
-                    health, message = result.status, f"{ObjectRef.of(obj)}: {result.message}"
-            cell.health, cell.message = health, message
+            cell.drifted, cell.version, cell.health, cell.message = (
+                found.drifted,
+                found.version,
+                found.health,
+                found.message,
+            )
     apps = sorted(config.apps)
     envs = [e for e in config.promotion_chain]
     return FleetView(apps, envs, cells, sha, now, errors, unreachable)

@@ -68,15 +68,19 @@ def message_of(error: ApiException) -> str:
 
 
 IN_CLUSTER = "in-cluster"
+CONNECTIONS = 64  # kept per cluster (the client's default is 5 per core): the console's watches, workers and calls
 
 
 def _api_client(context: str, kubeconfig: Path | None) -> k8s_client.ApiClient:
     """The context from a kubeconfig, or with ``context = "in-cluster"`` the pod's service account."""
+    configuration = k8s_client.Configuration()
+    configuration.connection_pool_maxsize = CONNECTIONS  # watches hold theirs; calls still reuse a kept-alive one
     if context == IN_CLUSTER:
-        configuration = k8s_client.Configuration()
         kube_config.load_incluster_config(client_configuration=configuration)
         return k8s_client.ApiClient(configuration)
-    return kube_config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
+    return kube_config.new_client_from_config(
+        config_file=str(kubeconfig) if kubeconfig else None, context=context, client_configuration=configuration
+    )
 
 
 class Cluster:
@@ -205,6 +209,12 @@ class Cluster:
     def list(
         self, api_version: str, kind: str, namespace: str | None, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
+        return self.listing(api_version, kind, namespace, label_selector)[0]
+
+    def listing(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The items and the list's resourceVersion, to watch from ("" when the namespace does not exist)."""
         resource = self.resource(api_version, kind)
         try:
             listed = self.call(
@@ -213,12 +223,12 @@ class Cluster:
                 count=True,
             )
         except NotFoundError:
-            return []
+            return [], ""
         items = listed.get("items") or []
         for item in items:  # list items may omit these; the engine always wants them
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", kind)
-        return items
+        return items, (listed.get("metadata") or {}).get("resourceVersion") or ""
 
     def apply(self, obj: dict[str, Any], *, dry_run: bool = False, force: bool = True) -> dict[str, Any]:
         """Server-side apply as ``gitopsctl``; Git is the truth, so conflicts are forced by default."""
