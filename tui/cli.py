@@ -14,12 +14,13 @@ def _tui(args: argparse.Namespace) -> int:
     from gitopsctl.engine import Engine
 
     engine = Engine(config_module.load(getattr(args, "config", None)))
+    live = engine.live_fleet()  # its first snapshot LISTs; the watches it starts keep every refresh after it cheap
     first: Future = Future()
 
     def read_first() -> None:
         first.set_running_or_notify_cancel()
         try:
-            first.set_result(engine.fleet())
+            first.set_result(live.snapshot())
         except BaseException as e:  # noqa: BLE001 (handed to the console's worker, which says it or raises it)
             first.set_exception(e)
 
@@ -27,7 +28,7 @@ def _tui(args: argparse.Namespace) -> int:
     threading.Thread(target=read_first, name="first-read", daemon=True).start()
     from .app import run
 
-    return run(args, engine, first)
+    return run(args, engine, first, live)
 
 
 def register(commands, common: argparse.ArgumentParser) -> None:

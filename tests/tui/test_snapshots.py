@@ -145,6 +145,7 @@ def _engine(user: str = "oncall"):
         config=cfg,
         whoami=lambda env: user,
         fleet=lambda: view,
+        live_fleet=lambda on_change=None: SimpleNamespace(snapshot=lambda: view, stop=lambda: None),
         rollouts=SimpleNamespace(
             get=lambda app, env: rollout,
             tracks=lambda app, env: {

@@ -1,0 +1,78 @@
+"""A refresh draws again only the cells that changed, and the matrix stays as it was: rows in order, each as
+tall as its tallest cell, the cursor where it was. (Rebuilding 200 rows took Textual 150-300 ms per refresh.)"""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+from textual.widgets import DataTable
+
+from gitopsctl import config as config_module
+from gitopsctl.engine import Cell, FleetView
+from tests.tui.test_console import until
+from tui.app import ConsoleApp
+
+APPS = [f"app-{n}" for n in range(5)]
+ENVS = ["dev", "staging", "prod"]
+CONFIG = 'git = { url = "/nonexistent/gitops" }\n' + "".join(
+    f'[environments.{env}]\ncontext = "sandbox"\nnamespace = "team-{env}"\n' for env in ENVS
+)
+CONFIG += "".join(f'[apps.{app}]\npath = "apps/{app}"\n' for app in APPS)
+
+
+def _view(revision: str, **changed: Cell) -> FleetView:
+    cells = {(app, env): Cell(app, env, "v1.0.0", "Synced", "Healthy") for app in APPS for env in ENVS}
+    for cell in changed.values():
+        cells[(cell.app, cell.env)] = cell
+    return FleetView(APPS, ENVS, cells, revision * 40, datetime.now(UTC), [])
+
+
+def test_a_refresh_redraws_changed_cells_in_place_and_keeps_the_rows_in_order_and_the_cursor():
+    views = [
+        _view("a"),
+        _view(
+            "b",
+            drifted=Cell("app-3", "dev", "v1.0.0", "Synced", "Healthy", drifted=1),  # a badge: the row grows
+            degraded=Cell("app-1", "staging", "v1.0.0", "Synced", "Degraded"),  # the same height
+        ),
+        _view("c"),  # all clean again: the row shrinks back
+    ]
+    shown = iter(views)
+    engine = SimpleNamespace(
+        config=config_module.parse(tomllib.loads(CONFIG)),
+        whoami=lambda env: "oncall",
+        live_fleet=lambda on_change=None: SimpleNamespace(snapshot=lambda: next(shown), stop=lambda: None),
+    )
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=3600, read_only=True)
+        async with app.run_test(size=(110, 34)) as pilot:
+            table = app.query_one("#fleet", DataTable)
+            await until(pilot, lambda: app.view is views[0] and table.row_count == 5, what="the first view")
+            table.move_cursor(row=2, column=3)
+
+            def drawn() -> list[str]:
+                return [table.coordinate_to_cell_key((n, 0)).row_key.value for n in range(table.row_count)]
+
+            await pilot.press("r")
+            await until(pilot, lambda: app.view is views[1], what="the second view")
+            await pilot.pause()
+            assert drawn() == APPS
+            assert table.rows[table.coordinate_to_cell_key((3, 0)).row_key].height == 3
+            assert "[DRIFT 1]" in table.get_cell("app-3", "dev").plain
+            assert "Degraded" in table.get_cell("app-1", "staging").plain
+            assert table.cursor_coordinate == (2, 3)
+
+            await pilot.press("r")
+            await until(pilot, lambda: app.view is views[2], what="the third view")
+            await pilot.pause()
+            assert drawn() == APPS
+            assert all(table.rows[table.coordinate_to_cell_key((n, 0)).row_key].height == 2 for n in range(5))
+            assert "DRIFT" not in table.get_cell("app-3", "dev").plain
+            assert "Healthy" in table.get_cell("app-1", "staging").plain
+            assert table.cursor_coordinate == (2, 3)
+
+    asyncio.run(run())
