@@ -92,7 +92,10 @@ class LiveFleet:
 
     def snapshot(self) -> FleetView:
         with self._lock:
-            return snapshot(self.engine, self._reads, self._memo)
+            view = snapshot(self.engine, self._reads, self._memo)
+            for lister in self._listers.values():
+                lister.follow()
+            return view
 
     def stop(self) -> None:
         with self._lock:

@@ -5,8 +5,8 @@ the API server's encoding and the client's decoding of objects that did not chan
 ``Listers`` answers ``list()`` from a store: the first call LISTs, then a WATCH from that list's resourceVersion
 keeps the store current. When the watch ends (the server's timeout) it resumes from the last resourceVersion it
 saw; when it fails (410 Gone, a dropped connection, a refused request) the store is dropped and the next
-``list()`` LISTs again, so a reader never gets a store that stopped following. Writers never read through this: a
-sync plans against a fresh LIST.
+``list()`` LISTs again, so a reader never gets a store that stopped following. ``follow()`` starts the watches of
+the lists read since its last call. Writers never read through this: a sync plans against a fresh LIST.
 
 Objects in a store are shared with every reader and must not be changed.
 """
@@ -34,7 +34,7 @@ class _Store:
         self._lock = threading.Lock()
         self._objects = {_name_of(o): o for o in items}
         self.resource_version = resource_version
-        self.following = True
+        self.following = False  # until its watch is started (follow()); a list not followed is read afresh
         self.watcher = k8s_watch.Watch()
 
     def items(self) -> list[dict[str, Any]]:
@@ -80,12 +80,22 @@ class Listers:
         if store is not None and store.following:
             return store.items()
         items, resource_version = self.cluster.listing(api_version, kind, namespace, label_selector)
-        if resource_version and not self._stopped.is_set():
-            store = _Store(items, resource_version)
+        if resource_version:
             with self._lock:
-                self._stores[key] = store
-            threading.Thread(target=self._follow, args=(key, store), name=f"lister-{kind}", daemon=True).start()
+                self._stores[key] = _Store(items, resource_version)
         return items
+
+    def follow(self) -> None:
+        """Start a watch for each list read since the last call: after a reader's burst of lists, whose
+        connections the watches would otherwise take (each list then paying a new TLS handshake)."""
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            started = [(key, store) for key, store in self._stores.items() if not store.following]
+            for _, store in started:
+                store.following = True  # its watch delivers every change since the list, so it can answer now
+        for key, store in started:
+            threading.Thread(target=self._follow, args=(key, store), name=f"lister-{key[1]}", daemon=True).start()
 
     def following(self) -> int:
         """How many lists a watch keeps current now (a failed watch's list is read afresh next time)."""

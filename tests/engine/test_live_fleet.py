@@ -70,6 +70,7 @@ def test_a_list_whose_watch_fails_is_read_afresh_and_followed_again(fleet):
     listers = Listers(cluster)
     try:
         assert listers.list("v1", "ConfigMap", "trading-dev") == []
+        listers.follow()
         wait_for(lambda: rule.fired >= 1 and listers.following() == 0, 20, message="the refused watch")
         fleet.sandbox.faults.remove(rule.id)
         fleet.core.create_namespaced_config_map("trading-dev", {"metadata": {"name": "made-meanwhile"}})
@@ -77,6 +78,7 @@ def test_a_list_whose_watch_fails_is_read_afresh_and_followed_again(fleet):
         mark = _audit_mark(fleet)
         assert [c["metadata"]["name"] for c in listers.list("v1", "ConfigMap", "trading-dev")] == ["made-meanwhile"]
         assert len(_lists_since(fleet, mark)) == 1  # listed again, not answered from the store nobody followed
+        listers.follow()
         wait_for(lambda: listers.following() == 1, 20, message="the list followed again")
 
         fleet.core.create_namespaced_config_map("trading-dev", {"metadata": {"name": "made-after"}})
