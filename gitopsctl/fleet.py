@@ -80,7 +80,8 @@ class LiveFleet:
     Lists come from watched stores (cluster/listers.py) instead of LISTs, and each cell's work (renders, pending
     commits, the comparison with live, health) is redone only when its inputs changed: Git's head, the cell's sync
     record, or the resourceVersion of a live object it has. A refresh of an unchanged 600-cell fleet then costs
-    lookups. ``on_change`` is called from a watch thread whenever the cluster changes something listed.
+    lookups. ``on_change`` (settable at any time) is called from a watch thread whenever the cluster changes
+    something listed: a reader may refresh then instead of waiting for its period.
     """
 
     def __init__(self, engine: Engine, on_change: Callable[[], None] | None = None) -> None:
@@ -103,9 +104,13 @@ class LiveFleet:
         for lister in listers:
             lister.stop()
 
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
     def _reads(self, cluster: Cluster) -> Listers:
         if id(cluster) not in self._listers:
-            self._listers[id(cluster)] = Listers(cluster, self.on_change)
+            self._listers[id(cluster)] = Listers(cluster, self._changed)
         return self._listers[id(cluster)]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
@@ -20,6 +21,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from gitopsctl.durations import parse_duration
@@ -62,6 +64,13 @@ class FilterBox(Input):
         self.value = ""
         self.display = False
         self.app.query_one("#fleet", DataTable).focus()
+
+
+CHANGE_SETTLE = 0.25  # seconds from a change in the cluster to the refresh that shows it (and the burst's rest)
+
+
+class ClusterChanged(Message):
+    """Something the fleet's watches follow changed in the cluster."""
 
 
 class ConsoleApp(App):
@@ -125,6 +134,8 @@ class ConsoleApp(App):
         self.seen_at: dict[str, datetime] = {}  # environment -> when its cluster last answered
         self.lost_at: dict[str, datetime] = {}  # environment -> since when it has not
         self._drawn: dict[str, tuple[Cell | None, ...]] = {}  # what the table shows, by app
+        self._change_lock = threading.Lock()
+        self._change_pending = False  # a refresh after a change in the cluster is on its way
         self._drawn_order: tuple[list[str], list[str]] = ([], [])  # the apps and environments it shows, in order
 
     # ------------------------------------------------------------ layout
@@ -146,6 +157,25 @@ class ConsoleApp(App):
         table.focus()
         self.refresh_fleet()
         self.set_interval(self.refresh_seconds, self.refresh_fleet)
+        if self.live is not None:
+            self.live.on_change = self._cluster_changed
+
+    def _cluster_changed(self) -> None:
+        """From a watch thread, at each change in the cluster: one refresh follows a burst of them (a rollout's
+        status updates, a sync's applies), CHANGE_SETTLE seconds after its first."""
+        with self._change_lock:
+            if self._change_pending:
+                return
+            self._change_pending = True
+        self.post_message(ClusterChanged())
+
+    def on_cluster_changed(self, _message: ClusterChanged) -> None:
+        self.set_timer(CHANGE_SETTLE, self._refresh_after_change)
+
+    def _refresh_after_change(self) -> None:
+        with self._change_lock:
+            self._change_pending = False
+        self._read_fleet()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """With --read-only every action that changes something is gone, keys and palette alike;
@@ -168,7 +198,8 @@ class ConsoleApp(App):
             if first is not None:
                 view = first.result()
             else:
-                self.live = self.live or self.engine.live_fleet()
+                if self.live is None:
+                    self.live = self.engine.live_fleet(self._cluster_changed)
                 view = self.live.snapshot()
         except GitOpsError as e:
             self.call_from_thread(self._unreachable, str(e))

@@ -4,6 +4,7 @@ tall as its tallest cell, the cursor where it was. (Rebuilding 200 rows took Tex
 from __future__ import annotations
 
 import asyncio
+import threading
 import tomllib
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -74,5 +75,35 @@ def test_a_refresh_redraws_changed_cells_in_place_and_keeps_the_rows_in_order_an
             assert "DRIFT" not in table.get_cell("app-3", "dev").plain
             assert "Healthy" in table.get_cell("app-1", "staging").plain
             assert table.cursor_coordinate == (2, 3)
+
+    asyncio.run(run())
+
+
+def test_a_change_in_the_cluster_refreshes_the_console_by_itself_once_per_burst():
+    views = [_view("a"), _view("b", drifted=Cell("app-3", "dev", "v1.0.0", "Synced", "Healthy", drifted=1))]
+    reads = []
+
+    def snapshot() -> FleetView:
+        reads.append(views[min(len(reads), 1)])
+        return reads[-1]
+
+    live = SimpleNamespace(snapshot=snapshot, stop=lambda: None, on_change=None)
+    engine = SimpleNamespace(
+        config=config_module.parse(tomllib.loads(CONFIG)), whoami=lambda env: "oncall", live_fleet=lambda: live
+    )
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=3600, read_only=True, live=live)
+        async with app.run_test(size=(110, 34)) as pilot:
+            await until(pilot, lambda: app.view is views[0], what="the first view")
+            burst = [threading.Thread(target=live.on_change) for _ in range(50)]  # as watch threads call it
+            for thread in burst:
+                thread.start()
+            for thread in burst:
+                thread.join()
+            table = app.query_one("#fleet", DataTable)
+            await until(pilot, lambda: "[DRIFT 1]" in table.get_cell("app-3", "dev").plain, what="the change shown")
+            await until(pilot, lambda: not app._change_pending and not app.workers, what="every refresh over")
+            assert len(reads) == 2  # the first read and one refresh for the whole burst
 
     asyncio.run(run())
