@@ -116,14 +116,17 @@ class LiveFleet:
 
 @dataclass
 class _GitSide:
-    """One cell's Git: the head's objects, what is pending, and the objects live is compared with (or a refusal);
-    ``refs``, those of both, looked up in live on every snapshot."""
+    """One cell's Git: the head's objects, what is pending, and the objects live is compared with (or a refusal).
+    What every snapshot looks up is kept ready: ``objects`` (of both) and their identities, and one ref per
+    (apiVersion, kind, namespace) they have, for the lists."""
 
     head: list = field(default_factory=list)
     wanted: Pending | None = None
     desired: list = field(default_factory=list)
     refusal: str = ""
-    refs: list[ObjectRef] = field(default_factory=list)
+    objects: tuple[dict, ...] = ()
+    ids: tuple[tuple[str, str, str, str], ...] = ()
+    kinds: dict[tuple[str, str, str], ObjectRef] = field(default_factory=dict)
 
 
 @dataclass
@@ -143,10 +146,12 @@ class _Memo:
 
     git: dict[tuple, _GitSide] = field(default_factory=dict)
     judged: dict[tuple, _Judged] = field(default_factory=dict)
+    records: dict[str, tuple[str, records.SyncRecord]] = field(default_factory=dict)  # see records.read_all
 
 
-def _version_of(obj: dict | None) -> str | None:
-    return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion") or repr(obj)
+def _versions(live: dict, ids: tuple) -> tuple[str | None, ...]:
+    """The resourceVersion of each object live (None: not there); an object the API server answered always has one."""
+    return tuple(None if (o := live.get(i)) is None else o["metadata"].get("resourceVersion") for i in ids)
 
 
 def _git_side(engine: Engine, spec, environment, record, sha: str, known: dict, memo: dict) -> tuple[tuple, _GitSide]:
@@ -160,7 +165,10 @@ def _git_side(engine: Engine, spec, environment, record, sha: str, known: dict, 
             found.desired = found.head
             if found.wanted.changed and found.wanted.delivered is not None:
                 _, found.desired = engine.workspace.desired(spec, environment, found.wanted.delivered)
-            found.refs = [ObjectRef.of(o) for o in (*found.desired, *found.head)]
+            found.objects = (*found.desired, *found.head)
+            refs = [ObjectRef.of(o) for o in found.objects]
+            found.ids = tuple(ref.identity for ref in refs)
+            found.kinds = {(ref.api_version, ref.kind, ref.namespace): ref for ref in refs}
         except SourceError as e:  # refused or broken manifests are this cell's problem, not the whole fleet's
             found = _GitSide(refusal=str(e))
     memo[key] = found
@@ -184,7 +192,7 @@ def snapshot(
     engine: Engine, reads: Callable[[Cluster], Cluster | Listers] | None = None, memo: _Memo | None = None
 ) -> FleetView:
     """Every cell of the fleet; ``reads`` and ``memo`` are a LiveFleet's (a plain read LISTs and works afresh)."""
-    reads = reads or (lambda cluster: cluster)
+    reads_of = reads or (lambda cluster: cluster)
     memo = memo or _Memo()
     known_git, known_judged = memo.git, memo.judged
     memo.git, memo.judged = {}, {}
@@ -198,15 +206,15 @@ def snapshot(
     read_by_cluster: dict[int, Cluster | Listers] = {}
     for spec, environment in engine.pairs():
         cluster = engine.cluster(environment)
-        read = read_by_cluster.setdefault(id(cluster), reads(cluster))
+        read = read_by_cluster.setdefault(id(cluster), reads_of(cluster))
         key = (id(cluster), environment.namespace)
         if key not in per_namespace:
             try:
                 per_namespace[key] = {
-                    "records": records.read_all(read, environment.namespace),
+                    "records": records.read_all(read, environment.namespace, memo.records),
                     "rollouts": rollout_records.read_all(read, environment.namespace),
                     "locks": {(i.app, i.env): i for i in Locks(read, environment.namespace).held()},
-                    "followed": engine.following.held(environment),
+                    "followed": engine.following.held(environment, read),
                     "requests": {
                         (r.app, r.env): r
                         for r in map(
@@ -248,7 +256,9 @@ def snapshot(
     now = datetime.now(UTC)
     for environment in config.environments.values():
         try:
-            freeze = policy.active_freeze(environment, now, engine.promotions.manual_freeze(environment))
+            cluster = engine.cluster(environment)
+            read = read_by_cluster.setdefault(id(cluster), reads_of(cluster))
+            freeze = policy.active_freeze(environment, now, engine.promotions.manual_freeze(environment, read))
         except ClusterError:
             continue
         if freeze is not None:
@@ -258,28 +268,35 @@ def snapshot(
     for cluster_id, judged in targets_by_cluster.items():
         read = read_by_cluster[cluster_id]
         try:
-            kinds = {(r.api_version, r.kind, r.namespace): r for _, _, git in judged for r in git.refs}
+            kinds: dict[tuple[str, str, str], ObjectRef] = {}
+            for _, _, git in judged:
+                kinds.update(git.kinds)
             observation = observe(read, kinds.values())
+            live = observation.live
+            versions = [_versions(live, git.ids) for _, _, git in judged]
             unseen = [
-                o
-                for target, _, git in judged
-                for o, ref in zip((*target.desired, *git.head), git.refs, strict=True)
-                if ref.identity not in observation.live
+                obj
+                for (_, _, git), found in zip(judged, versions, strict=True)
+                if None in found
+                for obj, version in zip(git.objects, found, strict=True)
+                if version is None
             ]
-            find_untracked(read.cluster if isinstance(read, Listers) else read, unseen, observation)
+            if unseen:  # made by hand without our label, or not there at all: read one by one, from the cluster
+                find_untracked(read.cluster if isinstance(read, Listers) else read, unseen, observation)
+                versions = [_versions(live, git.ids) for _, _, git in judged]
         except ClusterError as e:
             errors.append(str(e))
             continue
-        tracked = drifting.by_tracking_id(observation.live)
-        for target, git_key, git in judged:
+        tracked = drifting.by_tracking_id(live)
+        for (target, git_key, git), found_versions in zip(judged, versions, strict=True):
             cell = cells[(target.app.name, target.env.name)]
             if cell.sync == health_checks.UNKNOWN:
                 continue
             own = tracking_id(target.app.name, target.env.name)
             live_key = (
                 git_key,
-                tuple(_version_of(observation.live.get(ref.identity)) for ref in git.refs),
-                tuple(sorted(_version_of(o) or "" for o in tracked.get(own, []))),
+                found_versions,
+                tuple(sorted(o["metadata"].get("resourceVersion") or "" for o in tracked.get(own, []))),
             )
             found = known_judged.get(live_key) or _judge(
                 target, git.head, observation, tracked, git.wanted is not None and git.wanted.delivered is not None

@@ -212,13 +212,23 @@ class Cluster:
         return self.listing(api_version, kind, namespace, label_selector)[0]
 
     def listing(
-        self, api_version: str, kind: str, namespace: str | None, label_selector: str | None = None
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> tuple[list[dict[str, Any]], str]:
         """The items and the list's resourceVersion, to watch from ("" when the namespace does not exist)."""
         resource = self.resource(api_version, kind)
         try:
             listed = self.call(
-                lambda: resource.get(namespace=namespace or None, label_selector=label_selector, serializer=_plain),
+                lambda: resource.get(
+                    namespace=namespace or None,
+                    label_selector=label_selector,
+                    field_selector=field_selector,
+                    serializer=_plain,
+                ),
                 what=f"list {kind}",
                 count=True,
             )

@@ -24,7 +24,7 @@ from .client import Cluster
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 290  # a server-side timeout, as client-go's reflector asks for: each watch ends and resumes
-Key = tuple[str, str, str, str]  # apiVersion, kind, namespace ("" for all), label selector ("" for none)
+Key = tuple[str, str, str, str, str]  # apiVersion, kind, namespace ("" for all), label and field selectors ("": none)
 
 
 class _Store:
@@ -56,7 +56,7 @@ def _name_of(obj: dict[str, Any]) -> tuple[str, str]:
 
 
 class Listers:
-    """One cluster's lists from watched stores; every other call goes to the cluster itself.
+    """One cluster's lists (and named objects) from watched stores; every other call goes to the cluster itself.
 
     ``on_change`` is called (from a watch thread) after each change a watch delivers.
     """
@@ -74,12 +74,22 @@ class Listers:
     def list(
         self, api_version: str, kind: str, namespace: str | None, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
-        key = (api_version, kind, namespace or "", label_selector or "")
+        return self._listed((api_version, kind, namespace or "", label_selector or "", ""))
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
+        """One named object, from a list of that name alone (``metadata.name=``), watched as any list is."""
+        found = self._listed((api_version, kind, namespace or "", "", f"metadata.name={name}"))
+        return found[0] if found else None
+
+    def _listed(self, key: Key) -> list[dict[str, Any]]:
         with self._lock:
             store = self._stores.get(key)
         if store is not None and store.following:
             return store.items()
-        items, resource_version = self.cluster.listing(api_version, kind, namespace, label_selector)
+        api_version, kind, namespace, label_selector, field_selector = key
+        items, resource_version = self.cluster.listing(
+            api_version, kind, namespace or None, label_selector or None, field_selector or None
+        )
         if resource_version:
             with self._lock:
                 self._stores[key] = _Store(items, resource_version)
@@ -111,14 +121,15 @@ class Listers:
             store.watcher.stop()  # checked after the next event; the thread is a daemon and its watch times out
 
     def _follow(self, key: Key, store: _Store) -> None:
-        api_version, kind, namespace, selector = key
+        api_version, kind, namespace, label_selector, field_selector = key
         try:
             resource = self.cluster.resource(api_version, kind)
             while not self._stopped.is_set():
                 for event in self.cluster.dynamic.watch(
                     resource,
                     namespace=namespace or None,
-                    label_selector=selector or None,
+                    label_selector=label_selector or None,
+                    field_selector=field_selector or None,
                     resource_version=store.resource_version,
                     timeout=WATCH_SECONDS,
                     watcher=store.watcher,

@@ -71,14 +71,29 @@ def read(cluster: Cluster, app: str, env: str, namespace: str) -> SyncRecord:
     return _parse(app, env, cluster.get("v1", "ConfigMap", record_name(app, env), namespace))
 
 
-def read_all(cluster: Cluster, namespace: str) -> dict[tuple[str, str], SyncRecord]:
-    """Every sync record in a namespace, with one LIST."""
+def read_all(
+    cluster: Cluster, namespace: str, parsed: dict[str, tuple[str, SyncRecord]] | None = None
+) -> dict[tuple[str, str], SyncRecord]:
+    """Every sync record in a namespace, with one LIST.
+
+    ``parsed``: for a reader that reads often (the console), each ConfigMap's record by its name, with the
+    resourceVersion it was parsed at; a record whose ConfigMap did not change is not parsed again. Such records
+    are shared and must not be changed."""
     records = {}
     for cm in cluster.list("v1", "ConfigMap", namespace, label_selector=f"{RECORD_LABEL}=sync"):
-        labels = cm["metadata"].get("labels") or {}
+        meta = cm["metadata"]
+        labels = meta.get("labels") or {}
         app, env = labels.get("gitopsctl.io/app"), labels.get("gitopsctl.io/env")
-        if app and env:
-            records[(app, env)] = _parse(app, env, cm)
+        if not (app and env):
+            continue
+        name, version = f"{namespace}/{meta.get('name')}", meta.get("resourceVersion") or ""
+        known = parsed.get(name) if parsed is not None and version else None
+        if known is not None and known[0] == version:
+            records[(app, env)] = known[1]
+            continue
+        records[(app, env)] = _parse(app, env, cm)
+        if parsed is not None and version:
+            parsed[name] = (version, records[(app, env)])
     return records
 
 

@@ -35,6 +35,7 @@ from ..sync.service import SYNCED
 from .requests import PENDING
 
 if TYPE_CHECKING:
+    from ..cluster.client import Cluster
     from ..engine import Engine
 
 log = logging.getLogger(__name__)
@@ -200,13 +201,14 @@ class Following:
 
     # ------------------------------------------------------------ the store
 
-    def held(self, env: Environment) -> dict[str, Followed]:
-        """The last outcome per app of this environment, as reported (the console shows why a change waits)."""
-        return self._read(env)
+    def held(self, env: Environment, reads: Cluster | None = None) -> dict[str, Followed]:
+        """The last outcome per app of this environment, as reported (the console shows why a change waits);
+        ``reads``: where to read it instead of the cluster itself (the live fleet's watched lists)."""
+        return self._read(env, reads)
 
-    def _read(self, env: Environment) -> dict[str, Followed]:
+    def _read(self, env: Environment, reads: Cluster | None = None) -> dict[str, Followed]:
         """A damaged entry (or one with fields a newer replica wrote) is read as far as it goes, never a crash."""
-        cm = self.engine.cluster(env).get("v1", "ConfigMap", STORE, env.namespace)
+        cm = (reads or self.engine.cluster(env)).get("v1", "ConfigMap", STORE, env.namespace)
         found = {}
         for app, text in ((cm or {}).get("data") or {}).items():
             try:

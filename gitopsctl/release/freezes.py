@@ -11,6 +11,7 @@ from ..errors import ConflictError, NotFoundError, PolicyError, UsageError
 from . import policy
 
 if TYPE_CHECKING:
+    from ..cluster.client import Cluster
     from ..engine import Engine
 
 FREEZE_LABEL = "gitopsctl.io/freeze"
@@ -24,9 +25,10 @@ class Freezes:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def manual(self, env: Environment) -> policy.Freeze | None:
-        """The freeze set by hand on ``env``, if any (windows from the configuration are policy's)."""
-        cm = self.engine.cluster(env).get("v1", "ConfigMap", f"gitopsctl-freeze-{env.name}", env.namespace)
+    def manual(self, env: Environment, reads: Cluster | None = None) -> policy.Freeze | None:
+        """The freeze set by hand on ``env``, if any (windows from the configuration are policy's); ``reads``: where
+        to read it instead of the cluster itself (the live fleet's watched lists)."""
+        cm = (reads or self.engine.cluster(env)).get("v1", "ConfigMap", f"gitopsctl-freeze-{env.name}", env.namespace)
         if not cm:
             return None
         data = cm.get("data") or {}

@@ -29,6 +29,7 @@ from .plan import Plan, Planner
 from .requests import PENDING, Request, Requests, _now
 
 if TYPE_CHECKING:
+    from ..cluster.client import Cluster
     from ..engine import Engine, SyncResult
 
 DEPLOYED, FAILED, UNCHANGED = "Deployed", "Failed", "Unchanged"
@@ -77,8 +78,8 @@ class Promotions:
     def pending(self, app: App, env: Environment) -> Request | None:
         return self.requests.pending(app, env)
 
-    def manual_freeze(self, env: Environment) -> policy.Freeze | None:
-        return self.freezes.manual(env)
+    def manual_freeze(self, env: Environment, reads: Cluster | None = None) -> policy.Freeze | None:
+        return self.freezes.manual(env, reads)
 
     def expire(self, *, approval_ttl: float) -> list[str]:
         """End requests older than ``approval_ttl`` seconds, and lift manual freezes that have ended."""
