@@ -285,6 +285,8 @@ class ConsoleApp(App):
             if table.row_count:
                 table.move_cursor(row=min(cursor.row, table.row_count - 1), column=max(1, cursor.column))
         else:
+            cursor = table.cursor_coordinate
+            under = table.coordinate_to_cell_key(cursor).row_key  # the app under the cursor stays under it
             moved = False
             for app in apps:
                 before = self._drawn.get(app)
@@ -301,6 +303,7 @@ class ConsoleApp(App):
             if moved:
                 position = {app: n for n, app in enumerate(apps)}
                 table.sort("app", key=lambda name: position[name.plain])
+                table.move_cursor(row=table.get_row_index(under), column=cursor.column)
         self._drawn, self._drawn_order = cells, (apps, envs)
 
     @staticmethod

@@ -46,9 +46,11 @@ def test_a_live_fleet_refreshes_without_listing_and_shows_a_hand_change_as_a_fre
         fleet.apps.patch_namespaced_deployment("trade-service", "trading-dev", {"spec": {"replicas": 3}})
         wait_for(lambda: available(fleet.apps, "trade-service", "trading-dev") == 3, 20, message="scaled by hand")
         seen = wait_for(  # the scale and the rollout of its replicas, as the watches deliver them
-            lambda: (view := live.snapshot()).cell("trade-service", "dev").drifted == 1
-            and view.cell("trade-service", "dev").health == "Healthy"
-            and view,
+            lambda: (
+                (view := live.snapshot()).cell("trade-service", "dev").drifted == 1
+                and view.cell("trade-service", "dev").health == "Healthy"
+                and view
+            ),
             20,
             message="the hand scale in a refresh of the live fleet",
         )

@@ -38,6 +38,7 @@ def test_a_refresh_redraws_changed_cells_in_place_and_keeps_the_rows_in_order_an
             "b",
             drifted=Cell("app-3", "dev", "v1.0.0", "Synced", "Healthy", drifted=1),  # a badge: the row grows
             degraded=Cell("app-1", "staging", "v1.0.0", "Synced", "Degraded"),  # the same height
+            last=Cell("app-4", "prod", "v1.0.0", "Synced", "Healthy", drifted=2),  # the last row grows
         ),
         _view("c"),  # all clean again: the row shrinks back
     ]
@@ -67,6 +68,7 @@ def test_a_refresh_redraws_changed_cells_in_place_and_keeps_the_rows_in_order_an
             assert "Degraded" in table.get_cell("app-1", "staging").plain
             assert table.cursor_coordinate == (2, 3)
 
+            table.move_cursor(row=4, column=1)  # on the last row, which shrinks back: the cursor stays on it
             await pilot.press("r")
             await until(pilot, lambda: app.view is views[2], what="the third view")
             await pilot.pause()
@@ -74,7 +76,7 @@ def test_a_refresh_redraws_changed_cells_in_place_and_keeps_the_rows_in_order_an
             assert all(table.rows[table.coordinate_to_cell_key((n, 0)).row_key].height == 2 for n in range(5))
             assert "DRIFT" not in table.get_cell("app-3", "dev").plain
             assert "Healthy" in table.get_cell("app-1", "staging").plain
-            assert table.cursor_coordinate == (2, 3)
+            assert table.cursor_coordinate == (4, 1)
 
     asyncio.run(run())
 
