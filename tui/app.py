@@ -295,7 +295,7 @@ class ConsoleApp(App):
                 if before is not None and self._row_height(before) == self._row_height(cells[app]):
                     for env, cell, old in zip(envs, cells[app], before, strict=True):
                         if cell != old:
-                            table.update_cell(app, env, render_cell(cell))
+                            table.update_cell(app, env, render_cell(cell), update_width=True)
                     continue
                 table.remove_row(app)
                 table.add_row(*self._row(app, cells[app]), key=app, height=self._row_height(cells[app]))

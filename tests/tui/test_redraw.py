@@ -37,7 +37,7 @@ def test_a_refresh_redraws_changed_cells_in_place_and_keeps_the_rows_in_order_an
         _view(
             "b",
             drifted=Cell("app-3", "dev", "v1.0.0", "Synced", "Healthy", drifted=1),  # a badge: the row grows
-            degraded=Cell("app-1", "staging", "v1.0.0", "Synced", "Degraded"),  # the same height
+            degraded=Cell("app-1", "staging", "v1.0.0-rc.1+build.20261203", "Synced", "Degraded"),  # as tall, wider
             last=Cell("app-4", "prod", "v1.0.0", "Synced", "Healthy", drifted=2),  # the last row grows
         ),
         _view("c"),  # all clean again: the row shrinks back
@@ -66,6 +66,8 @@ def test_a_refresh_redraws_changed_cells_in_place_and_keeps_the_rows_in_order_an
             assert table.rows[table.coordinate_to_cell_key((3, 0)).row_key].height == 3
             assert "[DRIFT 1]" in table.get_cell("app-3", "dev").plain
             assert "Degraded" in table.get_cell("app-1", "staging").plain
+            staging = next(column for key, column in table.columns.items() if key.value == "staging")
+            assert staging.content_width >= len("v1.0.0-rc.1+build.20261203")  # widened, not wrapped and cut
             assert table.cursor_coordinate == (2, 3)
 
             table.move_cursor(row=4, column=1)  # on the last row, which shrinks back: the cursor stays on it
