@@ -90,6 +90,7 @@ class LiveFleet:
         self._listers: dict[int, Listers] = {}
         self._memo = _Memo()
         self._lock = threading.Lock()
+        self._stopped = False  # a snapshot after stop() reads the cluster itself and starts no watch
 
     def snapshot(self) -> FleetView:
         with self._lock:
@@ -99,6 +100,7 @@ class LiveFleet:
             return view
 
     def stop(self) -> None:
+        self._stopped = True
         with self._lock:
             listers, self._listers = list(self._listers.values()), {}
         for lister in listers:
@@ -108,7 +110,9 @@ class LiveFleet:
         if self.on_change is not None:
             self.on_change()
 
-    def _reads(self, cluster: Cluster) -> Listers:
+    def _reads(self, cluster: Cluster) -> Cluster | Listers:
+        if self._stopped:
+            return cluster
         if id(cluster) not in self._listers:
             self._listers[id(cluster)] = Listers(cluster, self._changed)
         return self._listers[id(cluster)]
@@ -170,7 +174,7 @@ def _git_side(engine: Engine, spec, environment, record, sha: str, known: dict, 
             found.ids = tuple(ref.identity for ref in refs)
             found.kinds = {(ref.api_version, ref.kind, ref.namespace): ref for ref in refs}
         except SourceError as e:  # refused or broken manifests are this cell's problem, not the whole fleet's
-            found = _GitSide(refusal=str(e))
+            found = _GitSide(wanted=found.wanted, refusal=str(e))  # the commits waiting are still shown
     memo[key] = found
     return key, found
 
@@ -233,7 +237,7 @@ def snapshot(
         )
         git_key, git = _git_side(engine, spec, environment, record, sha, known_git, memo.git)
         wanted = git.wanted
-        if wanted is not None:
+        if not git.refusal:
             target = drifting.Target(spec, environment, git.desired, record.inventory)
             targets_by_cluster.setdefault(id(cluster), []).append((target, git_key, git))
         followed = (known.get("followed") or {}).get(spec.name) or Followed()
@@ -253,6 +257,8 @@ def snapshot(
             commits=tuple(wanted.commits) if wanted is not None else (),
             held=followed.message if followed.state == HELD and changed and followed.revision == sha else "",
         )
+    in_use = {id(r) for known in per_namespace.values() for r in (known.get("records") or {}).values()}
+    memo.records = {name: entry for name, entry in memo.records.items() if id(entry[1]) in in_use}
     now = datetime.now(UTC)
     for environment in config.environments.values():
         try:

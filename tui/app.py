@@ -136,6 +136,7 @@ class ConsoleApp(App):
         self._drawn: dict[str, tuple[Cell | None, ...]] = {}  # what the table shows, by app
         self._change_lock = threading.Lock()
         self._change_pending = False  # a refresh after a change in the cluster is on its way
+        self._reading = 0  # fleet reads under way (thread workers)
         self._drawn_order: tuple[list[str], list[str]] = ([], [])  # the apps and environments it shows, in order
 
     # ------------------------------------------------------------ layout
@@ -173,6 +174,10 @@ class ConsoleApp(App):
         self.set_timer(CHANGE_SETTLE, self._refresh_after_change)
 
     def _refresh_after_change(self) -> None:
+        """Not while a read is under way (a slow cluster, the first read): one waits its turn, none pile up."""
+        if self._reading:
+            self.set_timer(CHANGE_SETTLE, self._refresh_after_change)
+            return
         with self._change_lock:
             self._change_pending = False
         self._read_fleet()
@@ -194,6 +199,15 @@ class ConsoleApp(App):
     @work(thread=True, exclusive=True, group="refresh")
     def _read_fleet(self) -> None:
         first, self.first_view = self.first_view, None
+        with self._change_lock:
+            self._reading += 1
+        try:
+            self._read_and_show(first)
+        finally:
+            with self._change_lock:
+                self._reading -= 1
+
+    def _read_and_show(self, first: Future[FleetView] | None) -> None:
         try:
             if first is not None:
                 view = first.result()

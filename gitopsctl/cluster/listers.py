@@ -23,7 +23,10 @@ from kubernetes import watch as k8s_watch
 from .client import Cluster
 
 log = logging.getLogger(__name__)
-WATCH_SECONDS = 290  # a server-side timeout, as client-go's reflector asks for: each watch ends and resumes
+WATCH_SECONDS = 60  # a server-side timeout, as client-go's reflector asks for: each watch ends and resumes
+# and a client-side one a little longer: a connection that died without a word (a laptop's sleep, a NAT that forgot
+# it) ends the watch, so its list is read afresh, and an unreachable cluster is said, within this many seconds
+READ_TIMEOUT = WATCH_SECONDS + 15
 Key = tuple[str, str, str, str, str]  # apiVersion, kind, namespace ("" for all), label and field selectors ("": none)
 
 
@@ -125,14 +128,15 @@ class Listers:
         try:
             resource = self.cluster.resource(api_version, kind)
             while not self._stopped.is_set():
-                for event in self.cluster.dynamic.watch(
-                    resource,
+                for event in store.watcher.stream(
+                    resource.get,
                     namespace=namespace or None,
                     label_selector=label_selector or None,
                     field_selector=field_selector or None,
                     resource_version=store.resource_version,
-                    timeout=WATCH_SECONDS,
-                    watcher=store.watcher,
+                    serialize=False,
+                    timeout_seconds=WATCH_SECONDS,
+                    _request_timeout=(10, READ_TIMEOUT),
                 ):
                     if self._stopped.is_set():
                         return

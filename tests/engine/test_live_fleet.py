@@ -3,6 +3,7 @@ inputs change. It must show what a fresh read shows, without listing again, and 
 
 from __future__ import annotations
 
+from gitopsctl.cluster import listers as listers_module
 from gitopsctl.cluster.listers import Listers
 from kubesandbox.command import admin_call
 from tests.conftest import available, wait_for
@@ -90,4 +91,23 @@ def test_a_list_whose_watch_fails_is_read_afresh_and_followed_again(fleet):
         wait_for(lambda: len(listers.list("v1", "ConfigMap", "trading-dev")) == 2, 20, message="the watch's new object")
         assert len(_lists_since(fleet, mark)) == 1
     finally:
+        listers.stop()
+
+
+def test_a_watch_that_hears_nothing_past_its_read_timeout_ends_and_its_list_is_read_afresh(fleet, monkeypatch):
+    monkeypatch.setattr(listers_module, "READ_TIMEOUT", 1.0)  # 75 s in use: a dead connection is said in that time
+    cluster = fleet.engine.cluster(fleet.engine.config.environments["dev"])
+    cluster.ensure_namespace("trading-dev")
+    rule = fleet.sandbox.faults.add(verbs=["watch"], resource="configmaps", latency=10)  # a connection gone silent
+    listers = Listers(cluster)
+    try:
+        listers.list("v1", "ConfigMap", "trading-dev")
+        listers.follow()
+        assert listers.following() == 1
+        wait_for(lambda: rule.fired >= 1 and listers.following() == 0, 20, message="the silent watch given up")
+        mark = _audit_mark(fleet)
+        listers.list("v1", "ConfigMap", "trading-dev")
+        assert len(_lists_since(fleet, mark)) == 1
+    finally:
+        fleet.sandbox.faults.remove(rule.id)
         listers.stop()

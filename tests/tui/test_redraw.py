@@ -111,3 +111,37 @@ def test_a_change_in_the_cluster_refreshes_the_console_by_itself_once_per_burst(
             assert len(reads) == 2  # the first read and one refresh for the whole burst
 
     asyncio.run(run())
+
+
+def test_changes_during_a_slow_read_wait_for_it_and_bring_one_read_after_it():
+    views = [_view("a"), _view("b"), _view("c", drifted=Cell("app-3", "dev", "v1.0.0", "Synced", "Healthy", drifted=1))]
+    reads, slow = [], threading.Event()
+
+    def snapshot() -> FleetView:
+        reads.append(views[min(len(reads), 2)])
+        if len(reads) == 2:
+            slow.wait(30)  # a cluster slow to answer
+        return reads[-1]
+
+    live = SimpleNamespace(snapshot=snapshot, stop=lambda: None, on_change=None)
+    engine = SimpleNamespace(config=config_module.parse(tomllib.loads(CONFIG)), whoami=lambda env: "oncall")
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=3600, read_only=True, live=live)
+        async with app.run_test(size=(110, 34)) as pilot:
+            await until(pilot, lambda: app.view is views[0], what="the first view")
+            await pilot.press("r")
+            await until(pilot, lambda: len(reads) == 2, what="the slow read under way")
+            waited = []
+            retry = app._refresh_after_change
+            app._refresh_after_change = lambda: (waited.append(1), retry())
+            live.on_change()
+            await until(pilot, lambda: len(waited) >= 3, what="the change's refresh waiting its turn, three times")
+            assert len(reads) == 2  # no read started beside the slow one
+            slow.set()
+            table = app.query_one("#fleet", DataTable)
+            await until(pilot, lambda: "[DRIFT 1]" in table.get_cell("app-3", "dev").plain, what="the change shown")
+            await until(pilot, lambda: not app._change_pending and not app.workers, what="every refresh over")
+            assert len(reads) == 3
+
+    asyncio.run(run())
