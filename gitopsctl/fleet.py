@@ -96,14 +96,16 @@ class LiveFleet:
         with self._lock:
             view = snapshot(self.engine, self._reads, self._memo)
             for lister in self._listers.values():
-                lister.follow()
+                if self._stopped:  # stopped while this read ran: its lists are not followed
+                    lister.stop()
+                else:
+                    lister.follow()
             return view
 
     def stop(self) -> None:
+        """At once, even while a snapshot runs (a console quitting does not wait for a slow cluster)."""
         self._stopped = True
-        with self._lock:
-            listers, self._listers = list(self._listers.values()), {}
-        for lister in listers:
+        for lister in list(self._listers.values()):
             lister.stop()
 
     def _changed(self) -> None:

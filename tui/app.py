@@ -161,6 +161,11 @@ class ConsoleApp(App):
         if self.live is not None:
             self.live.on_change = self._cluster_changed
 
+    def on_unmount(self) -> None:
+        """The fleet's watches end with the console."""
+        if self.live is not None:
+            self.live.stop()
+
     def _cluster_changed(self) -> None:
         """From a watch thread, at each change in the cluster: one refresh follows a burst of them (a rollout's
         status updates, a sync's applies), CHANGE_SETTLE seconds after its first."""

@@ -3,6 +3,8 @@ inputs change. It must show what a fresh read shows, without listing again, and 
 
 from __future__ import annotations
 
+import threading
+
 from gitopsctl.cluster import listers as listers_module
 from gitopsctl.cluster.listers import Listers
 from kubesandbox.command import admin_call
@@ -111,3 +113,17 @@ def test_a_watch_that_hears_nothing_past_its_read_timeout_ends_and_its_list_is_r
     finally:
         fleet.sandbox.faults.remove(rule.id)
         listers.stop()
+
+
+def test_stopping_a_live_fleet_during_a_slow_read_returns_at_once_and_leaves_no_watch(fleet):
+    live = fleet.engine.live_fleet()
+    rule = fleet.sandbox.faults.add(verbs=["list"], resource="configmaps", latency=3, count=1)  # a slow cluster
+    reading = threading.Thread(target=live.snapshot)
+    reading.start()
+    try:
+        wait_for(lambda: rule.fired == 1, 20, message="the read waiting on the slow LIST")
+        live.stop()
+        assert reading.is_alive()  # stop() did not wait for the read
+    finally:
+        reading.join(60)
+    assert all(lister.following() == 0 for lister in live._listers.values())
