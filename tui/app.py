@@ -134,6 +134,7 @@ class ConsoleApp(App):
         self.seen_at: dict[str, datetime] = {}  # environment -> when its cluster last answered
         self.lost_at: dict[str, datetime] = {}  # environment -> since when it has not
         self._drawn: dict[str, tuple[Cell | None, ...]] = {}  # what the table shows, by app
+        self._drawn_heights: dict[str, int] = {}  # each app's row height as drawn
         self._change_lock = threading.Lock()
         self._change_pending = False  # a refresh after a change in the cluster is on its way
         self._reading = 0  # fleet reads under way (thread workers)
@@ -296,28 +297,28 @@ class ConsoleApp(App):
         table = self.query_one("#fleet", DataTable)
         apps, envs = self._apps(), self.view.envs
         cells = {app: tuple(self.view.cell(app, env) for env in envs) for app in apps}
+        cursor = table.cursor_coordinate
         if (apps, envs) != self._drawn_order or not table.row_count:
-            cursor = table.cursor_coordinate
             table.clear()
+            self._drawn_heights = {}
             for app in apps:
-                table.add_row(*self._row(app, cells[app]), key=app, height=self._row_height(cells[app]))
+                self._add_row(table, app, [render_cell(c) for c in cells[app]])
             if table.row_count:
                 table.move_cursor(row=min(cursor.row, table.row_count - 1), column=max(1, cursor.column))
         else:
-            cursor = table.cursor_coordinate
             under = table.coordinate_to_cell_key(cursor).row_key  # the app under the cursor stays under it
             moved = False
             for app in apps:
-                before = self._drawn.get(app)
-                if before == cells[app]:
+                if self._drawn[app] == cells[app]:
                     continue
-                if before is not None and self._row_height(before) == self._row_height(cells[app]):
-                    for env, cell, old in zip(envs, cells[app], before, strict=True):
+                texts = [render_cell(c) for c in cells[app]]
+                if _height(texts) == self._drawn_heights[app]:
+                    for env, cell, old, text in zip(envs, cells[app], self._drawn[app], texts, strict=True):
                         if cell != old:
-                            table.update_cell(app, env, render_cell(cell), update_width=True)
+                            table.update_cell(app, env, text, update_width=True)
                     continue
                 table.remove_row(app)
-                table.add_row(*self._row(app, cells[app]), key=app, height=self._row_height(cells[app]))
+                self._add_row(table, app, texts)
                 moved = True
             if moved:
                 position = {app: n for n, app in enumerate(apps)}
@@ -325,13 +326,9 @@ class ConsoleApp(App):
                 table.move_cursor(row=table.get_row_index(under), column=cursor.column)
         self._drawn, self._drawn_order = cells, (apps, envs)
 
-    @staticmethod
-    def _row(app: str, cells: tuple[Cell | None, ...]) -> list[Text]:
-        return [Text(app, style="bold"), *(render_cell(c) for c in cells)]
-
-    @staticmethod
-    def _row_height(cells: tuple[Cell | None, ...]) -> int:
-        return max(render_cell(c).plain.count("\n") + 1 for c in cells)
+    def _add_row(self, table: DataTable, app: str, texts: list[Text]) -> None:
+        self._drawn_heights[app] = _height(texts)
+        table.add_row(Text(app, style="bold"), *texts, key=app, height=self._drawn_heights[app])
 
     def _apps(self) -> list[str]:
         assert self.view is not None
@@ -621,13 +618,15 @@ def sync_words(result) -> str:
     return f"{result.result}: {where}, {len(result.applied)} applied, health {result.health}"
 
 
+def _height(texts: list[Text]) -> int:
+    """A row is as tall as its tallest cell."""
+    return max(text.plain.count("\n") + 1 for text in texts)
+
+
 def run(args: argparse.Namespace, engine: Engine, first: Future[FleetView], live: LiveFleet) -> int:
-    """``gitopsctl tui``: the console until it is quit; ``first``, the fleet's read already under way by ``live``."""
-    app = ConsoleApp(
+    """``gitopsctl tui``: the console until it is quit (which stops ``live``); ``first``, the fleet's read already
+    under way by ``live``."""
+    ConsoleApp(
         engine, read_only=args.read_only, refresh_seconds=args.refresh, theme=args.theme, first_view=first, live=live
-    )
-    try:
-        app.run()
-    finally:
-        live.stop()
+    ).run()
     return 0
