@@ -24,6 +24,7 @@ from .errors import GitOpsError, PolicyError, UsageError
 from .fleet import Cell, FleetView, LiveFleet, snapshot
 from .identity import Actor
 from .metrics import Metrics
+from .release.adoptions import Adoption, Adoptions
 from .release.following import Following, Outcome
 from .release.history import GitRelease, releases
 from .release.promotions import Promotions
@@ -46,6 +47,7 @@ __all__ = [
     "MISSING",
     "PENDING",
     "Actor",
+    "Adoption",
     "AppDrift",
     "Cell",
     "Claims",
@@ -82,6 +84,7 @@ class Engine:
         self._subscribers: list[Callable[[Any, str], None]] = []
         self.rollouts = Rollouts(self, notify=self._publish)
         self.following = Following(self)
+        self.adoptions = Adoptions(self, self.promotions.deliveries)
         self._lock = threading.Lock()
         self._reconcile = ReconcilePool(self.rollouts, self.pairs)
 
@@ -277,6 +280,22 @@ class Engine:
     def whoami(self, env: str) -> str:
         """Who this process acts as in ``env``: what its cluster says of its credentials, never a flag."""
         return self.workspace.whoami(env)
+
+    def adopt(
+        self,
+        app: str,
+        env: str,
+        *,
+        fields: tuple[str, ...] = (),
+        actor: str | None = None,
+        dry_run: bool = False,
+        timeout: float = 300.0,
+    ) -> Adoption:
+        """Keep drift: write the live value of drifted fields into Git as a commit and deliver it (``dry_run``:
+        what would be written, proven by rendering, nothing written)."""
+        if dry_run:
+            return self.adoptions.plan(app, env, fields)
+        return self.adoptions.adopt(app, env, fields=fields, actor=actor or self.whoami(env), timeout=timeout)
 
     def rollback(self, app: str, env: str, *, to: str | None = None, actor: str | None = None, timeout: float = 300.0):
         return self._counted(

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STORE = "gitopsctl-drift-incidents"
 SELF_HEAL_ACTOR = "gitopsctl self-heal"
+MATCHES_GIT = "live matches Git again"
 
 
 class Notifier(Protocol):
@@ -131,7 +132,7 @@ class DriftReports:
         self._settle(env, {d.app: d for d in report.drifted}, scanned)
         return report.objects
 
-    def check(self, app: str, env: str, how: str = "live matches Git again") -> None:
+    def check(self, app: str, env: str, how: str = MATCHES_GIT) -> None:
         """Scan one app in one environment (a watch event said something changed, or someone synced it)."""
         report = self.engine.drift(env, (app,))
         self._settle(env, {d.app: d for d in report.drifted if d.env == env}, {app}, how)
@@ -159,9 +160,7 @@ class DriftReports:
         rollouts = rollout_records.read_all(cluster, environment.namespace)  # one LIST, not a GET per app
         return busy | {app for (app, e), rollout in rollouts.items() if e == env and rollout.active}
 
-    def _settle(
-        self, env: str, drifted: dict[str, AppDrift], scanned: set[str], how: str = "live matches Git again"
-    ) -> None:
+    def _settle(self, env: str, drifted: dict[str, AppDrift], scanned: set[str], how: str = MATCHES_GIT) -> None:
         """Settle each scanned app (see settle.py) and carry the decisions out, saving once at the end."""
         config = self.engine.config
         rules = {
@@ -184,7 +183,7 @@ class DriftReports:
                 incident = decision.incident
                 match decision.action:
                     case Action.RESOLVE:
-                        self.notifier.drift_resolved(incident, how)
+                        self.notifier.drift_resolved(incident, self._how_resolved(app, env, how))
                         del incidents[app]
                     case Action.RESOLVE_HEALED:
                         self.notifier.drift_resolved(incident, f"healed automatically by {SELF_HEAL_ACTOR}")
@@ -207,6 +206,16 @@ class DriftReports:
                     case Action.UNCHANGED:
                         incidents[app] = incident
             self._write(env, incidents, version)
+
+    def _how_resolved(self, app: str, env: str, how: str) -> str:
+        """``how``, unless drift ended because someone kept it in Git (an adoption): then who, and the commit."""
+        if how != MATCHES_GIT:
+            return how
+        try:
+            return self.engine.adoptions.kept(app, env) or how
+        except GitOpsError as e:  # the report is resolved all the same; only its wording is plainer
+            log.warning("cannot tell whether %s in %s was adopted: %s", app, env, e)
+            return how
 
     def _report(
         self, env: str, incidents: dict[str, Incident], incident: Incident, drift: AppDrift, version: str | None

@@ -46,18 +46,18 @@ def check_version(version: str) -> str:
     return version
 
 
-def _lines(text: str) -> list[str]:
+def yaml_lines(text: str) -> list[str]:
     """Lines with their own endings (``\r\n`` kept), split only where YAML breaks lines."""
     return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
 
 
-def _replace_scalar(text: str, line: int, column: int, value: str, *, flow: bool = False) -> str:
+def replace_scalar(text: str, line: int, column: int, value: str, *, flow: bool = False) -> str:
     """Replace the scalar starting at (line, column) with ``value``, keeping its quoting and any comment.
 
     In a flow mapping (``image: {tag: v1, pull: Always}``) a plain scalar also ends at ``,``, ``}`` or ``]``.
     A quoted scalar ends at its closing quote (escapes skipped); one that goes on to the next line is refused.
     """
-    lines = _lines(text)
+    lines = yaml_lines(text)
     if line == 0 and text.startswith("\ufeff"):
         column += 1  # the YAML reader does not count a byte order mark as a column
     current = lines[line]
@@ -90,7 +90,7 @@ def _closing_quote(rest: str) -> int | None:
     return None
 
 
-def _yaml() -> YAML:
+def round_trip() -> YAML:
     rt = YAML(typ="rt")
     rt.preserve_quotes = True
     return rt
@@ -103,7 +103,7 @@ def _read(path: Path) -> str:
 
 def _load_all(path: Path, text: str | None = None) -> list[Any]:
     try:
-        return list(_yaml().load_all(_read(path) if text is None else text))
+        return list(round_trip().load_all(_read(path) if text is None else text))
     except (YAMLError, UnicodeDecodeError) as e:
         raise ManifestError(f"{path.name} is not valid YAML: {e}") from e
 
@@ -161,7 +161,7 @@ def set_version(
                     new = f"{repository_of(old)}:{version}"
                     line, column = c.lc.value("image")
                     text = _read(path)
-                    _write(root, path, _replace_scalar(text, line, column, new, flow=c.fa.flow_style()))
+                    _write(root, path, replace_scalar(text, line, column, new, flow=c.fa.flow_style()))
                     return Edit(path, image_tag(old), version)
     raise ManifestError(
         f"no workload in {app_dir.name} has a container named {container!r}; check the app's container in the configuration"
@@ -179,7 +179,7 @@ def _set_kustomize_tag(root: Path, path: Path, repository: str, version: str) ->
             old = str(entry.get("newTag", "latest"))
             if "newTag" in entry:
                 line, column = entry.lc.value("newTag")
-                _write(root, path, _replace_scalar(text, line, column, version, flow=entry.fa.flow_style()))
+                _write(root, path, replace_scalar(text, line, column, version, flow=entry.fa.flow_style()))
             else:
                 entry["newTag"] = version
                 _dump(root, path, doc)
@@ -226,7 +226,7 @@ def edit_value(text: str, where: VersionPath, version: str) -> tuple[str, str]:
     """
     check_version(version)
     try:
-        docs = list(_yaml().load_all(text))
+        docs = list(round_trip().load_all(text))
         expected = yaml.safe_load(text) if len(docs) == 1 else None
     except (YAMLError, yaml.YAMLError) as e:
         raise ManifestError(f"{where.file} is not valid YAML: {e}") from e
@@ -250,9 +250,9 @@ def edit_value(text: str, where: VersionPath, version: str) -> tuple[str, str]:
         if getattr(getattr(value, "anchor", None), "value", None):
             raise ManifestError(f"{where} is shared through the anchor &{value.anchor.value}; change it by hand")
         line, column = node.lc.value(key)
-        quoted = _lines(text)[line].lstrip("\ufeff")[column : column + 1] in ("'", '"')
+        quoted = yaml_lines(text)[line].lstrip("\ufeff")[column : column + 1] in ("'", '"')
         plain = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", version) and version.lower() not in _NOT_STRINGS
-        edited = _replace_scalar(
+        edited = replace_scalar(
             text, line, column, version if quoted or plain else f'"{version}"', flow=node.fa.flow_style()
         )
         parent = expected
@@ -271,7 +271,7 @@ def edit_value(text: str, where: VersionPath, version: str) -> tuple[str, str]:
 
 def _dump(root: Path, path: Path, doc: Any) -> None:
     out = io.StringIO()
-    rt = _yaml()
+    rt = round_trip()
     rt.indent(mapping=2, sequence=4, offset=2)
     rt.dump(doc, out)
     _write(root, path, out.getvalue())

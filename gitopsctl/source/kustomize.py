@@ -19,8 +19,12 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ManifestError
+
+if TYPE_CHECKING:
+    from .repo import GitRepository
 
 MAX_STDERR_BYTES = 1024 * 1024
 # address space of one renderer: Go reserves ~700 MB at start, leaving a few hundred MB to work in
@@ -190,3 +194,23 @@ def decode(data: bytes, path: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ManifestError(f"{path} is not UTF-8 text") from e
+
+
+_NOT_FOUND = re.compile(r"(?:lstat|stat|open) ([^\s:']+): no such file or directory")
+
+
+def unexported(repo: GitRepository, sha: str, message: str, dirs: tuple[str, ...]) -> str:
+    """A sentence for a path kustomize could not find that is in the repository but was not exported."""
+    for missing in dict.fromkeys(_NOT_FOUND.findall(message)):
+        name = missing.rstrip(".,;")
+        if name.startswith(("/", "..")) or repo.entry(sha, "" if name == "." else name) is None:
+            continue
+        exported = ", ".join(d or "." for d in dirs)
+        return (
+            f"\n{name} is in the repository, but gitopsctl exported only {exported}: the directories and "
+            "files its kustomizations name in the fields gitopsctl follows (resources, bases, components, "
+            "generators, transformers, validators, patches, replacements, configurations, crds, openapi and "
+            "the generators' files and envs); a path named anywhere else, such as inside a plugin's "
+            "configuration, is not supported"
+        )
+    return ""

@@ -29,7 +29,6 @@ import copy
 import hashlib
 import json
 import posixpath
-import re
 import tempfile
 import threading
 from collections import OrderedDict
@@ -52,7 +51,7 @@ from .kustomization import (
     reference_target,
     references,
 )
-from .kustomize import decode, kustomize_command, kustomize_env, kustomize_message, run_bounded
+from .kustomize import decode, kustomize_command, kustomize_env, kustomize_message, run_bounded, unexported
 from .manifests import check_duplicates, load_yaml_documents, objects_from_documents
 from .repo import SYMLINK_MODE, Entry, GitRepository
 from .safety import check_tree_path, link_inside, write_inside
@@ -60,8 +59,6 @@ from .safety import check_tree_path, link_inside, write_inside
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 CACHE_ENTRIES = 1024
 RENDER_TIMEOUT = 120.0  # seconds for one kustomize run, start to finish
-
-_NOT_FOUND = re.compile(r"(?:lstat|stat|open) ([^\s:']+): no such file or directory")
 
 
 @dataclass(frozen=True)
@@ -176,10 +173,10 @@ class Renderer:
 
     # ---------------------------------------------------------------- plain
 
-    def _plain(self, sha: str, path: str) -> list[dict[str, Any]]:
+    def _plain(self, sha: str, path: str, edits: dict[str, bytes] | None = None) -> list[dict[str, Any]]:
         objects = []
         for f in self.repo.read_files(sha, path, max_bytes=self.max_bytes, suffixes=(".yaml", ".yml")):
-            text = decode(f.data, f.path)
+            text = decode((edits or {}).get(f.path, f.data), f.path)
             objects.extend(_applicable(load_yaml_documents(text, f.path), f.path))
         return objects
 
@@ -288,11 +285,14 @@ class Renderer:
                 key.append(f"{name}={entry.object_id}")
         return _Export(tuple(sorted(files.items())), tuple(sorted(links.items())), tuple(dirs), tuple(sorted(set(key))))
 
-    def _kustomize(self, sha: str, path: str, dirs: list[str], named: set[str] | None = None) -> list[dict[str, Any]]:
+    def _kustomize(
+        self, sha: str, path: str, dirs: list[str], named: set[str] | None = None, edits: dict[str, bytes] | None = None
+    ) -> list[dict[str, Any]]:
         """Export just what the kustomization reads and build ``path`` there, with no way to reach git or a network."""
         command = kustomize_command()
         export = self._export(sha, dirs, named or set())
-        with self._scratch(path, export) as scratch:
+        exported = {name for name, _ in export.files}
+        with self._scratch(path, export, {k: v for k, v in (edits or {}).items() if k in exported}) as scratch:
             root = scratch / "export"
             returncode, output, stderr = run_bounded(
                 [*command, str(root / path)],
@@ -304,7 +304,7 @@ class Renderer:
             )
             if returncode != 0:
                 message = kustomize_message(stderr, returncode, root)
-                hint = self._unexported(sha, message, export)
+                hint = unexported(self.repo, sha, message, export.dirs)
                 raise ManifestError(f"kustomize could not render {path or '.'}: {message}{hint}")
         source = f"{path or '.'} (kustomize output)"
         return _applicable(load_yaml_documents(output, source), source)
@@ -331,6 +331,35 @@ class Renderer:
                 write_inside(root, root / check_tree_path(name), data)
             yield scratch
 
+    # ------------------------------------------------------------ edits, before they are committed
+
+    def sources(self, sha: str, path: str) -> tuple[str, ...]:
+        """The regular YAML files (repository paths) a plain or kustomize app at ``path`` renders from."""
+        real = self.repo.real_path(sha, path.strip("/") or "")
+        if real is None or self.repo.kind(sha, join(real, CHART_FILE)) == "blob":
+            raise ManifestError(f"{path or '.'} is a Helm chart or missing: its objects come from templates")
+        if self._kustomization(sha, real) is None:
+            entries = self.repo.entries_below(sha, real)
+        else:
+            reads = _Reads()
+            self._follow(sha, real, reads, plugin_configs=False)
+            export = self._export(sha, sorted(reads.dirs), reads.files)
+            entries = [(name, self.repo.entry(sha, name)) for name, _ in export.files]
+        yaml_names = (".yaml", ".yml", "/Kustomization")
+        return tuple(n for n, e in entries if e and e.mode != SYMLINK_MODE and ("/" + n).endswith(yaml_names))
+
+    def render_with(self, sha: str, path: str, edits: dict[str, bytes]) -> tuple[dict[str, Any], ...]:
+        """A plain or kustomize app at ``path`` with some files' content replaced (``edits`` by repository path;
+        files it does not read are ignored): what committing the edits would render. Never cached."""
+        real = self.repo.real_path(sha, path.strip("/") or "")
+        if real is None or self.repo.kind(sha, join(real, CHART_FILE)) == "blob":
+            raise ManifestError(f"{path or '.'} is a Helm chart or missing: its objects come from templates")
+        if self._kustomization(sha, real) is None:
+            return tuple(self._plain(sha, real, edits))
+        reads = _Reads()
+        self._follow(sha, real, reads, plugin_configs=False)
+        return tuple(self._kustomize(sha, real, sorted(reads.dirs), reads.files, edits))
+
     # ------------------------------------------------------------ helm
 
     def render_edited(self, sha: str, path: str, release: Release, edits: dict[str, bytes]) -> tuple[dict, ...]:
@@ -352,22 +381,6 @@ class Renderer:
         objects = _applicable(load_yaml_documents(output, source), source)
         check_hooks(objects, path)
         return objects
-
-    def _unexported(self, sha: str, message: str, export: _Export) -> str:
-        """A sentence for a path kustomize could not find that is in the repository but was not exported."""
-        for missing in dict.fromkeys(_NOT_FOUND.findall(message)):
-            name = missing.rstrip(".,;")
-            if name.startswith(("/", "..")) or self.repo.entry(sha, "" if name == "." else name) is None:
-                continue
-            exported = ", ".join(d or "." for d in export.dirs)
-            return (
-                f"\n{name} is in the repository, but gitopsctl exported only {exported}: the directories and "
-                "files its kustomizations name in the fields gitopsctl follows (resources, bases, components, "
-                "generators, transformers, validators, patches, replacements, configurations, crds, openapi and "
-                "the generators' files and envs); a path named anywhere else, such as inside a plugin's "
-                "configuration, is not supported"
-            )
-        return ""
 
 
 def _applicable(documents: list[Any], source: str) -> list[dict[str, Any]]:
