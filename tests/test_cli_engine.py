@@ -285,3 +285,38 @@ def test_quarantine_lists_and_unquarantine_needs_a_reason(fleet):
     assert lifted.stdout.startswith("trade-service v1.4.2-bad may be delivered again: quarantine lifted by bob")
     assert "(the leak is fixed)" in lifted.stdout
     assert gitopsctl(fleet, "quarantine").stdout.strip() == "no version is quarantined"
+
+
+def test_adopt_from_the_cli_shows_the_plan_commits_it_and_waits_for_approval_where_required(fleet):
+    gitopsctl(fleet, "sync", "trade-service", "prod", "--wait")
+    fleet.reload('\n[environments.prod.approval]\nrequired = 1\nusers = ["bob"]\n')
+    fleet.apps.patch_namespaced_deployment("trade-service", "trading-prod", {"spec": {"replicas": 6}})
+
+    plan = gitopsctl(fleet, "adopt", "trade-service", "prod", "--dry-run", "-o", "json")
+    assert plan.returncode == 0, plan.stderr
+    body = json.loads(plan.stdout)
+    assert body["commit"] == "" and body["fields"] == [
+        {
+            "kind": "Deployment",
+            "name": "trade-service",
+            "path": "spec.replicas",
+            "from": 3,
+            "to": 6,
+            "where": "apps/trade-service/prod/deployment.yaml line 8",
+        }
+    ]
+    unknown = gitopsctl(fleet, "adopt", "trade-service", "prod", "--fields", "spec.paused")
+    assert (
+        unknown.returncode == 2
+        and unknown.stderr.count("\n") == 1
+        and "no drifted field 'spec.paused'" in unknown.stderr
+    )
+
+    adopted = gitopsctl(fleet, "adopt", "trade-service", "prod")
+    assert adopted.returncode == 0, adopted.stderr
+    request = fleet.engine.pending("trade-service", "prod")
+    assert request is not None and request.requester == "sandbox-admin"
+    assert "adopted into Git in commit" in adopted.stdout and "gitopsctl approve trade-service prod" in adopted.stdout
+    head = git.Repo(fleet.repo.url).head.commit
+    assert head.message.startswith("Adopt trade-service prod: Deployment/trade-service spec.replicas 3 -> 6")
+    assert "Adopted-by: sandbox-admin" in head.message

@@ -1,9 +1,10 @@
-"""Commands that change what runs, each through the engine's gates: sync, deploy, approve, reject, rollback, freeze,
-unquarantine."""
+"""Commands that change what runs, each through the engine's gates: sync, deploy, approve, reject, rollback, adopt,
+freeze, unquarantine."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from .. import output
@@ -144,6 +145,48 @@ def _rollback(args: argparse.Namespace) -> int:
     return print_deploy(engine.rollback(args.app, args.env, to=args.to, timeout=timeout(args)), args)
 
 
+def _adopted_lines(adoption) -> list[str]:
+    """One line per field; values as JSON, so a hostile live value cannot drive the terminal."""
+    return [
+        f"  {f.ref.kind}/{f.ref.name} {f.path}: {json.dumps(f.desired)} -> {json.dumps(f.live)}  ({f.where})"
+        for f in adoption.fields
+    ]
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    engine = engine_for(args)
+    fields = tuple(args.fields or ())
+    plan = engine.adopt(args.app, args.env, fields=fields, dry_run=True)
+    if args.dry_run:
+        if args.output == "json":
+            emit_json(plan.as_dict())
+        else:
+            print(f"would commit to Git (nothing written): {plan.title}", *_adopted_lines(plan), sep="\n")
+        return 0
+    if args.output == "text" and not args.yes and sys.stdin.isatty():
+        print(plan.title, *_adopted_lines(plan), sep="\n")
+    _confirm(f"Keep these in Git for {args.app} in {args.env}", args)
+    adoption = engine.adopt(args.app, args.env, fields=fields, timeout=timeout(args))
+    result = adoption.result
+    if args.output == "json":
+        emit_json(adoption.as_dict())
+    elif result is not None and result.result == "PendingApproval":
+        print(
+            f"adopted into Git in commit {output.short(adoption.commit)}; it is delivered when approved "
+            f"({result.message}): gitopsctl approve {args.app} {args.env}"
+        )
+    else:
+        state = result.result if result is not None else "Failed"
+        by = ", ".join(adoption.managers) or "unknown"
+        print(
+            f"{output.paint(state)}: {adoption.title}, in commit {output.short(adoption.commit)} "
+            f"(changed live by {by})",
+            *_adopted_lines(adoption),
+            sep="\n",
+        )
+    return 0 if result is not None and result.result in ("Succeeded", "Progressing", "PendingApproval") else 1
+
+
 def _freeze(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
@@ -229,6 +272,23 @@ def register(commands, common: argparse.ArgumentParser) -> None:
     rollback.add_argument("--to", metavar="VERSION", help="the version to go back to")
     rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
     rollback.set_defaults(func=_rollback)
+
+    adopt = commands.add_parser(
+        "adopt",
+        parents=[common, acting],
+        help="keep a hand-made change: write the drifted live values into Git as a commit, then deliver it",
+    )
+    adopt.add_argument("app")
+    adopt.add_argument("env")
+    adopt.add_argument(
+        "--fields",
+        nargs="+",
+        metavar="PATH",
+        help="only these drifted fields, as `gitopsctl drift` names them (spec.replicas, or Deployment/web:spec.replicas)",
+    )
+    adopt.add_argument("--dry-run", action="store_true", help="show what would be written, proven by rendering")
+    adopt.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    adopt.set_defaults(func=_adopt)
 
     freeze = commands.add_parser(
         "freeze", parents=[common, acting], help="refuse deploys to an environment for a while"
