@@ -145,6 +145,7 @@ class GitOpsBot:
         self.app.action(APPROVE)(self._on_decision)
         self.app.action(REJECT)(self._on_decision)
         self.app.action(drift.SYNC)(self._on_drift_action)
+        self.app.action(drift.ADOPT)(self._on_drift_action)
         self.app.action(drift.SNOOZE)(self._on_drift_action)
         self.changes = ChangeReports(engine, self.outbox, self.tracker)
         self.notifier = drift.SlackNotifier(engine.config, self.outbox, self.changes)
@@ -623,6 +624,9 @@ class GitOpsBot:
         app, env = value["app"], value["env"]
         self.engine.resolve(app, env)
         self.access.require(user, env, "deployer")
+        if action["action_id"] == drift.ADOPT:
+            self._adopt(app, env, actor, body)
+            return
         result = self.engine.sync(app, env, wait=True, actor=actor)
         if self.reports is not None:  # the engine's work first: the incident is settled even if Slack refuses
             self.reports.check(app, env, how=f"synced by {actor.split(' ')[0]}")
@@ -632,6 +636,28 @@ class GitOpsBot:
             thread_ts=body["container"]["message_ts"],
             text=blocks.escape(
                 f"{actor.split(' ')[0]} synced {app} in {env}: {len(result.applied)} applied, health {result.health}"
+            ),
+        )
+
+    def _adopt(self, app: str, env: str, actor: str, body: dict) -> None:
+        """Keep in Git: the engine commits and delivers; the report resolves as adopted once it is delivered."""
+        adoption = self.engine.adopt(app, env, actor=actor)
+        if self.reports is not None:
+            self.reports.check(app, env)
+        result = adoption.result
+        then = (
+            f"waiting for approval ({result.message})"
+            if result is not None and result.result == "PendingApproval"
+            else f"delivered: {result.result if result else 'not delivered'}"
+        )
+        fields = "; ".join(f"{f.ref.kind}/{f.ref.name} {f.path} {f.desired} -> {f.live}" for f in adoption.fields)
+        self.outbox.call(
+            "chat_postMessage",
+            channel=body["container"]["channel_id"],
+            thread_ts=body["container"]["message_ts"],
+            text=blocks.escape(
+                f"{actor.split(' ')[0]} kept the live values of {app} in {env} in Git, commit "
+                f"{adoption.commit[:12]} ({fields}); {then}"
             ),
         )
 

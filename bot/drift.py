@@ -2,7 +2,8 @@
 
 The engine's DriftReports decides when to report (see gitopsctl/drift_reports.py);
 this module only renders and sends. The message carries Sync now (the same
-permission check as `/gitops sync`) and Snooze buttons; it is updated in place
+permission check as `/gitops sync`), Keep in Git (the live values committed to Git:
+`gitopsctl adopt`) and Snooze; it is updated in place
 when the drift changes or is resolved.
 """
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from .changes import ChangeReports
 
 log = logging.getLogger(__name__)
-SYNC, SNOOZE = "gitops_drift_sync", "gitops_drift_snooze"
+SYNC, ADOPT, SNOOZE = "gitops_drift_sync", "gitops_drift_adopt", "gitops_drift_snooze"
 SNOOZE_CHOICES = (("1 hour", 3600), ("4 hours", 4 * 3600), ("1 day", 86400), ("1 week", 7 * 86400))
 SHOWN_OBJECTS = 8
 
@@ -79,6 +80,18 @@ def report_blocks(
                 "Live changes that Git does not have will be overwritten.",
                 "Sync",
             )
+        keep = {
+            "type": "button",
+            "action_id": ADOPT,
+            "text": {"type": "plain_text", "text": "Keep in Git"},
+            "value": value,
+            "confirm": blocks.confirm(
+                f"Keep the live values of {incident.app} in {incident.env}?",
+                f"The drifted fields are written into Git as they are live now, one commit through "
+                f"{incident.env}'s approvals and freezes. A Secret or a value other environments share is refused.",
+                "Keep in Git",
+            ),
+        }
         snooze = {
             "type": "static_select",
             "action_id": SNOOZE,
@@ -91,7 +104,7 @@ def report_blocks(
                 for label, seconds in SNOOZE_CHOICES
             ],
         }
-        out.append({"type": "actions", "block_id": "drift", "elements": [sync, snooze]})
+        out.append({"type": "actions", "block_id": "drift", "elements": [sync, keep, snooze]})
     return out
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 
+import git
+
 from tests.bot.conftest import root_ts, shown
 from tests.conftest import wait_for
 from tests.serve.conftest import metric
@@ -119,3 +121,32 @@ def test_snooze_silences_reminders_and_sync_needs_the_deployer_role(served):
     )
     assert refused.params["response_type"] == "ephemeral"
     assert served.fleet.apps.read_namespaced_deployment("trade-service", "trading-prod").spec.replicas == 7
+
+
+def test_keep_in_git_commits_the_live_value_and_the_report_resolves_as_adopted(served):
+    _hand_scale(served, "trading-dev", 3)
+    report = served.slack.wait(
+        "chat.postMessage", lambda c: "Drift in trade-service (dev)" in str(c.params.get("text")), 15
+    )
+    keep = _control(report, "gitops_drift_adopt")
+    assert keep["confirm"]["title"]["text"] == "Keep the live values of trade-service in dev?"
+    served.slack.click(
+        "gitops_drift_adopt",
+        keep["value"],
+        user="UCAROL",
+        user_name="carol",
+        message_ts=root_ts(report),
+        channel="#dev",
+        block_id="drift",
+    )
+    resolved = served.slack.wait(
+        "chat.update", lambda c: c.params.get("ts") == root_ts(report) and "resolved" in str(c.params.get("text")), 30
+    )
+    assert "kept in Git: adopted by carol" in resolved.params["text"]
+    said = _in_thread(served, report, "kept the live values of trade-service in dev in Git")
+    assert "spec.replicas 1 -&gt; 3" in said.params["text"] and "delivered: Succeeded" in said.params["text"]
+    head = git.Repo(served.fleet.repo.url).head.commit
+    assert "Adopted-from-live-by: kubectl-edit" in head.message and "Adopted-by: carol" in head.message
+    assert served.fleet.apps.read_namespaced_deployment("trade-service", "trading-dev").spec.replicas == 3
+    _more_scans(served, rounds=2)
+    assert len(served.reports("Drift in trade-service (dev)")) == 1
