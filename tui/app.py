@@ -9,6 +9,7 @@ reached the screen says so and keeps the last state it had.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -98,6 +99,7 @@ class ConsoleApp(App):
         Binding("R", "resume", "Resume", show=False),
         Binding("A", "abort", "Abort"),
         Binding("b", "rollback", "Roll back"),
+        Binding("k", "keep", "Keep in Git", show=False),
         Binding("f", "freeze", "Freeze", show=False),
         Binding("F", "unfreeze", "Unfreeze", show=False),
     ]
@@ -575,6 +577,24 @@ class ConsoleApp(App):
             ),
         )
 
+    def action_keep(self) -> None:
+        """Keep a drifted cell's hand-made change: its live values committed to Git (``gitopsctl adopt``)."""
+        if (cell := self._need_cell()) is None:
+            return
+        if not cell.drifted:
+            self.notify(f"{cell.app} in {cell.env} has no drift to keep", title="keep in Git", markup=False)
+            return
+        self._confirm(
+            cell,
+            f"Keep the live values of {cell.app} in {cell.env} ({cell.drifted} drifted object(s)) in Git, as one "
+            "commit through its approvals and freezes?",
+            lambda: self.perform(
+                "keep in Git",
+                lambda: self.engine.adopt(cell.app, cell.env, timeout=120),
+                kept_words,
+            ),
+        )
+
     def action_freeze(self) -> None:
         if (cell := self._need_cell()) is None:
             return
@@ -616,6 +636,14 @@ def sync_words(result) -> str:
         r = result.rollout
         return f"{r.phase}: canary of {where} {r.stable_version} -> {r.canary_version}, {r.weight}% on the canary"
     return f"{result.result}: {where}, {len(result.applied)} applied, health {result.health}"
+
+
+def kept_words(adoption) -> str:
+    """What was kept in Git (values as JSON: they come from the cluster), then how its delivery went."""
+    fields = "; ".join(
+        f"{f.ref.kind}/{f.ref.name} {f.path} {json.dumps(f.desired)} -> {json.dumps(f.live)}" for f in adoption.fields
+    )
+    return f"kept in Git in {adoption.commit[:12]}: {fields}; " + sync_words(adoption.result)
 
 
 def _height(texts: list[Text]) -> int:

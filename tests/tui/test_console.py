@@ -300,3 +300,33 @@ def test_rollback_returns_to_the_last_healthy_version(fleet):
             assert head(fleet).message.startswith("Roll back trade-service dev to v1.4.1")
 
     asyncio.run(run())
+
+
+def test_keep_in_git_on_a_drifted_cell_commits_the_live_value_and_clears_the_drift(fleet):
+    engine = synced(fleet)
+    fleet.apps.patch_namespaced_deployment("trade-service", "trading-dev", {"spec": {"replicas": 2}})
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "staging")
+            await pilot.press("k")  # a cell with no drift: said, nothing asked
+            assert not isinstance(app.screen, Confirm)
+            await at(pilot, app, "trade-service", "dev")
+            assert "DRIFT 1" in _cell_text(app, "trade-service", "dev")
+            await pilot.press("k")
+            assert isinstance(app.screen, Confirm)
+            await pilot.click("#confirm")
+            await until(
+                pilot,
+                lambda: head(fleet).message.startswith(
+                    "Adopt trade-service dev: Deployment/trade-service spec.replicas"
+                ),
+                what="the adoption's commit",
+            )
+            await until(
+                pilot, lambda: "DRIFT" not in _cell_text(app, "trade-service", "dev"), what="the drift badge gone"
+            )
+            assert fleet.apps.read_namespaced_deployment("trade-service", "trading-dev").spec.replicas == 2
+
+    asyncio.run(run())
