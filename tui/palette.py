@@ -25,6 +25,7 @@ COMMANDS = (
     ("Resume the rollout", "resume", "carry on"),
     ("Abort the rollout", "abort", "traffic back to stable, the deploy reverted in Git"),
     ("Roll back", "rollback", "to the last Healthy version"),
+    ("Keep in Git", "keep", "commit the drifted live values to Git"),
     ("Freeze the environment", "freeze", "no deploys until it ends"),
     ("Unfreeze the environment", "unfreeze", "lift a manual freeze"),
     ("Keys", "help", "every key of this screen"),
