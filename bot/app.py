@@ -645,11 +645,12 @@ class GitOpsBot:
         if self.reports is not None:
             self.reports.check(app, env)
         result = adoption.result
-        then = (
-            f"waiting for approval ({result.message})"
-            if result is not None and result.result == "PendingApproval"
-            else f"delivered: {result.result if result else 'not delivered'}"
-        )
+        if adoption.undelivered:
+            then = f"not delivered yet ({adoption.undelivered}); a sync delivers it"
+        elif result is not None and result.result == "PendingApproval":
+            then = f"waiting for approval ({result.message})"
+        else:
+            then = f"delivered: {result.result if result else 'not delivered'}"
         fields = "; ".join(f"{f.ref.kind}/{f.ref.name} {f.path} {f.desired} -> {f.live}" for f in adoption.fields)
         self.outbox.call(
             "chat_postMessage",

@@ -643,7 +643,8 @@ def kept_words(adoption) -> str:
     fields = "; ".join(
         f"{f.ref.kind}/{f.ref.name} {f.path} {json.dumps(f.desired)} -> {json.dumps(f.live)}" for f in adoption.fields
     )
-    return f"kept in Git in {adoption.commit[:12]}: {fields}; " + sync_words(adoption.result)
+    then = f"not delivered yet: {adoption.undelivered}" if adoption.undelivered else sync_words(adoption.result)
+    return f"kept in Git in {adoption.commit[:12]}: {fields}; {then}"
 
 
 def _height(texts: list[Text]) -> int:

@@ -170,6 +170,11 @@ def _adopt(args: argparse.Namespace) -> int:
     result = adoption.result
     if args.output == "json":
         emit_json(adoption.as_dict())
+    elif adoption.undelivered:
+        print(
+            f"adopted into Git in commit {output.short(adoption.commit)}, not delivered yet: {adoption.undelivered}; "
+            f"gitopsctl sync {args.app} {args.env} delivers it"
+        )
     elif result is not None and result.result == "PendingApproval":
         print(
             f"adopted into Git in commit {output.short(adoption.commit)}; it is delivered when approved "

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import App, Environment
-from ..errors import ManifestError, PolicyError, SourceError, UsageError
+from ..errors import GitOpsError, ManifestError, PolicyError, SourceError, UsageError
 from ..source import adopt
 from ..source.commits import trailers
 from ..source.manifests import ObjectRef
@@ -63,6 +63,7 @@ class Adoption:
     managers: list[str]
     commit: str = ""
     result: SyncResult | None = None
+    undelivered: str = ""  # why the commit, made, was not delivered (a gate after it, a lock): it waits in Git
     edits: dict[str, str] = field(default_factory=dict)  # file -> its new text
 
     @property
@@ -80,6 +81,7 @@ class Adoption:
             "fields": [f.as_dict() for f in self.fields],
             "adopted_from_live_by": self.managers,
             "result": self.result.result if self.result else None,
+            "undelivered": self.undelivered or None,
         }
 
 
@@ -254,5 +256,10 @@ class Adoptions:
         trailers = {"Adopted-from-live-by": ", ".join(adoption.managers) or "unknown", "Adopted-by": actor}
         adoption.commit = self.engine.workspace.writer.commit(change, adoption.title, trailers)
         self.engine.repo.fetch(force=True)
-        adoption.result = self.engine.sync(app, env, revision=adoption.commit, actor=actor, wait=True, timeout=timeout)
+        try:
+            adoption.result = self.engine.sync(
+                app, env, revision=adoption.commit, actor=actor, wait=True, timeout=timeout
+            )
+        except GitOpsError as e:  # committed all the same: said, never raised as if nothing had been written
+            adoption.undelivered = str(e)
         return adoption

@@ -8,6 +8,7 @@ from datetime import timedelta
 import git
 import pytest
 
+from gitopsctl.cluster.locks import Locks
 from gitopsctl.drift.incidents import DriftReports
 from gitopsctl.errors import PolicyError, UsageError
 from gitopsctl.source.commits import trailers
@@ -124,3 +125,18 @@ def test_a_dry_run_proves_the_edit_and_writes_nothing(fleet):
     assert [(f.where, f.live) for f in plan.fields] == [("apps/trade-service/staging/deployment.yaml line 8", 5)]
     assert _head(fleet) == before
     assert len(engine.drift("staging", ("trade-service",)).drifted) == 1
+
+
+def test_a_lock_held_by_someone_else_leaves_the_commit_waiting_in_git_and_says_so(fleet):
+    engine = _synced(fleet, "trade-service", "dev")
+    fleet.apps.patch_namespaced_deployment("trade-service", "trading-dev", {"spec": {"replicas": 3}})
+    environment = engine.config.environments["dev"]
+    with Locks(engine.cluster(environment), environment.namespace).hold(
+        "trade-service", "dev", actor="carol", operation="maintenance"
+    ):
+        adoption = engine.adopt("trade-service", "dev", actor="bob")
+    assert adoption.result is None and "carol" in adoption.undelivered
+    assert _head(fleet) == adoption.commit
+    assert engine.pending_change("trade-service", "dev").changed  # in Git, not delivered: a sync delivers it
+    assert engine.sync("trade-service", "dev", wait=True, timeout=30).result == "Succeeded"
+    assert engine.drift("dev", ("trade-service",)).drifted == []
