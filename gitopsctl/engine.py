@@ -32,6 +32,7 @@ from .release.requests import PENDING, Request
 from .rollout.controller import Rollouts
 from .rollout.pool import ReconcilePool
 from .rollout.record import Rollout
+from .rollout.replays import ReplayReport, Replays
 from .source.commits import Commit
 from .source.images import check_version
 from .sync.diff import MISSING, describe
@@ -63,6 +64,7 @@ __all__ = [
     "Outcome",
     "Pending",
     "Quarantined",
+    "ReplayReport",
     "Request",
     "Rollout",
     "StatusRow",
@@ -85,6 +87,7 @@ class Engine:
         self.rollouts = Rollouts(self, notify=self._publish)
         self.following = Following(self)
         self.adoptions = Adoptions(self, self.promotions.deliveries)
+        self.replays = Replays(self)  # analysis replay: a template tried on past rollouts
         self._lock = threading.Lock()
         self._reconcile = ReconcilePool(self.rollouts, self.pairs)
 

@@ -55,23 +55,25 @@ def measure(
     provider: MetricProvider,
     variables: Mapping[str, str],
     previous: Sequence[Measurement] = (),
+    at: datetime | None = None,
 ) -> Measurement:
-    """One measurement of the canary (``variables["track"]``); stable's samples are fetched when the template compares."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # intervals may be shorter than a second apart
+    """One measurement of the canary (``variables["track"]``); stable's samples are fetched when the template compares.
+    ``at``: as Prometheus's history has it then (an analysis replayed), else now."""
+    now = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # intervals may be under a second apart
     template = compiled.template
     name = template.name
     stable_vars = {**variables, "track": "stable"}
     step = max(1.0, template.interval)
     try:
         if template.judge:
-            canary = provider.samples(render_query(template.query, variables), template.window, step)
-            stable = provider.samples(render_query(template.query, stable_vars), template.window, step)
+            canary = provider.samples(render_query(template.query, variables), template.window, step, at)
+            stable = provider.samples(render_query(template.query, stable_vars), template.window, step, at)
             return _judged(
                 name, now, judge_metric(name, canary, stable, bad=template.judge, min_samples=template.min_samples)
             )
-        value = provider.measure(render_query(template.query, variables))
+        value = provider.measure(render_query(template.query, variables), at)
         stable = (
-            provider.samples(render_query(template.query, stable_vars), template.window, step)
+            provider.samples(render_query(template.query, stable_vars), template.window, step, at)
             if template.uses_stable
             else []
         )

@@ -1,12 +1,14 @@
-"""``analysis try``: a template author's check of a condition on a value, judged as a measurement would be."""
+"""``analysis try``: a template author's check of a condition on a value, judged as a measurement would be;
+``analysis replay``: a template tried on an app's past rollouts, from Prometheus's history."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from .. import output
 from ..config import PROVIDERS
-from .common import emit_json
+from .common import emit_json, engine_for
 
 
 def _try(args: argparse.Namespace) -> int:
@@ -30,6 +32,31 @@ def _try(args: argparse.Namespace) -> int:
     else:
         why = f": {trial.message}" if trial.message else ""
         print(f"{trial.phase}{why} (result = {trial.shown_result})")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    report = engine_for(args).replays.replay(args.template, args.app, args.env, args.last)
+    if args.output == "json":
+        emit_json(report.as_dict())
+        return 0
+    print(f"{args.template} replayed on the last {args.last} rollout(s) of {args.app} in {args.env}:")
+    rows = [
+        (
+            r.window.version,
+            r.window.ended,
+            f"{r.window.seconds:.1f}s",
+            r.phase if r.phase != "Running" else "undecided",
+            "-" if r.decided_after is None else f"{r.decided_after:.1f}s",
+            r.verdict,
+            r.message[:80],
+        )
+        for r in report.replayed
+    ]
+    print(output.table(("version", "ended", "ran", "would have", "after", "verdict", "why"), rows))
+    for skipped in report.skipped:
+        print(f"skipped {skipped}")
+    print(report.summary if report.replayed else "no ended rollout to replay")
     return 0
 
 
@@ -62,3 +89,18 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     )
     trial.add_argument("-o", "--output", choices=["text", "json"], default="text")
     trial.set_defaults(func=_try)
+    replay = verbs.add_parser(
+        "replay",
+        parents=[common],
+        help="what a template would have decided on an app's past rollouts, from Prometheus's history",
+        description=(
+            "Measure TEMPLATE over each of the last N rollouts' time windows as a rollout would (every interval, "
+            "the same conditions and limits), and print what it would have decided and when, beside how each ended."
+        ),
+    )
+    replay.add_argument("template", help="an analysis template of the configuration ([analysis.templates.NAME])")
+    replay.add_argument("--app", required=True)
+    replay.add_argument("--env", required=True)
+    replay.add_argument("--last", type=int, default=5, metavar="N", help="how many past rollouts (default 5)")
+    replay.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    replay.set_defaults(func=_replay)

@@ -27,7 +27,7 @@ PENDING, PROGRESSING, PAUSED, PROMOTED, ABORTED, FAILED = (
 ACTIVE = frozenset({PENDING, PROGRESSING, PAUSED})
 MEASUREMENT_HISTORY = 100
 EVENT_HISTORY = 50
-EARLIER_KEPT = 5
+EARLIER_KEPT = 20  # how the last rollouts ended, for the leader's notes and for analysis replays
 RECORD_LABEL = "gitopsctl.io/rollout"
 
 
@@ -70,6 +70,11 @@ class Rollout:
     def active(self) -> bool:
         return self.phase in ACTIVE
 
+    @property
+    def ended_at(self) -> str:
+        """When it ended (its last event's time); empty while it runs."""
+        return "" if self.active or not self.events else self.events[-1].split(" ", 1)[0]
+
     def note(self, text: str, at: str) -> None:
         self.events = [*self.events, f"{at} {text}"][-EVENT_HISTORY:]
 
@@ -87,6 +92,8 @@ class Rollout:
             "stable_version": self.stable_version,
             "canary_version": self.canary_version,
             "revert_commit": self.revert_commit,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
             "notes": [] if self.messages_settled else list(self.messages),
         }
 

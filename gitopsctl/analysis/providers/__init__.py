@@ -13,16 +13,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ...errors import ProviderError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ...config import AnalysisTemplate, Config
 
 
 class MetricProvider(Protocol):
-    def measure(self, query: str) -> Any:
-        """The current value: a float, or a list of floats for a vector. Raises ProviderError."""
+    def measure(self, query: str, at: datetime | None = None) -> Any:
+        """The value now (or at ``at``, from history: an analysis replayed): a float, or a list of floats for a
+        vector. Raises ProviderError, also for a provider that keeps no history."""
         ...
 
-    def samples(self, query: str, seconds: float, step: float) -> list[float]:
-        """Values over the last ``seconds`` (for the statistical judge). Raises ProviderError."""
+    def samples(self, query: str, seconds: float, step: float, end: datetime | None = None) -> list[float]:
+        """Values over the last ``seconds`` (before ``end``) for the statistical judge. Raises ProviderError."""
         ...
 
 

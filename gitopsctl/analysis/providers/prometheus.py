@@ -51,14 +51,14 @@ class PrometheusProvider:
         except (PrometheusApiClientException, RequestException, ValueError) as e:
             raise ProviderError(f"Prometheus at {self.url} could not answer: {_reason(e)}") from e
 
-    def measure(self, query: str) -> Any:
-        result = self._ask(
-            lambda client: client.custom_query(query, params={"timeout": f"{max(1, int(self._timeout))}s"})
-        )
-        return shape(result)
+    def measure(self, query: str, at: datetime | None = None) -> Any:
+        params = {"timeout": f"{max(1, int(self._timeout))}s"}
+        if at is not None:
+            params["time"] = f"{at.timestamp():.3f}"
+        return shape(self._ask(lambda client: client.custom_query(query, params=params)))
 
-    def samples(self, query: str, seconds: float, step: float) -> list[float]:
-        end = datetime.now(UTC)
+    def samples(self, query: str, seconds: float, step: float, end: datetime | None = None) -> list[float]:
+        end = end or datetime.now(UTC)
         result = self._ask(
             lambda client: client.custom_query_range(
                 query, start_time=end - timedelta(seconds=seconds), end_time=end, step=f"{max(step, 1):g}s"

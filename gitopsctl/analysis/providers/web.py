@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 from requests import RequestException
@@ -62,11 +63,13 @@ class WebProvider:
         except (ValueError, RecursionError):
             return text
 
-    def measure(self, query: str) -> Any:
+    def measure(self, query: str, at: datetime | None = None) -> Any:
+        if at is not None:
+            raise ProviderError(f"{self.url} answers only for now: a web metric has no history to replay")
         return extract(self._fetch(), query)
 
-    def samples(self, query: str, seconds: float, step: float) -> list[float]:
-        value = self.measure(query)
+    def samples(self, query: str, seconds: float, step: float, end: datetime | None = None) -> list[float]:
+        value = self.measure(query, end)
         values = value if isinstance(value, list) else [value]
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
             raise ProviderError(f"the value at {query!r} is {value!r}, not numbers")
