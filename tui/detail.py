@@ -60,6 +60,7 @@ class DetailScreen(AppEnvScreen):
         *AppEnvScreen.BINDINGS,
         Binding("r", "reload", "Refresh"),
         Binding("u", "unquarantine", "Lift quarantine"),
+        Binding("y", "replay", "Replay analysis"),
     ]
     ERROR_AT = "#steps"
 
@@ -227,6 +228,23 @@ class DetailScreen(AppEnvScreen):
         question = f"Lift the quarantine of {self.app_name} {version}? Deploys and Git changes may then run it again."
         self.app.push_screen(Ask(question, [("Why may it run again", "the memory leak is fixed in the image")]), asked)
 
+    def action_replay(self) -> None:
+        """Try an analysis template on this app's past rollouts here (``gitopsctl analysis replay``)."""
+        templates = sorted(self.engine.config.analysis)
+        if not templates:
+            self.notify("no analysis template is configured", severity="warning", markup=False)
+            return
+        steps = self.engine.config.apps[self.app_name].canary
+        used = [s.analysis for s in (steps.steps if steps else ()) if s.analysis]
+        default = used[0] if used else templates[0]
+
+        def asked(values: list[str] | None) -> None:
+            if values:
+                self.app.push_screen(ReplayScreen(self.engine, self.app_name, self.env, values[0].strip()))
+
+        question = f"Replay which analysis template on the last rollouts of {self.app_name} in {self.env}?"
+        self.app.push_screen(Ask(question, [(f"Template ({', '.join(templates)})", default)], (default,)), asked)
+
     @work(thread=True, exclusive=True, group="unquarantine")
     def lift(self, version: str, reason: str) -> None:
         """The engine call in a thread; its refusal or its outcome as a notification (plain text), then a reload."""
@@ -319,3 +337,46 @@ class HistoryScreen(AppEnvScreen):
                 Text(r.commit[:12]),
                 Text(r.title),
             )
+
+
+class ReplayScreen(AppEnvScreen):
+    """What a template would have decided on the last rollouts, and when, beside how each really ended."""
+
+    LAST = 5
+
+    def __init__(self, engine: Engine, app: str, env: str, template: str) -> None:
+        super().__init__(engine, app, env)
+        self.template = template
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Content(f"Replaying {self.template} on {self.app_name} in {self.env}…"), id="title")
+        yield DataTable(id="replayed", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="skipped")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#replayed", DataTable).add_columns(
+            "version", "ended", "ran", "would have", "after", "verdict", "why"
+        )
+        self.load()
+
+    def fetch(self):
+        return self.engine.replays.replay(self.template, self.app_name, self.env, self.LAST)
+
+    def show(self, report) -> None:
+        title = f"{report.summary}, on the last {self.LAST} rollouts of {self.app_name} in {self.env}"
+        self.query_one("#title", Static).update(Content(title if report.replayed else "no ended rollout to replay"))
+        table = self.query_one("#replayed", DataTable)
+        style = {"caught": "green", "passed": "green", "missed": "bold red", "false alarm": "yellow"}
+        for r in report.replayed:
+            table.add_row(
+                Text(r.window.version),
+                Text(r.window.ended, STATE_STYLE.get(r.window.ended, "")),
+                Text(f"{r.window.seconds:.1f}s"),
+                Text(r.phase if r.phase != "Running" else "undecided"),
+                Text("-" if r.decided_after is None else f"{r.decided_after:.1f}s"),
+                Text(r.verdict, style.get(r.verdict, "")),
+                Text(r.message),
+            )
+        self.query_one("#skipped", Static).update(Text("\n".join(f"skipped {s}" for s in report.skipped)))

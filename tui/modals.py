@@ -60,17 +60,19 @@ class Ask(ModalScreen[list[str] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, fields: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, fields: list[tuple[str, str]], values: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.title_text = title
         self.fields = fields  # (label, placeholder)
+        self.values = values  # what the first fields hold to begin with (Enter takes them)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(Content(self.title_text), id="question")
             for i, (label, placeholder) in enumerate(self.fields):
                 yield Label(Content(label))
-                yield Input(placeholder=placeholder, id=f"field-{i}")
+                value = self.values[i] if i < len(self.values) else ""
+                yield Input(value=value, placeholder=placeholder, id=f"field-{i}")
             with Horizontal(id="buttons"):
                 yield Button("OK", id="ok", variant="primary")
                 yield Button("Cancel", id="cancel")

@@ -3,6 +3,7 @@ version, from their records and Prometheus's history, says what it would have de
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -10,9 +11,14 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from textual.widgets import DataTable
 
 from gitopsctl.errors import UsageError
 from tests.conftest import wait_for
+from tests.tui.test_console import SIZE, at, until
+from tui.app import ConsoleApp
+from tui.detail import DetailScreen, ReplayScreen
+from tui.modals import Ask
 
 TEMPLATES = """
 [analysis.templates.lenient]
@@ -81,3 +87,19 @@ def test_a_replay_catches_the_bad_release_passes_the_good_one_and_says_when(cana
 
     with pytest.raises(UsageError, match='unknown analysis template "nope"; templates: lenient, success-rate'):
         engine.replays.replay("nope", "trade-service", "prod")
+
+    async def console():  # the detail screen's y: the template the app's steps use, offered first
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "prod")
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, DetailScreen), what="the detail screen")
+            await pilot.press("y")
+            assert isinstance(app.screen, Ask)
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="the replay screen")
+            table = app.screen.query_one("#replayed", DataTable)
+            await until(pilot, lambda: table.row_count == 2, what="two replayed rollouts")
+            assert [table.get_cell_at((row, 5)).plain for row in range(2)] == ["caught", "passed"]
+
+    asyncio.run(console())
