@@ -87,7 +87,8 @@ class Engine:
         self.rollouts = Rollouts(self, notify=self._publish)
         self.following = Following(self)
         self.adoptions = Adoptions(self, self.promotions.deliveries)
-        self.replays = Replays(self)  # analysis replay: a template tried on past rollouts
+        self.replays = Replays(self)
+        self.incidents = self.promotions.incidents  # incident mode: an environment handed to its responders  # analysis replay: a template tried on past rollouts
         self._lock = threading.Lock()
         self._reconcile = ReconcilePool(self.rollouts, self.pairs)
 

@@ -51,6 +51,7 @@ class Cell:
     steps: int = 0
     locked_by: str | None = None
     frozen: str | None = None
+    incident: str | None = None  # the incident its environment is in (incident mode), by its id
     pending: Request | None = None
     commits: tuple[Commit, ...] = ()  # not delivered yet, newest first
     held: str = ""  # why the leader has not delivered them (frozen, quarantined, ...), as it last reported
@@ -267,12 +268,13 @@ def snapshot(
             cluster = engine.cluster(environment)
             read = read_by_cluster.setdefault(id(cluster), reads_of(cluster))
             freeze = policy.active_freeze(environment, now, engine.promotions.manual_freeze(environment, read))
+            incident = engine.promotions.incidents.active(environment, read)
         except ClusterError:
             continue
-        if freeze is not None:
-            for cell in cells.values():
-                if cell.env == environment.name:
-                    cell.frozen = f"{freeze.name}: {freeze.reason}" if freeze.reason else freeze.name
+        for cell in cells.values():
+            if cell.env == environment.name:
+                cell.frozen = (f"{freeze.name}: {freeze.reason}" if freeze.reason else freeze.name) if freeze else None
+                cell.incident = incident.id if incident else None
     for cluster_id, judged in targets_by_cluster.items():
         read = read_by_cluster[cluster_id]
         try:

@@ -38,6 +38,7 @@ from .settle import Action, Incident, settle
 if TYPE_CHECKING:
     from ..engine import Engine, SyncResult
     from ..release.following import Outcome
+    from ..release.incident_mode import IncidentMode, Moment
     from ..release.requests import Request
     from ..rollout.record import Rollout
 
@@ -66,6 +67,14 @@ class Notifier(Protocol):
 
     def change_followed(self, outcome: Outcome) -> None:
         """Say what following Git did with a change (delivered, a canary started, awaiting approval, held, failed)."""
+        ...
+
+    def incident_reminder(self, mode: IncidentMode) -> None:
+        """Remind the environment's channel that it is in incident mode (every 30 minutes while it lasts)."""
+        ...
+
+    def incident_ended(self, mode: IncidentMode, timeline: list[Moment]) -> None:
+        """Say an incident mode ended, with its timeline for the postmortem."""
         ...
 
     def rollout_shown(self, rollout: Rollout) -> set[str]:
@@ -108,6 +117,18 @@ class LogNotifier:
 
     def change_followed(self, outcome: Outcome) -> None:
         log.info("Git change %s of %s in %s: %s", outcome.state, outcome.app, outcome.env, outcome.message)
+
+    def incident_reminder(self, mode: IncidentMode) -> None:
+        log.warning("%s is still in %s", mode.env, mode.shown)
+
+    def incident_ended(self, mode: IncidentMode, timeline: list[Moment]) -> None:
+        log.info(
+            "incident mode for %s in %s ended (%s); %d actions in its timeline",
+            mode.id,
+            mode.env,
+            mode.ended_by,
+            len(timeline),
+        )
 
 
 def _now() -> datetime:
@@ -166,7 +187,9 @@ class DriftReports:
         rules = {
             "reminder_after_scans": config.drift.reminder_after_scans,
             "lease_duration": config.serve.lease_duration,
-            "self_heal": config.environments[env].self_heal,
+            # no self-heal in incident mode: the responders' hand fixes stay
+            "self_heal": config.environments[env].self_heal
+            and self.engine.promotions.incidents.active(config.environments[env]) is None,
         }
         with self._locks[env]:
             incidents, version = self._read(env)

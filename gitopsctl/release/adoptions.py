@@ -238,7 +238,8 @@ class Adoptions:
         spec, environment = self.engine.resolve(app, env)
         if (active := self.engine.rollouts.active(spec, environment)) is not None:
             raise PolicyError(f"a rollout of {app} {active.canary_version} in {env} is in progress; it owns the app")
-        self.deliveries.refuse_frozen(environment, automatic=False)
+        if self.deliveries.incidents.responding(environment, actor) is None:  # a responder keeps a fix in a freeze
+            self.deliveries.refuse_frozen(environment, automatic=False)
         adoption = self.plan(app, env, fields)
         sha = self.engine.repo.resolve()
         originals = {f: self.engine.repo.read_file(sha, f) or b"" for f in adoption.edits}

@@ -3,8 +3,10 @@
 A sync that would deliver commits not delivered yet (``gitopsctl sync``,
 ``/gitops sync``, Sync in the console, and the leader in an ``auto``
 environment) meets, in this order: the quarantine (a version or pod template
-that failed before is refused, quoting its numbers), freeze windows, the app's
-lock and a rollout in progress, then approvals (a request is raised for the
+that failed before is refused, quoting its numbers), incident mode (the leader
+delivers nothing while the environment is in one; a responder passes the
+freezes and approvals), freeze windows, the app's lock and a rollout in
+progress, then approvals (a request is raised for the
 commit; a change that only relabels objects skips them). Then, under the lock:
 in a ``canary`` environment, a change to the pod template of the app's
 Deployment starts a canary of the new template; anything else is synced.
@@ -31,6 +33,7 @@ from ..sync.prepare import BoundaryError
 from ..sync.service import SyncResult
 from . import policy
 from .freezes import Freezes
+from .incident_mode import IncidentModes
 from .requests import PENDING, Request, Requests
 
 if TYPE_CHECKING:
@@ -67,10 +70,11 @@ def _now() -> datetime:
 
 
 class Deliveries:
-    def __init__(self, engine: Engine, requests: Requests, freezes: Freezes) -> None:
+    def __init__(self, engine: Engine, requests: Requests, freezes: Freezes, incidents: IncidentModes) -> None:
         self.engine = engine
         self.requests = requests
         self.freezes = freezes
+        self.incidents = incidents
 
     # ------------------------------------------------------------ reading a change
 
@@ -148,9 +152,13 @@ class Deliveries:
         """Deliver ``wanted`` through the gates; a refusal is a PolicyError naming the gate."""
         change = self.change_of(app, env, wanted)
         self.refuse_quarantined(app, change.names)
-        self.refuse_frozen(env, automatic=automatic)
+        if automatic:
+            self.incidents.refuse_automatic(env, "the leader's delivery of Git changes")
         who = requester or actor
-        if change.runs and env.approval.required:
+        responding = None if automatic else self.incidents.responding(env, who)
+        if responding is None:
+            self.refuse_frozen(env, automatic=automatic)
+        if change.runs and env.approval.required and responding is None:
             return self._ask(app, env, wanted, change, who, automatic)
         return self.carry_out(
             app,

@@ -188,6 +188,7 @@ class Following:
             return None
         actor = f"{AUTO_ACTOR} (auto after {upstream.name})"
         try:
+            engine.promotions.incidents.refuse_automatic(env, "promotion from upstream")
             result = engine.deploy(app.name, env.name, version, actor=actor)
         except PolicyError as e:  # frozen, quarantined, locked: tried again next run
             return Outcome(app.name, env.name, version, HELD, f"promoting {version} from {upstream.name}: {e}")

@@ -41,6 +41,7 @@ class Plan:
     approvers: str
     break_glass: bool
     reason: str = ""
+    incident: str = ""  # a responder of this incident deploys: no approvals, no freeze
 
 
 def _now() -> datetime:
@@ -144,7 +145,8 @@ class Planner:
         previous, _ = self.git_version(app, env)  # renders the app: a path escape or boundary refusal stops here
         if (where := app.version_at(env.name)) is not None and version != previous:
             self._preview(app, env, where, version)
-        freeze = policy.active_freeze(env, _now(), self.freezes.manual(env))
+        responding = self.deliveries.incidents.responding(env, actor)
+        freeze = None if responding else policy.active_freeze(env, _now(), self.freezes.manual(env))
         if freeze is not None and not break_glass:
             until = f" until {freeze.until:%a %H:%M %Z}" if freeze.until else ""
             raise PolicyError(
@@ -172,8 +174,9 @@ class Planner:
             previous,
             "canary" if canary else "direct",
             tuple(step.describe() for step in app.canary.steps) if canary and app.canary else (),
-            max(env.approval.required, 1 if freeze is not None else 0),
+            0 if responding else max(env.approval.required, 1 if freeze is not None else 0),
             policy.approvers_text(env),
             freeze is not None,
             reason,
+            responding.id if responding else "",
         )

@@ -25,6 +25,7 @@ from ..source.images import check_version, set_version
 from . import policy
 from .deliveries import Deliveries
 from .freezes import Freezes
+from .incident_mode import IncidentModes
 from .plan import Plan, Planner
 from .requests import PENDING, Request, Requests, _now
 
@@ -72,7 +73,8 @@ class Promotions:
         self.engine = engine
         self.requests = Requests(engine)
         self.freezes = Freezes(engine)
-        self.deliveries = Deliveries(engine, self.requests, self.freezes)
+        self.incidents = IncidentModes(engine)
+        self.deliveries = Deliveries(engine, self.requests, self.freezes, self.incidents)
         self.planner = Planner(engine, self.requests, self.freezes, self.deliveries)
 
     def pending(self, app: App, env: Environment) -> Request | None:
@@ -138,7 +140,16 @@ class Promotions:
                 plan=plan,
             )
         result = self._execute(
-            app, env, version, actor=actor, approvers=[], timeout=timeout, kind="Deploy", wait=wait, progress=progress
+            app,
+            env,
+            version,
+            actor=actor,
+            approvers=[],
+            timeout=timeout,
+            kind="Deploy",
+            wait=wait,
+            progress=progress,
+            incident=plan.incident,
         )
         result.plan = plan
         return result
@@ -255,7 +266,17 @@ class Promotions:
                 )
         check_version(to)
         self.deliveries.refuse_quarantined(app, [to])
-        result = self._execute(app, env, to, actor=actor, approvers=[], timeout=timeout, kind="Roll back")
+        responding = self.incidents.responding(env, actor)
+        result = self._execute(
+            app,
+            env,
+            to,
+            actor=actor,
+            approvers=[],
+            timeout=timeout,
+            kind="Roll back",
+            incident=responding.id if responding else "",
+        )
         if current and current != to and result.status != FAILED:
             cluster, namespace = self.engine.coordination()
             why = f"rolled back to {to} by {actor}"
@@ -275,7 +296,9 @@ class Promotions:
         reason: str = "",
         wait: bool = False,
         progress: Callable[[str], None] | None = None,
+        incident: str = "",
     ) -> DeployResult:
+        """Commit ``version`` and deliver it; ``incident``: a responder of that incident acts, which the commit says."""
         locks = Locks(self.engine.cluster(env), env.namespace)
         rollout = None
         with locks.hold(app.name, env.name, actor=actor, operation=f"{kind.lower()} {version}"):
@@ -295,6 +318,8 @@ class Promotions:
                     else f"{kind} {app.name} {version} to {env.name} (was {previous})"
                 )
                 trailers = {"Deployed-by": actor, "Approved-by": ", ".join(approvers), "Reason": reason}
+                if incident:
+                    trailers["Incident"] = f"{incident} (by a responder: no second approval, no freeze)"
                 path = app.path_for(env.name)
                 where = app.version_at(env.name)
 

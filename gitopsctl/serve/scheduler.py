@@ -135,6 +135,17 @@ class Scheduler:
             claims.sweep(*self.engine.coordination())
         except GitOpsError as e:
             log.warning("expiry failed: %s", e)
+        self.incidents()
+
+    def incidents(self) -> None:
+        """End incident modes whose time is up, posting their timelines; remind of those still on."""
+        try:
+            for mode, timeline in self.engine.incidents.expire():
+                self.notifier.incident_ended(mode, timeline)
+            for mode in self.engine.incidents.due_reminders():
+                self.notifier.incident_reminder(mode)
+        except GitOpsError as e:
+            log.warning("incident mode upkeep failed: %s", e)
 
     def summary(self) -> None:
         """Per environment: apps in sync, drifted, not Healthy, rollouts in progress; from one fleet snapshot."""
