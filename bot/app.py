@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -582,6 +582,39 @@ class GitOpsBot:
             f"{cmd.env} is unfrozen" if removed else f"{cmd.env} had no manual freeze (configured windows still apply)"
         )
         respond(response_type="in_channel" if removed else "ephemeral", text=text)
+
+    def _cmd_incident(self, cmd: Command, *, user: str, actor: str, respond, **_: Any) -> None:
+        assert cmd.env
+        incidents = self.engine.incidents
+        if cmd.action == "status":
+            mode = incidents.active(self.engine.config.environments[cmd.env])
+            text = f"{cmd.env} is in {mode.shown}, started by {mode.started_by}" if mode else f"{cmd.env}: no incident"
+            respond(response_type="ephemeral", text=blocks.escape(text))
+            return
+        if cmd.action == "end":
+            mode, timeline = incidents.end(cmd.env, actor=actor)
+            self.notifier.incident_ended(mode, timeline)  # the end and the timeline in the environment's channel
+            respond(
+                response_type="ephemeral",
+                text=blocks.escape(f"Incident mode for {mode.id} in {cmd.env} ended; its timeline is in the channel"),
+            )
+            return
+        assert cmd.duration is not None
+        responders = cmd.responders or (user,)
+        mode = incidents.start(
+            cmd.env, cmd.incident, responders=responders, duration=timedelta(seconds=cmd.duration), actor=actor
+        )
+        who = ", ".join(f"<@{r}>" for r in responders)  # Slack user IDs, checked by the parser: mentions
+        respond(
+            response_type="in_channel",
+            text=blocks.escape(f":rotating_light: {cmd.env} is in incident mode for {mode.id} until ")
+            + blocks.escape(f"{mode.until:%Y-%m-%d %H:%M} UTC: ")
+            + who
+            + blocks.escape(
+                " deploy, roll back and keep fixes in Git without a second approval (each commit says so); "
+                "automatic delivery, promotion and self-heal are paused."
+            ),
+        )
 
     def _answer(self, respond, title: str, body: str, summary: str, user: str, channel: str) -> None:
         """Only the asker sees it (they may view what others in the channel may not): ephemeral when it fits

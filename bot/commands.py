@@ -34,6 +34,7 @@ USAGE = {
     "sync": "/gitops sync APP ENV",
     "freeze": "/gitops freeze ENV DURATION REASON",
     "unfreeze": "/gitops unfreeze ENV",
+    "incident": "/gitops incident start ENV INC-ID [DURATION] [@responder ...] | end ENV | status ENV",
     "locks": "/gitops locks",
     "quarantine": "/gitops quarantine [APP]",
     "unquarantine": "/gitops unquarantine APP VERSION REASON (approvers of the environment where it failed)",
@@ -56,6 +57,7 @@ ROLE = {
     "sync": "deployer",
     "freeze": "approver",
     "unfreeze": "approver",
+    "incident": "approver",  # starting or ending one; its status is for viewers
     "locks": "viewer",
     "quarantine": "viewer",
     "unquarantine": "approver",  # of the environment where the version failed: checked once that is known
@@ -83,10 +85,13 @@ class Command:
     reason: str = ""
     duration: float | None = None
     full: bool = False
+    action: str = ""  # incident: start | end | status
+    incident: str = ""
+    responders: tuple[str, ...] = ()  # Slack user IDs
 
     @property
     def role(self) -> str:
-        return ROLE[self.verb]
+        return "viewer" if (self.verb, self.action) == ("incident", "status") else ROLE[self.verb]
 
     @property
     def usage(self) -> str:
@@ -134,6 +139,41 @@ def parse(slash: str, text: str) -> Command:
     return _build(verb, words)
 
 
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]{0,80})?>$")
+_INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+INCIDENT_DEFAULT = 2 * 3600.0
+
+
+def _incident(words: list[str]) -> Command:
+    """``start ENV INC-ID [DURATION] [@responder ...]``, ``end ENV`` or ``status ENV``."""
+    verb = "incident"
+    if len(words) < 2 or words[0].lower() not in ("start", "end", "status"):
+        raise CommandError("say start, end or status, and the environment", verb)
+    action, env, rest = words[0].lower(), _name(words[1], "environment", verb), words[2:]
+    if action != "start":
+        if rest:
+            raise CommandError(f"incident {action} takes only the environment", verb)
+        return Command(verb, env=env, action=action)
+    if not rest or not _INCIDENT_ID.match(rest[0]):
+        raise CommandError("give the incident's id after the environment, such as INC-123", verb)
+    incident, rest, duration = rest[0], rest[1:], INCIDENT_DEFAULT
+    if rest and not rest[0].startswith("<@"):
+        try:
+            duration = parse_duration(rest[0])
+        except ValueError as e:
+            raise CommandError(str(e).rstrip("."), verb) from e
+        rest = rest[1:]
+    responders = []
+    for word in rest:
+        mention = _MENTION.match(word)
+        if mention is None:
+            raise CommandError("name responders as @mentions", verb)
+        responders.append(mention.group(1))
+    return Command(
+        verb, env=env, action=action, incident=incident, duration=duration, responders=tuple(dict.fromkeys(responders))
+    )
+
+
 def _build(verb: str, words: list[str]) -> Command:
     if verb in APP_ENV_VERSION:
         if len(words) not in (2, 3):
@@ -177,6 +217,8 @@ def _build(verb: str, words: list[str]) -> Command:
         except ValueError as e:
             raise CommandError(str(e).rstrip("."), verb) from e
         return Command(verb, env=_name(words[0], "environment", verb), duration=duration, reason=" ".join(words[2:]))
+    if verb == "incident":
+        return _incident(words)
     if verb == "unfreeze":
         if len(words) != 1:
             raise CommandError("give the environment", verb)

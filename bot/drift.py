@@ -23,7 +23,7 @@ from .releases import Outbox
 
 if TYPE_CHECKING:
     from gitopsctl.config import Config
-    from gitopsctl.engine import Outcome, Request, SyncResult
+    from gitopsctl.engine import IncidentMode, Moment, Outcome, Request, SyncResult
 
     from .changes import ChangeReports
 
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 SYNC, ADOPT, SNOOZE = "gitops_drift_sync", "gitops_drift_adopt", "gitops_drift_snooze"
 SNOOZE_CHOICES = (("1 hour", 3600), ("4 hours", 4 * 3600), ("1 day", 86400), ("1 week", 7 * 86400))
 SHOWN_OBJECTS = 8
+TIMELINE_CHUNK = 40  # lines of an incident's timeline per message (Slack takes 40,000 characters)
+_ENDING = " It ends by itself when its time is up, or with `/gitops incident end ENV`."
 
 
 def _value(value) -> str:
@@ -240,6 +242,31 @@ class SlackNotifier:
 
     def _update(self, channel: str, ts: str, headline: str, shown: list[dict]) -> None:
         self.outbox.send("chat_update", channel=channel, ts=ts, text=headline.replace("*", ""), blocks=shown)
+
+    def incident_reminder(self, mode: IncidentMode) -> None:
+        channel = self.config.channel_for(None, mode.env)
+        if channel is not None:
+            self._post(channel, blocks.escape(f":rotating_light: {mode.env} is still in {mode.shown}.") + _ENDING)
+
+    def incident_ended(self, mode: IncidentMode, timeline: list[Moment]) -> None:
+        """The end in the environment's channel, its timeline in the thread (a message per TIMELINE_CHUNK)."""
+        channel = self.config.channel_for(None, mode.env)
+        if channel is None:
+            log.warning("incident mode for %s in %s ended, but %s has no slack_channel", mode.id, mode.env, mode.env)
+            return
+        head = self._post(
+            channel,
+            blocks.escape(
+                f":white_check_mark: Incident mode for {mode.id} in {mode.env} ended ({mode.ended_by}): "
+                f"{len(timeline)} action(s) in its timeline, in the thread."
+            ),
+        )
+        lines = [
+            blocks.escape(f"{m.at:%H:%M:%S} {m.who}: {m.what}") + (f" {blocks.code(m.commit[:12])}" if m.commit else "")
+            for m in timeline
+        ]
+        for start in range(0, len(lines), TIMELINE_CHUNK):
+            self._post(channel, "\n".join(lines[start : start + TIMELINE_CHUNK]), thread_ts=(head or {}).get("ts"))
 
     def summary(self, env: str, lines: list[str]) -> None:
         channel = self.config.channel_for(None, env)

@@ -27,6 +27,7 @@ from .metrics import Metrics
 from .release.adoptions import Adoption, Adoptions
 from .release.following import Following, Outcome
 from .release.history import GitRelease, releases
+from .release.incident_mode import IncidentMode, Moment
 from .release.promotions import Promotions
 from .release.requests import PENDING, Request
 from .rollout.controller import Rollouts
@@ -60,7 +61,9 @@ __all__ = [
     "FleetView",
     "GitRelease",
     "Incident",
+    "IncidentMode",
     "LiveFleet",
+    "Moment",
     "Outcome",
     "Pending",
     "Quarantined",

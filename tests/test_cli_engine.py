@@ -320,3 +320,25 @@ def test_adopt_from_the_cli_shows_the_plan_commits_it_and_waits_for_approval_whe
     head = git.Repo(fleet.repo.url).head.commit
     assert head.message.startswith("Adopt trade-service prod: Deployment/trade-service spec.replicas 3 -> 6")
     assert "Adopted-by: sandbox-admin" in head.message
+
+
+def test_incident_mode_from_the_cli_lets_the_responder_deploy_and_prints_the_timeline_at_the_end(fleet):
+    gitopsctl(fleet, "sync", "trade-service", "prod", "--wait")
+    fleet.reload('\n[environments.prod.approval]\nrequired = 1\nusers = ["bob"]\n')
+    bad = gitopsctl(fleet, "incident", "start", "prod", "--id", "INC 7")
+    assert bad.returncode == 2 and "is not an incident id" in bad.stderr
+    started = gitopsctl(fleet, "incident", "start", "prod", "--id", "INC-7", "--for", "1h")
+    assert started.returncode == 0, started.stderr
+    assert "prod is in incident mode for INC-7" in started.stdout and "sandbox-admin deploy" in started.stdout
+    status = gitopsctl(fleet, "incident", "status", "prod", "-o", "json")
+    assert json.loads(status.stdout)["responders"] == ["sandbox-admin"]
+
+    deployed = gitopsctl(fleet, "deploy", "trade-service", "prod", "v1.4.2", "-o", "json")
+    assert deployed.returncode == 0, deployed.stderr
+    assert json.loads(deployed.stdout)["status"] == "Deployed"
+
+    ended = gitopsctl(fleet, "incident", "end", "prod")
+    assert ended.returncode == 0, ended.stderr
+    assert "incident mode for INC-7 in prod ended (sandbox-admin)" in ended.stdout
+    assert "commit: Deploy trade-service v1.4.2 to prod (was v1.4.1)" in ended.stdout
+    assert gitopsctl(fleet, "incident", "end", "prod").returncode == 2

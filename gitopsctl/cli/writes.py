@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import timedelta
 
 from .. import output
 from ..durations import parse_duration
@@ -193,8 +194,6 @@ def _adopt(args: argparse.Namespace) -> int:
 
 
 def _freeze(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
     try:
         duration = timedelta(seconds=parse_duration(args.duration))
     except ValueError as e:
@@ -314,3 +313,67 @@ def register(commands, common: argparse.ArgumentParser) -> None:
     unquarantine.add_argument("version", help="the version as `gitopsctl quarantine` lists it")
     unquarantine.add_argument("--reason", required=True, help="why it may run again (kept with who lifted it)")
     unquarantine.set_defaults(func=_unquarantine)
+    register_incident(commands, common)
+
+
+def print_timeline(mode, timeline) -> None:
+    print(f"incident mode for {mode.id} in {mode.env} ended ({mode.ended_by}); what happened meanwhile:")
+    rows = [(f"{m.at:%Y-%m-%d %H:%M:%S}", m.who, m.what, output.short(m.commit) or "-") for m in timeline]
+    print(output.table(("time (UTC)", "who", "what", "commit"), rows))
+
+
+def _incident(args: argparse.Namespace) -> int:
+    engine = engine_for(args)
+    if args.action == "start":
+        try:
+            duration = timedelta(seconds=parse_duration(args.duration))
+        except ValueError as e:
+            raise UsageError(f"--for: {e}") from e
+        if not args.id:
+            raise UsageError("incident start needs --id naming the incident, such as INC-123")
+        mode = engine.incidents.start(
+            args.env, args.id, responders=tuple(args.responders or ()), duration=duration, actor=engine.whoami(args.env)
+        )
+        if args.output == "json":
+            emit_json(mode.as_dict())
+        else:
+            print(
+                f"{args.env} is in incident mode for {mode.id} until {mode.until:%Y-%m-%d %H:%M} UTC: "
+                f"{', '.join(mode.responders)} deploy and roll back without a second approval; automatic delivery, "
+                "promotion and self-heal are paused"
+            )
+        return 0
+    if args.action == "end":
+        mode, timeline = engine.incidents.end(args.env, actor=engine.whoami(args.env))
+        if args.output == "json":
+            emit_json({**mode.as_dict(), "timeline": [m.as_dict() for m in timeline]})
+        else:
+            print_timeline(mode, timeline)
+        return 0
+    mode = engine.incidents.active(engine.workspace.environment(args.env))
+    if args.output == "json":
+        emit_json(mode.as_dict() if mode else None)
+    else:
+        print(f"{args.env} is in {mode.shown}, started by {mode.started_by}" if mode else f"{args.env}: no incident")
+    return 0
+
+
+def register_incident(commands, common: argparse.ArgumentParser) -> None:
+    incident = commands.add_parser(
+        "incident",
+        parents=[common],
+        help="hand an environment to an incident's responders (start), end it with its timeline (end), or show it",
+    )
+    incident.add_argument("action", choices=("start", "end", "status"))
+    incident.add_argument("env")
+    incident.add_argument("--id", help="the incident's id, such as INC-123 (start)")
+    incident.add_argument(
+        "--responders",
+        nargs="+",
+        metavar="PERSON",
+        help="who may deploy and roll back without a second approval: people of [people], Slack user IDs or "
+        "cluster users (default: you)",
+    )
+    incident.add_argument("--for", dest="duration", default="2h", help="how long at most (default 2h; end it sooner)")
+    incident.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    incident.set_defaults(func=_incident)

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from ..cluster import records
 from ..cluster.stored import RecordStore
 from ..config import Environment
-from ..errors import ConflictError, NotFoundError, PolicyError, UsageError
+from ..errors import ConflictError, NotFoundError, PolicyError, SourceError, UsageError
 from ..identity import key_of, listed_key
 from ..rollout import record as rollout_records
-from ..source.commits import trailers
+from ..source.commits import title_of, trailers
 
 if TYPE_CHECKING:
     from ..cluster.client import Cluster
@@ -50,6 +50,7 @@ class IncidentMode:
     started_at: datetime
     until: datetime
     reminded_at: datetime | None = None
+    git_head: str = ""  # the branch's head when it started: its timeline's commits are those after it
     ended_at: datetime | None = None
     ended_by: str = ""
 
@@ -96,6 +97,7 @@ def _parse(env: str, data: dict[str, str]) -> IncidentMode | None:
             datetime.fromisoformat(data["started_at"]),
             datetime.fromisoformat(data["until"]),
             datetime.fromisoformat(data["reminded_at"]) if data.get("reminded_at") else None,
+            data.get("git_head", ""),
         )
     except (KeyError, ValueError, TypeError):
         return None  # a record a person edited into nonsense is no incident; `incident start` replaces it
@@ -109,6 +111,7 @@ def _data(mode: IncidentMode) -> dict[str, str]:
         "started_at": mode.started_at.isoformat(),
         "until": mode.until.isoformat(),
         **({"reminded_at": mode.reminded_at.isoformat()} if mode.reminded_at else {}),
+        **({"git_head": mode.git_head} if mode.git_head else {}),
     }
 
 
@@ -159,9 +162,13 @@ class IncidentModes:
             if not re.fullmatch(r"[\w.@:-]{1,100}", responder):
                 raise UsageError(f"{responder!r} is not a person, a Slack user ID or a cluster user name")
         now = _now()
-        mode = IncidentMode(
-            env.name, incident, tuple(dict.fromkeys(responders or (actor,))), actor, now, now + duration
-        )
+        try:  # where its timeline's commits start; Git being away never keeps responders from starting
+            self.engine.repo.fetch(force=True)
+            head = self.engine.repo.resolve()
+        except SourceError:
+            head = ""
+        responding = tuple(dict.fromkeys(responders or (actor,)))
+        mode = IncidentMode(env.name, incident, responding, actor, now, now + duration, git_head=head)
         store, name = self._store(env), self._name(env)
         current = store.read(name)
         running = _parse(env.name, current.data)
@@ -222,14 +229,21 @@ class IncidentModes:
         inside = lambda at: mode.started_at <= at <= end  # noqa: E731
         moments = [Moment(mode.started_at, mode.started_by, f"started incident mode for {mode.id}")]
         paths = [app.path_for(env.name) for app in engine.config.apps.values() if env.name in app.environments]
-        for commit in engine.repo.between(None, engine.repo.resolve(), paths, TIMELINE_COMMITS):
+        try:
+            engine.repo.fetch(force=True)  # the last commits of the incident, however recently fetched before
+            commits = engine.repo.between(mode.git_head or None, engine.repo.resolve(), paths, TIMELINE_COMMITS)
+        except SourceError as e:  # the rest of the timeline is still told, and that Git's part is missing
+            commits = []
+            moments.append(Moment(end, "gitopsctl", f"Git's commits are missing here: {e}"))
+        for commit in commits:
             at = datetime.fromtimestamp(commit.committed_date, UTC)
-            if inside(at):
+            # after the head it started at; without one, by time (Git keeps whole seconds)
+            if (mode.git_head or mode.started_at.replace(microsecond=0) <= at) and at <= end:
                 said = trailers(str(commit.message))
                 who = said.get("Deployed-by") or said.get("Rolled-back-by") or said.get("Adopted-by")
                 approved = f" (approved by {said['Approved-by']})" if said.get("Approved-by") else ""
-                title = str(commit.message).strip().splitlines()[0] if str(commit.message).strip() else ""
-                moments.append(Moment(at, who or str(commit.author.name), f"commit: {title}{approved}", commit.hexsha))
+                what = _printable(f"commit: {title_of(str(commit.message))}{approved}")
+                moments.append(Moment(at, _printable(who or str(commit.author.name)), what, commit.hexsha))
         cluster = engine.cluster(env)
         for (app, _), record in records.read_all(cluster, env.namespace).items():
             for entry in record.history:
@@ -254,3 +268,8 @@ def _moment(text: str) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _printable(text: str) -> str:
+    """Text from Git, as any front end may show it: no control characters to drive a terminal."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
