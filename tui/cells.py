@@ -31,9 +31,11 @@ def weight_bar(percent: int, width: int = 10) -> str:
 
 
 def badges(cell: Cell) -> list[tuple[str, str]]:
-    """(text, style) of what needs attention: locked, frozen, pending approval, Git commits not delivered (GIT +n),
+    """(text, style) of what needs attention: incident mode, locked, frozen, pending approval, Git commits not delivered (GIT +n),
     held by the leader, live changes made outside Git (DRIFT n). OutOfSync and drift are two facts, two badges."""
     found = []
+    if cell.incident:  # first: in an incident, the environment belongs to its responders
+        found.append((f"INCIDENT {cell.incident}", "bold white on red"))
     if cell.locked_by:
         found.append(("LOCKED", "bold yellow"))
     if cell.frozen:

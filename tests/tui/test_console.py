@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import Future
+from datetime import timedelta
 
 import git
 import pytest
@@ -328,5 +329,24 @@ def test_keep_in_git_on_a_drifted_cell_commits_the_live_value_and_clears_the_dri
                 pilot, lambda: "DRIFT" not in _cell_text(app, "trade-service", "dev"), what="the drift badge gone"
             )
             assert fleet.apps.read_namespaced_deployment("trade-service", "trading-dev").spec.replicas == 2
+
+    asyncio.run(run())
+
+
+def test_every_cell_of_an_environment_in_incident_mode_says_so(fleet):
+    engine = synced(fleet)
+    engine.incidents.start("prod", "INC-5", responders=("alice",), duration=timedelta(hours=1), actor="carol")
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "prod")
+            assert all("INCIDENT INC-5" in _cell_text(app, name, "prod") for name in ROWS)
+            assert not any("INCIDENT" in _cell_text(app, name, "staging") for name in ROWS)
+            engine.incidents.end("prod", actor="carol")
+            await pilot.press("r")
+            await until(
+                pilot, lambda: "INCIDENT" not in _cell_text(app, "trade-service", "prod"), what="the badge gone"
+            )
 
     asyncio.run(run())
