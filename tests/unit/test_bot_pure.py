@@ -38,6 +38,31 @@ def test_rollout_controls_take_a_reason_and_promote_takes_full():
     assert parse("/gitops", "freeze prod 90m incident 4711").duration == 5400
 
 
+def test_incident_commands_take_an_id_a_duration_and_mentions_and_refuse_anything_else():
+    start = parse("/gitops", "incident start prod INC-123 90m <@UALICE|alice> <@UBOB>")
+    assert (start.action, start.env, start.incident, start.duration, start.responders, start.role) == (
+        "start",
+        "prod",
+        "INC-123",
+        5400.0,
+        ("UALICE", "UBOB"),
+        "approver",
+    )
+    assert parse("/gitops", "incident start prod INC-1").duration == 7200.0
+    assert parse("/gitops", "incident status prod").role == "viewer"
+    assert parse("/gitops", "incident end prod").action == "end"
+    for text, said in (
+        ("incident start prod", "give the incident's id"),
+        ("incident start prod INC-1 soon", "not a duration"),
+        ("incident start prod INC-1 2h alice", "name responders as @mentions"),
+        ("incident start prod INC-1 2h <@U1|x>", "name responders as @mentions"),
+        ("incident stop prod", "say start, end or status"),
+        ("incident end prod now", "incident end takes only the environment"),
+    ):
+        with pytest.raises(CommandError, match=said):
+            parse("/gitops", text)
+
+
 @pytest.mark.parametrize(
     "text", ["trade-service\nprod", "trade-service prod v1\x00", "$(id) prod", "TRADE prod", "a" * 64 + " prod"]
 )
