@@ -239,6 +239,7 @@ class IncidentModes:
             at = datetime.fromtimestamp(commit.committed_date, UTC)
             # after the head it started at; without one, by time (Git keeps whole seconds)
             if (mode.git_head or mode.started_at.replace(microsecond=0) <= at) and at <= end:
+                at = max(at, mode.started_at)  # made after it started, in the second it started
                 said = trailers(str(commit.message))
                 who = said.get("Deployed-by") or said.get("Rolled-back-by") or said.get("Adopted-by")
                 approved = f" (approved by {said['Approved-by']})" if said.get("Approved-by") else ""
