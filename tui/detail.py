@@ -30,12 +30,18 @@ from .modals import Ask
 class AppEnvScreen(Screen):
     """A screen about one app in one environment, filled by one engine call in a thread worker."""
 
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape", "back", "Back")]
     ERROR_AT = "#title"  # where a failed engine call is said
 
     def __init__(self, engine: Engine, app: str, env: str) -> None:
         super().__init__()
         self.engine, self.app_name, self.env = engine, app, env
+
+    def action_back(self) -> None:
+        """Back to the screen under it; an Escape that reaches it after it has closed (typed faster than the
+        console draws) closes nothing more."""
+        if self.app.screen is self:
+            self.app.pop_screen()
 
     def fetch(self):
         """The engine call (runs in a worker thread)."""

@@ -6,6 +6,7 @@ Questions quote versions and names from Git and users: they are shown as plain t
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
@@ -13,7 +14,20 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 
-class Confirm(ModalScreen[bool]):
+class Answered:
+    """A dialog answers once. Keys that reach it before it has closed (a second Escape, or Enter then Escape, typed
+    faster than the console draws) are not a second answer, which would close the screen under it instead."""
+
+    _answered = False
+
+    def dismiss(self, result=None) -> AwaitComplete:  # noqa: ANN001 (the screen's result type)
+        if self._answered or self.app.screen is not self:
+            return AwaitComplete.nothing()
+        self._answered = True
+        return super().dismiss(result)
+
+
+class Confirm(Answered, ModalScreen[bool]):
     """Yes or no; with ``type_to_confirm`` the Confirm button works only once that text is typed."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -55,7 +69,7 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class Ask(ModalScreen[list[str] | None]):
+class Ask(Answered, ModalScreen[list[str] | None]):
     """A small form: one Input per field; the values in order, or None when cancelled."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

@@ -350,3 +350,32 @@ def test_every_cell_of_an_environment_in_incident_mode_says_so(fleet):
             )
 
     asyncio.run(run())
+
+
+def test_keys_queued_for_a_screen_that_has_closed_close_nothing_more(fleet):
+    """Two Escapes (or Enter then Escape) typed faster than the console draws both reach the screen on top: the
+    second must not close the screen under it, and never the last one (which crashed the console)."""
+    engine = synced(fleet)
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "dev")
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, DetailScreen), what="the detail screen")
+            detail = app.screen
+            detail.action_back()
+            detail.action_back()  # the second Escape, queued to the detail screen before it closed
+            await pilot.pause()
+            assert len(app.screen_stack) == 1 and not isinstance(app.screen, DetailScreen)
+            await pilot.press("s")
+            confirm = app.screen
+            assert isinstance(confirm, Confirm)
+            answers: list[bool] = []
+            confirm._result_callbacks[-1].callback = answers.append  # what the dialog answered, and how often
+            confirm.action_cancel()
+            confirm.action_cancel()
+            await pilot.pause()
+            assert answers == [False] and len(app.screen_stack) == 1
+
+    asyncio.run(run())
