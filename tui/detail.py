@@ -334,7 +334,7 @@ class HistoryScreen(AppEnvScreen):
     def show(self, releases) -> None:
         table = self.query_one("#releases", DataTable)
         for r in releases:
-            style = {"Rollback": "yellow", "Deploy": "green"}.get(r.kind, "")
+            style = {"Rollback": "yellow", "Deploy": "green", "Adopt": "cyan"}.get(r.kind, "")
             table.add_row(
                 Text(r.time),
                 Text(r.kind, style),

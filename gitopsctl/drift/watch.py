@@ -5,8 +5,11 @@ selecting gitopsctl's tracked objects by label. The informer resumes its watch
 from the last resourceVersion and lists again after 410 Gone. A modified or
 deleted object names its app and environment (the tracking annotation); a
 check of that app follows after a short debounce, so one apply of many objects
-is one check. The scheduled scan stays the safety net, and covers kinds the
-typed client cannot watch (custom resources).
+is one check. Each environment's sync records are watched too: a delivery
+that changes nothing live (an adoption, which commits what already runs) is
+checked when its record is written, so its drift report resolves at once. The
+scheduled scan stays the safety net, and covers kinds the typed client cannot
+watch (custom resources).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from kubernetes import client as k8s
 from kubernetes.informer import DELETED, MODIFIED, SharedInformer
 from kubernetes.informer.cache import ObjectCache
 
+from ..cluster.records import RECORD_LABEL
 from ..errors import GitOpsError
 from ..sync.tracking import TRACKED_SELECTOR, TRACKING_ANNOTATION
 
@@ -46,9 +50,12 @@ LIST_FUNCTIONS: dict[tuple[str, str], tuple[type, str]] = {
 
 
 def _slim(obj) -> dict:
-    """What the watcher needs of an object: its name and its tracking annotation."""
+    """What the watcher needs of an object: its name and its tracking annotation (a sync record's: its labels')."""
     meta = obj.metadata
+    labels = meta.labels or {}
     tracking = (meta.annotations or {}).get(TRACKING_ANNOTATION)
+    if labels.get(RECORD_LABEL) == "sync":
+        tracking = f"{labels.get('gitopsctl.io/app', '')}/{labels.get('gitopsctl.io/env', '')}"
     return {
         "metadata": {"name": meta.name, "namespace": meta.namespace, "annotations": {TRACKING_ANNOTATION: tracking}}
     }
@@ -65,9 +72,10 @@ class _SlimCache(ObjectCache):
 
 
 def _tracking(obj) -> str:
+    """``APP/ENV`` of a tracked object, or of a sync record."""
     if isinstance(obj, dict):
         return ((obj.get("metadata") or {}).get("annotations") or {}).get(TRACKING_ANNOTATION) or ""
-    return (getattr(obj.metadata, "annotations", None) or {}).get(TRACKING_ANNOTATION) or ""
+    return ((_slim(obj)["metadata"]["annotations"]) or {}).get(TRACKING_ANNOTATION) or ""
 
 
 _THREAD_NUMBERS = itertools.count(1)
@@ -114,11 +122,16 @@ class DriftWatcher:
         return found
 
     def start(self) -> DriftWatcher:
-        for env, namespace, api_version, kind in sorted(self.targets()):
+        records = {
+            (e.name, e.namespace, "v1", "ConfigMap", f"{RECORD_LABEL}=sync")
+            for e in self.workspace.config.environments.values()
+        }
+        watched = {(*target, TRACKED_SELECTOR) for target in self.targets()}
+        for env, namespace, api_version, kind, selector in sorted(watched | records):
             environment = self.workspace.config.environments[env]
             api_class, method = LIST_FUNCTIONS[(api_version, kind)]
             api = api_class(self.workspace.cluster(environment).dynamic.client)
-            informer = SharedInformer(getattr(api, method), namespace=namespace, label_selector=TRACKED_SELECTOR)
+            informer = SharedInformer(getattr(api, method), namespace=namespace, label_selector=selector)
             informer._cache = _SlimCache()  # the library keeps whole objects; relists need only their keys
             informer.add_event_handler(MODIFIED, self._event)
             informer.add_event_handler(DELETED, self._event)

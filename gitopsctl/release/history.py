@@ -14,7 +14,7 @@ from ..source.repo import GitRepository
 class GitRelease:
     commit: str
     time: str
-    kind: str  # Deploy | Rollback | Change
+    kind: str  # Deploy | Rollback | Adopt (a hand-made change kept in Git) | Change
     title: str
     actor: str
     approvers: str
@@ -31,6 +31,8 @@ def releases(repo: GitRepository, path: str, limit: int = 30) -> list[GitRelease
             if title.startswith("Roll back")
             else "Deploy"
             if title.startswith(("Deploy ", "Break-glass deploy "))
+            else "Adopt"
+            if title.startswith("Adopt ") and "Adopted-by" in trailers
             else "Change"
         )
         found.append(
@@ -39,7 +41,10 @@ def releases(repo: GitRepository, path: str, limit: int = 30) -> list[GitRelease
                 datetime.fromtimestamp(commit.committed_date, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 kind,
                 title,
-                trailers.get("Rolled-back-by") or trailers.get("Deployed-by") or commit.author.name,
+                trailers.get("Rolled-back-by")
+                or trailers.get("Deployed-by")
+                or trailers.get("Adopted-by")
+                or commit.author.name,
                 trailers.get("Approved-by", ""),
             )
         )

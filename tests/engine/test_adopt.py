@@ -10,8 +10,10 @@ import pytest
 
 from gitopsctl.cluster.locks import Locks
 from gitopsctl.drift.incidents import DriftReports
+from gitopsctl.drift.watch import DriftWatcher
 from gitopsctl.errors import PolicyError, UsageError
 from gitopsctl.source.commits import trailers
+from tests.conftest import wait_for
 from tests.engine.test_drift_reports import Recorder
 
 
@@ -54,6 +56,8 @@ def test_a_hand_scale_is_kept_as_a_one_line_commit_with_its_trailers_and_the_rep
     assert said["Adopted-from-live-by"]  # the field manager of the hand change, from managedFields
     assert engine.drift("dev", ("trade-service",)).drifted == []
     assert fleet.apps.read_namespaced_deployment("trade-service", "trading-dev").spec.replicas == 4
+    (latest, *_) = engine.releases("trade-service", "dev")
+    assert (latest.kind, latest.actor, latest.commit) == ("Adopt", "alice <alice@example.com>", adoption.commit)
 
     reports.check("trade-service", "dev")
     assert recorder.events[-1][:2] == ("resolved", "trade-service")
@@ -140,3 +144,19 @@ def test_a_lock_held_by_someone_else_leaves_the_commit_waiting_in_git_and_says_s
     assert engine.pending_change("trade-service", "dev").changed  # in Git, not delivered: a sync delivers it
     assert engine.sync("trade-service", "dev", wait=True, timeout=30).result == "Succeeded"
     assert engine.drift("dev", ("trade-service",)).drifted == []
+
+
+def test_the_report_of_an_adopted_change_resolves_as_soon_as_it_is_delivered_not_at_the_next_scan(fleet):
+    """The adoption changes nothing live, so no tracked object moves: the sync record it writes is what is heard."""
+    engine = _synced(fleet, "trade-service", "dev")
+    recorder = Recorder()
+    reports = DriftReports(engine, recorder)
+    watcher = DriftWatcher(engine, reports.check).start()
+    try:
+        fleet.apps.patch_namespaced_deployment("trade-service", "trading-dev", {"spec": {"replicas": 4}})
+        wait_for(lambda: ("opened", "trade-service", "dev") in recorder.events, 15, 0.1, "the drift report")
+        adoption = engine.adopt("trade-service", "dev", actor="alice")
+        wait_for(lambda: recorder.events[-1][0] == "resolved", 15, 0.1, "the report resolved")
+        assert recorder.events[-1][2] == f"kept in Git: adopted by alice in {adoption.commit[:12]}"
+    finally:
+        watcher.stop()
