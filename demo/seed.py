@@ -242,6 +242,34 @@ class GitOpsRepo:
         return commit.hexsha
 
 
+MIGRATION = textwrap.dedent(
+    """\
+    # trade-service's schema migration: a PreSync hook, run to completion before each sync applies anything
+    apiVersion: batch/v1
+    kind: Job
+    metadata:
+      name: trade-service-migrate
+      annotations:
+        argocd.argoproj.io/hook: PreSync
+        argocd.argoproj.io/hook-delete-policy: BeforeHookCreation
+    spec:
+      backoffLimit: 1
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: migrate
+              image: registry.local/trade-service-migrations:v12
+              args: [migrate, --to, latest]
+    """
+)
+
+
+def migration_files() -> dict[str, str]:
+    """trade-service's migration hook in every environment (the demo's; tests add their own hooks)."""
+    return {f"apps/trade-service/{env}/migrate.yaml": MIGRATION for env in ENVIRONMENTS}
+
+
 def seed(root: Path, versions: dict[str, dict[str, str]] | None = None) -> GitOpsRepo:
     repo = GitOpsRepo(root)
     repo.commit(app_files(versions), "Seed the GitOps repository with three sample apps")

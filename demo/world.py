@@ -40,7 +40,7 @@ from kubesandbox import Sandbox, Timing
 from standins.prometheus import PrometheusServer
 from standins.traffic import TrafficSimulator
 
-from .seed import CHART_APP, CHART_APP_TOML, ENVIRONMENTS, chart_files, config_text, seed
+from .seed import CHART_APP, CHART_APP_TOML, ENVIRONMENTS, chart_files, config_text, migration_files, seed
 
 APP = "trade-service"
 CI_AUTHOR = git.Actor("CI", "ci@trading.example")
@@ -191,6 +191,9 @@ class DemoWorld:
             self.analysis_short = f"the web provider on {self.simulator.url}/stats.json"
         self.say(f"analysis: {self.analysis_line}")
         self.repo = seed(self.root)
+        self.repo.commit(
+            migration_files(), "trade-service: run the schema migration before every sync (a PreSync hook)"
+        )
         text = config_text(self.repo.url, self.sandbox.kubeconfig, self.root / "cache").replace(
             'namespace = "trading-prod"\nstrategy = "direct"',
             'namespace = "trading-prod"\nstrategy = "canary"\nsync = "auto"',

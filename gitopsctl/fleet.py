@@ -9,7 +9,7 @@ the fleet's size changes the work little.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -19,6 +19,7 @@ from .cluster import records
 from .cluster.client import Cluster
 from .cluster.listers import Listers
 from .cluster.locks import Locks
+from .config import HealthRule
 from .drift import scan as drifting
 from .errors import ClusterError, SourceError
 from .release import policy
@@ -182,16 +183,16 @@ def _git_side(engine: Engine, spec, environment, record, sha: str, known: dict, 
     return key, found
 
 
-def _judge(target: drifting.Target, head: list, observation, tracked: dict, delivered: bool) -> _Judged:
+def _judge(
+    target: drifting.Target, head: list, observation, tracked: dict, delivered: bool, rules: Mapping[str, HealthRule]
+) -> _Judged:
     if refusals := foreign(head, observation, target.app, target.env):
         return _Judged(refusal=str(BoundaryError(f"{target.app.name} in {target.env.name}", refusals)))
     differences = drifting.compare_target(target, observation.live, tracked)
     live = [o for o in (observation.get(ObjectRef.of(d)) for d in target.desired) if o is not None]
-    health, message = health_checks.HEALTHY, ""
-    for obj in target.desired:
-        result = health_checks.assess(observation.get(ObjectRef.of(obj)))
-        if health_checks.worst([health, result.status]) != health:
-            health, message = result.status, f"{ObjectRef.of(obj)}: {result.message}"
+    health, message = health_checks.overall(
+        ((str(ObjectRef.of(o)), observation.get(ObjectRef.of(o))) for o in target.desired), rules
+    )
     return _Judged("", len(differences) if delivered else 0, find_version(live, target.app.container), health, message)
 
 
@@ -309,7 +310,12 @@ def snapshot(
                 tuple(sorted(o["metadata"].get("resourceVersion") or "" for o in tracked.get(own, []))),
             )
             found = known_judged.get(live_key) or _judge(
-                target, git.head, observation, tracked, git.wanted is not None and git.wanted.delivered is not None
+                target,
+                git.head,
+                observation,
+                tracked,
+                git.wanted is not None and git.wanted.delivered is not None,
+                engine.config.health,
             )
             memo.judged[live_key] = found
             if found.refusal:

@@ -20,6 +20,7 @@ from .source.render import Rendered, Renderer
 from .source.repo import GitRepository
 from .source.writer import GitWriter
 from .sync import prepare
+from .sync.hooks import Hook, hooks_of
 
 
 class Workspace:
@@ -89,6 +90,11 @@ class Workspace:
         """The app's objects at ``sha`` as they would be applied; refused here when they leave the boundary."""
         rendered = self.render(app, env, sha, shared=True)  # prepare copies each object before it changes it
         return rendered, prepare(rendered, app, env, self.cluster(env))
+
+    def hooks(self, app: App, env: Environment, sha: str) -> list[Hook]:
+        """The app's sync hooks at ``sha``, named for it; checked against the boundary as its objects are."""
+        rendered = self.render(app, env, sha, shared=True)
+        return hooks_of(prepare(rendered, app, env, self.cluster(env), hooks=True), sha)
 
     def coordination(self) -> tuple[Cluster, str]:
         """Where replicas of serve meet: the lease's cluster and namespace (leader election, replay claims)."""

@@ -5,7 +5,8 @@ kubelet. Deployments own ReplicaSets that own Pods; Pods become Ready after a
 delay; an image whose tag ends in ``-crashloop`` never does (CrashLoopBackOff,
 a growing restartCount, and ProgressDeadlineExceeded on its Deployment).
 A Job's pod runs (Running, its containers ready) for ``Timing.run_time`` before it
-succeeds, or fails for such an image. StatefulSets, DaemonSets, ReplicationControllers,
+succeeds, or fails for such an image (with ``restartPolicy: OnFailure`` it crash-loops
+in place, and its restarts count against the Job's ``backoffLimit``). StatefulSets, DaemonSets, ReplicationControllers,
 Jobs and PVCs reach their ready or finished state likewise; every Namespace has a
 ``default`` ServiceAccount; deleting a Namespace empties it; owners' deletion cascades.
 
@@ -73,6 +74,13 @@ def _template_hash(template: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
     alphabet = "bcdfghjklmnpqrstvwxz2456789"
     return "".join(alphabet[int(digest[i : i + 2], 16) % len(alphabet)] for i in range(0, 20, 2))
+
+
+def _restarts(pods: list[dict[str, Any]], template: dict[str, Any]) -> int:
+    """Container restarts count against a Job's backoffLimit when its pods restart in place (OnFailure)."""
+    if (template.get("spec") or {}).get("restartPolicy") != "OnFailure":
+        return 0
+    return sum(cs.get("restartCount", 0) for p in pods for cs in (p.get("status") or {}).get("containerStatuses") or [])
 
 
 def _crashloops(pod_spec: dict[str, Any]) -> bool:
@@ -397,9 +405,10 @@ class Controllers:
             "qosClass": status.get("qosClass", "BestEffort"),
         }
         containers = spec.get("containers") or []
-        if spec.get("restartPolicy", "Always") != "Always":
+        restart = spec.get("restartPolicy", "Always")
+        if restart == "Never" or (restart == "OnFailure" and not crash):
             self._run_to_completion(pod, new_status, crash)
-            return
+            return  # OnFailure restarts a crashing container in its pod, as Always does
         if crash:
             previous = {cs["name"]: cs.get("restartCount", 0) for cs in status.get("containerStatuses") or []}
             restarts = int(max(0.0, age - self.timing.ready_delay) // self.timing.restart_interval)
@@ -842,10 +851,12 @@ class Controllers:
                     ),
                 }
             )
-        elif failed > backoff:
+        elif failed + _restarts(active, spec["template"]) > backoff:
+            for pod in active:  # the Job has failed: its running pods are terminated
+                self._delete("Pod", pod)
             new_status.update(
                 {
-                    "failed": failed,
+                    "failed": failed + len(active),
                     "conditions": finished(
                         "FailureTarget", "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
                     ),
@@ -855,7 +866,14 @@ class Controllers:
             missing = min(spec.get("parallelism", 1), completions - succeeded) - len(active)
             for _ in range(max(0, missing)):
                 suffix = "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
-                self._create_pod(job, spec["template"], f"{job['metadata']['name']}-{suffix}", {})
+                name, uid = job["metadata"]["name"], job["metadata"]["uid"]
+                labels = {  # what the Job controller labels its pods with (kubectl get pods -l job-name=...)
+                    "batch.kubernetes.io/controller-uid": uid,
+                    "batch.kubernetes.io/job-name": name,
+                    "controller-uid": uid,
+                    "job-name": name,
+                }
+                self._create_pod(job, spec["template"], f"{name}-{suffix}", labels)
             new_status.update(
                 {
                     k: v

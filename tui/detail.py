@@ -91,7 +91,9 @@ class DetailScreen(AppEnvScreen):
     def on_mount(self) -> None:
         self.query_one("#commits", DataTable).add_columns("commit", "title", "author", "time")
         self.query_one("#measurements", DataTable).add_columns("metric", "value", "threshold", "phase", "at")
-        self.query_one("#history", DataTable).add_columns("time", "version", "actor", "result", "health", "revision")
+        self.query_one("#history", DataTable).add_columns(
+            "time", "version", "actor", "result", "health", "revision", "hooks"
+        )
         self.query_one("#quarantine", DataTable).add_columns("version", "failed in", "reason", "by", "at")
         self.action_reload()
         self.set_interval(3.0, self.action_reload)
@@ -214,6 +216,7 @@ class DetailScreen(AppEnvScreen):
                 Text(e.result, "green" if e.result == "Succeeded" else "red"),
                 Text(e.health),
                 Text((e.revision or "")[:12]),
+                Text(e.hooks_shown or "-", "red" if "failed" in e.hooks_shown else ""),
             )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .expr import (
+from ..expr import (
     BUILTINS,
     PREDICATES,
     ExprError,

@@ -166,7 +166,7 @@ def _history(args: argparse.Namespace) -> int:
         return 0
     print(
         output.table(
-            ["time", "revision", "version", "actor", "result", "applied", "unchanged", "pruned", "health"],
+            ["time", "revision", "version", "actor", "result", "applied", "unchanged", "pruned", "health", "hooks"],
             [
                 [
                     e.time,
@@ -178,6 +178,7 @@ def _history(args: argparse.Namespace) -> int:
                     e.unchanged,
                     e.pruned,
                     e.health,
+                    e.hooks_shown or None,
                 ]
                 for e in entries
             ],

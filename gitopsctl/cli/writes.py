@@ -83,6 +83,11 @@ def _sync(args: argparse.Namespace) -> int:
             f"{pruned} {len(result.pruned)}; health {output.paint(result.health)}"
             + (f" ({result.message})" if result.message else "")
         )
+        for run in result.hooks:
+            print(
+                f"  {run.phase:<9} {run.ref}  {output.paint(run.result)} in {run.seconds:.1f}s"
+                + (f": {run.message}" if run.result == "Failed" else "")
+            )
     return 0 if result.result in ("Succeeded", "Progressing", "PendingApproval") else 1
 
 

@@ -10,7 +10,7 @@ the resourceVersion; a 409 re-reads and tries again.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import ClusterError
@@ -34,6 +34,12 @@ class HistoryEntry:
     pruned: int
     health: str
     message: str = ""
+    hooks: list[str] = field(default_factory=list)  # "<phase> <kind> <name> <result>", in the order they ran
+
+    @property
+    def hooks_shown(self) -> str:
+        """The hooks in a few words: "PreSync ok, PostSync failed"."""
+        return ", ".join(f"{h.split(' ')[0]} {'ok' if h.endswith(' Succeeded') else 'failed'}" for h in self.hooks)
 
 
 @dataclass
@@ -58,9 +64,13 @@ def _parse(app: str, env: str, cm: dict[str, Any] | None) -> SyncRecord:
 
 def _parse_data(app: str, env: str, data: dict[str, str]) -> SyncRecord:
     try:
-        history = [HistoryEntry(**entry) for entry in json.loads(data.get("history", "[]"))]
+        known = {f.name for f in fields(HistoryEntry)}  # a newer gitopsctl's extra keys are left for it
+        history = [
+            HistoryEntry(**{k: v for k, v in entry.items() if k in known})
+            for entry in json.loads(data.get("history", "[]"))
+        ]
         inventory = [ObjectRef(*ref) for ref in json.loads(data.get("inventory", "[]"))]
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, AttributeError) as e:
         raise ClusterError(
             f"the sync record {record_name(app, env)} is damaged ({e}); delete it to start a fresh history"
         ) from e

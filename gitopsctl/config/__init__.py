@@ -10,12 +10,14 @@ errors so a typo never passes silently. Secrets never live in the file: they are
 - ``delivery``: ``[git]``, ``[environments]``, ``[apps]`` and their canary, ``[analysis.templates]``.
 - ``access``: ``[people]`` and ``[slack]`` with roles.
 - ``runtime``: ``[drift]``, ``[serve]``, ``[prometheus]``.
+- ``health``: ``[health]``, checks for kinds gitopsctl does not know, as bounded expressions.
 - ``parse``: a whole document to a ``Config``; ``load``: finding and reading the file.
 
 Callers import from here only.
 """
 
 from ..errors import ConfigError
+from .health import HealthRule, compile_expression
 from .load import load, resolve_path
 from .model import (
     DAYS,
@@ -41,6 +43,7 @@ from .model import (
     SlackConfig,
     SlackRoles,
     Step,
+    Webhook,
 )
 from .parse import parse
 from .reader import slack_channel_problem
@@ -63,6 +66,7 @@ __all__ = [
     "Environment",
     "FreezeWindow",
     "GitConfig",
+    "HealthRule",
     "Person",
     "PrometheusConfig",
     "SecretRef",
@@ -70,6 +74,8 @@ __all__ = [
     "SlackConfig",
     "SlackRoles",
     "Step",
+    "Webhook",
+    "compile_expression",
     "load",
     "parse",
     "resolve_path",

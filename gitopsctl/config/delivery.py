@@ -20,6 +20,7 @@ from .model import (
     FreezeWindow,
     GitConfig,
     Step,
+    Webhook,
 )
 from .reader import (
     Reader,
@@ -227,8 +228,39 @@ def _canary(reader: Reader, templates: dict[str, Any]) -> Canary | None:
             "gateway", 'only the "gateway" traffic router uses it; remove it or set traffic_router = "gateway"'
         )
     parent = tuple(gateway.rpartition("/")[::2]) if gateway else None
+    pre_rollout, post_promotion = _webhooks(reader, "pre_rollout"), _webhooks(reader, "post_promotion")
     reader.finish()
-    return Canary(tuple(steps), router or "replicas", background, 30.0 if delay is None else min(delay, 600.0), parent)
+    return Canary(
+        tuple(steps),
+        router or "replicas",
+        background,
+        30.0 if delay is None else min(delay, 600.0),
+        parent,
+        pre_rollout,
+        post_promotion,
+    )
+
+
+def _webhooks(reader: Reader, key: str) -> tuple[Webhook, ...]:
+    """``[{ url = "...", secret = "${NAME}", timeout = "30s" }, ...]``: URLs a rollout calls, in order."""
+    raw = reader.raw(key)
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        reader.error(key, 'must be a list of webhooks such as { url = "https://gate.example.com/check" }')
+        return ()
+    found = []
+    for i, item in enumerate(raw):
+        sub = Reader(item, f"{reader.where(key)}[{i}]", reader.errors)
+        url = sub.string("url", required=True, check=url_problem)
+        secret = sub.secret("secret")
+        timeout = sub.duration("timeout", default=30.0)
+        if timeout is not None and not 0 < timeout <= 600:
+            sub.error("timeout", "must be more than 0s and at most 10m")
+        sub.finish()
+        if url:
+            found.append(Webhook(url, secret, min(max(timeout or 30.0, 0.001), 600.0)))
+    return tuple(found)
 
 
 def _gateway_problem(value: str) -> str | None:

@@ -10,8 +10,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .health import HealthRule
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 STRATEGIES = ("direct", "canary")
@@ -114,12 +118,23 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Webhook:
+    """A URL called at a point of a canary rollout, as Flagger's webhooks are; a 2xx answer passes."""
+
+    url: str
+    secret: SecretRef | None = None  # signs each call (HMAC-SHA256 over the timestamp and the body)
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
 class Canary:
     steps: tuple[Step, ...]
     traffic_router: str = "replicas"
     background_analysis: tuple[str, ...] = ()
     scale_down_delay: float = 30.0  # a mesh's or ingress's proxies take this long to drop a route's old backends
     gateway: tuple[str, str] | None = None  # (namespace or "", name): the Gateway the gateway router's HTTPRoute joins
+    pre_rollout: tuple[Webhook, ...] = ()  # called before the canary is created (after PreRollout hook Jobs)
+    post_promotion: tuple[Webhook, ...] = ()  # called once the promotion's sync is Healthy (after PostPromotion Jobs)
 
 
 @dataclass(frozen=True)
@@ -281,6 +296,7 @@ class Config:
     serve: ServeConfig = field(default_factory=ServeConfig)
     prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
     people: dict[str, Person] = field(default_factory=dict)
+    health: dict[str, HealthRule] = field(default_factory=dict)  # [health]: checks for kinds gitopsctl does not know
 
     def app(self, name: str) -> App:
         return self.apps[name]

@@ -8,6 +8,7 @@ from typing import Any
 from ..errors import ConfigError
 from .access import read_people, read_slack
 from .delivery import read_app, read_environment, read_git, read_template
+from .health import read_health
 from .model import AnalysisTemplate, Config, DriftConfig, PrometheusConfig, ServeConfig, SlackConfig
 from .reader import Reader, named_tables
 from .runtime import read_drift, read_prometheus, read_serve
@@ -67,6 +68,8 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
     serve = read_serve(sv, base_dir) if sv is not None else ServeConfig()
     pr = top.table("prometheus")
     prometheus_url, prometheus = read_prometheus(pr, base_dir) if pr is not None else (None, PrometheusConfig())
+    hr = top.table("health")
+    health = read_health(hr) if hr is not None else {}
     top.finish()
 
     if errors:
@@ -88,4 +91,5 @@ def parse(data: dict[str, Any], *, source: str = "", base_dir: Path | None = Non
         serve,
         prometheus,
         people,
+        health,
     )

@@ -28,8 +28,9 @@ from ..config import App, Environment
 from ..errors import NotFoundError, PolicyError
 from ..failpoints import reach
 from ..source.manifests import WORKLOAD_KINDS
+from ..sync.hooks import POST_PROMOTION, PRE_ROLLOUT, HookRun, PhaseRunner
 from . import record as records
-from . import traffic
+from . import traffic, webhooks
 from .decide import (
     JUDGE,
     Abort,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 TRACK_LABEL = "gitopsctl.io/track"
 Notifier = Callable[[Rollout, str], None]
 
+STEP_TIMEOUT = 600.0  # the longest a pre-rollout or post-promotion hook Job may run
 DRAIN_SECONDS = 60.0  # the longest an abort or a promotion waits for stable's pods before removing the canary
 log = logging.getLogger(__name__)
 CONFLICT_ATTEMPTS = 5  # manual actions and the controller write one record; the later re-reads and retries
@@ -262,13 +264,52 @@ class Act:
         return self.carry_out(app, env, rollout, router, outcome)
 
     def promote(self, app: App, env: Environment, rollout: Rollout, router: TrafficRouter) -> Rollout:
-        self.engine.syncs.sync(app.name, env.name, revision=rollout.deploy_commit, wait=True, actor=rollout.actor)
+        """Git's revision synced to stable (its hooks included); a sync that fails there, a PostSync smoke test
+        say, aborts the rollout and reverts it as a failed analysis would."""
+        synced = self.engine.syncs.sync(
+            app.name, env.name, revision=rollout.deploy_commit, wait=True, actor=rollout.actor
+        )
         reach("promotion-synced")
+        _note_hooks(rollout, synced.hooks)  # the thread and the console show the promotion's hooks as its steps
+        failure = f"the promotion's sync failed: {synced.message}" if synced.result == "Failed" else None
+        if failure is None and (why := self.run_steps(app, env, rollout, POST_PROMOTION)) is not None:
+            failure = f"a post-promotion step failed: {why}"
+        if failure is not None:
+            rollout = self.save(env, rollout)  # the abort reads the record again: keep the steps' notes
+            return self.abort(app.name, env.name, why=failure)
         self._drain(env, router)
         self.engine.cluster(env).delete("apps/v1", "Deployment", router.canary, router.namespace)
         router.remove()
         rollout.phase, rollout.weight, rollout.message = PROMOTED, 100, f"{rollout.canary_version} is stable"
         return self.save(env, rollout, f"promoted {app.name} {rollout.canary_version} in {env.name}")
+
+    def run_steps(self, app: App, env: Environment, rollout: Rollout, phase: str) -> str | None:
+        """A canary's PreRollout or PostPromotion steps: that phase's hook Jobs in Git at the deploy commit, then the
+        configured webhooks in order, each noted in the record (saved by the caller). Why the first failed, or None."""
+        canary = app.canary
+        hooks = self.engine.workspace.hooks(app, env, rollout.deploy_commit)
+        runner = PhaseRunner(self.engine.cluster(env), log.info, STEP_TIMEOUT, self.engine.config.health)
+        failed = runner.phase(phase, hooks)
+        _note_hooks(rollout, runner.runs)
+        if failed is not None:
+            return f"{phase} hook {failed.ref} failed: {failed.message}"
+        found = (canary.pre_rollout if phase == PRE_ROLLOUT else canary.post_promotion) if canary else ()
+        payload = {
+            "app": app.name,
+            "env": env.name,
+            "namespace": env.namespace,
+            "phase": phase,
+            "version": rollout.canary_version,
+            "stable_version": rollout.stable_version,
+            "revision": rollout.deploy_commit,
+            "actor": rollout.actor,
+        }
+        for hook in found:
+            why = webhooks.call(hook, payload)
+            rollout.note(f"{phase} webhook {hook.url} " + ("passed" if why is None else "failed"), stamp(now()))
+            if why is not None:
+                return f"{phase} webhook {why}"
+        return None
 
     def abort(self, app_name: str, env_name: str, *, why: str, reason: str = "", actor: str = "gitopsctl") -> Rollout:
         """Traffic to stable at once, canary removed, the deploy reverted in Git by a commit that says ``why``.
@@ -357,6 +398,15 @@ class Act:
             return  # a record from before templates were kept: nothing to know the change by
         cluster, namespace = self.engine.coordination()
         quarantine.add(cluster, namespace, app.name, version, env=env.name, reason=why, by=actor)
+
+
+def _note_hooks(rollout: Rollout, runs: list[HookRun]) -> None:
+    for run in runs:
+        rollout.note(
+            f"{run.phase} hook {run.ref.kind} {run.ref.name} {run.result.lower()} in {run.seconds:.0f}s"
+            + (f": {run.message}" if run.result == "Failed" else ""),
+            stamp(now()),
+        )
 
 
 def analysis_variables(app: App, env: Environment) -> dict[str, str]:

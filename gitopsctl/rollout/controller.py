@@ -26,11 +26,12 @@ from ..analysis.run import render_query
 from ..config import App, Environment
 from ..errors import PolicyError
 from ..failpoints import reach
+from ..sync.hooks import PRE_ROLLOUT
 from ..sync.pending import template_digest
 from . import record as records
 from .act import CONFLICT_ATTEMPTS, TRACK_LABEL, Act, Notifier, analysis_variables, canary_name, now, stamp
 from .decide import next_action, skips_step
-from .record import ABORTED, PAUSED, PROGRESSING, Rollout, RolloutChanged
+from .record import ABORTED, PAUSED, PENDING, PROGRESSING, Rollout, RolloutChanged
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -38,6 +39,21 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 REASON_LIMIT = 200  # characters of a typed abort reason kept in the revert commit's Reason: trailer
 MESSAGE_NOTES, NOTE_BYTES = 5, 4096  # notes kept per rollout, and the size of each as JSON
+
+
+def _canary_of(workload: dict[str, Any]) -> dict[str, Any]:
+    """The canary Deployment: Git's new pod template under its own name and track label, with no replicas yet."""
+    canary = copy.deepcopy(workload)
+    meta = canary["metadata"]
+    meta["name"] = canary_name(meta["name"])
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in ("app.kubernetes.io/managed-by",)}
+    labels[TRACK_LABEL] = "canary"
+    meta["labels"] = labels
+    meta.pop("annotations", None)  # not tracked: Git does not declare it, so prune and drift leave it alone
+    canary["spec"]["replicas"] = 0
+    canary["spec"]["selector"].setdefault("matchLabels", {})[TRACK_LABEL] = "canary"
+    canary["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {})[TRACK_LABEL] = "canary"
+    return canary
 
 
 def _note_problem(note: Any) -> str:
@@ -87,24 +103,14 @@ class Rollouts:
         title) makes an abort undo exactly that change below the app's path, rather than set the version back.
         """
         workload = self.act.workload(app, env, commit)
-        template = template_digest(workload)
-        canary = copy.deepcopy(workload)
-        meta = canary["metadata"]
-        meta["name"] = canary_name(meta["name"])
-        labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in ("app.kubernetes.io/managed-by",)}
-        labels[TRACK_LABEL] = "canary"
-        meta["labels"] = labels
-        meta.pop("annotations", None)  # not tracked: Git does not declare it, so prune and drift leave it alone
-        canary["spec"]["replicas"] = 0
-        canary["spec"]["selector"].setdefault("matchLabels", {})[TRACK_LABEL] = "canary"
-        canary["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {})[TRACK_LABEL] = "canary"
-        self.engine.cluster(env).apply(canary)
-        reach("canary-created")
         previous = records.read(self.engine.cluster(env), app.name, env.name, env.namespace)
+        steps = bool(app.canary and app.canary.pre_rollout) or any(
+            PRE_ROLLOUT in h.phases for h in self.engine.workspace.hooks(app, env, commit)
+        )
         rollout = Rollout(
             app.name,
             env.name,
-            PROGRESSING,
+            PENDING if steps else PROGRESSING,
             stable_version,
             canary_version,
             commit,
@@ -113,11 +119,22 @@ class Rollouts:
             step_started_at=stamp(now()),
             base_commit=base,
             change=change,
-            template=template,
+            template=template_digest(workload),
         )
         rollout.resource_version = previous.resource_version if previous else None
         rollout.replacing(previous)
-        return self.act.save(env, rollout, f"rollout of {app.name} {canary_version} to {env.name} started by {actor}")
+        started = f"rollout of {app.name} {canary_version} to {env.name} started by {actor}"
+        if steps:  # the record first, so that an abort (or the controller, if this process dies) finds it
+            rollout = self.act.save(env, rollout, f"{started}; running its pre-rollout steps")
+            if (why := self.act.run_steps(app, env, rollout, PRE_ROLLOUT)) is not None:
+                rollout = self.act.save(env, rollout)
+                return self.act.abort(app.name, env.name, why=f"a pre-rollout step failed: {why}")
+        self.engine.cluster(env).apply(_canary_of(workload))
+        reach("canary-created")
+        if steps:
+            rollout.phase, rollout.step_started_at = PROGRESSING, stamp(now())
+            return self.act.save(env, rollout, "pre-rollout steps passed; the canary is created")
+        return self.act.save(env, rollout, started)
 
     # ------------------------------------------------------------ reconcile
 

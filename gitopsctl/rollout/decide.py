@@ -22,7 +22,9 @@ from ..analysis.judge import FAIL, MARGINAL, PASS
 from ..analysis.measurement import ERROR, FAILED, INCONCLUSIVE, SUCCESSFUL, Limits, Measurement, assess
 from ..cluster.health import DEGRADED
 from ..config import AnalysisTemplate, Step
-from .record import PAUSED, Rollout
+from .record import PAUSED, PENDING, Rollout
+
+PENDING_LIMIT = timedelta(minutes=30)  # pre-rollout steps (hook Jobs, webhooks) that outlast this were abandoned
 
 JUDGE = "judge"  # the metric name judge measurements are recorded under
 NO_TEMPLATES: Mapping[str, AnalysisTemplate] = {}
@@ -123,6 +125,14 @@ def next_action(
         return Done()
     if record.aborting:  # begun and not finished (its process was killed): finish it, for the same reason
         return Abort(record.aborting)
+    if record.phase == PENDING:  # its pre-rollout steps are running in the process that started it
+        started = parse_stamp(record.started_at) or now
+        if now - started > PENDING_LIMIT:
+            return Abort(
+                f"its pre-rollout steps did not finish within {PENDING_LIMIT.seconds // 60} minutes "
+                "(the process running them stopped?)"
+            )
+        return Wait("running the pre-rollout steps")
     if observed.canary_health == DEGRADED:
         return Abort(f"canary is Degraded: {observed.canary_message}")
     if observed.canary_health is not None and observed.canary_crashlooping:

@@ -8,7 +8,7 @@ repository: dependencies are vendored in ``charts/``, and one whose
 helm runs, as is a ``file://`` path leading out of the repository. helm itself
 gets no network (a closed proxy), no repositories, registries or plugins (its
 homes are empty scratch directories), no cluster, one timeout and bounded
-output. Hooks are not run yet: an object carrying ``helm.sh/hook`` is refused.
+output. Helm's hooks are run as sync hooks, as Argo CD maps them (sync/hooks.py).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ CHART_FILE = "Chart.yaml"
 # install, the repository's .tools/bin)
 TOOLS_BIN = Path(__file__).resolve().parents[2] / ".tools" / "bin"
 _DEPENDENCY_FILES = (CHART_FILE, "requirements.yaml")  # requirements.yaml: Helm 2 (apiVersion v1) charts
-_HOOK = "helm.sh/hook"
 
 
 @dataclass(frozen=True)
@@ -175,14 +174,3 @@ def _check_dependencies(where: str, document: Any) -> None:
             f"{where}: dependency {name!r} comes from {source} {repository}, which gitopsctl never downloads from "
             "(helm renders with no network); vendor the chart into charts/ and leave its repository empty"
         )
-
-
-def check_hooks(objects: list[dict[str, Any]], chart: str) -> None:
-    """Refuse Helm hooks: applied as plain objects, a pre-install Job would run at the wrong time, every sync."""
-    for obj in objects:
-        hook = ((obj.get("metadata") or {}).get("annotations") or {}).get(_HOOK)
-        if hook is not None:
-            raise ManifestError(
-                f"{chart or '.'}: {obj.get('kind')}/{obj['metadata'].get('name')} is a Helm hook ({_HOOK}: {hook}), "
-                "and gitopsctl does not run hooks yet (docs/helm.md); make it a plain template or leave it out"
-            )

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError
-from .helm import CHART_FILE, Release, chart_dirs, check_hooks, template
+from .helm import CHART_FILE, Release, chart_dirs, template
 from .kustomization import (
     DIRECTORY_FIELDS,
     PLUGIN_CONFIG_FIELDS,
@@ -378,9 +378,7 @@ class Renderer:
         with self._scratch(path, self._export(sha, dirs, set()), edits) as scratch:
             output = template(scratch, path, release, max_bytes=self.max_bytes, timeout=self.timeout)
         source = f"{path or '.'} (helm output)"
-        objects = _applicable(load_yaml_documents(output, source), source)
-        check_hooks(objects, path)
-        return objects
+        return _applicable(load_yaml_documents(output, source), source)
 
 
 def _applicable(documents: list[Any], source: str) -> list[dict[str, Any]]:

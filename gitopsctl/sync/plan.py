@@ -156,15 +156,15 @@ def missing_namespaces(cluster: Cluster, plan: Plan) -> list[str]:
     return [ns for ns in needed if cluster.get("v1", "Namespace", ns, None) is None]
 
 
-def validate(cluster: Cluster, plan: Plan, absent_namespaces: list[str]) -> None:
-    """Server-side dry-run of every write, so a bad object stops the sync before anything changes.
+def validate(cluster: Cluster, plan: Plan, absent_namespaces: list[str], hooks: Iterable[dict[str, Any]] = ()) -> None:
+    """Server-side dry-run of every write and every hook, so a bad object stops the sync before anything changes.
 
     Objects whose namespace does not exist yet, or whose CRD this same sync applies,
     cannot be checked by the server before it is created; their static checks still ran.
     """
     defined_here = crd_scopes(plan.desired)
     declared = {o["metadata"]["name"] for o in plan.desired if o["kind"] == "Namespace"}
-    for obj in sorted(plan.writes, key=lambda o: stage(o["kind"])):
+    for obj in sorted([*plan.writes, *hooks], key=lambda o: stage(o["kind"])):
         namespace = obj["metadata"].get("namespace")
         if (
             (obj["apiVersion"], obj["kind"]) in defined_here

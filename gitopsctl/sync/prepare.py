@@ -20,6 +20,7 @@ from ..errors import ManifestError
 from ..source.manifests import ObjectRef, check_duplicates
 from ..source.render import Rendered
 from . import diff as diffing
+from .hooks import is_hook, wave_of
 from .tracking import APP_LABEL, ENV_LABEL, MANAGED_BY, MANAGED_BY_LABEL, TRACKING_ANNOTATION, tracking_id
 
 
@@ -92,10 +93,15 @@ def crd_scopes(objects: Iterable[dict[str, Any]]) -> dict[tuple[str, str], bool]
     return scopes
 
 
-def prepare(rendered: Rendered, app: App, env: Environment, cluster: Cluster) -> list[dict[str, Any]]:
-    """Desired objects as they will be applied: namespace defaulted, tracking label and annotation added."""
+def prepare(
+    rendered: Rendered, app: App, env: Environment, cluster: Cluster, *, hooks: bool = False
+) -> list[dict[str, Any]]:
+    """Desired objects as they will be applied: namespace defaulted, tracking label and annotation added.
+
+    Hooks (and objects marked Skip) are checked like the rest but left out: ``hooks=True`` returns only them.
+    """
     scopes = crd_scopes(rendered.objects)
-    desired, refusals = [], []
+    desired, hook_objects, refusals = [], [], []
     for obj in rendered.objects:
         obj = diffing.normalize_desired(obj)
         key = (obj["apiVersion"], obj["kind"])
@@ -110,11 +116,12 @@ def prepare(rendered: Rendered, app: App, env: Environment, cluster: Cluster) ->
         labels = meta.setdefault("labels", {})
         labels.update({MANAGED_BY_LABEL: MANAGED_BY, APP_LABEL: app.name, ENV_LABEL: env.name})
         meta.setdefault("annotations", {})[TRACKING_ANNOTATION] = tracking_id(app.name, env.name)
-        desired.append(obj)
+        wave_of(obj)  # a wave that is not a number is refused here, where status shows it
+        (hook_objects if is_hook(obj) else desired).append(obj)
     if refusals:
         raise BoundaryError(rendered.path, refusals)
     check_duplicates(desired, rendered.path)
-    return desired
+    return hook_objects if hooks else desired
 
 
 # ------------------------------------------------------------------ observe

@@ -26,9 +26,10 @@ from ..source.manifests import ObjectRef, find_version
 from . import diff as diffing
 from .apply import assess, execute, wait_healthy
 from .compare import Target, compare_target
+from .hooks import POST_SYNC, PRE_SYNC, SYNC_FAIL, Hook, HookRun, PhaseRunner
 from .observe import Observation, find_untracked, observe, refuse_foreign
 from .pending import Pending, pending
-from .plan import make_plan, missing_namespaces, refuse_unsafe_prune, validate
+from .plan import Plan, make_plan, missing_namespaces, refuse_unsafe_prune, validate
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -118,6 +119,7 @@ class SyncResult:
     rollout: Any = None  # the canary a Git change started
     request: Any = None  # the approval request a Git change is waiting on
     commits: list[Commit] = field(default_factory=list)  # the Git commits this sync delivered
+    hooks: list[HookRun] = field(default_factory=list)  # what each hook did, in the order they ran
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +127,7 @@ class SyncResult:
             "env": self.env,
             "revision": self.revision,
             "result": self.result,
+            "hooks": [h.as_dict() for h in self.hooks],
             "applied": len(self.applied),
             "unchanged": self.unchanged,
             "pruned": len(self.pruned),
@@ -180,11 +183,9 @@ class Syncs:
         if wanted.changed and wanted.delivered is not None:
             self.observe(app, env, sha, record)  # a Git change refused (boundary, another app's object) shows here
         desired, record, observation, differences = self.observe(app, env, wanted.baseline, record)
-        health, message = HEALTHY, ""
-        for obj in desired:
-            result = health_checks.assess(observation.get(ObjectRef.of(obj)))
-            if health_checks.worst([health, result.status]) != health:
-                health, message = result.status, f"{ObjectRef.of(obj)}: {result.message}"
+        health, message = health_checks.overall(
+            ((str(ObjectRef.of(o)), observation.get(ObjectRef.of(o))) for o in desired), self.workspace.config.health
+        )
         live_objects = [o for o in (observation.get(ObjectRef.of(d)) for d in desired) if o is not None]
         version = find_version(live_objects, app.container)
         if wanted.failed is not None and not message:
@@ -243,53 +244,111 @@ class Syncs:
         record = records.read(cluster, spec.name, environment.name, environment.namespace)
         result = SyncResult(app, env, sha, "Succeeded", dry_run=dry_run, version=version)
         inventory = [ObjectRef.of(o) for o in desired] + record.inventory  # what a failed sync may have touched
-        started = False
+        started, hooks = False, []
+        runner = PhaseRunner(cluster, progress, timeout, self.workspace.config.health)
         try:
+            hooks = self.workspace.hooks(spec, environment, sha)
             observation = observe(cluster, [ObjectRef.of(o) for o in desired] + record.inventory)
             find_untracked(cluster, desired, observation)
             plan = make_plan(desired, observation, observation.live.values(), spec, environment)
             refuse_unsafe_prune(rendered, plan, prune=prune, allow_empty=allow_empty, app=app, env=env)
             absent = missing_namespaces(cluster, plan)
-            validate(cluster, plan, absent)
+            validate(cluster, plan, absent, [h.obj for h in hooks])
             result.unchanged = len(plan.unchanged)
             if dry_run:
                 result.applied = [ObjectRef.of(o) for o in plan.writes]
                 result.pruned = [ObjectRef.of(o) for o in plan.prune] if prune else []
-                result.health, result.message = UNKNOWN, "dry run: nothing was changed"
+                result.health, result.message = (
+                    UNKNOWN,
+                    "dry run: nothing was changed" + (f"; {len(hooks)} hook(s) would run" if hooks else ""),
+                )
                 return result
             progress(
                 f"syncing {app} to {env} at {sha[:12]}: {len(plan.writes)} to apply, {len(plan.unchanged)} unchanged, "
-                f"{len(plan.prune) if prune else 0} to prune"
+                f"{len(plan.prune) if prune else 0} to prune" + (f", {len(hooks)} hook(s)" if hooks else "")
             )
             started = True
-            result.applied, result.pruned = execute(
-                cluster, plan, prune=prune, progress=progress, create_namespaces=absent
-            )
             kept = [] if prune else [ObjectRef.of(o) for o in plan.prune]
-            inventory = [ObjectRef.of(o) for o in desired] + kept
-            if wait:
-                result.health, result.message = wait_healthy(cluster, desired, timeout, progress)
-                if result.health != HEALTHY:
-                    result.result = "Failed"
-                    result.message = (
-                        f"not Healthy after the sync ({result.message})"
-                        if result.message
-                        else "not Healthy after the sync"
-                    )
-            else:
-                result.health, result.message = assess(cluster, desired)
+            if self._run(cluster, plan, hooks, runner, result, prune, absent, wait, timeout, progress):
+                inventory = [ObjectRef.of(o) for o in desired] + kept
         except GitOpsError as e:
             # a sync the cluster failed, at whichever step (the server-side dry run, an apply, the wait), is in
             # history as Failed; one refused for its input (a boundary, an unsafe prune) changed nothing at all
             result.result, result.message = "Failed", str(e)
+            result.hooks = runner.runs
             if not dry_run and (started or (isinstance(e, ClusterError) and not isinstance(e, SyncRefusedError))):
                 try:
+                    if started:
+                        self._sync_failed(runner, hooks, result)
                     self._record(cluster, environment, result, actor, inventory)
                 except GitOpsError as unrecorded:  # the API still failing: the caller hears the first error
                     log.warning("the failed sync of %s in %s could not be recorded: %s", app, env, unrecorded)
             raise
+        if result.result == "Failed":
+            self._sync_failed(runner, hooks, result)
+        result.hooks = runner.runs
         self._record(cluster, environment, result, actor, inventory)
         return result
+
+    def _run(
+        self,
+        cluster: Cluster,
+        plan: Plan,
+        hooks: list[Hook],
+        runner: PhaseRunner,
+        result: SyncResult,
+        prune: bool,
+        absent: list[str],
+        wait: bool,
+        timeout: float,
+        progress: Callable[[str], None],
+    ) -> bool:
+        """PreSync hooks, the waves (with their Sync hooks), prune, then Healthy and the PostSync hooks.
+
+        True once every wave is applied and pruning is done (what the app holds is then exactly Git's).
+        """
+        rules = self.workspace.config.health
+        if (failed := runner.phase(PRE_SYNC, hooks)) is not None:
+            result.result = "Failed"
+            result.message = f"PreSync hook {failed.ref} failed: {failed.message}; nothing else was applied"
+            return False
+        done = execute(
+            cluster,
+            plan,
+            prune=prune,
+            progress=progress,
+            create_namespaces=absent,
+            hooks=hooks,
+            runner=runner,
+            settle=lambda members: wait_healthy(cluster, members, timeout, progress, rules),
+        )
+        result.applied, result.pruned = done.applied, done.pruned
+        if done.failure:
+            result.result, result.message = "Failed", done.failure
+            return False
+        post_sync = any(POST_SYNC in h.phases for h in hooks)
+        if not (wait or post_sync):
+            result.health, result.message = assess(cluster, plan.desired, rules)
+            return True
+        result.health, result.message = wait_healthy(cluster, plan.desired, timeout, progress, rules)
+        if result.health != HEALTHY:
+            result.result = "Failed"
+            why = f" ({result.message})" if result.message else ""
+            result.message = f"not Healthy after the sync{why}" + ("; PostSync hooks did not run" if post_sync else "")
+        elif (failed := runner.phase(POST_SYNC, hooks)) is not None:
+            result.result = "Failed"
+            result.message = f"PostSync hook {failed.ref} failed: {failed.message}"
+        return True
+
+    def _sync_failed(self, runner: PhaseRunner, hooks: list[Hook], result: SyncResult) -> None:
+        """SyncFail hooks, once a started sync has failed; their own failure is added to the message."""
+        try:
+            failed = runner.phase(SYNC_FAIL, hooks)
+        except GitOpsError as e:
+            result.message += f"; the SyncFail hooks could not run: {e}"
+            return
+        if failed is not None:
+            result.message += f"; SyncFail hook {failed.ref} failed too: {failed.message}"
 
     def _record(
         self, cluster: Cluster, env: Environment, result: SyncResult, actor: str | None, inventory: list[ObjectRef]
@@ -305,5 +364,6 @@ class Syncs:
             pruned=len(result.pruned),
             health=result.health,
             message=result.message,
+            hooks=[f"{r.phase} {r.ref.kind} {r.ref.name} {r.result}" for r in result.hooks],
         )
         records.write(cluster, env.namespace, result.app, env.name, entry, inventory)

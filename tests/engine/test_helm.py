@@ -14,6 +14,7 @@ import pytest
 from gitopsctl.errors import ManifestError, UnsafeInputError
 from gitopsctl.source.helm import Release
 from gitopsctl.source.render import Renderer
+from gitopsctl.sync.hooks import phases_of
 from tests.conftest import require_helm
 from tests.engine.test_kustomize_paths import Repo
 
@@ -205,11 +206,11 @@ def test_a_changed_values_file_renders_again(repo):
     assert repo.renderer.renders == 2
 
 
-def test_hooks_are_refused_until_gitopsctl_runs_them(repo):
-    hook = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations: {helm.sh/hook: pre-install}\n"
+def test_helm_hooks_are_sync_hooks_as_argo_cd_maps_them(repo):
+    hook = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations: {helm.sh/hook: pre-upgrade}\n"
     repo.commit({"charts/web/templates/migrate.yaml": hook + "spec: {template: {spec: {containers: []}}}\n"})
-    with pytest.raises(ManifestError, match=r"Job/migrate is a Helm hook \(helm.sh/hook: pre-install\)"):
-        render(repo, DEV)
+    (job,) = [o for o in render(repo, DEV).objects if o["kind"] == "Job"]
+    assert phases_of(job) == ("PreSync",)  # run before the sync applies anything, never applied as an object
 
 
 def test_helms_output_is_bounded(repo):
