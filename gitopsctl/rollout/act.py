@@ -319,9 +319,12 @@ class Act:
         app, env = self.engine.resolve(app_name, env_name)
         locks = Locks(self.engine.cluster(env), env.namespace)
         with locks.hold(app.name, env.name, actor=actor, operation="abort"):
-            return self._abort(app.name, env.name, why=why, reason=reason, actor=actor)
+            return self.abort_held(app.name, env.name, why=why, reason=reason, actor=actor)
 
-    def _abort(self, app_name: str, env_name: str, *, why: str, reason: str, actor: str) -> Rollout:
+    def abort_held(
+        self, app_name: str, env_name: str, *, why: str, reason: str = "", actor: str = "gitopsctl"
+    ) -> Rollout:
+        """``abort`` for a caller that already holds the app's lock (a rollout's start, under its deploy's lock)."""
         app, env, rollout = self.in_progress(app_name, env_name)
         if rollout.aborting:  # an earlier attempt was killed: finish it as it began
             why, reason, actor = rollout.aborting, rollout.abort_reason, rollout.abort_actor or actor

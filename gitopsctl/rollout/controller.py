@@ -97,7 +97,8 @@ class Rollouts:
         base: str | None = None,
         change: str = "",
     ) -> Rollout:
-        """Create the canary from Git's manifests at ``commit`` (the new pod template) with no traffic, and the record.
+        """Create the canary from Git's manifests at ``commit`` (the new pod template) with no traffic, and the record;
+        first, when there are any, the pre-rollout steps (a failure aborts). The caller holds the app's lock.
 
         ``base`` is the revision delivered before: an abort syncs back to it. ``change`` (a Git change's commit
         title) makes an abort undo exactly that change below the app's path, rather than set the version back.
@@ -128,7 +129,7 @@ class Rollouts:
             rollout = self.act.save(env, rollout, f"{started}; running its pre-rollout steps")
             if (why := self.act.run_steps(app, env, rollout, PRE_ROLLOUT)) is not None:
                 rollout = self.act.save(env, rollout)
-                return self.act.abort(app.name, env.name, why=f"a pre-rollout step failed: {why}")
+                return self.act.abort_held(app.name, env.name, why=f"a pre-rollout step failed: {why}", actor=actor)
         self.engine.cluster(env).apply(_canary_of(workload))
         reach("canary-created")
         if steps:

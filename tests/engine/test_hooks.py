@@ -78,12 +78,12 @@ def jobs(fleet) -> dict[str, str]:
     return found
 
 
-def changes_since(fleet, resource_version: str) -> list[tuple[int, str, dict]]:
-    """Every change to Jobs and Deployments in dev after ``resource_version``, in the cluster's own order."""
+def changes_since(fleet, resource_version: str, namespace: str = NS) -> list[tuple[int, str, dict]]:
+    """Every change to Jobs and Deployments in a namespace after ``resource_version``, in the cluster's own order."""
     batch, apps = k8s.BatchV1Api(fleet.core.api_client), k8s.AppsV1Api(fleet.core.api_client)
     changes = []
     for kind, lister in (("Job", batch.list_namespaced_job), ("Deployment", apps.list_namespaced_deployment)):
-        for event in watch.Watch().stream(lister, NS, resource_version=resource_version, timeout_seconds=1):
+        for event in watch.Watch().stream(lister, namespace, resource_version=resource_version, timeout_seconds=1):
             obj = event["object"]
             changes.append((int(obj.metadata.resource_version), kind, obj))
     return sorted(changes, key=lambda c: c[0])

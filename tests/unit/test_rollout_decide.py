@@ -6,6 +6,7 @@ hand), what was observed, and the one action ``next_action`` must return.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -95,7 +96,14 @@ ROWS = [
     pytest.param(rec(ABORTED), HEALTHY, (), Done(), id="aborted-is-done"),
     pytest.param(rec(record.FAILED), HEALTHY, (), Done(), id="failed-is-done"),
     pytest.param(rec(ABORTED), Observed(canary_health="Degraded"), (), Done(), id="ended-never-aborts-again"),
-    pytest.param(rec(PENDING), HEALTHY, (), SetWeight(20), id="pending-starts-first-step"),
+    pytest.param(rec(PENDING), Observed(), (), Wait("running the pre-rollout steps"), id="pending-runs-its-steps"),
+    pytest.param(
+        replace(rec(PENDING), started_at=ago(31 * 60)),
+        Observed(),
+        ("errors-bg",),
+        Abort("its pre-rollout steps did not finish within 30 minutes (the process running them stopped?)"),
+        id="pending-abandoned",
+    ),
     # the canary's health and the stable Deployment abort whatever the step
     pytest.param(
         rec(weight=20),
