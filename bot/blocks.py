@@ -25,6 +25,7 @@ PHASE_EMOJI = {
     "PendingApproval": ":hourglass_flowing_sand:",
     "Syncing": ":arrows_counterclockwise:",
     "Progressing": ":arrows_counterclockwise:",
+    "Pending": ":hourglass_flowing_sand:",
     "Paused": ":double_vertical_bar:",
     "Promoted": ":white_check_mark:",
     "Deployed": ":white_check_mark:",
@@ -37,7 +38,7 @@ PHASE_EMOJI = {
     "Expired": ":hourglass:",
     "Approved": ":white_check_mark:",
 }
-PHASE_TEXT = {"PendingApproval": "Waiting for approval"}
+PHASE_TEXT = {"PendingApproval": "Waiting for approval", "Pending": "Running the pre-rollout steps"}
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 SHOWN_GIT_TEXT = 150  # a commit's title or author in a button's value (Slack allows 2,000 characters)
 MAX_VALUE = 2000  # a button's value

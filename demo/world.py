@@ -217,12 +217,18 @@ class DemoWorld:
         self.engine = Engine(config_module.load(str(self.config_path)))
         self.engine.subscribe(lambda rollout, text: self.say(f"    [{rollout.app} {rollout.env}] {text}"))
         self.say("\n1. Sync every app into every environment")
+        hooks = []
         for env in ENVIRONMENTS:
             for app in self.engine.config.apps:
                 result = self.engine.sync(app, env, wait=True, timeout=60, actor="demo")
                 if result.result != "Succeeded":
                     raise DemoFailed(f"{app} in {env} did not sync: {result.message}")
+                hooks += [
+                    f"{run.phase} hook {run.ref} {run.result.lower()} in {run.seconds:.1f}s" for run in result.hooks
+                ]
         self.say(f"  {len(self.engine.config.apps)} apps Healthy in {', '.join(ENVIRONMENTS)}")
+        for line in hooks:  # trade-service's migration, run to completion before each of its syncs applied anything
+            self.say(f"  {line}")
 
     # ------------------------------------------------------------ the steps a person can take
 

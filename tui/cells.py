@@ -19,6 +19,7 @@ STATE_STYLE = {
     "Missing": "red",
     "Unknown": "dim",
     "Paused": "magenta",
+    "Pending": "cyan",  # a canary running its pre-rollout steps
     "Promoted": "green",
     "Aborted": "bold red",
 }

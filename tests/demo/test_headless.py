@@ -29,6 +29,8 @@ def test_the_headless_demo_behaves_as_it_says():
     assert "Deployment/trade-service spec.replicas: Git 3, live 5 by kubectl-edit" in out
     assert "drift resolved: trade-service in prod (synced by demo)" in out
     assert "4 apps Healthy in dev, staging, prod" in out, "quote-web, the Helm chart, synced everywhere"
+    migrations = re.findall(r"PreSync hook Job trading-(\w+)/trade-service-migrate-[0-9a-f]{8} succeeded in", out)
+    assert migrations == ["dev", "staging", "prod"], "the demo's migration hook ran before each first sync"
     assert "Deployed: tag: v3.1.0  # gitopsctl deploy writes this line; dev runs v3.1.0" in out
     assert "Traceback" not in out + done.stderr
 
