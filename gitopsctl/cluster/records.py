@@ -34,7 +34,7 @@ class HistoryEntry:
     pruned: int
     health: str
     message: str = ""
-    hooks: list[str] = field(default_factory=list)  # "<phase> <kind> <name> <result>", in the order they ran
+    hooks: tuple[str, ...] = ()  # "<phase> <kind> <name> <result>", in the order they ran
 
     @property
     def hooks_shown(self) -> str:
@@ -64,17 +64,22 @@ def _parse(app: str, env: str, cm: dict[str, Any] | None) -> SyncRecord:
 
 def _parse_data(app: str, env: str, data: dict[str, str]) -> SyncRecord:
     try:
-        known = {f.name for f in fields(HistoryEntry)}  # a newer gitopsctl's extra keys are left for it
-        history = [
-            HistoryEntry(**{k: v for k, v in entry.items() if k in known})
-            for entry in json.loads(data.get("history", "[]"))
-        ]
+        history = [_entry(entry) for entry in json.loads(data.get("history", "[]"))]
         inventory = [ObjectRef(*ref) for ref in json.loads(data.get("inventory", "[]"))]
     except (TypeError, ValueError, AttributeError) as e:
         raise ClusterError(
             f"the sync record {record_name(app, env)} is damaged ({e}); delete it to start a fresh history"
         ) from e
     return SyncRecord(app, env, history, inventory)
+
+
+def _entry(entry: dict[str, Any]) -> HistoryEntry:
+    """One history entry; the keys a newer gitopsctl added are left for it."""
+    known = {f.name for f in fields(HistoryEntry)}
+    fields_of = {k: v for k, v in entry.items() if k in known}
+    if "hooks" in fields_of:
+        fields_of["hooks"] = tuple(str(h) for h in fields_of["hooks"])
+    return HistoryEntry(**fields_of)
 
 
 def read(cluster: Cluster, app: str, env: str, namespace: str) -> SyncRecord:

@@ -364,6 +364,6 @@ class Syncs:
             pruned=len(result.pruned),
             health=result.health,
             message=result.message,
-            hooks=[f"{r.phase} {r.ref.kind} {r.ref.name} {r.result}" for r in result.hooks],
+            hooks=tuple(f"{r.phase} {r.ref.kind} {r.ref.name} {r.result}" for r in result.hooks),
         )
         records.write(cluster, env.namespace, result.app, env.name, entry, inventory)

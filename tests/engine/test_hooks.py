@@ -122,7 +122,7 @@ def test_a_presync_migration_runs_to_completion_before_the_new_version_is_applie
     assert (row.sync, row.drift, row.health) == ("Synced", "Clean", "Healthy")  # a hook is not what the app declares
     assert fleet.engine.diff("trade-service", "dev").in_sync
     entry = fleet.engine.history("trade-service", "dev")[0]
-    assert (entry.hooks, entry.hooks_shown) == ([f"PreSync Job {migration} Succeeded"], "PreSync ok")
+    assert (entry.hooks, entry.hooks_shown) == ((f"PreSync Job {migration} Succeeded",), "PreSync ok")
 
 
 def test_a_crash_looping_presync_job_fails_the_sync_with_nothing_else_applied(fleet):
