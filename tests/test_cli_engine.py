@@ -132,9 +132,10 @@ def test_history_json(fleet):
         "unchanged",
         "pruned",
         "health",
+        "hooks",
         "message",
     }
-    assert entry["result"] == "Succeeded" and entry["applied"] == 3
+    assert entry["result"] == "Succeeded" and entry["applied"] == 3 and entry["hooks"] == []
 
 
 @pytest.mark.parametrize("args", [["status", "nope"], ["history", "nope", "dev"], ["drift", "nope"]])

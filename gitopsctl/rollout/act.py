@@ -14,7 +14,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.judge import judge, judge_metric
@@ -28,9 +27,9 @@ from ..config import App, Environment
 from ..errors import NotFoundError, PolicyError
 from ..failpoints import reach
 from ..source.manifests import WORKLOAD_KINDS
-from ..sync.hooks import POST_PROMOTION, PRE_ROLLOUT, HookRun, PhaseRunner
+from ..sync.hooks import POST_PROMOTION
 from . import record as records
-from . import traffic, webhooks
+from . import steps, traffic
 from .decide import (
     JUDGE,
     Abort,
@@ -46,7 +45,7 @@ from .decide import (
     judged,
     judgement_phase,
 )
-from .record import ABORTED, PAUSED, PROGRESSING, PROMOTED, Rollout
+from .record import ABORTED, PAUSED, PROGRESSING, PROMOTED, Rollout, now, stamp
 from .revert import revert
 from .traffic import TrafficRouter
 
@@ -56,18 +55,9 @@ if TYPE_CHECKING:
 TRACK_LABEL = "gitopsctl.io/track"
 Notifier = Callable[[Rollout, str], None]
 
-STEP_TIMEOUT = 600.0  # the longest a pre-rollout or post-promotion hook Job may run
 DRAIN_SECONDS = 60.0  # the longest an abort or a promotion waits for stable's pods before removing the canary
 log = logging.getLogger(__name__)
 CONFLICT_ATTEMPTS = 5  # manual actions and the controller write one record; the later re-reads and retries
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def canary_name(workload: str) -> str:
@@ -270,9 +260,9 @@ class Act:
             app.name, env.name, revision=rollout.deploy_commit, wait=True, actor=rollout.actor
         )
         reach("promotion-synced")
-        _note_hooks(rollout, synced.hooks)  # the thread and the console show the promotion's hooks as its steps
+        steps.note_hooks(rollout, synced.hooks)  # the thread and the console show the promotion's hooks as its steps
         failure = f"the promotion's sync failed: {synced.message}" if synced.result == "Failed" else None
-        if failure is None and (why := self.run_steps(app, env, rollout, POST_PROMOTION)) is not None:
+        if failure is None and (why := steps.run(self.engine, app, env, rollout, POST_PROMOTION)) is not None:
             failure = f"a post-promotion step failed: {why}"
         if failure is not None:
             rollout = self.save(env, rollout)  # the abort reads the record again: keep the steps' notes
@@ -282,34 +272,6 @@ class Act:
         router.remove()
         rollout.phase, rollout.weight, rollout.message = PROMOTED, 100, f"{rollout.canary_version} is stable"
         return self.save(env, rollout, f"promoted {app.name} {rollout.canary_version} in {env.name}")
-
-    def run_steps(self, app: App, env: Environment, rollout: Rollout, phase: str) -> str | None:
-        """A canary's PreRollout or PostPromotion steps: that phase's hook Jobs in Git at the deploy commit, then the
-        configured webhooks in order, each noted in the record (saved by the caller). Why the first failed, or None."""
-        canary = app.canary
-        hooks = self.engine.workspace.hooks(app, env, rollout.deploy_commit)
-        runner = PhaseRunner(self.engine.cluster(env), log.info, STEP_TIMEOUT, self.engine.config.health)
-        failed = runner.phase(phase, hooks)
-        _note_hooks(rollout, runner.runs)
-        if failed is not None:
-            return f"{phase} hook {failed.ref} failed: {failed.message}"
-        found = (canary.pre_rollout if phase == PRE_ROLLOUT else canary.post_promotion) if canary else ()
-        payload = {
-            "app": app.name,
-            "env": env.name,
-            "namespace": env.namespace,
-            "phase": phase,
-            "version": rollout.canary_version,
-            "stable_version": rollout.stable_version,
-            "revision": rollout.deploy_commit,
-            "actor": rollout.actor,
-        }
-        for hook in found:
-            why = webhooks.call(hook, payload)
-            rollout.note(f"{phase} webhook {hook.url} " + ("passed" if why is None else "failed"), stamp(now()))
-            if why is not None:
-                return f"{phase} webhook {why}"
-        return None
 
     def abort(self, app_name: str, env_name: str, *, why: str, reason: str = "", actor: str = "gitopsctl") -> Rollout:
         """Traffic to stable at once, canary removed, the deploy reverted in Git by a commit that says ``why``.
@@ -401,15 +363,6 @@ class Act:
             return  # a record from before templates were kept: nothing to know the change by
         cluster, namespace = self.engine.coordination()
         quarantine.add(cluster, namespace, app.name, version, env=env.name, reason=why, by=actor)
-
-
-def _note_hooks(rollout: Rollout, runs: list[HookRun]) -> None:
-    for run in runs:
-        rollout.note(
-            f"{run.phase} hook {run.ref.kind} {run.ref.name} {run.result.lower()} in {run.seconds:.0f}s"
-            + (f": {run.message}" if run.result == "Failed" else ""),
-            stamp(now()),
-        )
 
 
 def analysis_variables(app: App, env: Environment) -> dict[str, str]:

@@ -29,9 +29,10 @@ from ..failpoints import reach
 from ..sync.hooks import PRE_ROLLOUT
 from ..sync.pending import template_digest
 from . import record as records
-from .act import CONFLICT_ATTEMPTS, TRACK_LABEL, Act, Notifier, analysis_variables, canary_name, now, stamp
+from .act import CONFLICT_ATTEMPTS, TRACK_LABEL, Act, Notifier, analysis_variables, canary_name
 from .decide import next_action, skips_step
-from .record import ABORTED, PAUSED, PENDING, PROGRESSING, Rollout, RolloutChanged
+from .record import ABORTED, PAUSED, PENDING, PROGRESSING, Rollout, RolloutChanged, now, stamp
+from .steps import run as run_steps
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -127,7 +128,7 @@ class Rollouts:
         started = f"rollout of {app.name} {canary_version} to {env.name} started by {actor}"
         if steps:  # the record first, so that an abort (or the controller, if this process dies) finds it
             rollout = self.act.save(env, rollout, f"{started}; running its pre-rollout steps")
-            if (why := self.act.run_steps(app, env, rollout, PRE_ROLLOUT)) is not None:
+            if (why := run_steps(self.engine, app, env, rollout, PRE_ROLLOUT)) is not None:
                 rollout = self.act.save(env, rollout)
                 return self.act.abort_held(app.name, env.name, why=f"a pre-rollout step failed: {why}", actor=actor)
         self.engine.cluster(env).apply(_canary_of(workload))

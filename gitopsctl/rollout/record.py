@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any
 
 from ..analysis.measurement import Measurement
@@ -133,6 +134,15 @@ class Rollout:
 
 
 FIELDS = frozenset(f.name for f in fields(Rollout))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def stamp(moment: datetime) -> str:
+    """How a record writes a moment: events and step starts sort as text."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def record_name(app: str, env: str) -> str:

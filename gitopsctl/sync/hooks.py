@@ -252,13 +252,15 @@ class PhaseRunner:
     def run(self, phase: str, hooks: list[Hook]) -> list[HookRun]:
         """Every hook of one wave, together; returns their runs (each Succeeded or Failed)."""
         phase_runs = []
-        for hook in hooks:
-            self._clear(hook)
+        refused = {id(hook): why for hook in hooks if (why := self._clear(hook))}
         started = time.monotonic()
         for hook in hooks:
             run = HookRun(phase, hook.ref, hook.wave)
             try:
-                self.cluster.create(hook.obj)
+                if id(hook) in refused:
+                    run.result, run.message = FAILED, refused[id(hook)]
+                else:
+                    self.cluster.create(hook.obj)
             except ApiStatusError as e:
                 run.result, run.message = FAILED, f"could not be created: {e.message}"
             self.progress(f"{phase} hook {run.ref} " + ("started" if run.result == RUNNING else run.message))
@@ -300,17 +302,26 @@ class PhaseRunner:
                 return failed
         return None
 
-    def _clear(self, hook: Hook) -> None:
+    def _clear(self, hook: Hook) -> str | None:
         """Delete what must not be there when the hook is created: its own name from a sync of the same revision
-        (always: a hook runs on every sync), and with BeforeHookCreation the ones earlier revisions left."""
+        (always: a hook runs on every sync), and with BeforeHookCreation the ones earlier revisions left.
+
+        An object of the hook's name that is not this hook (no labels saying so: someone else's Job) is never
+        deleted: why the hook cannot run is returned instead."""
         ref = hook.ref
+        labels = hook.obj["metadata"]["labels"]
+        ours = {key: labels.get(key, "") for key in (APP_LABEL, ENV_LABEL, HOOK_LABEL)}
+        existing = self.cluster.get(ref.api_version, ref.kind, ref.name, ref.namespace or None)
+        if existing is not None:
+            theirs = (existing.get("metadata") or {}).get("labels") or {}
+            if any(theirs.get(key, "") != value for key, value in ours.items()):
+                return (
+                    f"{ref} already exists and is not this hook (its labels do not name {ours[APP_LABEL]} in "
+                    f"{ours[ENV_LABEL]}): it is left alone; rename the hook in Git or remove that object"
+                )
         doomed = {ref.name}
         if BEFORE_HOOK_CREATION in hook.policies:
-            selector = (
-                f"{APP_LABEL}={hook.obj['metadata']['labels'].get(APP_LABEL, '')},"
-                f"{ENV_LABEL}={hook.obj['metadata']['labels'].get(ENV_LABEL, '')},"
-                f"{HOOK_LABEL}={hook.obj['metadata']['labels'][HOOK_LABEL]}"
-            )
+            selector = ",".join(f"{key}={value}" for key, value in ours.items())
             doomed |= {
                 o["metadata"]["name"]
                 for o in self.cluster.list(ref.api_version, ref.kind, ref.namespace or None, selector)
@@ -325,3 +336,4 @@ class PhaseRunner:
             if time.monotonic() >= gone_by:
                 raise ClusterError(f"the earlier {ref} is still being deleted after 30s; sync again once it is gone")
             time.sleep(0.2)
+        return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -56,15 +57,26 @@ class Demo:
         assert not self.done.exists(), f"the demo ended:\n{_screen(self.session)}"
         assert "Traceback" not in _screen(self.session), _screen(self.session)
 
-    def quit(self) -> None:
+    def quit(self, context: str = "") -> None:
         self.keys("Escape", "Escape", "Escape", "q")
         deadline = time.monotonic() + 60
         while not self.done.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert self.done.exists(), f"the demo did not end on q:\n{_screen(self.session)}"
+        assert self.done.exists(), f"{context}the demo did not end on q:\n{_screen(self.session)}\n{self.stacks()}"
         screen = _screen(self.session)
         assert self.done.read_text().strip() == "0" and "Traceback" not in screen, screen
         assert "everything stopped; the demo is over." in screen
+
+    def stacks(self) -> str:
+        """What the demo's threads are doing (with py-spy on PATH): why it has not ended."""
+        if shutil.which("py-spy") is None:
+            return "(py-spy is not installed: no stacks)"
+        shell = _tmux("display-message", "-p", "-t", self.session, "#{pane_pid}").strip()
+        children = subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True, check=False).stdout.split()
+        return "\n".join(
+            subprocess.run(["py-spy", "dump", "--pid", pid], capture_output=True, text=True, check=False).stdout
+            for pid in children
+        )
 
     def close(self) -> None:
         _tmux("kill-session", "-t", self.session)
@@ -124,6 +136,6 @@ def test_a_minute_of_random_keys_during_a_live_canary_never_crashes_the_console(
                 assert not demo.done.exists(), f"seed {seed}, keys {pressed[-25:]}:\n{_screen(demo.session)}"
                 demo.alive()
         demo.alive()
-        demo.quit()
+        demo.quit(f"seed {seed}, the last keys {pressed[-25:]}: ")
     finally:
         demo.close()

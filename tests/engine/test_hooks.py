@@ -207,3 +207,22 @@ def test_a_failing_postsync_smoke_test_fails_the_sync_after_the_app_is_healthy(f
     started = next(i for i, m in enumerate(messages) if m.startswith("PostSync hook"))
     assert messages[started - 1] == "health: Healthy"
     assert f"smoke-{sha[:8]}" not in jobs(fleet)  # HookFailed: deleted once it had failed
+
+
+def test_a_hook_never_deletes_an_object_of_its_name_that_is_not_this_hook(fleet):
+    fleet.engine.sync("trade-service", "dev", wait=True, timeout=20)
+    fleet.repo.commit({"apps/trade-service/dev/migrate.yaml": job("migrate", "PreSync"), **bump(fleet)}, "v1.4.2")
+    name = f"migrate-{head(fleet)[:8]}"
+    someone_elses = yaml.safe_load(job(name, "PreSync"))
+    del someone_elses["metadata"]["annotations"]
+    k8s.BatchV1Api(fleet.core.api_client).create_namespaced_job(NS, someone_elses)
+
+    result = fleet.engine.sync("trade-service", "dev", wait=True, timeout=20)
+    assert result.result == "Failed"
+    assert f"PreSync hook Job {NS}/{name} failed: Job {NS}/{name} already exists and is not this hook" in (
+        result.message
+    )
+    assert "rename the hook in Git or remove that object" in result.message
+    assert name in jobs(fleet) and image(fleet).endswith(":v1.4.1")  # left alone, and nothing else applied
+    labels = k8s.BatchV1Api(fleet.core.api_client).read_namespaced_job(name, NS).metadata.labels or {}
+    assert "gitopsctl.io/hook" not in labels
