@@ -172,5 +172,12 @@ class DemoConsole(ConsoleApp):
 
 
 def run(world: DemoWorld, notes: list[str], poke: Callable[[], bool]) -> None:
-    """The console until q."""
-    DemoConsole(world, notes, poke=poke).run()
+    """The console until q. However it ends, a step in progress stops at once; if it crashed (Textual has
+    printed the traceback), the demo fails rather than carrying on without a console."""
+    console = DemoConsole(world, notes, poke=poke)
+    try:
+        console.run()
+    finally:
+        world.stopping.set()
+    if console.return_code:
+        raise DemoFailed(f"the console stopped with an error (exit code {console.return_code}); its traceback is above")

@@ -243,12 +243,20 @@ class ConsoleApp(App):
     def _me(self, env: str) -> str:
         return self.actors.get(env) or self.engine.whoami(env)
 
+    def _widgets_gone(self) -> bool:
+        """A fleet read that ends as the console quits finds its widgets gone: there is nothing left to show."""
+        return not self.query("#status")
+
     def _unreachable(self, error: str) -> None:
+        if self._widgets_gone():
+            return
         self.last_error = error
         since = f"; showing the state from {self.view.taken_at:%H:%M:%S} UTC" if self.view else ""
         self.query_one("#status", Static).update(Text(f"⚠ cannot reach the cluster or Git: {error}{since}", "bold red"))
 
     def _show(self, view: FleetView) -> None:
+        if self._widgets_gone():
+            return
         view = self._keep_last_seen(view)
         self.view, self.last_error = view, None
         problems = f"   ⚠ {'; '.join(view.errors)}" if view.errors else ""

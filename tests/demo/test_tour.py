@@ -54,8 +54,12 @@ class Demo:
         return _wait_for(self.session, text, timeout)
 
     def alive(self) -> None:
-        assert not self.done.exists(), f"the demo ended:\n{_screen(self.session)}"
-        assert "Traceback" not in _screen(self.session), _screen(self.session)
+        assert not self.done.exists(), f"the demo ended:\n{self.scrollback()}"
+        assert "Traceback" not in self.scrollback(), self.scrollback()
+
+    def scrollback(self) -> str:
+        """The screen and what scrolled off it: a traceback printed as the console ends is longer than a screen."""
+        return _tmux("capture-pane", "-p", "-S", "-400", "-t", self.session)
 
     def quit(self, context: str = "") -> None:
         self.keys("Escape", "Escape", "Escape", "q")
@@ -63,7 +67,7 @@ class Demo:
         while not self.done.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert self.done.exists(), f"{context}the demo did not end on q:\n{_screen(self.session)}\n{self.stacks()}"
-        screen = _screen(self.session)
+        screen = self.scrollback()
         assert self.done.read_text().strip() == "0" and "Traceback" not in screen, screen
         assert "everything stopped; the demo is over." in screen
 
@@ -133,7 +137,7 @@ def test_a_minute_of_random_keys_during_a_live_canary_never_crashes_the_console(
             demo.keys(key)
             time.sleep(monkey.uniform(0.02, 0.3))
             if len(pressed) % 25 == 0:
-                assert not demo.done.exists(), f"seed {seed}, keys {pressed[-25:]}:\n{_screen(demo.session)}"
+                assert not demo.done.exists(), f"seed {seed}, keys {pressed[-25:]}:\n{demo.scrollback()}"
                 demo.alive()
         demo.alive()
         demo.quit(f"seed {seed}, the last keys {pressed[-25:]}: ")

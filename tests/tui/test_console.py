@@ -379,3 +379,23 @@ def test_keys_queued_for_a_screen_that_has_closed_close_nothing_more(fleet):
             assert answers == [False] and len(app.screen_stack) == 1
 
     asyncio.run(run())
+
+
+def test_a_fleet_read_that_ends_as_the_console_closes_draws_nothing_and_never_crashes(fleet):
+    """The monkey at the keys found it: q while a read was in flight, and the read's result met removed widgets."""
+    engine = synced(fleet)
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.view is not None)
+            view = app.view
+            for widget in (app.query_one("#status"), app.query_one("#fleet")):
+                await widget.remove()  # as Textual does while the app shuts down
+            app._show(view)
+            app._unreachable("the cluster went away")
+            assert app.last_error is None and app.view is view
+            await pilot.press("q")
+        assert app.return_code == 0
+
+    asyncio.run(run())
