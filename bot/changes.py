@@ -119,7 +119,18 @@ class ChangeReports:
     def note_request(self, release: Release) -> None:
         """Remember where a request's message is, so its buttons go when the request ends, whoever ends it."""
         assert release.request_id and release.ts
-        self.engine.note_request_message(release.app, release.env, release.request_id, release.channel, release.ts)
+        if not self.engine.note_request_message(
+            release.app, release.env, release.request_id, release.channel, release.ts
+        ):
+            log.warning(
+                "the request %s for %s in %s was replaced or ended long before its message %s/%s was posted; "
+                "that message keeps its buttons (a click on them is refused)",
+                release.request_id,
+                release.app,
+                release.env,
+                release.channel,
+                release.ts,
+            )
 
     def _say(self, channel: str, outcome: Outcome) -> None:
         emoji = ":double_vertical_bar:" if outcome.state == "Held" else ":x:"

@@ -280,9 +280,10 @@ class Engine:
         cluster, namespace = self.coordination()
         return Claims(cluster, namespace, kind, ttl)
 
-    def note_request_message(self, app: str, env: str, request: str, channel: str, ts: str) -> None:
-        """Remember a message that shows a request, so it is updated (buttons gone) when the request ends."""
-        self.promotions.requests.note_message(app, env, request, channel, ts)
+    def note_request_message(self, app: str, env: str, request: str, channel: str, ts: str) -> bool:
+        """Remember a message that shows a request, so it is updated (buttons gone) when the request ends;
+        False when the request is no longer kept (replaced, or ended long ago)."""
+        return self.promotions.requests.note_message(app, env, request, channel, ts)
 
     def whoami(self, env: str) -> str:
         """Who this process acts as in ``env``: what its cluster says of its credentials, never a flag."""

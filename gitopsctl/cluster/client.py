@@ -258,13 +258,26 @@ class Cluster:
             count=True,
         )
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None, *, dry_run: bool = False) -> bool:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        *,
+        dry_run: bool = False,
+        resource_version: str | None = None,
+    ) -> bool:
+        """Delete; False when it is already gone. With ``resource_version``, only the object as read then
+        (``ConflictError`` when it changed since)."""
         resource = self.resource(api_version, kind)
+        body = {"preconditions": {"resourceVersion": resource_version}} if resource_version else None
         try:
             self.call(
                 lambda: resource.delete(
                     name=name,
                     namespace=namespace or None,
+                    body=body,
                     propagation_policy="Background",
                     dry_run="All" if dry_run else None,
                     serializer=_plain,

@@ -1,13 +1,16 @@
 """Approval requests: one pending per app and environment, kept in the cluster where every front end sees it.
 
 A request has an id and a version; a decision binds to the request the person
-was shown (``bound``), never to one that replaced it. An ended request that was
-shown somewhere is kept as ended until the leader has updated its messages.
+was shown (``bound``), never to one that replaced it. An ended request is kept
+as ended until the leader has updated the messages that show it; one that no
+message showed yet is kept a while (``NOTE_GRACE``), since a front end notes
+its message only once Slack has taken it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
 REQUEST_LABEL = "gitopsctl.io/request"
 ENDED_LABEL = "gitopsctl.io/request-ended"
 PENDING = "PendingApproval"
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
+NOTE_GRACE = 600.0  # seconds an ended request waits for a message posted before it ended to be noted
 
 
 @dataclass
@@ -45,6 +50,7 @@ class Request:
     revision: str = ""  # a Git change waiting to be delivered: its commit (a deploy writes its own commit)
     change: str = ""  # that commit's title
     authors: list[str] = field(default_factory=list)  # everyone the change's commits name: none of them approves
+    ended_at: str = ""  # when it ended (UTC, as requested_at)
 
     def describe(self) -> str:
         if self.revision:
@@ -63,6 +69,13 @@ def request_of(cm: dict[str, Any]) -> Request:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _age(stamp: str, now: datetime | None = None) -> float:
+    """Seconds since ``stamp``; a record older than this field (no stamp) counts as long ago."""
+    if not stamp:
+        return float("inf")
+    return ((now or _now()) - datetime.strptime(stamp, STAMP).replace(tzinfo=UTC)).total_seconds()
 
 
 class Requests:
@@ -97,12 +110,13 @@ class Requests:
             )
         return request
 
-    def note_message(self, app_name: str, env_name: str, request_id: str, channel: str, ts: str) -> None:
+    def note_message(self, app_name: str, env_name: str, request_id: str, channel: str, ts: str) -> bool:
         """Remember where a front end shows a request, so its buttons go when the request ends, whoever ends it.
 
         A front end notes its message after posting it, so the request may have ended meanwhile: the note then
         goes to its ended record (whose messages the leader updates), and a request is never brought back to
-        pending by a write that read it before it ended (the write is bound to the version it read).
+        pending by a write that read it before it ended (the write is bound to the version it read). False when
+        neither record is there any more (replaced, or ended longer than ``NOTE_GRACE`` ago).
         """
         app, env = self.engine.resolve(app_name, env_name)
         cluster = self.engine.cluster(env)
@@ -119,16 +133,19 @@ class Requests:
                 data = {"request": json.dumps(asdict(request))}
                 try:  # bound to the version read: a concurrent end wins
                     store.write(name, labels, data, cm["metadata"]["resourceVersion"])
-                    return
+                    return True
                 except (ConflictError, NotFoundError):
                     break  # it changed or ended since it was read: read again
             else:
-                return  # ended with no message noted, or replaced: nothing shows it any more but this message
+                return False
+        return False
 
     def end(self, env: Environment, request: Request, state: str, how: str, *, notify: bool = True) -> None:
-        """Drop the pending request; one shown somewhere is kept as ended until its messages are updated."""
+        """Drop the pending request, keeping it as ended for the leader to update the messages that show it
+        (``notify`` False: the front end that ended it updates its own message)."""
         request.state, request.ended = state, how
-        if request.messages and notify:
+        request.ended_at = _now().strftime(STAMP)
+        if notify:
             RecordStore(self.engine.cluster(env), env.namespace).write(
                 f"gitopsctl-request-ended-{request.id}",
                 {ENDED_LABEL: "true", "gitopsctl.io/app": request.app, "gitopsctl.io/env": request.env},
@@ -138,16 +155,38 @@ class Requests:
         self.drop(request.app, env)
 
     def ended(self) -> list[Request]:
-        """Requests that ended (approved, rejected, withdrawn, expired) whose messages still show buttons."""
+        """Requests that ended (approved, rejected, withdrawn, expired) whose messages may still show buttons."""
+        return [request for request, _ in self._ended()]
+
+    def _ended(self) -> list[tuple[Request, str]]:
         found = []
         for env in self._namespaces():
             for cm in self.engine.cluster(env).list("v1", "ConfigMap", env.namespace, label_selector=ENDED_LABEL):
-                found.append(request_of(cm))
+                found.append((request_of(cm), cm["metadata"]["resourceVersion"]))
         return found
 
-    def forget(self, request: Request) -> None:
-        env = self.engine.workspace.environment(request.env)
-        self.engine.cluster(env).delete("v1", "ConfigMap", f"gitopsctl-request-ended-{request.id}", env.namespace)
+    def sweep(self, show_ended: Callable[[Request], bool]) -> int:
+        """Bring every message of an ended request to its end (``show_ended``: True when all are done) and forget
+        the requests that are done; how many were forgotten.
+
+        One that no message showed is forgotten after ``NOTE_GRACE``, so a message posted just before the end
+        still loses its buttons. A note written meanwhile keeps the record (the delete is bound to the version
+        read), and the next sweep shows that message too.
+        """
+        forgotten = 0
+        for request, version in self._ended():
+            done = show_ended(request) if request.messages else _age(request.ended_at) > NOTE_GRACE
+            if not done:
+                continue
+            env = self.engine.workspace.environment(request.env)
+            try:
+                self.engine.cluster(env).delete(
+                    "v1", "ConfigMap", f"gitopsctl-request-ended-{request.id}", env.namespace, resource_version=version
+                )
+                forgotten += 1
+            except ConflictError:
+                continue  # a message was noted since it was read
+        return forgotten
 
     def _namespaces(self) -> list[Environment]:
         """One environment per (cluster, namespace): requests of environments sharing one are listed once."""
@@ -182,8 +221,7 @@ class Requests:
             cluster = self.engine.cluster(env)
             for cm in cluster.list("v1", "ConfigMap", env.namespace, label_selector=REQUEST_LABEL):
                 request = request_of(cm)
-                asked = datetime.strptime(request.requested_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-                if (now - asked).total_seconds() > approval_ttl:
+                if _age(request.requested_at, now) > approval_ttl:
                     self.end(env, request, "Expired", "not approved in time")
                     dropped.append(f"the {request.describe()}, not approved in time")
         return dropped

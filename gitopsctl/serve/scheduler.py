@@ -129,9 +129,7 @@ class Scheduler:
         try:
             for what in self.engine.promotions.expire(approval_ttl=self.engine.config.serve.approval_ttl):
                 log.info("expired: %s", what)
-            for request in self.engine.promotions.requests.ended():
-                if self.notifier.request_ended(request):
-                    self.engine.promotions.requests.forget(request)
+            self.engine.promotions.requests.sweep(self.notifier.request_ended)
             claims.sweep(*self.engine.coordination())
         except GitOpsError as e:
             log.warning("expiry failed: %s", e)

@@ -8,7 +8,8 @@ import git
 import pytest
 
 from gitopsctl.errors import PolicyError
-from tests.bot.conftest import BOB, DAVE, Bot, root_blocks, shown, start_bot
+from tests.bot.conftest import BOB, DAVE, Bot, root_blocks, root_ts, shown, start_bot
+from tests.conftest import wait_for
 
 PROD_APPROVAL = """
 [environments.prod.approval]
@@ -61,9 +62,17 @@ def test_a_decision_after_the_request_ended_says_so_and_changes_nothing(fleet):
 
 
 def _pending_root(bot: Bot, version: str):
+    """A request shown in Slack, its message noted on it (the bot notes it once Slack has taken the post)."""
     bot.command("/deploy", f"trade-service prod {version}", user=DAVE)
     root = bot.root(f"Deploy trade-service {version} to prod")
-    return root, bot.root_state(root, "Waiting for approval")
+    waiting = bot.root_state(root, "Waiting for approval")
+    engine = bot.fleet.engine
+    wait_for(
+        lambda: any(m["ts"] == root_ts(root) for m in getattr(engine.pending("trade-service", "prod"), "messages", [])),
+        timeout=30,
+        message="the request's message noted on it",
+    )
+    return root, waiting
 
 
 def test_an_old_approve_button_is_refused_after_expiry_and_loses_its_buttons(bot):

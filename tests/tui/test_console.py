@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import Future
 from datetime import timedelta
@@ -10,6 +11,7 @@ from datetime import timedelta
 import git
 import pytest
 from textual.widgets import Button, DataTable, Input
+from textual.worker import WorkerState
 
 from gitopsctl.cluster.locks import Locks
 from gitopsctl.errors import ClusterError
@@ -395,6 +397,38 @@ def test_a_fleet_read_that_ends_as_the_console_closes_draws_nothing_and_never_cr
             app._show(view)
             app._unreachable("the cluster went away")
             assert app.last_error is None and app.view is view
+            await pilot.press("q")
+        assert app.return_code == 0
+
+    asyncio.run(run())
+
+
+def test_a_detail_read_that_ends_after_escape_draws_nothing_and_never_crashes(fleet, monkeypatch):
+    """Enter then Escape while the detail's first read is in flight: the read ends on a closed screen."""
+    engine = synced(fleet)
+    started, release = threading.Event(), threading.Event()
+    read = DetailScreen.fetch
+
+    def slow_fetch(screen):
+        started.set()
+        release.wait(30)
+        return read(screen)
+
+    monkeypatch.setattr(DetailScreen, "fetch", slow_fetch)
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "prod")
+            await pilot.press("enter")
+            await until(pilot, started.is_set, what="the detail's read")
+            (loading,) = [w for w in app.workers if w.group == "screen"]
+            await pilot.press("escape")
+            await until(pilot, lambda: len(app.screen_stack) == 1, what="the fleet again")
+            release.set()
+            await until(pilot, lambda: loading.is_finished, what="the read to end")
+            await pilot.pause()
+            assert loading.state is not WorkerState.ERROR and app.return_code is None  # still running
             await pilot.press("q")
         assert app.return_code == 0
 
