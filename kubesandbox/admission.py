@@ -258,6 +258,12 @@ def _job(new: dict[str, Any], old: dict[str, Any] | None) -> list:
                 "spec.template.spec.restartPolicy",
             )
         )
+    for field in ("backoffLimit", "activeDeadlineSeconds"):  # ValidateNonnegativeField, as kube-apiserver
+        value = spec.get(field)
+        if isinstance(value, int) and value < 0:
+            causes.append(
+                ("FieldValueInvalid", f"Invalid value: {value}: must be greater than or equal to 0", f"spec.{field}")
+            )
     if old is None and "selector" not in spec:
         uid = new["metadata"]["uid"]
         spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}

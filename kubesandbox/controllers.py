@@ -6,7 +6,8 @@ delay; an image whose tag ends in ``-crashloop`` never does (CrashLoopBackOff,
 a growing restartCount, and ProgressDeadlineExceeded on its Deployment).
 A Job's pod runs (Running, its containers ready) for ``Timing.run_time`` before it
 succeeds, or fails for such an image (with ``restartPolicy: OnFailure`` it crash-loops
-in place, and its restarts count against the Job's ``backoffLimit``). StatefulSets, DaemonSets, ReplicationControllers,
+in place, and its restarts count against the Job's ``backoffLimit``); a Job active
+longer than its ``activeDeadlineSeconds`` fails with DeadlineExceeded. StatefulSets, DaemonSets, ReplicationControllers,
 Jobs and PVCs reach their ready or finished state likewise; every Namespace has a
 ``default`` ServiceAccount; deleting a Namespace empties it; owners' deletion cascades.
 
@@ -818,6 +819,9 @@ class Controllers:
         active = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         completions, backoff = spec.get("completions", 1), spec.get("backoffLimit", 6)
         stamp = now_rfc3339()
+        deadline = spec.get("activeDeadlineSeconds")
+        started = parse_rfc3339(status["startTime"]) if status.get("startTime") else time.time()
+        left = deadline - (time.time() - started) if deadline is not None else math.inf
         new_status: dict[str, Any] = {
             "startTime": status.get("startTime") or stamp,
             "ready": sum(1 for p in active if _pod_ready(p)),
@@ -851,18 +855,20 @@ class Controllers:
                     ),
                 }
             )
-        elif failed + _restarts(active, spec["template"]) > backoff:
+        elif (over_backoff := failed + _restarts(active, spec["template"]) > backoff) or left <= 0:
             for pod in active:  # the Job has failed: its running pods are terminated
                 self._delete("Pod", pod)
+            reason, message = (
+                ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
+                if over_backoff
+                else ("DeadlineExceeded", "Job was active longer than specified deadline")
+            )
             new_status.update(
-                {
-                    "failed": failed + len(active),
-                    "conditions": finished(
-                        "FailureTarget", "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
-                    ),
-                }
+                {"failed": failed + len(active), "conditions": finished("FailureTarget", "Failed", reason, message)}
             )
         else:
+            if deadline is not None:  # looked at again when its time is up, whatever its pods do meanwhile
+                self.enqueue("Job", job["metadata"].get("namespace", ""), job["metadata"]["name"], left + 0.01)
             missing = min(spec.get("parallelism", 1), completions - succeeded) - len(active)
             for _ in range(max(0, missing)):
                 suffix = "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))

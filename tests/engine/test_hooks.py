@@ -3,6 +3,8 @@ sync, waves that wait for each other, and hooks that are never part of what the 
 
 from __future__ import annotations
 
+import time
+
 import git
 import yaml
 from kubernetes import client as k8s
@@ -226,3 +228,21 @@ def test_a_hook_never_deletes_an_object_of_its_name_that_is_not_this_hook(fleet)
     assert name in jobs(fleet) and image(fleet).endswith(":v1.4.1")  # left alone, and nothing else applied
     labels = k8s.BatchV1Api(fleet.core.api_client).read_namespaced_job(name, NS).metadata.labels or {}
     assert "gitopsctl.io/hook" not in labels
+
+
+def test_a_hook_job_has_its_own_time_limit_in_active_deadline_seconds(fleet, monkeypatch):
+    """A migration that hangs fails at its Job's deadline (Kubernetes ends it), long before the sync's timeout."""
+    monkeypatch.setattr(fleet.sandbox.controllers.timing, "run_time", 120.0)  # its pod runs for two minutes
+    fleet.engine.sync("trade-service", "dev", wait=True, timeout=20)
+    migration = yaml.safe_load(job("migrate", "PreSync"))
+    migration["spec"]["activeDeadlineSeconds"] = 2
+    fleet.repo.commit({"apps/trade-service/dev/migrate.yaml": yaml.safe_dump(migration), **bump(fleet)}, "v1.4.2")
+    name = f"migrate-{head(fleet)[:8]}"
+    started = time.monotonic()
+    result = fleet.engine.sync("trade-service", "dev", wait=True, timeout=90)
+    assert time.monotonic() - started < 30  # its own limit, not the sync's 90 s
+    assert result.result == "Failed"
+    assert result.message.startswith(
+        f"PreSync hook Job {NS}/{name} failed: DeadlineExceeded: Job was active longer than specified deadline"
+    )
+    assert jobs(fleet)[name] == "Failed" and image(fleet).endswith(":v1.4.1")  # nothing else applied

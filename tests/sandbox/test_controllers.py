@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client as k8s
 from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
 
 from tests.conftest import available, deployment, wait_for
 
@@ -140,6 +141,52 @@ def test_a_job_with_a_crashlooping_image_fails_after_its_backoff_limit(dyn, api_
         ("Failed", "BackoffLimitExceeded"),
     ]
     assert job.status.failed == 2
+
+
+def test_a_job_active_longer_than_its_deadline_fails_and_its_pod_is_terminated(dyn, core, api_client):
+    """activeDeadlineSeconds: the Job fails with DeadlineExceeded however many restarts it has left."""
+    body = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "slow"},
+        "spec": {
+            "backoffLimit": 100,
+            "activeDeadlineSeconds": 2,
+            "template": {
+                "spec": {"restartPolicy": "OnFailure", "containers": [{"name": "x", "image": "img:1-crashloop"}]}
+            },
+        },
+    }
+    dyn.resources.get(api_version="batch/v1", kind="Job").create(body=body, namespace="default")
+    batch = k8s.BatchV1Api(api_client)
+    job = wait_for(
+        lambda: (j := batch.read_namespaced_job("slow", "default")).status.conditions and j,
+        timeout=15,
+        message="the job to fail",
+    )
+    assert [(c.type, c.reason, c.message) for c in job.status.conditions] == [
+        ("FailureTarget", "DeadlineExceeded", "Job was active longer than specified deadline"),
+        ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline"),
+    ]
+    assert job.status.failed == 1 and not job.status.active
+    wait_for(lambda: not core.list_namespaced_pod("default", label_selector="job-name=slow").items, message="no pod")
+
+
+@pytest.mark.parametrize("field", ["activeDeadlineSeconds", "backoffLimit"])
+def test_a_job_with_a_negative_limit_is_refused_as_kube_apiserver_refuses_it(dyn, field):
+    body = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "bad-limit"},
+        "spec": {
+            field: -1,
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "x", "image": "i"}]}},
+        },
+    }
+    with pytest.raises(ApiException) as refused:
+        dyn.resources.get(api_version="batch/v1", kind="Job").create(body=body, namespace="default")
+    assert refused.value.status == 422
+    assert f"spec.{field}: Invalid value: -1: must be greater than or equal to 0" in refused.value.body
 
 
 def test_a_job_pod_runs_before_it_succeeds_and_a_watch_sees_each_phase(sandbox, dyn, core, api_client):
