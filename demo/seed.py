@@ -265,9 +265,19 @@ MIGRATION = textwrap.dedent(
 )
 
 
+BEFORE_THE_CANARY = MIGRATION.replace(
+    "a PreSync hook, run to completion before each sync applies anything",
+    "run before each sync (PreSync) and, prod being a canary, before each canary serves traffic (PreRollout)",
+).replace("argocd.argoproj.io/hook: PreSync", "gitopsctl.io/hook: PreRollout, PreSync")
+
+
 def migration_files() -> dict[str, str]:
-    """trade-service's migration hook in every environment (the demo's; tests add their own hooks)."""
-    return {f"apps/trade-service/{env}/migrate.yaml": MIGRATION for env in ENVIRONMENTS}
+    """trade-service's migration hook in every environment (the demo's; tests add their own hooks); prod, a
+    canary environment, runs it before each canary too (a PreSync hook alone would run at the promotion)."""
+    return {
+        f"apps/trade-service/{env}/migrate.yaml": BEFORE_THE_CANARY if env == "prod" else MIGRATION
+        for env in ENVIRONMENTS
+    }
 
 
 def seed(root: Path, versions: dict[str, dict[str, str]] | None = None) -> GitOpsRepo:

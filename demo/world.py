@@ -192,7 +192,8 @@ class DemoWorld:
         self.say(f"analysis: {self.analysis_line}")
         self.repo = seed(self.root)
         self.repo.commit(
-            migration_files(), "trade-service: run the schema migration before every sync (a PreSync hook)"
+            migration_files(),
+            "trade-service: run the schema migration before every sync (a PreSync hook) and every prod canary",
         )
         text = config_text(self.repo.url, self.sandbox.kubeconfig, self.root / "cache").replace(
             'namespace = "trading-prod"\nstrategy = "direct"',

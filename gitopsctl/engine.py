@@ -91,7 +91,7 @@ class Engine:
         self.following = Following(self)
         self.adoptions = Adoptions(self, self.promotions.deliveries)
         self.replays = Replays(self)
-        self.incidents = self.promotions.incidents  # incident mode: an environment handed to its responders  # analysis replay: a template tried on past rollouts
+        self.incidents = self.promotions.incidents  # incident mode: an environment handed to its responders
         self._lock = threading.Lock()
         self._reconcile = ReconcilePool(self.rollouts, self.pairs)
 

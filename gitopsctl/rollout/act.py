@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.judge import judge, judge_metric
@@ -47,13 +46,13 @@ from .decide import (
 )
 from .record import ABORTED, PAUSED, PROGRESSING, PROMOTED, Rollout, now, stamp
 from .revert import revert
+from .steps import Notifier
 from .traffic import TrafficRouter
 
 if TYPE_CHECKING:
     from ..engine import Engine
 
 TRACK_LABEL = "gitopsctl.io/track"
-Notifier = Callable[[Rollout, str], None]
 
 DRAIN_SECONDS = 60.0  # the longest an abort or a promotion waits for stable's pods before removing the canary
 log = logging.getLogger(__name__)
@@ -260,9 +259,11 @@ class Act:
             app.name, env.name, revision=rollout.deploy_commit, wait=True, actor=rollout.actor
         )
         reach("promotion-synced")
-        steps.note_hooks(rollout, synced.hooks)  # the thread and the console show the promotion's hooks as its steps
+        # the thread and the console show the promotion's hooks as its steps
+        steps.note_hooks(rollout, synced.hooks, self.notify)
         failure = f"the promotion's sync failed: {synced.message}" if synced.result == "Failed" else None
-        if failure is None and (why := steps.run(self.engine, app, env, rollout, POST_PROMOTION)) is not None:
+        why = steps.run(self.engine, app, env, rollout, POST_PROMOTION, self.notify) if failure is None else None
+        if why is not None:
             failure = f"a post-promotion step failed: {why}"
         if failure is not None:
             rollout = self.save(env, rollout)  # the abort reads the record again: keep the steps' notes

@@ -26,7 +26,7 @@ from ..analysis.run import render_query
 from ..config import App, Environment
 from ..errors import PolicyError
 from ..failpoints import reach
-from ..sync.hooks import PRE_ROLLOUT
+from ..sync.hooks import PRE_ROLLOUT, PRE_SYNC
 from ..sync.pending import template_digest
 from . import record as records
 from .act import CONFLICT_ATTEMPTS, TRACK_LABEL, Act, Notifier, analysis_variables, canary_name
@@ -106,9 +106,8 @@ class Rollouts:
         """
         workload = self.act.workload(app, env, commit)
         previous = records.read(self.engine.cluster(env), app.name, env.name, env.namespace)
-        steps = bool(app.canary and app.canary.pre_rollout) or any(
-            PRE_ROLLOUT in h.phases for h in self.engine.workspace.hooks(app, env, commit)
-        )
+        hooks = self.engine.workspace.hooks(app, env, commit)
+        steps = bool(app.canary and app.canary.pre_rollout) or any(PRE_ROLLOUT in h.phases for h in hooks)
         rollout = Rollout(
             app.name,
             env.name,
@@ -126,9 +125,15 @@ class Rollouts:
         rollout.resource_version = previous.resource_version if previous else None
         rollout.replacing(previous)
         started = f"rollout of {app.name} {canary_version} to {env.name} started by {actor}"
+        if late := sorted({h.source_name for h in hooks if PRE_SYNC in h.phases and PRE_ROLLOUT not in h.phases}):
+            # from Argo CD a migration is a PreSync hook: here it would run only after the canary served traffic
+            started += (
+                f"; its PreSync hooks ({', '.join(late)}) run at the promotion, after the canary has served "
+                "traffic: a step the canary needs first is a PreRollout hook"
+            )
         if steps:  # the record first, so that an abort (or the controller, if this process dies) finds it
             rollout = self.act.save(env, rollout, f"{started}; running its pre-rollout steps")
-            if (why := run_steps(self.engine, app, env, rollout, PRE_ROLLOUT)) is not None:
+            if (why := run_steps(self.engine, app, env, rollout, PRE_ROLLOUT, self.act.notify)) is not None:
                 rollout = self.act.save(env, rollout)
                 return self.act.abort_held(app.name, env.name, why=f"a pre-rollout step failed: {why}", actor=actor)
         self.engine.cluster(env).apply(_canary_of(workload))

@@ -31,6 +31,9 @@ def test_the_headless_demo_behaves_as_it_says():
     assert "4 apps Healthy in dev, staging, prod" in out, "quote-web, the Helm chart, synced everywhere"
     migrations = re.findall(r"PreSync hook Job trading-(\w+)/trade-service-migrate-[0-9a-f]{8} succeeded in", out)
     assert migrations == ["dev", "staging", "prod"], "the demo's migration hook ran before each first sync"
+    prod = [line.split("] ", 1)[1] for line in out.splitlines() if "[trade-service prod] " in line]
+    migrated = next(i for i, line in enumerate(prod) if line.startswith("PreRollout hook Job trade-service-migrate-"))
+    assert prod[migrated + 1] == "pre-rollout steps passed; the canary is created", "migrated before the canary"
     assert "Deployed: tag: v3.1.0  # gitopsctl deploy writes this line; dev runs v3.1.0" in out
     assert "Traceback" not in out + done.stderr
 

@@ -129,3 +129,23 @@ def test_a_pre_rollout_webhook_that_refuses_aborts_before_any_canary_and_reverts
     assert head(fleet).message.startswith("Roll back ledger-worker prod to v0.9.3: a pre-rollout step failed")
     assert image(fleet, "prod", "ledger-worker") == before
     assert engine.diff("ledger-worker", "prod").in_sync
+
+
+def test_a_presync_migration_in_a_canary_environment_is_said_to_run_at_the_promotion(canary):
+    """From Argo CD a migration is a PreSync hook; in a canary environment that runs after the canary served
+    traffic, so the rollout's first event says so and names the phase that runs first."""
+    fleet = canary.fleet
+    engine = fleet.reload()
+    fleet.repo.commit(
+        {"apps/ledger-worker/prod/migrate.yaml": _job("migrate", "PreSync", "registry.local/ledger-migrate:v4")},
+        "the migration, as it was in Argo CD",
+    )
+    engine.sync("ledger-worker", "prod", wait=True, timeout=30)
+    result = engine.deploy("ledger-worker", "prod", "v1.0.0", actor="alice", wait=True, timeout=120)
+    assert (result.status, result.rollout.phase) == ("Deployed", "Promoted"), result.message
+    events = [e.split(" ", 1)[1] for e in result.rollout.events]
+    assert events[0] == (
+        "rollout of ledger-worker v1.0.0 to prod started by alice; its PreSync hooks (migrate) run at the "
+        "promotion, after the canary has served traffic: a step the canary needs first is a PreRollout hook"
+    )
+    assert any(e.startswith("PreSync hook Job migrate-") and " succeeded in " in e for e in events)
