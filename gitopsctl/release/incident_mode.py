@@ -227,6 +227,8 @@ class IncidentModes:
         engine, env = self.engine, self.engine.workspace.environment(mode.env)
         end = mode.ended_at or _now()
         inside = lambda at: mode.started_at <= at <= end  # noqa: E731
+        # Git and the sync records keep whole seconds: what they stamp with the second it started is inside
+        whole_second = mode.started_at.replace(microsecond=0)
         moments = [Moment(mode.started_at, mode.started_by, f"started incident mode for {mode.id}")]
         paths = [app.path_for(env.name) for app in engine.config.apps.values() if env.name in app.environments]
         try:
@@ -238,7 +240,7 @@ class IncidentModes:
         for commit in commits:
             at = datetime.fromtimestamp(commit.committed_date, UTC)
             # after the head it started at; without one, by time (Git keeps whole seconds)
-            if (mode.git_head or mode.started_at.replace(microsecond=0) <= at) and at <= end:
+            if (mode.git_head or whole_second <= at) and at <= end:
                 at = max(at, mode.started_at)  # made after it started, in the second it started
                 said = trailers(str(commit.message))
                 who = said.get("Deployed-by") or said.get("Rolled-back-by") or said.get("Adopted-by")
@@ -249,9 +251,9 @@ class IncidentModes:
         for (app, _), record in records.read_all(cluster, env.namespace).items():
             for entry in record.history:
                 at = _moment(entry.time)
-                if at is not None and inside(at):
+                if at is not None and whole_second <= at <= end:
                     what = f"synced {app} ({entry.version or '-'}): {entry.result}, health {entry.health}"
-                    moments.append(Moment(at, entry.actor, what, entry.revision))
+                    moments.append(Moment(max(at, mode.started_at), entry.actor, what, entry.revision))
         for (app, _), rollout in rollout_records.read_all(cluster, env.namespace).items():
             for event in rollout.events:
                 stamp, _, text = event.partition(" ")

@@ -3,12 +3,13 @@ by itself meanwhile, it ends by itself, and its timeline lists every action take
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from gitopsctl.drift.incidents import DriftReports
 from gitopsctl.errors import PolicyError, UsageError
+from gitopsctl.release.incident_mode import IncidentMode
 from gitopsctl.source.commits import trailers
 from tests.conftest import wait_for
 from tests.engine.test_drift_reports import Recorder
@@ -74,3 +75,26 @@ def test_bad_input_is_one_sentence_and_nothing_is_started(fleet):
     with pytest.raises(UsageError, match="prod is not in incident mode"):
         engine.incidents.end("prod", actor="carol")
     assert engine.incidents.active(engine.config.environments["prod"]) is None
+
+
+def test_a_sync_in_the_second_the_incident_started_is_in_its_timeline(fleet):
+    """Sync records keep whole seconds: a sync 0.3 s after the start is stamped before it, and was left out."""
+    engine = fleet.reload()
+    for _ in range(20):  # a sync that starts and ends within one second (nearly every one does)
+        started = datetime.now(UTC)
+        engine.sync("trade-service", "prod", wait=True, timeout=30, actor="alice")
+        if datetime.now(UTC).replace(microsecond=0) == started.replace(microsecond=0) and started.microsecond:
+            break
+    else:
+        pytest.fail("no sync ended within the second it started")
+    mode = IncidentMode(
+        "prod",
+        "INC-7",
+        ("alice",),
+        "carol",
+        started,
+        started + timedelta(hours=1),
+        ended_at=started + timedelta(minutes=5),
+    )
+    synced = [m for m in engine.incidents.timeline(mode) if m.what.startswith("synced trade-service")]
+    assert [(m.who, m.at) for m in synced] == [("alice", started)]  # in order: at the start, not before it
