@@ -34,7 +34,7 @@ from ..sync.service import SyncResult
 from . import policy
 from .freezes import Freezes
 from .incident_mode import IncidentModes
-from .requests import PENDING, Request, Requests
+from .requests import PENDING, STAMP, Request, Requests
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -191,7 +191,7 @@ class Deliveries:
             change.shown,
             change.previous,
             requester,
-            _now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            _now().strftime(STAMP),
             env.approval.required,
             revision=wanted.wanted,
             change=wanted.commits[0].title if wanted.commits else "",

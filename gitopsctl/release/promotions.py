@@ -27,7 +27,7 @@ from .deliveries import Deliveries
 from .freezes import Freezes
 from .incident_mode import IncidentModes
 from .plan import Plan, Planner
-from .requests import PENDING, Request, Requests, _now
+from .requests import PENDING, STAMP, Request, Requests, _now
 
 if TYPE_CHECKING:
     from ..cluster.client import Cluster
@@ -123,7 +123,7 @@ class Promotions:
                 version,
                 previous,
                 actor,
-                _now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                _now().strftime(STAMP),
                 required,
                 plan.break_glass,
                 reason,

@@ -120,16 +120,14 @@ def test_a_crashlooping_rollout_keeps_the_old_version_serving(dyn, apps, core):
     assert available(apps, "web") == 2
 
 
+def _job(name: str, image: str, restart: str = "Never", **spec: object) -> dict:
+    """A Job of one container; ``spec`` adds its limits (backoffLimit, activeDeadlineSeconds)."""
+    template = {"spec": {"restartPolicy": restart, "containers": [{"name": "x", "image": image}]}}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "spec": {**spec, "template": template}}
+
+
 def test_a_job_with_a_crashlooping_image_fails_after_its_backoff_limit(dyn, api_client):
-    body = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "bad"},
-        "spec": {
-            "backoffLimit": 1,
-            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "x", "image": "img:1-crashloop"}]}},
-        },
-    }
+    body = _job("bad", "img:1-crashloop", backoffLimit=1)
     dyn.resources.get(api_version="batch/v1", kind="Job").create(body=body, namespace="default")
     batch = k8s.BatchV1Api(api_client)
     job = wait_for(
@@ -145,18 +143,7 @@ def test_a_job_with_a_crashlooping_image_fails_after_its_backoff_limit(dyn, api_
 
 def test_a_job_active_longer_than_its_deadline_fails_and_its_pod_is_terminated(dyn, core, api_client):
     """activeDeadlineSeconds: the Job fails with DeadlineExceeded however many restarts it has left."""
-    body = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "slow"},
-        "spec": {
-            "backoffLimit": 100,
-            "activeDeadlineSeconds": 2,
-            "template": {
-                "spec": {"restartPolicy": "OnFailure", "containers": [{"name": "x", "image": "img:1-crashloop"}]}
-            },
-        },
-    }
+    body = _job("slow", "img:1-crashloop", "OnFailure", backoffLimit=100, activeDeadlineSeconds=2)
     dyn.resources.get(api_version="batch/v1", kind="Job").create(body=body, namespace="default")
     batch = k8s.BatchV1Api(api_client)
     job = wait_for(
@@ -174,15 +161,7 @@ def test_a_job_active_longer_than_its_deadline_fails_and_its_pod_is_terminated(d
 
 @pytest.mark.parametrize("field", ["activeDeadlineSeconds", "backoffLimit"])
 def test_a_job_with_a_negative_limit_is_refused_as_kube_apiserver_refuses_it(dyn, field):
-    body = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "bad-limit"},
-        "spec": {
-            field: -1,
-            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "x", "image": "i"}]}},
-        },
-    }
+    body = _job("bad-limit", "i", **{field: -1})
     with pytest.raises(ApiException) as refused:
         dyn.resources.get(api_version="batch/v1", kind="Job").create(body=body, namespace="default")
     assert refused.value.status == 422
