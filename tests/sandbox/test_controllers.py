@@ -147,7 +147,7 @@ def test_a_job_active_longer_than_its_deadline_fails_and_its_pod_is_terminated(d
     dyn.resources.get(api_version="batch/v1", kind="Job").create(body=body, namespace="default")
     batch = k8s.BatchV1Api(api_client)
     job = wait_for(
-        lambda: (j := batch.read_namespaced_job("slow", "default")).status.conditions and j,
+        lambda: (j := batch.read_namespaced_job("slow", "default")).status is not None and j.status.conditions and j,
         timeout=15,
         message="the job to fail",
     )
