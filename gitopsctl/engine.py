@@ -84,7 +84,7 @@ class Engine:
         self.config = config
         self.repo, self.renderer, self.writer = self.workspace.repo, self.workspace.renderer, self.workspace.writer
         self.metrics = Metrics()
-        self.syncs = Syncs(self.workspace)
+        self.syncs = Syncs(self.workspace, rolling=lambda app, env: self.rollouts.active(app, env) is not None)
         self.promotions = Promotions(self)
         self._subscribers: list[Callable[[Any, str], None]] = []
         self.rollouts = Rollouts(self, notify=self._publish)

@@ -29,6 +29,7 @@ from .rollout import record as rollout_records
 from .source.commits import Commit
 from .source.manifests import ObjectRef, find_version
 from .sync import BoundaryError, find_untracked, foreign, observe
+from .sync.compare import without_canary_scale
 from .sync.pending import Pending
 from .sync.pending import delivered as delivered_of
 from .sync.pending import pending as pending_change
@@ -184,11 +185,19 @@ def _git_side(engine: Engine, spec, environment, record, sha: str, known: dict, 
 
 
 def _judge(
-    target: drifting.Target, head: list, observation, tracked: dict, delivered: bool, rules: Mapping[str, HealthRule]
+    target: drifting.Target,
+    head: list,
+    observation,
+    tracked: dict,
+    delivered: bool,
+    rolling: bool,
+    rules: Mapping[str, HealthRule],
 ) -> _Judged:
     if refusals := foreign(head, observation, target.app, target.env):
         return _Judged(refusal=str(BoundaryError(f"{target.app.name} in {target.env.name}", refusals)))
     differences = drifting.compare_target(target, observation.live, tracked)
+    if rolling:  # a canary scaling stable is not drift; a hand change made meanwhile is
+        differences = without_canary_scale(target.app, target.env, differences)
     live = [o for o in (observation.get(ObjectRef.of(d)) for d in target.desired) if o is not None]
     health, message = health_checks.overall(
         ((str(ObjectRef.of(o)), observation.get(ObjectRef.of(o))) for o in target.desired), rules
@@ -306,6 +315,7 @@ def snapshot(
             own = tracking_id(target.app.name, target.env.name)
             live_key = (
                 git_key,
+                cell.rolling,
                 found_versions,
                 tuple(sorted(o["metadata"].get("resourceVersion") or "" for o in tracked.get(own, []))),
             )
@@ -315,6 +325,7 @@ def snapshot(
                 observation,
                 tracked,
                 git.wanted is not None and git.wanted.delivered is not None,
+                cell.rolling,
                 engine.config.health,
             )
             memo.judged[live_key] = found

@@ -47,7 +47,7 @@ def badges(cell: Cell) -> list[tuple[str, str]]:
         found.append((f"GIT +{len(cell.commits)}", "bold cyan"))
     if cell.held:
         found.append(("HELD", "bold red"))
-    if cell.drifted and not cell.rolling:
+    if cell.drifted:  # a running canary scaling stable is not counted (fleet.py); a hand change made meanwhile is
         found.append((f"DRIFT {cell.drifted}", "bold yellow"))
     return found
 

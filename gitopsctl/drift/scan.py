@@ -9,18 +9,23 @@ covering every app at once, never one GET per object (a GET is made only for a
 desired object the LIST did not find, to tell "missing" from "label removed").
 Each drifted object says what changed (path, desired, live), or that it is
 missing, or that the cluster has a tracked object Git does not; managedFields
-say who changed it where they can.
+say who changed it where they can. A canary scaling its stable Deployment is
+not drift: where a Deployment's replicas differ in a canary environment, the
+namespace's rollout records are read (one LIST) to tell a running canary from a
+hand scale.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..cluster import records
 from ..cluster.client import Cluster
 from ..errors import ClusterError, SourceError, UsageError
+from ..rollout import record as rollout_records
 from ..source.manifests import ObjectRef
-from ..sync.compare import Target, by_tracking_id, compare_target
+from ..sync.compare import Target, by_tracking_id, compare_target, scaled_by_canary, without_canary_scale
 from ..sync.diff import ResourceDiff
 from ..sync.observe import find_untracked, observe
 from ..sync.pending import delivered as delivered_revision
@@ -31,8 +36,9 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 
-def scan(cluster: Cluster, targets: list[Target]) -> DriftReport:
-    """Drift of every target on one cluster."""
+def scan(cluster: Cluster, targets: list[Target], rolling: Callable[[Target], bool]) -> DriftReport:
+    """Drift of every target on one cluster; ``rolling``: whether a canary of the target runs now (asked only
+    when the target's Deployment is scaled away from Git)."""
     before = cluster.requests
     refs = [ObjectRef.of(o) for t in targets for o in t.desired] + [r for t in targets for r in t.inventory]
     observation = observe(cluster, refs)
@@ -41,6 +47,8 @@ def scan(cluster: Cluster, targets: list[Target]) -> DriftReport:
     tracked = by_tracking_id(observation.live)
     for target in targets:
         resources = compare_target(target, observation.live, tracked)
+        if any(scaled_by_canary(target.app, target.env, r) for r in resources) and rolling(target):
+            resources = without_canary_scale(target.app, target.env, resources)
         if resources:
             report.drifted.append(AppDrift(target.app.name, target.env.name, resources))
         else:
@@ -88,9 +96,18 @@ def scan_fleet(workspace: Workspace, env: str | None = None, apps: tuple[str, ..
             Target(spec, environment, desired, record.inventory)
         )
     report.drifted += refused
+    rollouts: dict[tuple[int, str], dict[tuple[str, str], rollout_records.Rollout]] = {}
+
+    def rolling(target: Target) -> bool:
+        cluster, namespace = workspace.cluster(target.env), target.env.namespace
+        if (id(cluster), namespace) not in rollouts:
+            rollouts[(id(cluster), namespace)] = rollout_records.read_all(cluster, namespace)
+        rollout = rollouts[(id(cluster), namespace)].get((target.app.name, target.env.name))
+        return rollout is not None and rollout.active
+
     for cluster, targets in by_cluster.values():
         try:
-            part = scan(cluster, targets)
+            part = scan(cluster, targets, rolling)
         except ClusterError as e:  # one cluster away: its apps are in error, the other clusters still scanned
             report.errors += [AppError(t.app.name, t.env.name, str(e)) for t in targets]
             continue

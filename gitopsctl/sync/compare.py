@@ -6,7 +6,7 @@ one observation of the cluster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..cluster.client import FIELD_MANAGER
@@ -70,3 +70,35 @@ def compare_target(
                 )
             )
     return resources
+
+
+def scaled_by_canary(app: App, env: Environment, resource: ResourceDiff) -> bool:
+    """Whether ``resource`` differs in the one field a canary changes on purpose while it runs: the replicas of
+    the Deployment running the app's container, which the replicas router scales (the weight is the replica
+    ratio). The route routers leave every tracked object as Git has it, and only a canary environment has
+    canaries."""
+    router = app.canary.traffic_router if app.canary else "replicas"
+    containers = (((resource.desired or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("containers")
+    return (
+        env.strategy == "canary"
+        and router == "replicas"
+        and resource.state == "changed"
+        and resource.ref.kind == "Deployment"
+        and any(c.get("name") == app.container for c in containers or [])
+        and any(change.pointer == "/spec/replicas" for change in resource.fields)
+    )
+
+
+def without_canary_scale(app: App, env: Environment, resources: list[ResourceDiff]) -> list[ResourceDiff]:
+    """``resources`` as a person should see them while a canary runs: its scaling of stable is not drift, any
+    other change made by hand is."""
+    kept = []
+    for resource in resources:
+        if scaled_by_canary(app, env, resource):
+            fields = [f for f in resource.fields if f.pointer != "/spec/replicas"]
+            if not fields:
+                continue
+            who = diffing.changed_by(resource.live or {}, fields, FIELD_MANAGER)
+            resource = replace(resource, fields=fields, changed_by=who)
+        kept.append(resource)
+    return kept

@@ -25,7 +25,7 @@ from ..source.commits import Commit
 from ..source.manifests import ObjectRef, find_version
 from . import diff as diffing
 from .apply import assess, execute, wait_healthy
-from .compare import Target, compare_target
+from .compare import Target, compare_target, scaled_by_canary, without_canary_scale
 from .hooks import POST_SYNC, PRE_SYNC, SYNC_FAIL, Hook, HookRun, PhaseRunner
 from .observe import Observation, find_untracked, observe, refuse_foreign
 from .pending import Pending, pending
@@ -142,8 +142,20 @@ class SyncResult:
 
 
 class Syncs:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, rolling: Callable[[App, Environment], bool]) -> None:
+        """``rolling``: whether a canary of the app runs in the environment now (the rollouts are above this
+        layer), asked only when the app's Deployment is scaled away from Git."""
         self.workspace = workspace
+        self.rolling = rolling
+
+    def _outside_git(
+        self, app: App, env: Environment, differences: list[diffing.ResourceDiff]
+    ) -> list[diffing.ResourceDiff]:
+        """What changed live outside Git: ``differences`` from what was delivered, less a running canary's
+        scaling of stable."""
+        if any(scaled_by_canary(app, env, r) for r in differences) and self.rolling(app, env):
+            return without_canary_scale(app, env, differences)
+        return differences
 
     def observe(
         self, app: App, env: Environment, sha: str, record: records.SyncRecord | None = None
@@ -183,6 +195,7 @@ class Syncs:
         if wanted.changed and wanted.delivered is not None:
             self.observe(app, env, sha, record)  # a Git change refused (boundary, another app's object) shows here
         desired, record, observation, differences = self.observe(app, env, wanted.baseline, record)
+        differences = self._outside_git(app, env, differences)
         health, message = health_checks.overall(
             ((str(ObjectRef.of(o)), observation.get(ObjectRef.of(o))) for o in desired), self.workspace.config.health
         )
@@ -214,7 +227,8 @@ class Syncs:
         if wanted.delivered is None:
             return result  # nothing delivered yet: all of it is Git's change, none of it drift
         _, baseline = self.workspace.desired(spec, environment, wanted.delivered)
-        result.drift = compare_target(Target(spec, environment, baseline, record.inventory), observation.live)
+        baseline_differences = compare_target(Target(spec, environment, baseline, record.inventory), observation.live)
+        result.drift = self._outside_git(spec, environment, baseline_differences)
         if wanted.changed:
             as_live = {ObjectRef.of(o).identity: o for o in baseline}
             result.git = compare_target(Target(spec, environment, desired, record.inventory), as_live)
