@@ -154,11 +154,9 @@ class Requests:
             )
         self.drop(request.app, env)
 
-    def ended(self) -> list[Request]:
-        """Requests that ended (approved, rejected, withdrawn, expired) whose messages may still show buttons."""
-        return [request for request, _ in self._ended()]
-
     def _ended(self) -> list[tuple[Request, str]]:
+        """Requests that ended (approved, rejected, withdrawn, expired) whose messages may still show buttons,
+        with the resourceVersion each was read at."""
         found = []
         for env in self._namespaces():
             for cm in self.engine.cluster(env).list("v1", "ConfigMap", env.namespace, label_selector=ENDED_LABEL):

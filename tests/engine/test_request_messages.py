@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gitopsctl.release.requests import ENDED_LABEL
+
 APPROVAL = """
 [environments.prod.approval]
 required = 1
@@ -16,6 +18,11 @@ def _pending_deploy(fleet):
     result = engine.deploy("trade-service", "prod", "v1.4.2", actor="alice")
     assert result.status == "PendingApproval"
     return engine, result.request
+
+
+def _ended_records(fleet) -> list:
+    """The ended requests kept in prod's namespace, read from the cluster."""
+    return fleet.core.list_namespaced_config_map("trading-prod", label_selector=ENDED_LABEL).items
 
 
 def test_a_message_noted_after_the_request_ended_never_brings_it_back(fleet):
@@ -40,7 +47,7 @@ def test_a_message_posted_just_before_the_request_ended_still_loses_its_buttons(
     assert engine.note_request_message("trade-service", "prod", request.id, "C0PROD", "1700000001.000100")
     assert requests.sweep(show) == 1
     assert shown == [["1700000001.000100"]]  # that message now says Expired, without buttons
-    assert requests.ended() == []
+    assert _ended_records(fleet) == []
 
 
 def test_an_ended_request_no_message_showed_is_forgotten_after_the_grace(fleet, monkeypatch):
@@ -49,7 +56,7 @@ def test_an_ended_request_no_message_showed_is_forgotten_after_the_grace(fleet, 
     requests = engine.promotions.requests
     assert requests.sweep(lambda ended: True) == 0
     monkeypatch.setattr("gitopsctl.release.requests.NOTE_GRACE", -1.0)
-    assert requests.sweep(lambda ended: True) == 1 and requests.ended() == []
+    assert requests.sweep(lambda ended: True) == 1 and _ended_records(fleet) == []
     assert not engine.note_request_message("trade-service", "prod", request.id, "C0PROD", "1700000001.000100")
 
 
@@ -69,7 +76,7 @@ def test_a_message_noted_while_the_leader_updates_the_others_is_not_forgotten(fl
     assert requests.sweep(show_while_another_front_end_notes) == 0  # the record changed since it was read: kept
     assert requests.sweep(show_while_another_front_end_notes) == 1
     assert shown == [["C0DEPLOYS"], ["C0DEPLOYS", "C0PROD"]]
-    assert requests.ended() == []
+    assert _ended_records(fleet) == []
 
 
 def test_a_message_noted_after_the_request_ended_goes_to_its_ended_record(fleet):
@@ -78,6 +85,8 @@ def test_a_message_noted_after_the_request_ended_goes_to_its_ended_record(fleet)
     engine.reject("trade-service", "prod", request=request.id, actor="bob")
     engine.note_request_message("trade-service", "prod", request.id, "C0PROD", "1700000002.000100")
     assert engine.pending("trade-service", "prod") is None
-    (ended,) = engine.promotions.requests.ended()
+    kept: list = []
+    assert engine.promotions.requests.sweep(lambda ended: kept.append(ended) or False) == 0  # not shown yet: kept
+    (ended,) = kept
     assert ended.state == "Rejected"
     assert [m["channel"] for m in ended.messages] == ["C0DEPLOYS", "C0PROD"]  # both lose their buttons
