@@ -24,7 +24,9 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import get_current_worker
 
+from gitopsctl import waits
 from gitopsctl.durations import parse_duration
 from gitopsctl.engine import Cell, Engine, FleetView, LiveFleet
 from gitopsctl.errors import GitOpsError
@@ -440,11 +442,17 @@ class ConsoleApp(App):
 
         self.push_screen(Confirm(question, danger=danger, type_to_confirm=typed), answered)
 
-    @work(thread=True, exclusive=True, group="action")
+    @work(thread=True, group="action")
     def perform(self, what: str, call: Callable[[], Any], done: Callable[[Any], str]) -> None:
-        """One engine call in a thread; its outcome or its refusal as a notification (plain text), then a refresh."""
+        """One engine call in a thread; its outcome or its refusal as a notification (plain text), then a refresh.
+
+        Calls run side by side. One still waiting (for Healthy, a hook, a drain) when the console closes stops
+        at that wait, as Ctrl-C stops the CLI: Textual cancels the worker, and q never hangs on the call."""
         try:
-            result = call()
+            with waits.stoppable(get_current_worker().cancelled_event):
+                result = call()
+        except waits.Stopped:
+            return  # the console is closing: nobody is left to tell
         except GitOpsError as e:
             self.call_from_thread(
                 self.notify, str(e), title=f"{what}: refused", severity="error", timeout=12, markup=False

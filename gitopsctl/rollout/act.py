@@ -15,6 +15,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from .. import waits
 from ..analysis.judge import judge, judge_metric
 from ..analysis.measurement import Measurement
 from ..analysis.providers import ProviderError, provider_for
@@ -349,10 +350,10 @@ class Act:
         deadline = time.monotonic() + DRAIN_SECONDS
         router.set_weight(0)
         while not router.verify_weight(0) and canary_ready() and time.monotonic() < deadline:
-            time.sleep(0.2)
+            waits.sleep(0.2)
             router.set_weight(0)
         if router.scale_down_delay and canary_ready():
-            time.sleep(router.scale_down_delay)
+            waits.sleep(router.scale_down_delay)
 
     def _quarantine(self, app: App, env: Environment, rollout: Rollout, *, why: str, actor: str) -> None:
         """An aborted version (or, when the tag did not change, its pod template) is refused everywhere from now on."""

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import waits
 from ..cluster import health as health_checks
 from ..cluster.client import Cluster
 from ..config import App, HealthRule
@@ -107,7 +108,7 @@ def _wait_established(cluster: Cluster, name: str, timeout: float = 30.0) -> Non
         ):
             cluster.forget_discovery()
             return
-        time.sleep(0.2)
+        waits.sleep(0.2)
     raise ClusterError(f"CustomResourceDefinition {name} was not established within {timeout:.0f}s")
 
 
@@ -136,7 +137,7 @@ def wait_healthy(
             last = (status, message)
         if status in (health_checks.HEALTHY, health_checks.DEGRADED) or time.monotonic() >= deadline:
             return status, message
-        time.sleep(0.25)
+        waits.sleep(0.25)
 
 
 def version_of(objects: Iterable[dict[str, Any]], app: App) -> str | None:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import waits
 from ..cluster import health as health_checks
 from ..cluster.client import Cluster
 from ..config import HealthRule
@@ -287,7 +288,7 @@ class PhaseRunner:
                     self.cluster.delete(ref.api_version, ref.kind, ref.name, ref.namespace or None)
             waiting = still
             if waiting:
-                time.sleep(0.25)
+                waits.sleep(0.25)
         return phase_runs
 
     def phase(self, phase: str, hooks: list[Hook]) -> HookRun | None:
@@ -335,5 +336,5 @@ class PhaseRunner:
         while self.cluster.get(ref.api_version, ref.kind, ref.name, ref.namespace or None) is not None:
             if time.monotonic() >= gone_by:
                 raise ClusterError(f"the earlier {ref} is still being deleted after 30s; sync again once it is gone")
-            time.sleep(0.2)
+            waits.sleep(0.2)
         return None

@@ -13,6 +13,7 @@ import pytest
 from textual.widgets import Button, DataTable, Input
 from textual.worker import WorkerState
 
+from demo.seed import deployment_yaml
 from gitopsctl.cluster.locks import Locks
 from gitopsctl.errors import ClusterError
 from tui.app import ConsoleApp
@@ -20,6 +21,7 @@ from tui.detail import DetailScreen, DiffScreen
 from tui.modals import Ask, Confirm
 
 SIZE = (120, 40)
+IMAGE = "registry.local/trade-service"
 ROWS = {"ledger-worker": 0, "pricing-api": 1, "trade-service": 2}
 COLUMNS = {"dev": 1, "staging": 2, "prod": 3}
 
@@ -433,3 +435,40 @@ def test_a_detail_read_that_ends_after_escape_draws_nothing_and_never_crashes(fl
         assert app.return_code == 0
 
     asyncio.run(run())
+
+
+def test_q_while_a_sync_waits_for_healthy_ends_the_console_at_once_and_the_sync_stops_like_ctrl_c(fleet):
+    """The sync waits up to 120 s for pods that take an hour: q ends the console within seconds, the sync stops
+    at its wait with its lock released, and nothing is recorded as Failed."""
+    engine = synced(fleet)
+    fleet.repo.commit(
+        {"apps/trade-service/dev/deployment.yaml": deployment_yaml("trade-service", f"{IMAGE}:v1.4.2", 1)},
+        "trade-service v1.4.2 in dev, by hand in Git",
+    )
+    fleet.sandbox.controllers.timing.ready_delay = 3600  # the new pods are never ready while the test runs
+    history = engine.history("trade-service", "dev")
+
+    def image() -> str:
+        dep = fleet.apps.read_namespaced_deployment("trade-service", "trading-dev")
+        return dep.spec.template.spec.containers[0].image
+
+    async def run():
+        app = ConsoleApp(engine, refresh_seconds=60)
+        async with app.run_test(size=SIZE) as pilot:
+            await at(pilot, app, "trade-service", "dev")
+            await pilot.press("s")
+            assert isinstance(app.screen, Confirm)
+            await pilot.click("#confirm")
+            await until(pilot, lambda: image().endswith(":v1.4.2"), what="the sync to apply, then wait")
+            (syncing,) = [w for w in app.workers if w.group == "action"]
+            assert not syncing.is_finished
+            await pilot.press("q")
+            pressed = time.monotonic()
+        assert app.return_code == 0
+        return syncing, pressed
+
+    syncing, pressed = asyncio.run(run())  # returns once every worker thread has ended, as `gitopsctl tui` does
+    assert time.monotonic() - pressed < 10, "q waited for the sync's 120 s timeout"
+    assert syncing.state is WorkerState.CANCELLED  # by Textual as it closed: not an error, no traceback
+    assert engine.history("trade-service", "dev") == history  # stopped, as Ctrl-C stops the CLI: no Failed entry
+    assert Locks(engine.cluster(engine.config.environments["dev"]), "trading-dev").held() == []
