@@ -261,6 +261,11 @@ class Engine:
         end, else return at once with those that ended since the last call (rollout/pool.py)."""
         return self._reconcile.run(wait=wait)
 
+    def stop_reconciles(self) -> None:
+        """Stop the reconciles under way at their next wait (a controller stepping down or shutting down); each
+        rollout's record says where it got to, for the next leader."""
+        self._reconcile.stop()
+
     def reject(
         self, app: str, env: str, *, request: str | None = None, version: str | None = None, actor: str | None = None
     ):

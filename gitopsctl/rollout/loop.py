@@ -45,6 +45,8 @@ class ReconcileLoop:
         return self
 
     def stop(self) -> None:
+        """Stop reconciling: the loop at once, the reconciles under way at their next wait."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.engine.stop_reconciles()

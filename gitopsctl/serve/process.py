@@ -88,6 +88,7 @@ class Service:
         self.leader.stop()
         self.follower.stop()
         self.scheduler.stop()
+        self.engine.stop_reconciles()
         if self.http is not None:
             self.http.stop()
         if self.watcher is not None:
@@ -111,5 +112,6 @@ class Service:
     def _follow(self) -> None:
         self.engine.metrics.leader.set(0)
         self.scheduler.follow()
+        self.engine.stop_reconciles()  # only a leader acts on rollouts
         if self.watcher is not None:
             self.watcher.stop()
