@@ -15,6 +15,7 @@ from typing import Any
 from .cluster import quarantine, records
 from .cluster.claims import Claims
 from .cluster.client import Cluster
+from .cluster.locks import Locks
 from .config import App, Config, Environment
 from .drift.incidents import DriftReports
 from .drift.model import AppDrift, DriftReport
@@ -98,10 +99,8 @@ class Engine:
     # ------------------------------------------------------------ events
 
     def subscribe(self, callback: Callable[[Any, str], None]) -> Callable[[], None]:
-        """Call ``callback(rollout, text)`` on every change of phase, step, weight and every measurement.
-
-        Front ends (Slack, the console) subscribe; returns a function that unsubscribes.
-        """
+        """Call ``callback(rollout, text)`` on every change of phase, step, weight and every measurement (front
+        ends subscribe: Slack, the console); returns a function that unsubscribes."""
         with self._lock:
             self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
@@ -157,8 +156,6 @@ class Engine:
 
     def locks(self) -> list:
         """Every app/environment lock currently held, across the fleet."""
-        from .cluster.locks import Locks
-
         seen, found = set(), []
         for environment in self.config.environments.values():
             cluster = self.cluster(environment)
@@ -262,8 +259,7 @@ class Engine:
         return self._reconcile.run(wait=wait)
 
     def stop_reconciles(self) -> None:
-        """Stop the reconciles under way at their next wait (a controller stepping down or shutting down); each
-        rollout's record says where it got to, for the next leader."""
+        """Stop the reconciles under way at their next wait (a leader stepping down); the records tell the next."""
         self._reconcile.stop()
 
     def reject(
