@@ -14,6 +14,7 @@ from ..config import App, Environment
 from ..source.manifests import ObjectRef
 from . import diff as diffing
 from .diff import ResourceDiff
+from .pending import workload
 from .tracking import TRACKING_ANNOTATION, is_tracked_by, tracking_id
 
 
@@ -78,13 +79,11 @@ def scaled_by_canary(app: App, env: Environment, resource: ResourceDiff) -> bool
     ratio). The route routers leave every tracked object as Git has it, and only a canary environment has
     canaries."""
     router = app.canary.traffic_router if app.canary else "replicas"
-    containers = (((resource.desired or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("containers")
     return (
         env.strategy == "canary"
         and router == "replicas"
         and resource.state == "changed"
-        and resource.ref.kind == "Deployment"
-        and any(c.get("name") == app.container for c in containers or [])
+        and workload([resource.desired or {}], app.container) is not None
         and any(change.pointer == "/spec/replicas" for change in resource.fields)
     )
 
